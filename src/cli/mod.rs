@@ -1,0 +1,68 @@
+//! clap definitions and subcommand glue.
+
+mod scan;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+
+/// Every input was read.
+pub const EXIT_OK: i32 = 0;
+/// Nothing usable, or a usage error.
+pub const EXIT_FAILURE: i32 = 1;
+/// Some inputs were skipped (listed with reasons); the rest was processed.
+pub const EXIT_SKIPPED: i32 = 2;
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  every input was read
+  1  nothing usable, or a usage error
+  2  some inputs were skipped (each with a reason naming the file, HDU and keyword)
+
+Examples:
+  cometphot scan                       # classify the sample frames shipped in data/
+  cometphot scan /data/NOT/2025-08-01 --out frames.parquet
+  cometphot simulate --out sim-night --seed 7";
+
+/// Cometary photometry for NOT/ALFOSC (and other) CCD frames.
+#[derive(Debug, Parser)]
+#[command(name = "cometphot", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print every problem found, not only the summary.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Classify every FITS file of a directory: one row per image HDU.
+    Scan(scan::ScanArgs),
+    /// Write simulated raw NOT/ALFOSC frames (biases, sky flats, science) with a truth table.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// How chatty the command is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    match cli.command {
+        Command::Scan(args) => scan::run(args, verbosity),
+        Command::Simulate(args) => simulate::run(args, verbosity),
+    }
+}

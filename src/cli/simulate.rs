@@ -1,0 +1,1 @@
+//! `cometphot simulate` (written once the simulator API lands).

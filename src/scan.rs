@@ -1,0 +1,380 @@
+//! `scan`: walk a directory, find FITS files by content, read every image HDU's header (and
+//! pixels, to catch truncated files and non-finite values) in parallel, and describe each HDU
+//! in one row. A bad file becomes a row with `status = error` and a message naming the file,
+//! HDU and keyword; the rest of the directory is still scanned.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::frame::meta::{extract_meta, Severity};
+use crate::frame::profile::{ProfileChoice, ProfileRegistry};
+use crate::frame::read::{choose_profile, sniff, FileKind, FitsSource, ImageHdu};
+use crate::frame::FrameError;
+
+/// File name endings that announce a FITS file: such a file that is not FITS is reported.
+const FITS_SUFFIXES: [&str; 8] = [
+    ".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz",
+];
+
+/// Outcome of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ScanStatus {
+    Ok,
+    /// Usable, with something the user should know (message in `error`).
+    Warning,
+    /// Unusable: skipped by the pipeline.
+    Error,
+}
+
+impl ScanStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ScanStatus::Ok => "ok",
+            ScanStatus::Warning => "warning",
+            ScanStatus::Error => "error",
+        }
+    }
+}
+
+/// One image HDU (or one unreadable file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanRow {
+    pub path: String,
+    pub hdu: Option<u32>,
+    pub instrument: Option<String>,
+    pub frame_type: Option<String>,
+    pub object: Option<String>,
+    pub filter: Option<String>,
+    pub exptime_s: Option<f64>,
+    pub date_obs_utc: Option<String>,
+    pub mjd_mid_utc: Option<f64>,
+    pub airmass: Option<f64>,
+    pub naxis1: Option<u32>,
+    pub naxis2: Option<u32>,
+    pub binning: Option<String>,
+    pub has_wcs: Option<bool>,
+    pub status: ScanStatus,
+    /// Messages (errors and warnings), separated by `; `.
+    pub error: Option<String>,
+}
+
+impl ScanRow {
+    fn failed(path: &Path, hdu: Option<usize>, message: String) -> Self {
+        ScanRow {
+            path: path.display().to_string(),
+            hdu: hdu.map(|h| h as u32),
+            instrument: None,
+            frame_type: None,
+            object: None,
+            filter: None,
+            exptime_s: None,
+            date_obs_utc: None,
+            mjd_mid_utc: None,
+            airmass: None,
+            naxis1: None,
+            naxis2: None,
+            binning: None,
+            has_wcs: None,
+            status: ScanStatus::Error,
+            error: Some(message),
+        }
+    }
+}
+
+/// Result of a scan.
+#[derive(Debug, Clone, Default)]
+pub struct ScanReport {
+    pub rows: Vec<ScanRow>,
+    /// Directories that could not be listed, and symlink loops avoided.
+    pub walk_problems: Vec<String>,
+}
+
+impl ScanReport {
+    pub fn count(&self, status: ScanStatus) -> usize {
+        self.rows.iter().filter(|r| r.status == status).count()
+    }
+}
+
+/// Options of a scan.
+pub struct ScanOptions<'a> {
+    pub profiles: &'a ProfileRegistry,
+    pub choice: &'a ProfileChoice,
+    /// Called once per file scanned (for a progress bar).
+    pub on_file: &'a (dyn Fn() + Sync),
+}
+
+/// Files under `root` that may be FITS: recursive, sorted, symlinked directories followed
+/// once (loops are detected through canonical paths).
+pub fn find_candidates(root: &Path) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    let mut visited = HashSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        match std::fs::canonicalize(&dir) {
+            Ok(canonical) => {
+                if !visited.insert(canonical) {
+                    problems.push(format!(
+                        "{}: already visited (symlink loop), not entered again",
+                        dir.display()
+                    ));
+                    continue;
+                }
+            }
+            Err(e) => {
+                problems.push(format!("{}: cannot resolve: {e}", dir.display()));
+                continue;
+            }
+        }
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(format!("{}: cannot list directory: {e}", dir.display()));
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    (files, problems)
+}
+
+fn has_fits_suffix(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    FITS_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// Scans a directory (or a single file).
+pub fn scan_path(root: &Path, options: &ScanOptions) -> ScanReport {
+    let (files, walk_problems) = if root.is_file() {
+        (vec![root.to_path_buf()], Vec::new())
+    } else {
+        find_candidates(root)
+    };
+    let mut rows: Vec<ScanRow> = files
+        .par_iter()
+        .flat_map_iter(|path| {
+            let rows = scan_file(path, options);
+            (options.on_file)();
+            rows
+        })
+        .collect();
+    rows.sort_by(|a, b| a.path.cmp(&b.path).then(a.hdu.cmp(&b.hdu)));
+    ScanReport {
+        rows,
+        walk_problems,
+    }
+}
+
+/// Rows for one file: one per image HDU; one error row if the file cannot be opened; none if
+/// it is neither FITS by content nor named like FITS.
+pub fn scan_file(path: &Path, options: &ScanOptions) -> Vec<ScanRow> {
+    let named_fits = has_fits_suffix(path);
+    match sniff(path) {
+        Ok(FileKind::Other) if !named_fits => return Vec::new(),
+        Ok(FileKind::Gzip) if !named_fits => {
+            // A gzip file without a FITS name: scanned only if it opens as FITS.
+            if FitsSource::open(path).is_err() {
+                return Vec::new();
+            }
+        }
+        Err(e) => return vec![ScanRow::failed(path, None, e.to_string())],
+        _ => {}
+    }
+    let mut source = match FitsSource::open(path) {
+        Ok(s) => s,
+        Err(e) => return vec![ScanRow::failed(path, None, e.to_string())],
+    };
+    let images = source.image_hdus();
+    if images.is_empty() {
+        let e = FrameError::NoImage {
+            path: path.display().to_string(),
+        };
+        return vec![ScanRow::failed(path, None, e.to_string())];
+    }
+    images
+        .into_iter()
+        .map(|image| match image {
+            Ok(image) => describe_hdu(&mut source, &image, options),
+            Err(e) => {
+                let hdu = match &e {
+                    FrameError::Hdu { hdu, .. } => Some(*hdu),
+                    _ => None,
+                };
+                ScanRow::failed(path, hdu, e.to_string())
+            }
+        })
+        .collect()
+}
+
+fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions) -> ScanRow {
+    let path = source.path().to_path_buf();
+    let shown = path.display().to_string();
+    let profile = choose_profile(&image.header, options.choice, options.profiles);
+    let (meta, problems) = extract_meta(&image.header, profile, image.width, image.height);
+    let mut messages: Vec<(Severity, String)> = problems
+        .into_iter()
+        .map(|p| (p.severity, format!("{shown} HDU {}: {}", image.hdu, p.message)))
+        .collect();
+    match source.read_pixels(image) {
+        Ok(pixels) => {
+            if let Some(m) = pixel_problem(&pixels) {
+                messages.push((m.0, format!("{shown} HDU {}: {}", image.hdu, m.1)));
+            }
+        }
+        Err(e) => messages.push((Severity::Error, e.to_string())),
+    }
+    messages.sort_by(|a, b| b.0.cmp(&a.0));
+    let status = match messages.first() {
+        None => ScanStatus::Ok,
+        Some((Severity::Warning, _)) => ScanStatus::Warning,
+        Some((Severity::Error, _)) => ScanStatus::Error,
+    };
+    let error = (!messages.is_empty()).then(|| {
+        messages
+            .iter()
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    ScanRow {
+        path: shown,
+        hdu: Some(image.hdu as u32),
+        instrument: Some(meta.instrument.clone()),
+        frame_type: Some(meta.frame_type.to_string()),
+        object: meta.object.clone(),
+        filter: meta.filter.clone(),
+        exptime_s: meta.exptime_s,
+        date_obs_utc: meta.date_obs_utc.map(|t| t.to_string()),
+        mjd_mid_utc: meta.mid_exposure_utc.map(|t| t.mjd()),
+        airmass: meta.airmass,
+        naxis1: Some(image.width as u32),
+        naxis2: Some(image.height as u32),
+        binning: Some(meta.binning.to_string()),
+        has_wcs: Some(meta.has_wcs()),
+        status,
+        error,
+    }
+}
+
+/// Non-finite or constant pixel values: a warning when some are bad, an error when none is
+/// usable.
+pub fn pixel_problem(pixels: &[f32]) -> Option<(Severity, String)> {
+    let n_bad = pixels.iter().filter(|v| !v.is_finite()).count();
+    if n_bad == pixels.len() {
+        return Some((Severity::Error, "every pixel is NaN or infinite".into()));
+    }
+    let mut finite = pixels.iter().copied().filter(|v| v.is_finite());
+    let first = finite.next().unwrap_or(0.0);
+    let constant = finite.all(|v| v == first);
+    if constant {
+        return Some((
+            Severity::Error,
+            format!("every finite pixel has the same value {first}: no signal"),
+        ));
+    }
+    (n_bad > 0).then(|| {
+        (
+            Severity::Warning,
+            format!(
+                "{n_bad} pixels ({:.3}%) are NaN or infinite; they will be masked",
+                100.0 * n_bad as f64 / pixels.len() as f64
+            ),
+        )
+    })
+}
+
+/// The scan table as a polars DataFrame with the documented columns.
+pub fn to_dataframe(rows: &[ScanRow]) -> PolarsResult<DataFrame> {
+    let col_str = |name: &str, f: &dyn Fn(&ScanRow) -> Option<String>| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>())
+    };
+    let col_f64 = |name: &str, f: &dyn Fn(&ScanRow) -> Option<f64>| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>())
+    };
+    let col_u32 = |name: &str, f: &dyn Fn(&ScanRow) -> Option<u32>| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>())
+    };
+    DataFrame::new(vec![
+        col_str("path", &|r| Some(r.path.clone())),
+        col_u32("hdu", &|r| r.hdu),
+        col_str("instrument", &|r| r.instrument.clone()),
+        col_str("frame_type", &|r| r.frame_type.clone()),
+        col_str("object", &|r| r.object.clone()),
+        col_str("filter", &|r| r.filter.clone()),
+        col_f64("exptime_s", &|r| r.exptime_s),
+        col_str("date_obs_utc", &|r| r.date_obs_utc.clone()),
+        col_f64("mjd_mid_utc", &|r| r.mjd_mid_utc),
+        col_f64("airmass", &|r| r.airmass),
+        col_u32("naxis1", &|r| r.naxis1),
+        col_u32("naxis2", &|r| r.naxis2),
+        col_str("binning", &|r| r.binning.clone()),
+        Column::new(
+            "has_wcs".into(),
+            rows.iter().map(|r| r.has_wcs).collect::<Vec<_>>(),
+        ),
+        col_str("status", &|r| Some(r.status.as_str().to_string())),
+        col_str("error", &|r| r.error.clone()),
+    ])
+}
+
+/// Writes the table: Parquet when `path` ends in `.parquet`, CSV otherwise; to a temporary
+/// file renamed into place, so an interrupted write never leaves a partial table.
+pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), std::io::Error> {
+    let tmp = path.with_extension(format!(
+        "{}.partial",
+        path.extension().map(|e| e.to_string_lossy()).unwrap_or_default()
+    ));
+    let result = (|| -> PolarsResult<()> {
+        let file = std::fs::File::create(&tmp)?;
+        if path.extension().is_some_and(|e| e == "parquet") {
+            ParquetWriter::new(file).finish(df)?;
+        } else {
+            CsvWriter::new(file).finish(df)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => std::fs::rename(&tmp, path),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(std::io::Error::other(e.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixel_checks() {
+        assert_eq!(pixel_problem(&[1.0, 2.0, 3.0]), None);
+        let (s, m) = pixel_problem(&[1.0, f32::NAN, 3.0, 4.0]).unwrap();
+        assert_eq!(s, Severity::Warning);
+        assert!(m.contains("1 pixels (25.000%)"), "{m}");
+        assert_eq!(pixel_problem(&[f32::NAN; 4]).unwrap().0, Severity::Error);
+        assert_eq!(pixel_problem(&[0.0; 4]).unwrap().0, Severity::Error);
+    }
+
+    #[test]
+    fn fits_names() {
+        assert!(has_fits_suffix(Path::new("a/ALDh250801.fits")));
+        assert!(has_fits_suffix(Path::new("x.FITS.GZ")));
+        assert!(has_fits_suffix(Path::new("x.fits.fz")));
+        assert!(!has_fits_suffix(Path::new("README.md")));
+    }
+}
