@@ -308,7 +308,7 @@ pub fn to_dataframe(rows: &[ScanRow]) -> PolarsResult<DataFrame> {
     let col_u32 = |name: &str, f: &dyn Fn(&ScanRow) -> Option<u32>| {
         Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>())
     };
-    DataFrame::new(vec![
+    DataFrame::new_infer_height(vec![
         col_str("path", &|r| Some(r.path.clone())),
         col_u32("hdu", &|r| r.hdu),
         col_str("instrument", &|r| r.instrument.clone()),

@@ -53,8 +53,13 @@ fn alfosc_long_slit_spectrum() {
         m.obsgeo_m,
         Some([5327395.9638, -1719170.4876, 3051490.766])
     );
-    // BITPIX 32 with BZERO 2^31: unsigned values, DATAMAX = 110116.
-    let max = amp.pixels.iter().cloned().fold(f32::MIN, f32::max);
+    // BITPIX 32 with BZERO 2^31: unsigned values. The first three pixels of row 0 hold
+    // 4294958469 (= DATAMIN), 4294962635 and 4294965801: negative counts of the readout's
+    // first samples wrapped to unsigned (as f32, rounded to 24 bits of mantissa). All other
+    // pixels lie in 0..=DATAMAX = 110116.
+    assert_eq!(amp.pixels[0], 4294958469.0_f32);
+    assert!(amp.pixels[..3].iter().all(|&v| v > 4.29e9));
+    let max = amp.pixels[3..].iter().cloned().fold(f32::MIN, f32::max);
     assert_eq!(max, 110116.0);
     assert!(f.first_error().is_none());
 }

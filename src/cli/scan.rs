@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use polars::prelude::{CsvWriter, SerWriter};
 
 use cometphot::frame::profile::{InstrumentProfile, ProfileChoice, ProfileRegistry};
 use cometphot::scan::{find_candidates, scan_path, to_dataframe, write_table, ScanOptions, ScanStatus};
@@ -100,7 +101,7 @@ pub fn run(args: ScanArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            polars::prelude::CsvWriter::new(&mut lock)
+            CsvWriter::new(&mut lock)
                 .finish(&mut df)
                 .context("cannot write the table to standard output")?;
             lock.flush()?;
