@@ -183,19 +183,17 @@ pub fn scan_path(root: &Path, options: &ScanOptions) -> ScanReport {
 /// it is neither FITS by content nor named like FITS.
 pub fn scan_file(path: &Path, options: &ScanOptions) -> Vec<ScanRow> {
     let named_fits = has_fits_suffix(path);
-    match sniff(path) {
-        Ok(FileKind::Other) if !named_fits => return Vec::new(),
-        Ok(FileKind::Gzip) if !named_fits => {
-            // A gzip file without a FITS name: scanned only if it opens as FITS.
-            if FitsSource::open(path).is_err() {
-                return Vec::new();
-            }
-        }
+    let kind = match sniff(path) {
+        Ok(kind) => kind,
         Err(e) => return vec![ScanRow::failed(path, None, e.to_string())],
-        _ => {}
+    };
+    if kind == FileKind::Other && !named_fits {
+        return Vec::new();
     }
     let mut source = match FitsSource::open(path) {
         Ok(s) => s,
+        // A gzip file without a FITS name is only of interest if it holds FITS.
+        Err(_) if kind == FileKind::Gzip && !named_fits => return Vec::new(),
         Err(e) => return vec![ScanRow::failed(path, None, e.to_string())],
     };
     let images = source.image_hdus();
@@ -227,7 +225,12 @@ fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions
     let (meta, problems) = extract_meta(&image.header, profile, image.width, image.height);
     let mut messages: Vec<(Severity, String)> = problems
         .into_iter()
-        .map(|p| (p.severity, format!("{shown} HDU {}: {}", image.hdu, p.message)))
+        .map(|p| {
+            (
+                p.severity,
+                format!("{shown} HDU {}: {}", image.hdu, p.message),
+            )
+        })
         .collect();
     match source.read_pixels(image) {
         Ok(pixels) => {
@@ -237,7 +240,7 @@ fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions
         }
         Err(e) => messages.push((Severity::Error, e.to_string())),
     }
-    messages.sort_by(|a, b| b.0.cmp(&a.0));
+    messages.sort_by_key(|m| std::cmp::Reverse(m.0));
     let status = match messages.first() {
         None => ScanStatus::Ok,
         Some((Severity::Warning, _)) => ScanStatus::Warning,
@@ -336,7 +339,9 @@ pub fn to_dataframe(rows: &[ScanRow]) -> PolarsResult<DataFrame> {
 pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), std::io::Error> {
     let tmp = path.with_extension(format!(
         "{}.partial",
-        path.extension().map(|e| e.to_string_lossy()).unwrap_or_default()
+        path.extension()
+            .map(|e| e.to_string_lossy())
+            .unwrap_or_default()
     ));
     let result = (|| -> PolarsResult<()> {
         let file = std::fs::File::create(&tmp)?;

@@ -41,7 +41,10 @@ impl TanWcs {
         if !ctype1.starts_with("RA---TAN") || !ctype2.starts_with("DEC--TAN") {
             return None;
         }
-        let crpix = [header.number("CRPIX1")? - 1.0, header.number("CRPIX2")? - 1.0];
+        let crpix = [
+            header.number("CRPIX1")? - 1.0,
+            header.number("CRPIX2")? - 1.0,
+        ];
         let crval = [header.number("CRVAL1")?, header.number("CRVAL2")?];
         let cd = if header.contains("CD1_1") || header.contains("CD2_2") {
             let get = |k: &str| header.number(k).unwrap_or(0.0);
@@ -66,12 +69,36 @@ impl TanWcs {
     pub fn to_cards(&self) -> Vec<(&'static str, HeaderValue, &'static str)> {
         let f = HeaderValue::Float;
         vec![
-            ("CTYPE1", HeaderValue::Str("RA---TAN".into()), "gnomonic projection"),
-            ("CTYPE2", HeaderValue::Str("DEC--TAN".into()), "gnomonic projection"),
-            ("CRPIX1", f(self.crpix_px[0] + 1.0), "reference pixel (1-based)"),
-            ("CRPIX2", f(self.crpix_px[1] + 1.0), "reference pixel (1-based)"),
-            ("CRVAL1", f(self.crval_deg[0]), "[deg] RA at reference pixel"),
-            ("CRVAL2", f(self.crval_deg[1]), "[deg] Dec at reference pixel"),
+            (
+                "CTYPE1",
+                HeaderValue::Str("RA---TAN".into()),
+                "gnomonic projection",
+            ),
+            (
+                "CTYPE2",
+                HeaderValue::Str("DEC--TAN".into()),
+                "gnomonic projection",
+            ),
+            (
+                "CRPIX1",
+                f(self.crpix_px[0] + 1.0),
+                "reference pixel (1-based)",
+            ),
+            (
+                "CRPIX2",
+                f(self.crpix_px[1] + 1.0),
+                "reference pixel (1-based)",
+            ),
+            (
+                "CRVAL1",
+                f(self.crval_deg[0]),
+                "[deg] RA at reference pixel",
+            ),
+            (
+                "CRVAL2",
+                f(self.crval_deg[1]),
+                "[deg] Dec at reference pixel",
+            ),
             ("CD1_1", f(self.cd_deg_per_px[0][0]), "[deg/px]"),
             ("CD1_2", f(self.cd_deg_per_px[0][1]), "[deg/px]"),
             ("CD2_1", f(self.cd_deg_per_px[1][0]), "[deg/px]"),
@@ -135,10 +162,18 @@ mod tests {
     fn round_trip_near_pole_and_equator() {
         for (ra, dec) in [(152.56, -1.01), (287.32, 59.49), (10.0, 88.5)] {
             let w = TanWcs::north_up([1024.0, 1026.0], [ra, dec], 0.2138, 17.0);
-            for (x, y) in [(0.0, 0.0), (2047.0, 5.5), (1024.0, 1026.0), (300.25, 1999.75)] {
+            for (x, y) in [
+                (0.0, 0.0),
+                (2047.0, 5.5),
+                (1024.0, 1026.0),
+                (300.25, 1999.75),
+            ] {
                 let (r, d) = w.pixel_to_world(x, y);
                 let (x2, y2) = w.world_to_pixel(r, d).unwrap();
-                assert!((x - x2).abs() < 1e-7 && (y - y2).abs() < 1e-7, "{x} {y} {x2} {y2}");
+                assert!(
+                    (x - x2).abs() < 1e-7 && (y - y2).abs() < 1e-7,
+                    "{x} {y} {x2} {y2}"
+                );
             }
             assert!((w.scale_arcsec_per_px() - 0.2138).abs() < 1e-12);
         }

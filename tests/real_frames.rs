@@ -9,7 +9,9 @@ use cometphot::frame::read::{read_frame, Frame};
 
 fn read(rel: &str) -> Frame {
     let registry = ProfileRegistry::shipped().expect("shipped profiles");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/real").join(rel);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real")
+        .join(rel);
     read_frame(&path, &ProfileChoice::Detect, &registry).expect("readable frame")
 }
 
@@ -30,7 +32,10 @@ fn alfosc_long_slit_spectrum() {
     // IMAGETYP 'OBJECT' with OBS_MODE 'SPECTROSCOPY': not an imaging science frame.
     assert_eq!(m.frame_type, FrameType::Other);
     assert_eq!(m.object.as_deref(), Some("MALS_C_0304-1126"));
-    assert_eq!(m.filter, None, "FAFLTNM, FBFLTNM and ALFLTNM are all 'Open'");
+    assert_eq!(
+        m.filter, None,
+        "FAFLTNM, FBFLTNM and ALFLTNM are all 'Open'"
+    );
     assert_eq!(m.exptime_s, Some(1200.0));
     assert_eq!(
         m.date_obs_utc.unwrap().to_string(),
@@ -49,10 +54,7 @@ fn alfosc_long_slit_spectrum() {
     // BIASSEC [3:52,1:2102] is in detector pixels, outside the window [851:1250].
     assert_eq!(m.overscan_section, None);
     assert!(!m.has_wcs(), "CTYPE1 = 'X': pixel coordinates only");
-    assert_eq!(
-        m.obsgeo_m,
-        Some([5327395.9638, -1719170.4876, 3051490.766])
-    );
+    assert_eq!(m.obsgeo_m, Some([5327395.9638, -1719170.4876, 3051490.766]));
     // BITPIX 32 with BZERO 2^31: unsigned values. The first three pixels of row 0 hold
     // 4294958469 (= DATAMIN), 4294962635 and 4294965801: negative counts of the readout's
     // first samples wrapped to unsigned (as f32, rounded to 24 bits of mantissa). All other
@@ -109,7 +111,10 @@ fn efosc2_bias_flat_science() {
     );
     // MJD-OBS = 59607.20444839 (start) + EXPTIME/2.
     let mid = m.mid_exposure_utc.unwrap().mjd();
-    assert!(close(mid, 59607.20444839 + 90.00285 / 86400.0, 2e-8), "{mid}");
+    assert!(
+        close(mid, 59607.20444839 + 90.00285 / 86400.0, 2e-8),
+        "{mid}"
+    );
     assert_eq!(m.airmass, Some(1.226));
     assert_eq!((m.binning.x, m.binning.y), (2, 2), "ESO DET WIN1 BINX/BINY");
     assert_eq!(m.gain_e_per_adu, Some(1.10), "ESO DET OUT1 CONAD");
@@ -117,9 +122,16 @@ fn efosc2_bias_flat_science() {
     assert!(m.has_wcs());
     let wcs = m.wcs.as_ref().unwrap();
     assert!(close(wcs.scale_arcsec_per_px(), 6.688889e-5 * 3600.0, 1e-9));
-    assert_eq!(wcs.crpix_px, [516.0, 487.25], "CRPIX 517, 488.25 made 0-based");
     assert_eq!(
-        (sci.amplifiers[0].image.width, sci.amplifiers[0].image.height),
+        wcs.crpix_px,
+        [516.0, 487.25],
+        "CRPIX 517, 488.25 made 0-based"
+    );
+    assert_eq!(
+        (
+            sci.amplifiers[0].image.width,
+            sci.amplifiers[0].image.height
+        ),
         (1030, 1030)
     );
 }
@@ -133,7 +145,11 @@ fn lco_sinistro_four_amplifiers() {
         .iter()
         .map(|a| a.meta.gain_e_per_adu.unwrap())
         .collect();
-    assert_eq!(gains, vec![6.42, 6.23, 6.27, 6.26], "per-amp GAIN wins over primary 0.0");
+    assert_eq!(
+        gains,
+        vec![6.42, 6.23, 6.27, 6.26],
+        "per-amp GAIN wins over primary 0.0"
+    );
     for (i, amp) in f.amplifiers.iter().enumerate() {
         assert_eq!(amp.image.hdu, i + 1);
         assert_eq!((amp.image.width, amp.image.height), (544, 522));
@@ -184,8 +200,14 @@ fn saao_date_and_separate_ut() {
     assert_eq!(m.airmass, Some(1.176), "SECZ");
     assert_eq!(m.gain_e_per_adu, Some(1.9));
     assert_eq!(m.read_noise_e, Some(5.0));
-    assert_eq!(m.overscan_section.as_ref().unwrap().to_string(), "[4:13,1:520]");
-    assert_eq!(m.data_section.as_ref().unwrap().to_string(), "[17:528,1:520]");
+    assert_eq!(
+        m.overscan_section.as_ref().unwrap().to_string(),
+        "[4:13,1:520]"
+    );
+    assert_eq!(
+        m.data_section.as_ref().unwrap().to_string(),
+        "[17:528,1:520]"
+    );
     assert!(!m.has_wcs());
 }
 

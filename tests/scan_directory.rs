@@ -135,7 +135,9 @@ fn bad_inputs_give_clear_rows_and_the_rest_is_scanned() {
     alfosc_frame(d, "nan_pixels.fits", |_, p| {
         p[10..30].iter_mut().for_each(|v| *v = f32::NAN)
     });
-    alfosc_frame(d, "all_nan.fits", |_, p| p.iter_mut().for_each(|v| *v = f32::NAN));
+    alfosc_frame(d, "all_nan.fits", |_, p| {
+        p.iter_mut().for_each(|v| *v = f32::NAN)
+    });
     alfosc_frame(d, "unknown_instrument.fits", |h, _| {
         h.set("INSTRUME", HeaderValue::Str("HyperCam-9000".into()), "");
         h.set("TELESCOP", HeaderValue::Str("Backyard".into()), "");
@@ -206,7 +208,10 @@ fn tile_compressed_copy_reads_like_the_original() {
     )
     .unwrap();
     let frame = read_frame(&fz, &ProfileChoice::Detect, &registry).unwrap();
-    assert_eq!(frame.amplifiers[0].image.hdu, 1, "compressed image in a binary table");
+    assert_eq!(
+        frame.amplifiers[0].image.hdu, 1,
+        "compressed image in a binary table"
+    );
     assert_eq!(frame.amplifiers[0].pixels, pixels, "lossless for integers");
     assert_eq!(frame.meta().instrument, "saao1m");
     assert_eq!(frame.meta().exptime_s, Some(150.04));

@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::{CsvWriter, SerWriter};
 
 use cometphot::frame::profile::{InstrumentProfile, ProfileChoice, ProfileRegistry};
-use cometphot::scan::{find_candidates, scan_path, to_dataframe, write_table, ScanOptions, ScanStatus};
+use cometphot::scan::{
+    find_candidates, scan_path, to_dataframe, write_table, ScanOptions, ScanStatus,
+};
 
 use super::{Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
 

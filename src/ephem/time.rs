@@ -175,12 +175,14 @@ mod tests {
         // MJD 51544.5 is J2000.0 (2000-01-01T12:00 TT; here the same calendar instant in UTC).
         let t = UtcInstant::parse_iso("2000-01-01T12:00:00").unwrap();
         assert_eq!(t.mjd(), 51544.5);
-        // EFOSC2 header: MJD-OBS = 59607.20444839 for DATE-OBS 2022-01-28T04:54:24.340.
-        let t = UtcInstant::parse_iso("2022-01-28T04:54:24.340").unwrap();
-        assert!((t.mjd() - 59607.20444839).abs() < 1e-8);
-        // LCO header: MJD-OBS = 59495.0800082 for 2021-10-08T01:55:17.144.
-        let t = UtcInstant::parse_iso("2021-10-08T01:55:17.144").unwrap();
-        assert!((t.mjd() - 59495.0800082).abs() < 1e-7);
+        // EFOSC2 header: MJD-OBS = 59607.20444839 / MJD start (2022-01-28T04:54:24.341)
+        // (DATE-OBS says .340: the header's own 1 ms rounding). 8 decimals: ±5e-9 d.
+        let t = UtcInstant::parse_iso("2022-01-28T04:54:24.341").unwrap();
+        assert!((t.mjd() - 59607.20444839).abs() <= 5e-9);
+        // The Unix epoch is MJD 40587. (The real LCO header is no check: its MJD-OBS
+        // 59495.0800082 is 4.4 s before its own DATE-OBS/UTSTART 01:55:17.144.)
+        let t = UtcInstant::parse_iso("1970-01-01T00:00:00Z").unwrap();
+        assert_eq!(t.mjd(), 40587.0);
     }
 
     #[test]

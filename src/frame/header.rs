@@ -134,8 +134,7 @@ impl Header {
             .cards
             .iter()
             .filter(|c| {
-                !structural(&c.key)
-                    && (is_commentary(&c.key) || extension.find(&c.key).is_none())
+                !structural(&c.key) && (is_commentary(&c.key) || extension.find(&c.key).is_none())
             })
             .cloned()
             .collect();
@@ -196,7 +195,11 @@ pub fn normalise_key(key: &str) -> String {
 /// Parses one 80-character card image.
 pub fn parse_card(image: &str) -> Card {
     let image = image.trim_end_matches(['\0', '\n']);
-    let upper_start: String = image.chars().take(9).collect::<String>().to_ascii_uppercase();
+    let upper_start: String = image
+        .chars()
+        .take(9)
+        .collect::<String>()
+        .to_ascii_uppercase();
     let (key, rest) = if upper_start.starts_with("HIERARCH ") {
         match image.find('=') {
             Some(eq) => (normalise_key(&image[..eq]), Some(&image[eq + 1..])),
@@ -326,21 +329,25 @@ mod tests {
 
     #[test]
     fn extension_wins_when_merging() {
-        let primary = Header::from_card_images(&[
-            pad("SIMPLE  =                    T"),
-            pad("BITPIX  =                   32"),
-            pad("GAIN    =                  0.0"),
-            pad("OBJECT  = 'C/2025 N1'"),
-            pad("END"),
-        ]
-        .concat());
-        let ext = Header::from_card_images(&[
-            pad("XTENSION= 'IMAGE   '"),
-            pad("BITPIX  =                   16"),
-            pad("GAIN    =                 6.42"),
-            pad("END"),
-        ]
-        .concat());
+        let primary = Header::from_card_images(
+            &[
+                pad("SIMPLE  =                    T"),
+                pad("BITPIX  =                   32"),
+                pad("GAIN    =                  0.0"),
+                pad("OBJECT  = 'C/2025 N1'"),
+                pad("END"),
+            ]
+            .concat(),
+        );
+        let ext = Header::from_card_images(
+            &[
+                pad("XTENSION= 'IMAGE   '"),
+                pad("BITPIX  =                   16"),
+                pad("GAIN    =                 6.42"),
+                pad("END"),
+            ]
+            .concat(),
+        );
         let merged = Header::merged(&primary, &ext);
         assert_eq!(merged.number("GAIN"), Some(6.42));
         assert_eq!(merged.number("BITPIX"), Some(16.0));
@@ -350,12 +357,14 @@ mod tests {
 
     #[test]
     fn long_strings_continue() {
-        let h = Header::from_card_images(&[
-            pad("PROPTITL= 'Identifying radio &'"),
-            pad("CONTINUE  'loud quasars'"),
-            pad("END"),
-        ]
-        .concat());
+        let h = Header::from_card_images(
+            &[
+                pad("PROPTITL= 'Identifying radio &'"),
+                pad("CONTINUE  'loud quasars'"),
+                pad("END"),
+            ]
+            .concat(),
+        );
         assert_eq!(
             h.text("PROPTITL").as_deref(),
             Some("Identifying radio loud quasars")
@@ -364,12 +373,14 @@ mod tests {
 
     #[test]
     fn stops_at_end_and_keeps_history() {
-        let h = Header::from_card_images(&[
-            pad("HISTORY bias subtracted"),
-            pad("END"),
-            pad("OBJECT  = 'ignored'"),
-        ]
-        .concat());
+        let h = Header::from_card_images(
+            &[
+                pad("HISTORY bias subtracted"),
+                pad("END"),
+                pad("OBJECT  = 'ignored'"),
+            ]
+            .concat(),
+        );
         assert_eq!(h.cards().len(), 1);
         assert!(h.get("OBJECT").is_none());
     }

@@ -302,7 +302,11 @@ fn read_time_keyword(r: &mut Reader, spec: &KeySpec, severity: Severity) -> Opti
     match UtcInstant::parse_iso(&found.value) {
         Ok(t) => Some(t),
         Err(e) => {
-            r.problem(severity, &found.keyword, format!("keyword {}: {e}", found.keyword));
+            r.problem(
+                severity,
+                &found.keyword,
+                format!("keyword {}: {e}", found.keyword),
+            );
             None
         }
     }

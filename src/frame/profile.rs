@@ -421,18 +421,20 @@ pub enum ProfileChoice {
     /// Detect from INSTRUME/TELESCOP, falling back to the generic profile.
     Detect,
     /// Use this profile for every file (`--instrument`).
-    Fixed(InstrumentProfile),
+    Fixed(Box<InstrumentProfile>),
 }
 
 impl ProfileChoice {
     /// Parses `--instrument`: a shipped profile name or a path to a TOML file.
     pub fn from_arg(arg: &str, registry: &ProfileRegistry) -> Result<Self, ProfileError> {
         if arg.ends_with(".toml") || Path::new(arg).is_file() {
-            Ok(ProfileChoice::Fixed(InstrumentProfile::from_file(
-                Path::new(arg),
-            )?))
+            Ok(ProfileChoice::Fixed(Box::new(
+                InstrumentProfile::from_file(Path::new(arg))?,
+            )))
         } else {
-            Ok(ProfileChoice::Fixed(registry.by_name(arg)?.clone()))
+            Ok(ProfileChoice::Fixed(Box::new(
+                registry.by_name(arg)?.clone(),
+            )))
         }
     }
 }
@@ -455,7 +457,9 @@ mod tests {
     #[test]
     fn shipped_profiles_parse() {
         let r = ProfileRegistry::shipped().unwrap();
-        for name in ["alfosc", "efosc2", "sinistro", "saao1m", "neossat", "generic"] {
+        for name in [
+            "alfosc", "efosc2", "sinistro", "saao1m", "neossat", "generic",
+        ] {
             assert!(r.by_name(name).is_ok(), "missing profile {name}");
         }
         assert!(matches!(r.by_name("nope"), Err(ProfileError::Unknown(..))));

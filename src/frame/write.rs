@@ -1,16 +1,19 @@
 //! Writing FITS images with cfitsio (through the `fitsio` crate).
 //!
 //! One image per file, either in the primary HDU or — the NOT/ALFOSC raw layout — in
-//! extension 1 behind a header-only primary HDU (DESIGN §5). Pixel types follow cfitsio's
+//! extension 1 behind a header-only primary HDU (DESIGN §5), optionally tile-compressed
+//! (lossless, like `fpack`). Pixel types follow cfitsio's
 //! unsigned-integer convention (FITS standard 4.0 §5.3): `u16` is stored as BITPIX 16 with
 //! BZERO 32768 (`USHORT_IMG`), `u32` as BITPIX 32 with BZERO 2147483648 (`ULONG_IMG`),
 //! `f32` as BITPIX −32. Pixel arrays are row-major: `height` rows of `width` columns, row 0
 //! is FITS row 1 (NAXIS1 = `width`, NAXIS2 = `height`).
 //!
 //! Header cards are written in the order given. Structural keywords (SIMPLE, BITPIX, NAXIS*,
-//! EXTEND, BZERO, BSCALE, XTENSION, PCOUNT, GCOUNT) are skipped because cfitsio writes them
-//! from the image description; orphan `CONTINUE` cards are skipped too (the header model has
-//! already joined long strings). Reals are written in Rust's shortest round-trip notation
+//! EXTEND, BZERO, BSCALE, XTENSION, PCOUNT, GCOUNT, and the Z*/T* keywords of tile
+//! compression) are skipped because cfitsio writes them from the image description;
+//! CHECKSUM/DATASUM are skipped because they would be stale; orphan `CONTINUE` cards are
+//! skipped too (the header model has already joined long strings). EXTNAME updates the card
+//! cfitsio may already have written (`COMPRESSED_IMAGE`) instead of adding a second one. Reals are written in Rust's shortest round-trip notation
 //! (`E` exponent), so every `f64` reads back bit-exactly; strings longer than one card use
 //! the `CONTINUE` long-string convention (with the `LONGSTRN` keyword).
 //!
@@ -78,14 +81,56 @@ pub enum HduLayout {
     /// Header-only primary HDU holding `primary`, image in extension 1 holding
     /// `image_header` (the NOT/ALFOSC raw layout).
     EmptyPrimaryPlusExtension,
+    /// As [`HduLayout::EmptyPrimaryPlusExtension`], with the image tile-compressed in a
+    /// binary table (FITS tiled-image convention, FITS standard 4.0 §10, as `fpack` writes
+    /// `.fits.fz`), one tile per row, lossless: Rice for integers, GZIP_2 without
+    /// quantisation for floats.
+    TileCompressed,
 }
 
-/// Keywords cfitsio writes itself from the image description.
+/// Keywords cfitsio writes itself from the image description, keywords of the tiled-image
+/// compression convention and of its binary table, and checksums (which would be stale).
 fn is_structural(key: &str) -> bool {
+    let indexed = |prefix: &str| {
+        key.strip_prefix(prefix)
+            .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()))
+    };
     matches!(
         key,
-        "SIMPLE" | "BITPIX" | "EXTEND" | "BZERO" | "BSCALE" | "XTENSION" | "PCOUNT" | "GCOUNT"
-    ) || key.starts_with("NAXIS")
+        "SIMPLE"
+            | "BITPIX"
+            | "EXTEND"
+            | "BZERO"
+            | "BSCALE"
+            | "XTENSION"
+            | "PCOUNT"
+            | "GCOUNT"
+            | "CHECKSUM"
+            | "DATASUM"
+            | "TFIELDS"
+            | "THEAP"
+            | "ZIMAGE"
+            | "ZSIMPLE"
+            | "ZTENSION"
+            | "ZEXTEND"
+            | "ZBLOCKED"
+            | "ZPCOUNT"
+            | "ZGCOUNT"
+            | "ZHECKSUM"
+            | "ZDATASUM"
+            | "ZBITPIX"
+            | "ZCMPTYPE"
+            | "ZMASKCMP"
+            | "ZQUANTIZ"
+            | "ZDITHER0"
+            | "ZBLANK"
+            | "ZSCALE"
+            | "ZZERO"
+    ) || [
+        "NAXIS", "ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "TTYPE", "TFORM",
+    ]
+    .iter()
+    .any(|p| indexed(p))
 }
 
 /// Writes one image to `path` (replacing an existing file) via a temporary file in the same
@@ -116,14 +161,23 @@ pub fn write_image_fits(
         });
     }
     let tmp = temporary_path(path);
-    let written = write_to(&tmp, &shown, layout, primary, image_header, width, height, data)
-        .and_then(|()| sync_file(&tmp, &shown))
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|source| FrameError::Io {
-                path: shown.clone(),
-                source,
-            })
-        });
+    let written = write_to(
+        &tmp,
+        &shown,
+        layout,
+        primary,
+        image_header,
+        width,
+        height,
+        data,
+    )
+    .and_then(|()| sync_file(&tmp, &shown))
+    .and_then(|()| {
+        std::fs::rename(&tmp, path).map_err(|source| FrameError::Io {
+            path: shown.clone(),
+            source,
+        })
+    });
     if written.is_err() {
         // Best effort: the temporary file is garbage whatever happened.
         let _ = std::fs::remove_file(&tmp);
@@ -206,11 +260,12 @@ fn write_to(
     }
     // SAFETY: `raw` is a valid handle just opened read-write; the FitsFile now owns it and
     // closes it when dropped, on every path below.
-    let mut fits = unsafe { FitsFile::from_raw(raw, FileOpenMode::READWRITE) }
-        .map_err(|e| FrameError::Fits {
+    let mut fits = unsafe { FitsFile::from_raw(raw, FileOpenMode::READWRITE) }.map_err(|e| {
+        FrameError::Fits {
             path: shown.to_string(),
             message: e.to_string(),
-        })?;
+        }
+    })?;
     let mut naxes: [c_long; 2] = [width as c_long, height as c_long];
     let image_hdu = match layout {
         HduLayout::PrimaryImage => {
@@ -219,9 +274,12 @@ fn write_to(
             write_cards(&mut fits, shown, image_header)?;
             0
         }
-        HduLayout::EmptyPrimaryPlusExtension => {
+        HduLayout::EmptyPrimaryPlusExtension | HduLayout::TileCompressed => {
             create_image(&mut fits, shown, sys::BYTE_IMG as c_int, &mut [])?;
             write_cards(&mut fits, shown, primary)?;
+            if layout == HduLayout::TileCompressed {
+                set_lossless_compression(&mut fits, shown, data)?;
+            }
             create_image(&mut fits, shown, data.cfitsio_image_type(), &mut naxes)?;
             write_cards(&mut fits, shown, image_header)?;
             1
@@ -247,6 +305,33 @@ fn write_to(
     unsafe { sys::ffflus(fits.as_raw(), &mut status) };
     if status != 0 {
         return Err(fits_error(shown, "cannot flush", status));
+    }
+    Ok(())
+}
+
+/// Makes the next image HDU tile-compressed, losslessly (Rice for integers; GZIP_2 with
+/// quantisation off for floats, so no random dithering either).
+fn set_lossless_compression(
+    fits: &mut FitsFile,
+    shown: &str,
+    data: &PixelData,
+) -> Result<(), FrameError> {
+    let mut status: c_int = 0;
+    let raw = unsafe { fits.as_raw() };
+    // SAFETY: valid handle.
+    unsafe {
+        match data {
+            PixelData::F32(_) => {
+                sys::fits_set_compression_type(raw, sys::GZIP_2 as c_int, &mut status);
+                sys::fits_set_quantize_level(raw, 0.0, &mut status);
+            }
+            PixelData::U16(_) | PixelData::U32(_) => {
+                sys::fits_set_compression_type(raw, sys::RICE_1 as c_int, &mut status);
+            }
+        }
+    }
+    if status != 0 {
+        return Err(fits_error(shown, "cannot set tile compression", status));
     }
     Ok(())
 }
@@ -333,7 +418,16 @@ fn write_card(fits: &mut FitsFile, shown: &str, card: &Card) -> Result<bool, Fra
                 let escaped_len = s.len() + s.matches('\'').count();
                 // SAFETY: as above.
                 unsafe {
-                    if escaped_len > MAX_SHORT_STRING {
+                    if card.key == "EXTNAME" {
+                        // Compressed HDUs already hold EXTNAME = 'COMPRESSED_IMAGE'.
+                        sys::ffukys(
+                            raw,
+                            key.as_ptr(),
+                            value.as_ptr(),
+                            comment.as_ptr(),
+                            &mut status,
+                        )
+                    } else if escaped_len > MAX_SHORT_STRING {
                         long = true;
                         sys::ffpkls(
                             raw,
@@ -510,6 +604,16 @@ mod tests {
             ("NAXIS1", HeaderValue::Int(1), "must be skipped"),
             ("BZERO", HeaderValue::Float(0.0), "must be skipped"),
             ("GAIN", HeaderValue::Float(0.16), "e-/ADU"),
+            (
+                "CHECKSUM",
+                HeaderValue::Str("stale".into()),
+                "must be skipped",
+            ),
+            (
+                "ZCMPTYPE",
+                HeaderValue::Str("RICE_1".into()),
+                "must be skipped",
+            ),
             ("EXTNAME", HeaderValue::Str("im1".into()), ""),
         ]);
         (primary, image)
@@ -517,7 +621,15 @@ mod tests {
 
     #[test]
     fn real_formatting_round_trips() {
-        for x in [0.0, 1200.0, -5.9e-17, 1e20, 0.16, 1.2345678901234567, 2147483648.0] {
+        for x in [
+            0.0,
+            1200.0,
+            -5.9e-17,
+            1e20,
+            0.16,
+            1.2345678901234567,
+            2147483648.0,
+        ] {
             let t = fits_real(x).unwrap();
             assert!(t.contains('.'), "{t}");
             assert!(!t.contains('e'), "{t}");
@@ -533,7 +645,9 @@ mod tests {
         let path = dir.path().join("frame.fits");
         let (primary, image) = sample_headers();
         let (w, h) = (7usize, 5usize);
-        let data: Vec<u32> = (0..w * h).map(|i| i as u32 * 1000 + 4_000_000_000).collect();
+        let data: Vec<u32> = (0..w * h)
+            .map(|i| i as u32 * 1000 + 4_000_000_000)
+            .collect();
         write_image_fits(
             &path,
             HduLayout::EmptyPrimaryPlusExtension,
@@ -553,13 +667,19 @@ mod tests {
         assert_eq!(p.number("BITPIX"), Some(8.0));
         assert_eq!(p.text("INSTRUME").as_deref(), Some("ALFOSC_FASU"));
         assert_eq!(p.get("EXPTIME"), Some(&HeaderValue::Float(300.0)));
-        assert_eq!(p.get("AIRMASS"), Some(&HeaderValue::Float(1.2345678901234567)));
+        assert_eq!(
+            p.get("AIRMASS"),
+            Some(&HeaderValue::Float(1.2345678901234567))
+        );
         assert_eq!(p.get("TINY"), Some(&HeaderValue::Float(-5.9e-17)));
         assert_eq!(p.get("DETXBIN"), Some(&HeaderValue::Int(2)));
         assert_eq!(p.get("MIRROR_X"), Some(&HeaderValue::Bool(false)));
         assert_eq!(p.text("FAFLTNM").as_deref(), Some("r'_SDSS 618_148"));
         assert_eq!(p.get("UNDEF"), Some(&HeaderValue::Empty));
-        assert!(p.text("PROPTITL").unwrap().ends_with("continues on the next"));
+        assert!(p
+            .text("PROPTITL")
+            .unwrap()
+            .ends_with("continues on the next"));
         assert_eq!(p.text("ESO DPR TYPE").as_deref(), Some("OBJECT"));
         let keys: Vec<&str> = p.cards().iter().map(|c| c.key.as_str()).collect();
         let pos = |k: &str| keys.iter().position(|x| *x == k).unwrap();
@@ -648,12 +768,82 @@ mod tests {
         let a = dir.path().join("a.fits");
         let b = dir.path().join("b.fits");
         for p in [&a, &b, &a] {
-            write_image_fits(p, HduLayout::EmptyPrimaryPlusExtension, &primary, &image, 10, 10, &data)
-                .unwrap();
+            write_image_fits(
+                p,
+                HduLayout::EmptyPrimaryPlusExtension,
+                &primary,
+                &image,
+                10,
+                10,
+                &data,
+            )
+            .unwrap();
         }
         let bytes_a = std::fs::read(&a).unwrap();
         assert_eq!(bytes_a, std::fs::read(&b).unwrap());
         assert_eq!(bytes_a.len() % 2880, 0);
+    }
+
+    #[test]
+    fn tile_compressed_is_lossless_and_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (primary, image) = sample_headers();
+        let (w, h) = (37usize, 23usize);
+        let u16s: Vec<u16> = (0..w * h).map(|i| (i * 977 % 65536) as u16).collect();
+        let u32s: Vec<u32> = (0..w * h)
+            .map(|i| (i as u32).wrapping_mul(2_654_435_761))
+            .collect();
+        let f32s: Vec<f32> = (0..w * h)
+            .map(|i| (i as f32).sqrt() * 1.0e-3 - 0.5)
+            .collect();
+        for (name, data) in [
+            ("u16.fits.fz", PixelData::U16(u16s.clone())),
+            ("u32.fits.fz", PixelData::U32(u32s.clone())),
+            ("f32.fits.fz", PixelData::F32(f32s.clone())),
+        ] {
+            let path = dir.path().join(name);
+            write_image_fits(
+                &path,
+                HduLayout::TileCompressed,
+                &primary,
+                &image,
+                w,
+                h,
+                &data,
+            )
+            .unwrap();
+            let first = std::fs::read(&path).unwrap();
+            write_image_fits(
+                &path,
+                HduLayout::TileCompressed,
+                &primary,
+                &image,
+                w,
+                h,
+                &data,
+            )
+            .unwrap();
+            assert_eq!(
+                first,
+                std::fs::read(&path).unwrap(),
+                "{name} not deterministic"
+            );
+            let mut fits = FitsFile::open(&path).unwrap();
+            assert_eq!(fits.num_hdus().unwrap(), 2);
+            let p = read_header(&mut fits, 0);
+            assert_eq!(p.text("INSTRUME").as_deref(), Some("ALFOSC_FASU"));
+            let x = read_header(&mut fits, 1);
+            assert_eq!(x.text("EXTNAME").as_deref(), Some("im1"), "{name}");
+            assert_eq!(x.cards().iter().filter(|c| c.key == "EXTNAME").count(), 1);
+            assert_eq!(x.number("GAIN"), Some(0.16));
+            let hdu = fits.hdu(1).unwrap();
+            assert!(matches!(hdu.info, HduInfo::ImageInfo { .. }));
+            match data {
+                PixelData::U16(v) => assert_eq!(hdu.read_image::<Vec<u16>>(&mut fits).unwrap(), v),
+                PixelData::U32(v) => assert_eq!(hdu.read_image::<Vec<u32>>(&mut fits).unwrap(), v),
+                PixelData::F32(v) => assert_eq!(hdu.read_image::<Vec<f32>>(&mut fits).unwrap(), v),
+            }
+        }
     }
 
     #[test]

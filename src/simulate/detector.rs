@@ -33,6 +33,11 @@ pub fn is_data_pixel(x_det: usize, y_det: usize) -> bool {
     DATA_COLUMNS.contains(&x_det) && DATA_ROWS.contains(&y_det)
 }
 
+/// Intersection of two half-open ranges (empty when they do not overlap).
+fn intersect(a: &Range<usize>, b: &Range<usize>) -> Range<usize> {
+    a.start.max(b.start)..a.end.min(b.end)
+}
+
 /// A readout: window on the detector and binning.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Readout {
@@ -55,7 +60,9 @@ impl Readout {
         let section = Section::parse(window)
             .ok_or_else(|| format!("'{window}' is not a window of the form [x1:x2, y1:y2]"))?;
         if section.x_flipped || section.y_flipped {
-            return Err(format!("window '{window}' must run from low to high pixels"));
+            return Err(format!(
+                "window '{window}' must run from low to high pixels"
+            ));
         }
         if !section.fits_within(FULL_WIDTH_PX, FULL_HEIGHT_PX) {
             return Err(format!(
@@ -133,8 +140,8 @@ impl Readout {
     pub fn optical_centre(&self) -> [f64; 2] {
         let cols = self.used_columns();
         let rows = self.used_rows();
-        let xs = cols.start.max(DATA_COLUMNS.start)..cols.end.min(DATA_COLUMNS.end);
-        let ys = rows.start.max(DATA_ROWS.start)..rows.end.min(DATA_ROWS.end);
+        let xs = intersect(&cols, &DATA_COLUMNS);
+        let ys = intersect(&rows, &DATA_ROWS);
         let mid = |r: &Range<usize>| 0.5 * (r.start as f64 + r.end as f64 - 1.0);
         if xs.is_empty() || ys.is_empty() {
             [mid(&cols), mid(&rows)]
@@ -152,7 +159,10 @@ impl Readout {
         TanWcs {
             crpix_px: [cx, cy],
             crval_deg: detector.crval_deg,
-            cd_deg_per_px: [[cd[0][0] * bx, cd[0][1] * by], [cd[1][0] * bx, cd[1][1] * by]],
+            cd_deg_per_px: [
+                [cd[0][0] * bx, cd[0][1] * by],
+                [cd[1][0] * bx, cd[1][1] * by],
+            ],
         }
     }
 }

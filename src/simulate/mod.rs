@@ -18,8 +18,9 @@
 //!
 //! Photometric model (documented in [`model`]): a source of magnitude m gives
 //! `t · 10^(−0.4 (m + k·X − ZP))` electrons, ZP being the magnitude that gives 1 e⁻/s above
-//! the atmosphere (default 25.0 in R, a round value close to ALFOSC's), k the extinction
-//! (default 0.07 mag/airmass, La Palma R; King 1985) and X the airmass at mid-exposure. The
+//! the atmosphere (default 25.0 in R: a round value of the right order for the NOT; set
+//! your own), k the extinction (default 0.07 mag/airmass, La Palma R; King 1985) and X the
+//! airmass at mid-exposure. The
 //! sky (mag/arcsec², as measured at the site) is not extinguished. The detector layout is
 //! described in [`detector`], the pixel pipeline in [`render`].
 //!
@@ -48,7 +49,10 @@ pub use render::PixelFormat;
 #[derive(Debug, Error)]
 pub enum SimulateError {
     #[error("simulation setting {field}: {message}")]
-    InvalidConfig { field: &'static str, message: String },
+    InvalidConfig {
+        field: &'static str,
+        message: String,
+    },
     #[error(
         "{file}: the field is {altitude_deg:.1} deg above the horizon at {time_utc} \
          (at least 5 deg needed for an exposure); change the pointing or the start times"

@@ -117,8 +117,16 @@ pub const PSF_TRUNCATION_FRACTION: f64 = 1e-4;
 /// antiderivative of `1/√(x² + y²)` in x and y up to terms in x alone or y alone, since
 /// `∂²/∂x∂y [x ln(y + r) + y ln(x + r)] = 1/r` and `ln(y + r) = ln|x| + asinh(y/|x|)`.
 fn inverse_r_antiderivative(x: f64, y: f64) -> f64 {
-    let tx = if x == 0.0 { 0.0 } else { x * (y / x.abs()).asinh() };
-    let ty = if y == 0.0 { 0.0 } else { y * (x / y.abs()).asinh() };
+    let tx = if x == 0.0 {
+        0.0
+    } else {
+        x * (y / x.abs()).asinh()
+    };
+    let ty = if y == 0.0 {
+        0.0
+    } else {
+        y * (x / y.abs()).asinh()
+    };
     tx + ty
 }
 
@@ -126,7 +134,8 @@ fn inverse_r_antiderivative(x: f64, y: f64) -> f64 {
 /// the singular point). Over a unit square centred on the singularity it is
 /// `4 ln(1 + √2) = 3.5255…`.
 pub fn inverse_r_integral(x1: f64, x2: f64, y1: f64, y2: f64) -> f64 {
-    inverse_r_antiderivative(x2, y2) - inverse_r_antiderivative(x1, y2)
+    inverse_r_antiderivative(x2, y2)
+        - inverse_r_antiderivative(x1, y2)
         - inverse_r_antiderivative(x2, y1)
         + inverse_r_antiderivative(x1, y1)
 }
@@ -432,7 +441,8 @@ mod tests {
         assert!((unit - 4.0 * (1.0 + 2f64.sqrt()).ln()).abs() < 1e-14);
         // Additivity across a split through the singularity.
         let whole = inverse_r_integral(-0.3, 0.7, -0.6, 0.4);
-        let parts = inverse_r_integral(-0.3, 0.0, -0.6, 0.4) + inverse_r_integral(0.0, 0.7, -0.6, 0.4);
+        let parts =
+            inverse_r_integral(-0.3, 0.0, -0.6, 0.4) + inverse_r_integral(0.0, 0.7, -0.6, 0.4);
         assert!((whole - parts).abs() < 1e-14);
         // Far from the singularity it approaches area / r.
         let far = inverse_r_integral(99.5, 100.5, 49.5, 50.5);
@@ -463,7 +473,10 @@ mod tests {
             .sum::<f64>()
             / n as f64;
         assert!((mean - 1.0).abs() < 1e-12);
-        assert!((lobe.modulation(120f64.to_radians()) - lobe.modulation(60f64.to_radians())).abs() < 1e-12);
+        assert!(
+            (lobe.modulation(120f64.to_radians()) - lobe.modulation(60f64.to_radians())).abs()
+                < 1e-12
+        );
         let peak = lobe.modulation(90f64.to_radians());
         let at_half = lobe.modulation(120f64.to_radians());
         let floor = 0.5;
@@ -512,9 +525,13 @@ mod tests {
             corner_radius_px: 1450.0,
         };
         assert_eq!(flat.response(100, 200), flat.response(100, 200));
-        let values: Vec<f64> = (0..200).flat_map(|y| (0..200).map(move |x| (x, y))).map(|(x, y)| flat.response(1000 + x, 900 + y)).collect();
+        let values: Vec<f64> = (0..200)
+            .flat_map(|y| (0..200).map(move |x| (x, y)))
+            .map(|(x, y)| flat.response(1000 + x, 900 + y))
+            .collect();
         let mean = values.iter().sum::<f64>() / values.len() as f64;
-        let rms = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
+        let rms =
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
         assert!((rms - 0.01).abs() < 0.001, "{rms}");
         assert!((mean - 1.0).abs() < 0.002);
         let bias = BiasPattern {

@@ -11,16 +11,16 @@ use rayon::prelude::*;
 
 use super::detector::{is_data_pixel, Readout, BIASSEC, DATA_COLUMNS, DATA_ROWS};
 use super::model::{
-    airmass_from_altitude, altitude_deg, derive_seed, electrons_from_mag,
-    sky_electrons_per_px, BiasPattern, Coma, FlatPattern, Lobe, Moffat, NOT_EAST_LONGITUDE_DEG,
-    NOT_LATITUDE_DEG, NOT_OBSGEO_M, PSF_TRUNCATION_FRACTION,
+    airmass_from_altitude, altitude_deg, derive_seed, electrons_from_mag, sky_electrons_per_px,
+    BiasPattern, Coma, FlatPattern, Lobe, Moffat, NOT_EAST_LONGITUDE_DEG, NOT_LATITUDE_DEG,
+    NOT_OBSGEO_M, PSF_TRUNCATION_FRACTION,
 };
 use super::render::{
     cosmic_rays, digitise, expected_electrons, CometScene, Electronics, PointSource, Scene,
 };
 use super::{
-    CatalogueStar, ComaFeature, CometPosition, CometTruth, CosmicRayTruth, FrameKind,
-    FrameTruth, NightConfig, SimulateError, SimulatedNight, StarTruth,
+    CatalogueStar, ComaFeature, CometPosition, CometTruth, CosmicRayTruth, FrameKind, FrameTruth,
+    NightConfig, SimulateError, SimulatedNight, StarTruth,
 };
 use crate::ephem::time::UtcInstant;
 use crate::frame::header::{Header, HeaderValue};
@@ -81,13 +81,11 @@ pub fn simulate_night(
     out_dir: &Path,
 ) -> Result<SimulatedNight, SimulateError> {
     validate(config)?;
-    let readout =
-        Readout::new(&config.detector_window, config.binning_x, config.binning_y).map_err(
-            |message| SimulateError::InvalidConfig {
-                field: "detector_window",
-                message,
-            },
-        )?;
+    let readout = Readout::new(&config.detector_window, config.binning_x, config.binning_y)
+        .map_err(|message| SimulateError::InvalidConfig {
+            field: "detector_window",
+            message,
+        })?;
     let plans = plan_frames(config)?;
     std::fs::create_dir_all(out_dir).map_err(|source| SimulateError::Io {
         path: out_dir.display().to_string(),
@@ -138,7 +136,10 @@ pub fn simulate_night(
     write_text(&result.catalogue_csv, &catalogue_csv(&result.catalogue))?;
     write_text(&result.truth_frames_csv, &frames_csv(&result.frames))?;
     write_text(&result.truth_stars_csv, &stars_csv(&result.stars))?;
-    write_text(&result.truth_cosmic_rays_csv, &cosmic_csv(&result.cosmic_rays))?;
+    write_text(
+        &result.truth_cosmic_rays_csv,
+        &cosmic_csv(&result.cosmic_rays),
+    )?;
     let toml_text = toml::to_string(config).map_err(|e| SimulateError::Toml(e.to_string()))?;
     write_text(&result.config_toml, &toml_text)?;
     Ok(result)
@@ -186,10 +187,26 @@ fn check(ok: bool, field: &'static str, message: &str) -> Result<(), SimulateErr
 fn validate(c: &NightConfig) -> Result<(), SimulateError> {
     let finite_positive = |v: f64| v.is_finite() && v > 0.0;
     let finite_non_negative = |v: f64| v.is_finite() && v >= 0.0;
-    check(c.seed <= i64::MAX as u64, "seed", "must be below 2^63 (TOML integers are signed 64-bit)")?;
-    check(finite_non_negative(c.overhead_s), "overhead_s", "must be >= 0")?;
-    check(finite_positive(c.flat_exptime_s), "flat_exptime_s", "must be > 0")?;
-    check(finite_positive(c.science_exptime_s), "science_exptime_s", "must be > 0")?;
+    check(
+        c.seed <= i64::MAX as u64,
+        "seed",
+        "must be below 2^63 (TOML integers are signed 64-bit)",
+    )?;
+    check(
+        finite_non_negative(c.overhead_s),
+        "overhead_s",
+        "must be >= 0",
+    )?;
+    check(
+        finite_positive(c.flat_exptime_s),
+        "flat_exptime_s",
+        "must be > 0",
+    )?;
+    check(
+        finite_positive(c.science_exptime_s),
+        "science_exptime_s",
+        "must be > 0",
+    )?;
     check(
         !c.file_prefix.is_empty() && c.file_prefix.chars().all(|ch| ch.is_ascii_alphanumeric()),
         "file_prefix",
@@ -205,17 +222,37 @@ fn validate(c: &NightConfig) -> Result<(), SimulateError> {
         "pointing_dec_deg",
         "must be within [-90, 90]",
     )?;
-    check(finite_non_negative(c.pointing_error_arcsec), "pointing_error_arcsec", "must be >= 0")?;
+    check(
+        finite_non_negative(c.pointing_error_arcsec),
+        "pointing_error_arcsec",
+        "must be >= 0",
+    )?;
     check(c.rotation_deg.is_finite(), "rotation_deg", "must be finite")?;
-    check(finite_non_negative(c.flat_dither_arcsec), "flat_dither_arcsec", "must be >= 0")?;
+    check(
+        finite_non_negative(c.flat_dither_arcsec),
+        "flat_dither_arcsec",
+        "must be >= 0",
+    )?;
     check(
         finite_positive(c.pixel_scale_arcsec_per_px),
         "pixel_scale_arcsec_per_px",
         "must be > 0",
     )?;
-    check(finite_positive(c.gain_e_per_adu), "gain_e_per_adu", "must be > 0")?;
-    check(finite_non_negative(c.read_noise_e), "read_noise_e", "must be >= 0")?;
-    check(finite_non_negative(c.bias_level_adu), "bias_level_adu", "must be >= 0")?;
+    check(
+        finite_positive(c.gain_e_per_adu),
+        "gain_e_per_adu",
+        "must be > 0",
+    )?;
+    check(
+        finite_non_negative(c.read_noise_e),
+        "read_noise_e",
+        "must be >= 0",
+    )?;
+    check(
+        finite_non_negative(c.bias_level_adu),
+        "bias_level_adu",
+        "must be >= 0",
+    )?;
     check(
         finite_non_negative(c.bias_row_amplitude_adu),
         "bias_row_amplitude_adu",
@@ -226,7 +263,11 @@ fn validate(c: &NightConfig) -> Result<(), SimulateError> {
         "bias_frame_offset_rms_adu",
         "must be >= 0",
     )?;
-    check(finite_positive(c.saturation_adu), "saturation_adu", "must be > 0")?;
+    check(
+        finite_positive(c.saturation_adu),
+        "saturation_adu",
+        "must be > 0",
+    )?;
     check(
         (0.0..1.0).contains(&c.flat_vignetting_fraction),
         "flat_vignetting_fraction",
@@ -237,7 +278,11 @@ fn validate(c: &NightConfig) -> Result<(), SimulateError> {
         "flat_pixel_rms",
         "must be within [0, 0.5)",
     )?;
-    check(finite_positive(c.flat_level_adu), "flat_level_adu", "must be > 0")?;
+    check(
+        finite_positive(c.flat_level_adu),
+        "flat_level_adu",
+        "must be > 0",
+    )?;
     check(
         (0.0..1.0).contains(&c.flat_level_decline_fraction),
         "flat_level_decline_fraction",
@@ -250,14 +295,26 @@ fn validate(c: &NightConfig) -> Result<(), SimulateError> {
         "cosmic_ray_min_e",
         "need 0 <= cosmic_ray_min_e <= cosmic_ray_max_e",
     )?;
-    check(c.zero_point_mag.is_finite(), "zero_point_mag", "must be finite")?;
+    check(
+        c.zero_point_mag.is_finite(),
+        "zero_point_mag",
+        "must be finite",
+    )?;
     check(
         finite_non_negative(c.extinction_mag_per_airmass),
         "extinction_mag_per_airmass",
         "must be >= 0",
     )?;
-    check(c.sky_mag_per_arcsec2.is_finite(), "sky_mag_per_arcsec2", "must be finite")?;
-    check(finite_positive(c.seeing_fwhm_arcsec), "seeing_fwhm_arcsec", "must be > 0")?;
+    check(
+        c.sky_mag_per_arcsec2.is_finite(),
+        "sky_mag_per_arcsec2",
+        "must be finite",
+    )?;
+    check(
+        finite_positive(c.seeing_fwhm_arcsec),
+        "seeing_fwhm_arcsec",
+        "must be > 0",
+    )?;
     check(
         c.moffat_beta.is_finite() && c.moffat_beta > 1.0,
         "moffat_beta",
@@ -269,7 +326,9 @@ fn validate(c: &NightConfig) -> Result<(), SimulateError> {
         "must be >= 0",
     )?;
     check(
-        c.star_mag_min.is_finite() && c.star_mag_max.is_finite() && c.star_mag_min <= c.star_mag_max,
+        c.star_mag_min.is_finite()
+            && c.star_mag_max.is_finite()
+            && c.star_mag_min <= c.star_mag_max,
         "star_mag_min",
         "need star_mag_min <= star_mag_max",
     )?;
@@ -285,13 +344,21 @@ fn validate(c: &NightConfig) -> Result<(), SimulateError> {
                 north_arcsec,
             } => east_arcsec.abs() < 3600.0 && north_arcsec.abs() < 3600.0,
         };
-        check(position_ok, "comet.position", "must be finite (offsets below 1 deg)")?;
+        check(
+            position_ok,
+            "comet.position",
+            "must be finite (offsets below 1 deg)",
+        )?;
         check(
             comet.rate_ra_arcsec_per_hour.is_finite() && comet.rate_dec_arcsec_per_hour.is_finite(),
             "comet.rate_ra_arcsec_per_hour",
             "rates must be finite",
         )?;
-        check(comet.coma_mag.is_finite(), "comet.coma_mag", "must be finite")?;
+        check(
+            comet.coma_mag.is_finite(),
+            "comet.coma_mag",
+            "must be finite",
+        )?;
         check(
             finite_positive(comet.coma_aperture_radius_arcsec),
             "comet.coma_aperture_radius_arcsec",
@@ -350,7 +417,12 @@ pub(crate) fn file_name(prefix: &str, date: &UtcInstant, sequence_number: u32) -
 
 fn plan_frames(c: &NightConfig) -> Result<Vec<Plan>, SimulateError> {
     let sequences = [
-        (FrameKind::Bias, c.n_bias, parse_time(&c.bias_start_utc, "bias_start_utc")?, 0.0),
+        (
+            FrameKind::Bias,
+            c.n_bias,
+            parse_time(&c.bias_start_utc, "bias_start_utc")?,
+            0.0,
+        ),
         (
             FrameKind::Flat,
             c.n_flat,
@@ -479,13 +551,20 @@ fn make_catalogue(c: &NightConfig, readout: &Readout, psf: &Moffat) -> Vec<Catal
         .min(MAX_CATALOGUE_STARS) as usize;
     let mut rng = Pcg64::seed_from_u64(derive_seed(c.seed, STREAM_CATALOGUE, 0));
     let a = STAR_COUNT_SLOPE_PER_MAG;
-    let (lo, hi) = (10f64.powf(a * c.star_mag_min), 10f64.powf(a * c.star_mag_max));
+    let (lo, hi) = (
+        10f64.powf(a * c.star_mag_min),
+        10f64.powf(a * c.star_mag_max),
+    );
     (1..=n)
         .map(|id| {
             let rho = radius_arcsec * rng.random::<f64>().sqrt();
             let phi = 2.0 * PI * rng.random::<f64>();
-            let (ra_deg, dec_deg) =
-                offset_position(c.pointing_ra_deg, c.pointing_dec_deg, rho * phi.sin(), rho * phi.cos());
+            let (ra_deg, dec_deg) = offset_position(
+                c.pointing_ra_deg,
+                c.pointing_dec_deg,
+                rho * phi.sin(),
+                rho * phi.cos(),
+            );
             let u: f64 = rng.random();
             let mag = (lo + u * (hi - lo)).log10() / a;
             CatalogueStar {
@@ -515,7 +594,12 @@ fn comet_reference(c: &NightConfig, readout: &Readout, plans: &[Plan]) -> Option
         CometPosition::Offset {
             east_arcsec,
             north_arcsec,
-        } => offset_position(c.pointing_ra_deg, c.pointing_dec_deg, east_arcsec, north_arcsec),
+        } => offset_position(
+            c.pointing_ra_deg,
+            c.pointing_dec_deg,
+            east_arcsec,
+            north_arcsec,
+        ),
         CometPosition::Pixel { x_px, y_px } => {
             let (xd, yd) = readout.image_to_detector(x_px, y_px);
             detector_wcs(c, readout, c.pointing_ra_deg, c.pointing_dec_deg).pixel_to_world(xd, yd)
@@ -528,7 +612,11 @@ fn comet_reference(c: &NightConfig, readout: &Readout, plans: &[Plan]) -> Option
 // One frame
 // ---------------------------------------------------------------------------------------
 
-fn simulate_frame(night: &Night, plan: &Plan, out_dir: &Path) -> Result<FrameOutput, SimulateError> {
+fn simulate_frame(
+    night: &Night,
+    plan: &Plan,
+    out_dir: &Path,
+) -> Result<FrameOutput, SimulateError> {
     let c = night.config;
     let r = &night.readout;
     let scale = c.pixel_scale_arcsec_per_px;
@@ -557,9 +645,8 @@ fn simulate_frame(night: &Night, plan: &Plan, out_dir: &Path) -> Result<FrameOut
 
     // Time and airmass.
     let mid = mid_exposure(plan);
-    let site_altitude = |t: &UtcInstant| {
-        altitude_deg(ra, dec, t.jd(), NOT_LATITUDE_DEG, NOT_EAST_LONGITUDE_DEG)
-    };
+    let site_altitude =
+        |t: &UtcInstant| altitude_deg(ra, dec, t.jd(), NOT_LATITUDE_DEG, NOT_EAST_LONGITUDE_DEG);
     let (alt_start, alt_mid) = (site_altitude(&plan.start), site_altitude(&mid));
     if plan.exptime_s > 0.0 && alt_mid < MIN_ALTITUDE_DEG {
         return Err(SimulateError::BelowHorizon {
@@ -577,14 +664,17 @@ fn simulate_frame(night: &Night, plan: &Plan, out_dir: &Path) -> Result<FrameOut
     let bins = (r.binning_x * r.binning_y) as f64;
     let sky_e_per_px = match plan.kind {
         FrameKind::Bias => 0.0,
-        FrameKind::Science => sky_electrons_per_px(c.sky_mag_per_arcsec2, c.zero_point_mag, scale, t),
+        FrameKind::Science => {
+            sky_electrons_per_px(c.sky_mag_per_arcsec2, c.zero_point_mag, scale, t)
+        }
         FrameKind::Flat => {
             let ramp = if c.n_flat > 1 {
                 plan.index as f64 / (c.n_flat - 1) as f64
             } else {
                 0.0
             };
-            c.flat_level_adu * (1.0 - c.flat_level_decline_fraction * ramp) * c.gain_e_per_adu / bins
+            c.flat_level_adu * (1.0 - c.flat_level_decline_fraction * ramp) * c.gain_e_per_adu
+                / bins
         }
     };
     let psf_radius = night.psf.radius_enclosing(1.0 - PSF_TRUNCATION_FRACTION);
@@ -625,7 +715,9 @@ fn simulate_frame(night: &Night, plan: &Plan, out_dir: &Path) -> Result<FrameOut
                 c.comet.rate_ra_arcsec_per_hour * hours,
                 c.comet.rate_dec_arcsec_per_hour * hours,
             );
-            true_wcs.world_to_pixel(cra, cdec).map(|(x, y)| (cra, cdec, x, y))
+            true_wcs
+                .world_to_pixel(cra, cdec)
+                .map(|(x, y)| (cra, cdec, x, y))
         }
         _ => None,
     };
@@ -656,7 +748,13 @@ fn simulate_frame(night: &Night, plan: &Plan, out_dir: &Path) -> Result<FrameOut
                 cd_deg_per_px: true_wcs.cd_deg_per_px,
             },
             nucleus_flux_e: cc.nucleus_mag.map_or(0.0, |m| {
-                electrons_from_mag(m, c.zero_point_mag, c.extinction_mag_per_airmass, airmass, t)
+                electrons_from_mag(
+                    m,
+                    c.zero_point_mag,
+                    c.extinction_mag_per_airmass,
+                    airmass,
+                    t,
+                )
             }),
         }
     });
@@ -672,7 +770,13 @@ fn simulate_frame(night: &Night, plan: &Plan, out_dir: &Path) -> Result<FrameOut
 
     // Detector.
     let hits = if plan.kind == FrameKind::Science && !c.noiseless {
-        cosmic_rays(r, c.cosmic_rays_per_frame, c.cosmic_ray_min_e, c.cosmic_ray_max_e, &mut rng)
+        cosmic_rays(
+            r,
+            c.cosmic_rays_per_frame,
+            c.cosmic_ray_min_e,
+            c.cosmic_ray_max_e,
+            &mut rng,
+        )
     } else {
         Vec::new()
     };
@@ -694,7 +798,15 @@ fn simulate_frame(night: &Night, plan: &Plan, out_dir: &Path) -> Result<FrameOut
     // Headers and file.
     let date_obs = plan.start.to_string();
     let date_avg = mid.to_string();
-    let primary = primary_header(c, plan, r, &date_obs, &date_avg, header_crval, airmass_start);
+    let primary = primary_header(
+        c,
+        plan,
+        r,
+        &date_obs,
+        &date_avg,
+        header_crval,
+        airmass_start,
+    );
     let image = image_header(c, plan.kind, r, &header_wcs);
     let path = out_dir.join(&plan.file);
     write_image_fits(
@@ -794,7 +906,8 @@ fn text(s: &str) -> HeaderValue {
     HeaderValue::Str(s.to_string())
 }
 
-/// Primary header: the observing keywords, as ALFOSC writes them (DESIGN §5).
+/// Primary header: the observing keywords, as ALFOSC writes them (DESIGN §5). RA/DEC are
+/// the pointing as the telescope reports it, i.e. with the pointing error (equal to CRVAL).
 #[allow(clippy::too_many_arguments)]
 fn primary_header(
     c: &NightConfig,
@@ -822,29 +935,69 @@ fn primary_header(
     h.set("DATE-AVG", text(date_avg), "Mid-point of exposure");
     h.set("ALFLTNM", text("Open"), "ALFOSC filter wheel. Name");
     h.set("ALGRNM", text("Open (Lyot)"), "ALFOSC grism wheel. Name");
-    h.set("FAFLTNM", text(&c.filter_name), "FASU filter wheel 1/A Name");
+    h.set(
+        "FAFLTNM",
+        text(&c.filter_name),
+        "FASU filter wheel 1/A Name",
+    );
     h.set("FBFLTNM", text("Open"), "FASU filter wheel 2/B Name");
-    h.set("RA", HeaderValue::Float(pointing.0), "Right ascension at start [deg]");
-    h.set("DEC", HeaderValue::Float(pointing.1), "Declination at start [deg]");
-    h.set("EQUINOX", HeaderValue::Float(2000.0), "Equinox of RA and DEC");
+    h.set(
+        "RA",
+        HeaderValue::Float(pointing.0),
+        "Right ascension at start [deg]",
+    );
+    h.set(
+        "DEC",
+        HeaderValue::Float(pointing.1),
+        "Declination at start [deg]",
+    );
+    h.set(
+        "EQUINOX",
+        HeaderValue::Float(2000.0),
+        "Equinox of RA and DEC",
+    );
     h.set("RADECSYS", text("FK5"), "");
     if let Some(x) = airmass_start {
-        h.set("AIRMASS", HeaderValue::Float(x), "Airmass at start (sec(z))");
+        h.set(
+            "AIRMASS",
+            HeaderValue::Float(x),
+            "Airmass at start (sec(z))",
+        );
     }
     h.set("TCSTGT", text(object), "TCS Catalogue Entry");
-    h.set("OBSGEO-X", HeaderValue::Float(NOT_OBSGEO_M[0]), "Cartesian Coordinate X");
-    h.set("OBSGEO-Y", HeaderValue::Float(NOT_OBSGEO_M[1]), "Cartesian Coordinate Y");
-    h.set("OBSGEO-Z", HeaderValue::Float(NOT_OBSGEO_M[2]), "Cartesian Coordinate Z");
+    h.set(
+        "OBSGEO-X",
+        HeaderValue::Float(NOT_OBSGEO_M[0]),
+        "Cartesian Coordinate X",
+    );
+    h.set(
+        "OBSGEO-Y",
+        HeaderValue::Float(NOT_OBSGEO_M[1]),
+        "Cartesian Coordinate Y",
+    );
+    h.set(
+        "OBSGEO-Z",
+        HeaderValue::Float(NOT_OBSGEO_M[2]),
+        "Cartesian Coordinate Z",
+    );
     h.set("OBJECT", text(object), "Object name");
     h.set("OBSERVER", text("cometphot simulate"), "Observer name");
     h.set("IMAGETYP", text(plan.kind.imagetyp()), "Image type");
     h.set("OBS_MODE", text("IMAGING"), "Type of observation");
     h.set("FILENAME", text(&plan.file), "Filename");
-    h.set("EXPTIME", HeaderValue::Float(plan.exptime_s), "exposure time");
+    h.set(
+        "EXPTIME",
+        HeaderValue::Float(plan.exptime_s),
+        "exposure time",
+    );
     h.set("DETWIN1", text(&r.detwin1()), "");
     h.set("DETXBIN", HeaderValue::Int(r.binning_x as i64), "X binning");
     h.set("DETYBIN", HeaderValue::Int(r.binning_y as i64), "Y binning");
-    h.set("SIMSEED", text(&plan.seed.to_string()), "cometphot simulate frame seed");
+    h.set(
+        "SIMSEED",
+        text(&plan.seed.to_string()),
+        "cometphot simulate frame seed",
+    );
     h.set(
         "COMMENT",
         HeaderValue::Empty,
@@ -887,14 +1040,27 @@ fn field(s: &str) -> String {
     }
 }
 
+/// A real number in CSV: shortest round-trip form, always with a decimal point or exponent
+/// (`300.0`, `5.9e-5`) so that readers infer a float column.
+fn num(x: f64) -> String {
+    format!("{x:?}")
+}
+
 fn opt(v: Option<f64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
+    v.map(num).unwrap_or_default()
 }
 
 fn catalogue_csv(stars: &[CatalogueStar]) -> String {
     let mut out = String::from("id,ra_deg,dec_deg,mag\n");
     for s in stars {
-        let _ = writeln!(out, "{},{},{},{}", s.id, s.ra_deg, s.dec_deg, s.mag);
+        let _ = writeln!(
+            out,
+            "{},{},{},{}",
+            s.id,
+            num(s.ra_deg),
+            num(s.dec_deg),
+            num(s.mag)
+        );
     }
     out
 }
@@ -915,10 +1081,10 @@ fn frames_csv(frames: &[FrameTruth]) -> String {
             field(&f.file),
             f.frame_type.to_string(),
             f.sequence_number.to_string(),
-            f.exptime_s.to_string(),
+            num(f.exptime_s),
             f.date_obs_utc.clone(),
             f.date_avg_utc.clone(),
-            f.mjd_mid_utc.to_string(),
+            num(f.mjd_mid_utc),
             opt(f.airmass),
             opt(f.airmass_start),
             field(&f.filter),
@@ -926,13 +1092,13 @@ fn frames_csv(frames: &[FrameTruth]) -> String {
             f.height_px.to_string(),
             f.binning_x.to_string(),
             f.binning_y.to_string(),
-            f.pointing_ra_deg.to_string(),
-            f.pointing_dec_deg.to_string(),
-            f.pointing_error_arcsec.to_string(),
-            f.pointing_error_east_arcsec.to_string(),
-            f.pointing_error_north_arcsec.to_string(),
-            f.sky_e_per_px.to_string(),
-            f.bias_frame_offset_adu.to_string(),
+            num(f.pointing_ra_deg),
+            num(f.pointing_dec_deg),
+            num(f.pointing_error_arcsec),
+            num(f.pointing_error_east_arcsec),
+            num(f.pointing_error_north_arcsec),
+            num(f.sky_e_per_px),
+            num(f.bias_frame_offset_adu),
             opt(cm.map(|c| c.x_px)),
             opt(cm.map(|c| c.y_px)),
             opt(cm.map(|c| c.ra_deg)),
@@ -960,11 +1126,11 @@ fn stars_csv(stars: &[StarTruth]) -> String {
             "{},{},{},{},{},{},{}",
             field(&s.file),
             s.star_id,
-            s.x_px,
-            s.y_px,
-            s.mag,
-            s.flux_e,
-            s.flux_in_image_e
+            num(s.x_px),
+            num(s.y_px),
+            num(s.mag),
+            num(s.flux_e),
+            num(s.flux_in_image_e)
         );
     }
     out
@@ -973,7 +1139,14 @@ fn stars_csv(stars: &[StarTruth]) -> String {
 fn cosmic_csv(hits: &[CosmicRayTruth]) -> String {
     let mut out = String::from("file,x_px,y_px,charge_e\n");
     for h in hits {
-        let _ = writeln!(out, "{},{},{},{}", field(&h.file), h.x_px, h.y_px, h.charge_e);
+        let _ = writeln!(
+            out,
+            "{},{},{},{}",
+            field(&h.file),
+            h.x_px,
+            h.y_px,
+            h.charge_e
+        );
     }
     out
 }
@@ -1022,7 +1195,9 @@ mod tests {
         let kinds: Vec<FrameKind> = plans.iter().map(|p| p.kind).collect();
         use FrameKind::*;
         assert_eq!(kinds, [Bias, Bias, Science, Science, Flat, Flat]);
-        assert!(plans.windows(2).all(|w| w[0].sequence_number + 1 == w[1].sequence_number));
+        assert!(plans
+            .windows(2)
+            .all(|w| w[0].sequence_number + 1 == w[1].sequence_number));
         assert!(plans.iter().all(|p| p.file.starts_with("ALIh01")));
         c.flat_start_utc = "2025-08-01T21:32:00".to_string();
         assert!(matches!(

@@ -73,7 +73,13 @@ struct Grid {
 
 impl Grid {
     /// Index ranges (unbinned detector) of the grid intersected with `[lo, hi]`.
-    fn span(&self, x_lo: f64, x_hi: f64, y_lo: f64, y_hi: f64) -> Option<(usize, usize, usize, usize)> {
+    fn span(
+        &self,
+        x_lo: f64,
+        x_hi: f64,
+        y_lo: f64,
+        y_hi: f64,
+    ) -> Option<(usize, usize, usize, usize)> {
         let clamp = |v: f64, lo: usize, n: usize| -> usize {
             (v.max(lo as f64).min((lo + n) as f64)) as usize
         };
@@ -145,14 +151,19 @@ pub fn expected_electrons(scene: &Scene) -> Light {
             None => 0.0,
         }
     };
-    let star_e: Vec<f64> = scene.stars.iter().map(|s| add_point(&mut grid, s)).collect();
+    let star_e: Vec<f64> = scene
+        .stars
+        .iter()
+        .map(|s| add_point(&mut grid, s))
+        .collect();
     let (mut coma_e, mut nucleus_e) = (0.0, 0.0);
     if let Some(c) = &scene.comet {
         let rad = c.coma.outer_radius_px;
         if let Some(b) = grid.span(c.x_det - rad, c.x_det + rad, c.y_det - rad, c.y_det + rad) {
             coma_e = grid.add_box(b, |x, y| {
                 let (dx, dy) = (x as f64 - c.x_det, y as f64 - c.y_det);
-                c.coma.rect_electrons(dx - 0.5, dx + 0.5, dy - 0.5, dy + 0.5)
+                c.coma
+                    .rect_electrons(dx - 0.5, dx + 0.5, dy - 0.5, dy + 0.5)
             });
         }
         let nucleus = PointSource {
@@ -383,7 +394,8 @@ mod tests {
         };
         let electrons: Vec<f64> = v.iter().map(|&a| (a as f64 - 1000.0) * 0.16).collect();
         let mean = electrons.iter().sum::<f64>() / electrons.len() as f64;
-        let var = electrons.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / electrons.len() as f64;
+        let var =
+            electrons.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / electrons.len() as f64;
         assert!((mean - 400.0).abs() < 0.5, "{mean}");
         let expected_var = 400.0 + 4.3 * 4.3;
         assert!((var / expected_var - 1.0).abs() < 0.03, "{var}");
@@ -401,6 +413,8 @@ mod tests {
         let mut rng = Pcg64::seed_from_u64(9);
         let hits = cosmic_rays(&r, 20, 500.0, 5000.0, &mut rng);
         assert!(hits.len() >= 20);
-        assert!(hits.iter().all(|h| h.x_px >= 52 && (500.0..=5000.0).contains(&h.charge_e)));
+        assert!(hits
+            .iter()
+            .all(|h| h.x_px >= 52 && (500.0..=5000.0).contains(&h.charge_e)));
     }
 }

@@ -228,7 +228,11 @@ fn comet_alone_sums_to_its_truth_and_fan_points_sunward() {
             }
         }
     }
-    assert!((total / comet.flux_e - 1.0).abs() < 1e-6, "{total} {}", comet.flux_e);
+    assert!(
+        (total / comet.flux_e - 1.0).abs() < 1e-6,
+        "{total} {}",
+        comet.flux_e
+    );
     // Antisolar PA 90° (east) puts the sunward fan at PA 270°, i.e. west = +x.
     assert!(west > 2.0 * east, "west {west} east {east}");
     // Angular redistribution keeps the aperture flux at 2πkρ (pixelised aperture: ~1%).
@@ -299,7 +303,10 @@ fn truth_positions_match_centroids_in_binned_frames() {
     assert!((c.y_px - (99.5 - 2.4 / scale)).abs() < 1e-3, "{}", c.y_px);
     let half = (8.0 / scale).ceil() as i64 + 2;
     let (x, y) = centroid(&data, width, bias, c.x_px, c.y_px, half);
-    assert!((x - c.x_px).abs() < 0.05 && (y - c.y_px).abs() < 0.05, "{x} {y} vs {c:?}");
+    assert!(
+        (x - c.x_px).abs() < 0.05 && (y - c.y_px).abs() < 0.05,
+        "{x} {y} vs {c:?}"
+    );
 
     // Stars alone, on a wider field with few stars.
     let stars_only = NightConfig {
@@ -315,10 +322,7 @@ fn truth_positions_match_centroids_in_binned_frames() {
     let night = run(&stars_only, dir.path()).unwrap();
     let (_, _, data, width) = read_f32(&night.fits_files[0]);
     let half = 12i64;
-    let psf = model::Moffat::from_fwhm(
-        base.seeing_fwhm_arcsec / scale,
-        base.moffat_beta,
-    );
+    let psf = model::Moffat::from_fwhm(base.seeing_fwhm_arcsec / scale, base.moffat_beta);
     let mut tested = 0;
     for s in &night.stars {
         let inside = [s.x_px, s.y_px]
@@ -402,7 +406,8 @@ fn headers_follow_the_alfosc_layout() {
         let imagetyp = p.text("IMAGETYP").unwrap();
         assert_eq!(imagetyp, truth.frame_type.imagetyp());
         assert_eq!(p.number("EXPTIME"), Some(truth.exptime_s));
-        let start = crate::ephem::time::UtcInstant::parse_iso(&p.text("DATE-OBS").unwrap()).unwrap();
+        let start =
+            crate::ephem::time::UtcInstant::parse_iso(&p.text("DATE-OBS").unwrap()).unwrap();
         let mid = crate::ephem::time::UtcInstant::parse_iso(&p.text("DATE-AVG").unwrap()).unwrap();
         assert!(((mid.mjd() - start.mjd()) * 86400.0 - 0.5 * truth.exptime_s).abs() < 2e-3);
         assert!((mid.mjd() - truth.mjd_mid_utc).abs() < 1e-9);
@@ -429,7 +434,10 @@ fn headers_follow_the_alfosc_layout() {
             let (ra, dec) = wcs.pixel_to_world(c.x_px, c.y_px);
             let d_east = (ra - c.ra_deg) * c.dec_deg.to_radians().cos() * 3600.0;
             let d_north = (dec - c.dec_deg) * 3600.0;
-            assert!((d_east.hypot(d_north) - 4.0).abs() < 0.01, "{d_east} {d_north}");
+            assert!(
+                (d_east.hypot(d_north) - 4.0).abs() < 0.01,
+                "{d_east} {d_north}"
+            );
             assert!((d_east - truth.pointing_error_east_arcsec).abs() < 0.01);
             assert!((d_north - truth.pointing_error_north_arcsec).abs() < 0.01);
             let scale = wcs.scale_arcsec_per_px();
@@ -463,7 +471,10 @@ fn full_frame_bias_and_science_are_realistic() {
     let sd = (over.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / over.len() as f64).sqrt();
     let expected_sd = (4.3f64 / 0.16).hypot(1.5 * 0.8);
     assert!((mean - 1000.0).abs() < 10.0, "{mean}");
-    assert!((sd / expected_sd - 1.0).abs() < 0.05, "{sd} vs {expected_sd}");
+    assert!(
+        (sd / expected_sd - 1.0).abs() < 0.05,
+        "{sd} vs {expected_sd}"
+    );
 
     let mut fits = FitsFile::open(&night.fits_files[1]).unwrap();
     let hdu = fits.hdu(1).unwrap();
@@ -477,7 +488,10 @@ fn full_frame_bias_and_science_are_realistic() {
     sky.sort_unstable();
     let median = sky[sky.len() / 2] as f64;
     let expected = 1000.0 + truth.sky_e_per_px / 0.16;
-    assert!((median / expected - 1.0).abs() < 0.05, "{median} vs {expected}");
+    assert!(
+        (median / expected - 1.0).abs() < 0.05,
+        "{median} vs {expected}"
+    );
     assert!(sci.iter().all(|&v| v as f64 <= config.saturation_adu));
     assert!(night.stars.len() > 50);
 }
