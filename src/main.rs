@@ -5,7 +5,20 @@ mod cli;
 use clap::Parser;
 
 fn main() {
-    let args = cli::Cli::parse();
+    // clap's own exit status for a usage error is 2, which cometphot reserves for "some
+    // inputs skipped": usage errors exit with 1 (help and version with 0).
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                cli::EXIT_FAILURE
+            } else {
+                cli::EXIT_OK
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let code = match cli::run(args) {
         Ok(code) => code,
         Err(e) => {

@@ -157,13 +157,27 @@ fn has_fits_suffix(path: &Path) -> bool {
     FITS_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
-/// Scans a directory (or a single file).
-pub fn scan_path(root: &Path, options: &ScanOptions) -> ScanReport {
-    let (files, walk_problems) = if root.is_file() {
+/// Files to scan under `root` (a directory, walked recursively, or a single file), and the
+/// problems met while walking.
+pub fn files_to_scan(root: &Path) -> (Vec<PathBuf>, Vec<String>) {
+    if root.is_file() {
         (vec![root.to_path_buf()], Vec::new())
     } else {
         find_candidates(root)
-    };
+    }
+}
+
+/// Scans a directory (or a single file).
+pub fn scan_path(root: &Path, options: &ScanOptions) -> ScanReport {
+    let (files, walk_problems) = files_to_scan(root);
+    ScanReport {
+        rows: scan_files(&files, options),
+        walk_problems,
+    }
+}
+
+/// Scans files in parallel; rows sorted by path and HDU whatever the thread count.
+pub fn scan_files(files: &[PathBuf], options: &ScanOptions) -> Vec<ScanRow> {
     let mut rows: Vec<ScanRow> = files
         .par_iter()
         .flat_map_iter(|path| {
@@ -173,10 +187,7 @@ pub fn scan_path(root: &Path, options: &ScanOptions) -> ScanReport {
         })
         .collect();
     rows.sort_by(|a, b| a.path.cmp(&b.path).then(a.hdu.cmp(&b.hdu)));
-    ScanReport {
-        rows,
-        walk_problems,
-    }
+    rows
 }
 
 /// Rows for one file: one per image HDU; one error row if the file cannot be opened; none if

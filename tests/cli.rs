@@ -92,6 +92,12 @@ fn nothing_usable_and_usage_errors_exit_1() {
         "{stderr}"
     );
 
+    let (code, _, stderr) = cometphot(&["scan", "--no-such-option"]);
+    assert_eq!(code, 1, "usage errors are 1, not clap's 2: {stderr}");
+    let (code, stdout, _) = cometphot(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Exit status:"));
+
     let (code, _, stderr) = cometphot(&["scan", "--instrument", "hubble"]);
     assert_eq!(code, 1);
     assert!(

@@ -11,7 +11,7 @@ use polars::prelude::{CsvWriter, SerWriter};
 
 use cometphot::frame::profile::{InstrumentProfile, ProfileChoice, ProfileRegistry};
 use cometphot::scan::{
-    find_candidates, scan_path, to_dataframe, write_table, ScanOptions, ScanStatus,
+    files_to_scan, scan_files, to_dataframe, write_table, ScanOptions, ScanReport, ScanStatus,
 };
 
 use super::{Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
@@ -73,15 +73,11 @@ pub fn run(args: ScanArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         Some(name) => ProfileChoice::from_arg(name, &registry)?,
         None => ProfileChoice::Detect,
     };
-    let n_files = if args.dir.is_dir() {
-        find_candidates(&args.dir).0.len() as u64
-    } else {
-        1
-    };
+    let (files, walk_problems) = files_to_scan(&args.dir);
     let bar = if verbosity == Verbosity::Quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(n_files)
+        ProgressBar::new(files.len() as u64)
     };
     bar.set_style(
         ProgressStyle::with_template("scan {bar:30} {pos}/{len} files {elapsed}")
@@ -93,7 +89,10 @@ pub fn run(args: ScanArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         choice: &choice,
         on_file: &tick,
     };
-    let report = scan_path(&args.dir, &options);
+    let report = ScanReport {
+        rows: scan_files(&files, &options),
+        walk_problems,
+    };
     bar.finish_and_clear();
 
     let mut df = to_dataframe(&report.rows)?;
