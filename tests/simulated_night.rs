@@ -3,8 +3,6 @@
 //! injected comet flux is recovered exactly from a noiseless frame using only what the reader
 //! reports (overscan section from the profile, gain from the header).
 
-use std::path::Path;
-
 use cometphot::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
 use cometphot::frame::read::read_frame;
 use cometphot::scan::{scan_path, ScanOptions, ScanStatus};
@@ -103,12 +101,7 @@ fn noiseless_comet_flux_is_recovered_through_the_reader() {
     let comet = truth.comet.as_ref().unwrap();
 
     let registry = ProfileRegistry::shipped().unwrap();
-    let frame = read_frame(
-        &Path::new(&night.fits_files[0]),
-        &ProfileChoice::Detect,
-        &registry,
-    )
-    .unwrap();
+    let frame = read_frame(&night.fits_files[0], &ProfileChoice::Detect, &registry).unwrap();
     let amp = &frame.amplifiers[0];
     let m = &amp.meta;
     assert_eq!(m.frame_type, FrameType::Science);
