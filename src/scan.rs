@@ -181,7 +181,21 @@ pub fn scan_files(files: &[PathBuf], options: &ScanOptions) -> Vec<ScanRow> {
     let mut rows: Vec<ScanRow> = files
         .par_iter()
         .flat_map_iter(|path| {
-            let rows = scan_file(path, options);
+            // A bug met on one file must not lose the batch: it becomes that file's row.
+            let rows =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scan_file(path, options)))
+                    .unwrap_or_else(|panic| {
+                        let what = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        vec![ScanRow::failed(
+                            path,
+                            None,
+                            format!("{}: internal error while reading ({what})", path.display()),
+                        )]
+                    });
             (options.on_file)();
             rows
         })
