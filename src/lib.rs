@@ -8,4 +8,5 @@ pub mod ephem;
 pub mod frame;
 pub mod scan;
 pub mod simulate;
+pub mod table;
 pub mod wcs;

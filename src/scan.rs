@@ -359,33 +359,6 @@ pub fn to_dataframe(rows: &[ScanRow]) -> PolarsResult<DataFrame> {
     ])
 }
 
-/// Writes the table: Parquet when `path` ends in `.parquet`, CSV otherwise; to a temporary
-/// file renamed into place, so an interrupted write never leaves a partial table.
-pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), std::io::Error> {
-    let tmp = path.with_extension(format!(
-        "{}.partial",
-        path.extension()
-            .map(|e| e.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    let result = (|| -> PolarsResult<()> {
-        let file = std::fs::File::create(&tmp)?;
-        if path.extension().is_some_and(|e| e == "parquet") {
-            ParquetWriter::new(file).finish(df)?;
-        } else {
-            CsvWriter::new(file).finish(df)?;
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => std::fs::rename(&tmp, path),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(std::io::Error::other(e.to_string()))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! clap definitions and subcommand glue.
 
+mod ephem;
 mod scan;
 mod simulate;
 
@@ -21,7 +22,8 @@ Exit status:
 Examples:
   cometphot scan                       # classify the sample frames shipped in data/
   cometphot scan /data/NOT/2025-08-01 --out frames.parquet
-  cometphot simulate --out sim-night --seed 7";
+  cometphot simulate --out sim-night --seed 7
+  cometphot ephem --object 3I --start 2025-07-01 --stop 2025-09-30 --step 6h --site NOT";
 
 /// Cometary photometry for NOT/ALFOSC (and other) CCD frames.
 #[derive(Debug, Parser)]
@@ -41,6 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Classify every FITS file of a directory: one row per image HDU.
     Scan(scan::ScanArgs),
+    /// Observing geometry of a comet (RA/Dec, rH, Δ, phase, position angles) on a time grid.
+    Ephem(ephem::EphemArgs),
     /// Write simulated raw NOT/ALFOSC frames (biases, sky flats, science) with a truth table.
     Simulate(simulate::SimulateArgs),
 }
@@ -64,5 +68,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Scan(args) => scan::run(args, verbosity),
         Command::Simulate(args) => simulate::run(args, verbosity),
+        Command::Ephem(args) => ephem::run(args, verbosity),
     }
 }

@@ -1,18 +1,17 @@
 //! `cometphot scan`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use polars::prelude::{CsvWriter, SerWriter};
 
 use cometphot::frame::profile::{InstrumentProfile, ProfileChoice, ProfileRegistry};
 use cometphot::scan::{
-    files_to_scan, scan_files, to_dataframe, write_table, ScanOptions, ScanReport, ScanStatus,
+    files_to_scan, scan_files, to_dataframe, ScanOptions, ScanReport, ScanStatus,
 };
+use cometphot::table::write_table_or_stdout;
 
 use super::{Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
 
@@ -96,18 +95,10 @@ pub fn run(args: ScanArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     bar.finish_and_clear();
 
     let mut df = to_dataframe(&report.rows)?;
-    match &args.out {
-        Some(path) => write_table(&mut df, path)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            CsvWriter::new(&mut lock)
-                .finish(&mut df)
-                .context("cannot write the table to standard output")?;
-            lock.flush()?;
-        }
-    }
+    write_table_or_stdout(&mut df, args.out.as_deref()).with_context(|| match &args.out {
+        Some(path) => format!("cannot write {}", path.display()),
+        None => "cannot write the table to standard output".to_string(),
+    })?;
 
     let (ok, warn, err) = (
         report.count(ScanStatus::Ok),
