@@ -1,20 +1,9 @@
 //! The `cometphot` binary: exit codes, output files and messages.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
+use common::cometphot;
 
-fn cometphot(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cometphot"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run cometphot");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::path::Path;
 
 #[test]
 fn scan_of_shipped_data_exits_0_with_one_row_per_image_hdu() {

@@ -223,25 +223,34 @@ pub fn solve_universal_anomaly(
             lo *= 2.0;
         }
     }
+    // Newton steps are taken only while they at least halve the previous step (as in
+    // Numerical Recipes' `rtsafe`); otherwise, e.g. on the exponential wall of a hyperbolic
+    // orbit far beyond the root, the bracket is bisected.
     let mut chi = 0.5 * (lo + hi);
-    for _ in 0..300 {
+    let mut previous_step = hi - lo;
+    for _ in 0..400 {
         let (f, radius) = eval(chi);
-        if f.is_finite() && f == 0.0 {
+        if f == 0.0 {
             return Some(chi);
         }
-        if !f.is_finite() || f > 0.0 {
+        // F overflows only far from the root, on the side of χ's sign.
+        let above_root = if f.is_finite() { f > 0.0 } else { chi > 0.0 };
+        if above_root {
             hi = chi;
         } else {
             lo = chi;
         }
-        let newton = chi - f / radius;
-        let next = if newton.is_finite() && newton > lo && newton < hi {
-            newton
-        } else {
-            0.5 * (lo + hi)
-        };
-        if (next - chi).abs() <= 4.0 * f64::EPSILON * chi.abs().max(1e-300) || hi - lo <= 0.0 {
-            return Some(next);
+        let newton_step = f / radius;
+        let newton = chi - newton_step;
+        let use_newton = f.is_finite()
+            && newton.is_finite()
+            && newton > lo
+            && newton < hi
+            && 2.0 * newton_step.abs() <= previous_step.abs();
+        let next = if use_newton { newton } else { 0.5 * (lo + hi) };
+        previous_step = next - chi;
+        if previous_step.abs() <= 4.0 * f64::EPSILON * chi.abs().max(f64::MIN_POSITIVE) {
+            return eval(next).0.is_finite().then_some(next);
         }
         chi = next;
     }
