@@ -186,3 +186,38 @@ fn perturbed_3i_follows_horizons_n_body_positions_closely() {
     println!("worst |perturbed 3I − Horizons N-body| = {worst:.2e} au");
     assert!(worst < 2e-6, "worst |perturbed − N-body| = {worst:e} au");
 }
+
+#[test]
+fn propagated_3i_stays_close_to_horizons_vectors_from_july_to_october() {
+    use cometphot::ephem::horizons::{self, HorizonsTable};
+    let path = format!(
+        "{}/data/real/horizons/horizons_3I_heliocentric_vectors_daily_2025-06-01_to_2025-12-31.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let HorizonsTable::Vectors(table) = horizons::read(std::path::Path::new(&path)).unwrap() else {
+        panic!("a vector table");
+    };
+    let (first, last) = (2_460_857.5, 2_460_979.5); // 2025-07-01 .. 2025-10-31, 0h TDB
+    let elements = builtin("3I").unwrap();
+    let perturbed = PerturbedOrbit::new(&elements, first, last).unwrap();
+    let (mut worst_two_body, mut worst_perturbed): (f64, f64) = (0.0, 0.0);
+    let mut count = 0;
+    for (jd, state) in table.jd().iter().zip(table.states()) {
+        if *jd < first || *jd > last {
+            continue;
+        }
+        count += 1;
+        let horizons = state.in_frame(Frame::EclipticJ2000).position_au;
+        let two_body = elements.state_at(*jd).unwrap().position_au;
+        worst_two_body = worst_two_body.max((two_body - horizons).norm());
+        worst_perturbed =
+            worst_perturbed.max((perturbed.state_at(*jd).unwrap().position_au - horizons).norm());
+    }
+    assert_eq!(count, 123);
+    println!(
+        "3I Jul-Oct 2025 vs Horizons vectors: two-body {worst_two_body:.2e} au, \
+         perturbed {worst_perturbed:.2e} au"
+    );
+    assert!(worst_two_body < 5e-5, "two-body {worst_two_body:e} au");
+    assert!(worst_perturbed < 2e-6, "perturbed {worst_perturbed:e} au");
+}
