@@ -6,7 +6,11 @@
 
 pub mod ephem;
 pub mod frame;
+pub mod image;
+pub mod photometry;
+pub mod reduce;
 pub mod scan;
 pub mod simulate;
+pub mod stats;
 pub mod table;
 pub mod wcs;
