@@ -29,6 +29,7 @@
 //! current, fringing or non-linearity; the PSF is the same everywhere.
 
 pub mod detector;
+pub mod ephemeris;
 pub mod model;
 mod night;
 pub mod render;

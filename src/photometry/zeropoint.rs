@@ -1,0 +1,362 @@
+//! Photometric zero points: from catalogue stars in the frame (robust median, optional colour
+//! term), from standard stars across a night (zero point and extinction coefficient by least
+//! squares), or given.
+//!
+//! Magnitudes: `m_inst = −2.5 log10(net_e / exptime_s)` (electrons per second), so that
+//! `m = m_inst + zp`. The zero point is in the band and system of the catalogue or standards.
+
+use crate::stats::{mad_std, SigmaClip};
+use nalgebra::{DMatrix, DVector};
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum ZeroPointError {
+    #[error("no usable star for the zero point ({0} candidates, none with finite magnitudes)")]
+    NoStars(usize),
+    #[error("{found} stars for a fit that needs at least {needed}")]
+    TooFewStars { found: usize, needed: usize },
+    #[error("the standard-star airmasses span only {0:.3}: extinction cannot be fitted")]
+    NoAirmassRange(f64),
+}
+
+/// How the zero point was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroPointMethod {
+    /// Given by the user or a header keyword.
+    Given,
+    /// Field stars matched to a reference catalogue.
+    Catalogue,
+    /// Standard stars over the night, with an extinction fit.
+    Standards,
+}
+
+impl ZeroPointMethod {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ZeroPointMethod::Given => "given",
+            ZeroPointMethod::Catalogue => "catalogue",
+            ZeroPointMethod::Standards => "standards",
+        }
+    }
+}
+
+/// A zero point with its uncertainty (mag) and how it was found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ZeroPoint {
+    pub zp_mag: f64,
+    pub zp_err_mag: f64,
+    pub method: ZeroPointMethod,
+    /// Stars used (after clipping) and offered.
+    pub n_stars: usize,
+    pub n_candidates: usize,
+    /// Colour-term coefficient c in `m_cat − m_inst = zp + c·(colour − colour_ref)`, when used.
+    pub colour_coefficient: Option<f64>,
+}
+
+/// Instrumental magnitude of a net signal (e⁻) over an exposure: −2.5 log10(e⁻/s), and its
+/// error 1.0857 σ/F. `None` for a non-positive signal.
+pub fn instrumental_mag(net_e: f64, net_err_e: f64, exptime_s: f64) -> Option<(f64, f64)> {
+    (net_e > 0.0 && exptime_s > 0.0).then(|| {
+        (
+            -2.5 * (net_e / exptime_s).log10(),
+            2.5 / std::f64::consts::LN_10 * net_err_e / net_e,
+        )
+    })
+}
+
+/// One star matched to the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CalibrationStar {
+    pub catalogue_mag: f64,
+    pub catalogue_mag_err: f64,
+    pub instrumental_mag: f64,
+    pub instrumental_mag_err: f64,
+    /// Catalogue colour (e.g. g − r), when the catalogue has one.
+    pub colour: Option<f64>,
+}
+
+/// Zero point from catalogue stars: the sigma-clipped (3σ, astropy rule) median of
+/// m_cat − m_inst. Its error is the larger of the scatter-based error of a median,
+/// √(π/2)·σ/√N (Kenney & Keeping 1962), and the mean photometric error / √N; a single star
+/// gives its own photometric error.
+pub fn catalogue_zero_point(stars: &[CalibrationStar]) -> Result<ZeroPoint, ZeroPointError> {
+    let offsets: Vec<f64> = stars
+        .iter()
+        .map(|s| s.catalogue_mag - s.instrumental_mag)
+        .filter(|d| d.is_finite())
+        .collect();
+    let clipped = SigmaClip::default()
+        .apply(&offsets)
+        .ok_or(ZeroPointError::NoStars(stars.len()))?;
+    let n = clipped.n_kept as f64;
+    let photometric = stars
+        .iter()
+        .map(|s| s.catalogue_mag_err.hypot(s.instrumental_mag_err))
+        .filter(|e| e.is_finite())
+        .sum::<f64>()
+        / stars.len().max(1) as f64;
+    let scatter_err = (std::f64::consts::PI / 2.0).sqrt() * clipped.std / n.sqrt();
+    Ok(ZeroPoint {
+        zp_mag: clipped.median,
+        zp_err_mag: scatter_err.max(photometric / n.sqrt()),
+        method: ZeroPointMethod::Catalogue,
+        n_stars: clipped.n_kept,
+        n_candidates: stars.len(),
+        colour_coefficient: None,
+    })
+}
+
+/// Zero point with a colour term, `m_cat − m_inst = zp + c·(colour − colour_ref)`, fitted by
+/// weighted least squares with 3σ iterative rejection (residuals against the MAD-based σ);
+/// the returned zero point applies to an object of colour `colour_ref` (e.g. the comet's
+/// assumed colour).
+pub fn catalogue_zero_point_with_colour(
+    stars: &[CalibrationStar],
+    colour_ref: f64,
+) -> Result<ZeroPoint, ZeroPointError> {
+    let usable: Vec<(f64, f64, f64)> = stars
+        .iter()
+        .filter_map(|s| {
+            let y = s.catalogue_mag - s.instrumental_mag;
+            let err = s.catalogue_mag_err.hypot(s.instrumental_mag_err).max(1e-3);
+            let colour = s.colour?;
+            (y.is_finite() && colour.is_finite()).then_some((colour - colour_ref, y, err))
+        })
+        .collect();
+    let mut keep = vec![true; usable.len()];
+    let mut fit = None;
+    for _ in 0..10 {
+        let points: Vec<(f64, f64, f64)> = usable
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(p, _)| *p)
+            .collect();
+        if points.len() < 3 {
+            return Err(ZeroPointError::TooFewStars {
+                found: points.len(),
+                needed: 3,
+            });
+        }
+        let line = weighted_line(&points);
+        let residuals: Vec<f64> = usable
+            .iter()
+            .map(|(x, y, _)| y - (line.intercept + line.slope * x))
+            .collect();
+        let kept_residuals: Vec<f64> = residuals
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(r, _)| *r)
+            .collect();
+        let sigma = mad_std(&kept_residuals).unwrap_or(0.0).max(1e-6);
+        let next: Vec<bool> = residuals.iter().map(|r| r.abs() <= 3.0 * sigma).collect();
+        let changed = next != keep;
+        keep = next;
+        fit = Some((line, keep.iter().filter(|k| **k).count()));
+        if !changed {
+            break;
+        }
+    }
+    let (line, n_stars) = fit.ok_or(ZeroPointError::NoStars(stars.len()))?;
+    Ok(ZeroPoint {
+        zp_mag: line.intercept,
+        zp_err_mag: line.intercept_err,
+        method: ZeroPointMethod::Catalogue,
+        n_stars,
+        n_candidates: stars.len(),
+        colour_coefficient: Some(line.slope),
+    })
+}
+
+/// A straight line fitted by weighted least squares, with parameter errors scaled by
+/// √(χ²/dof) when the scatter exceeds the stated errors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Line {
+    intercept: f64,
+    slope: f64,
+    intercept_err: f64,
+    slope_err: f64,
+}
+
+fn weighted_line(points: &[(f64, f64, f64)]) -> Line {
+    let n = points.len();
+    let design = DMatrix::from_fn(n, 2, |i, j| {
+        let (x, _, err) = points[i];
+        if j == 0 {
+            1.0 / err
+        } else {
+            x / err
+        }
+    });
+    let rhs = DVector::from_iterator(n, points.iter().map(|(_, y, err)| y / err));
+    let normal = design.transpose() * &design;
+    let covariance = normal
+        .clone()
+        .try_inverse()
+        .unwrap_or_else(|| DMatrix::from_element(2, 2, f64::NAN));
+    let solution = &covariance * design.transpose() * &rhs;
+    let chi2: f64 = points
+        .iter()
+        .map(|(x, y, err)| ((y - solution[0] - solution[1] * x) / err).powi(2))
+        .sum();
+    let dof = n.saturating_sub(2).max(1) as f64;
+    let scale = (chi2 / dof).max(1.0).sqrt();
+    Line {
+        intercept: solution[0],
+        slope: solution[1],
+        intercept_err: covariance[(0, 0)].sqrt() * scale,
+        slope_err: covariance[(1, 1)].sqrt() * scale,
+    }
+}
+
+/// A standard-star measurement: catalogue magnitude, instrumental magnitude and airmass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StandardMeasurement {
+    pub catalogue_mag: f64,
+    pub instrumental_mag: f64,
+    pub mag_err: f64,
+    pub airmass: f64,
+}
+
+/// Night zero point and extinction: `m_std − m_inst = zp − k·X`, weighted least squares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExtinctionFit {
+    /// Zero point above the atmosphere (X = 0) and its error.
+    pub zp_mag: f64,
+    pub zp_err_mag: f64,
+    /// Extinction coefficient k (mag/airmass) and its error.
+    pub k_mag_per_airmass: f64,
+    pub k_err: f64,
+    pub n_stars: usize,
+}
+
+impl ExtinctionFit {
+    /// The zero point of a frame taken at airmass `x`, with its error from the covariance.
+    pub fn zero_point_at(&self, airmass: f64) -> ZeroPoint {
+        ZeroPoint {
+            zp_mag: self.zp_mag - self.k_mag_per_airmass * airmass,
+            // The intercept–slope covariance is not kept: adding in quadrature is conservative
+            // for X > 0 (the two are anticorrelated).
+            zp_err_mag: self.zp_err_mag.hypot(self.k_err * airmass),
+            method: ZeroPointMethod::Standards,
+            n_stars: self.n_stars,
+            n_candidates: self.n_stars,
+            colour_coefficient: None,
+        }
+    }
+}
+
+/// Fits zero point and extinction coefficient to standard-star measurements.
+pub fn fit_extinction(stars: &[StandardMeasurement]) -> Result<ExtinctionFit, ZeroPointError> {
+    let points: Vec<(f64, f64, f64)> = stars
+        .iter()
+        .filter(|s| s.airmass.is_finite() && s.mag_err > 0.0)
+        .map(|s| (s.airmass, s.catalogue_mag - s.instrumental_mag, s.mag_err))
+        .filter(|(_, y, _)| y.is_finite())
+        .collect();
+    if points.len() < 3 {
+        return Err(ZeroPointError::TooFewStars {
+            found: points.len(),
+            needed: 3,
+        });
+    }
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.0), hi.max(p.0))
+        });
+    if hi - lo < 0.1 {
+        return Err(ZeroPointError::NoAirmassRange(hi - lo));
+    }
+    let line = weighted_line(&points);
+    Ok(ExtinctionFit {
+        zp_mag: line.intercept,
+        zp_err_mag: line.intercept_err,
+        k_mag_per_airmass: -line.slope,
+        k_err: line.slope_err,
+        n_stars: points.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn star(cat: f64, inst: f64, colour: Option<f64>) -> CalibrationStar {
+        CalibrationStar {
+            catalogue_mag: cat,
+            catalogue_mag_err: 0.01,
+            instrumental_mag: inst,
+            instrumental_mag_err: 0.01,
+            colour,
+        }
+    }
+
+    #[test]
+    fn robust_median_ignores_a_variable_star() {
+        let mut stars: Vec<CalibrationStar> = (0..20)
+            .map(|i| {
+                star(
+                    15.0 + i as f64 * 0.1,
+                    -10.0 + i as f64 * 0.1 + 0.001 * (i % 3) as f64,
+                    None,
+                )
+            })
+            .collect();
+        stars.push(star(15.0, -12.0, None)); // 2 mag off
+        let zp = catalogue_zero_point(&stars).unwrap();
+        assert!((zp.zp_mag - 25.001).abs() < 0.002, "{}", zp.zp_mag);
+        assert_eq!(zp.n_stars, 20);
+        assert_eq!(zp.n_candidates, 21);
+        assert!(catalogue_zero_point(&[]).is_err());
+    }
+
+    #[test]
+    fn colour_term_is_recovered() {
+        let stars: Vec<CalibrationStar> = (0..30)
+            .map(|i| {
+                let colour = -0.2 + 0.05 * i as f64;
+                star(16.0, 16.0 - 25.0 - 0.08 * (colour - 0.5), Some(colour))
+            })
+            .collect();
+        let zp = catalogue_zero_point_with_colour(&stars, 0.5).unwrap();
+        assert!((zp.zp_mag - 25.0).abs() < 1e-9);
+        assert!((zp.colour_coefficient.unwrap() - 0.08).abs() < 1e-9);
+    }
+
+    #[test]
+    fn extinction_fit_recovers_k() {
+        let stars: Vec<StandardMeasurement> = (0..12)
+            .map(|i| {
+                let airmass = 1.0 + 0.1 * i as f64;
+                StandardMeasurement {
+                    catalogue_mag: 12.0,
+                    instrumental_mag: 12.0 - (25.0 - 0.07 * airmass),
+                    mag_err: 0.01,
+                    airmass,
+                }
+            })
+            .collect();
+        let fit = fit_extinction(&stars).unwrap();
+        assert!((fit.k_mag_per_airmass - 0.07).abs() < 1e-9);
+        assert!((fit.zp_mag - 25.0).abs() < 1e-9);
+        assert!((fit.zero_point_at(1.3).zp_mag - (25.0 - 0.091)).abs() < 1e-9);
+        let flat: Vec<StandardMeasurement> = stars
+            .iter()
+            .map(|s| StandardMeasurement { airmass: 1.2, ..*s })
+            .collect();
+        assert!(matches!(
+            fit_extinction(&flat),
+            Err(ZeroPointError::NoAirmassRange(_))
+        ));
+    }
+
+    #[test]
+    fn instrumental_magnitudes() {
+        let (m, e) = instrumental_mag(1000.0, 10.0, 10.0).unwrap();
+        assert!((m - -5.0).abs() < 1e-12);
+        assert!((e - 0.010857362).abs() < 1e-8);
+        assert!(instrumental_mag(-5.0, 1.0, 10.0).is_none());
+    }
+}
