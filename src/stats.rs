@@ -5,6 +5,7 @@
 //! pass, from the values still kept, take the median m and the population standard deviation s
 //! (ddof = 0); keep the values with m − σ·s ≤ x ≤ m + σ·s (bounds inclusive); stop after
 //! `maxiters` passes or as soon as a pass rejects nothing. Non-finite values are dropped first.
+//! The values finally kept are those inside the last pass's bounds (astropy's returned mask).
 
 /// Median of `values` (the mean of the two middle values for an even count, as numpy);
 /// `None` for an empty slice. Reorders `values`.
@@ -84,38 +85,69 @@ pub struct ClippedStats {
     pub converged: bool,
 }
 
+/// The values kept by sigma clipping and how the passes ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clipped {
+    /// Finite input values inside the bounds of the last pass, in input order.
+    pub kept: Vec<f64>,
+    /// Bounds of the last pass (inclusive).
+    pub lower: f64,
+    pub upper: f64,
+    pub iterations: usize,
+    pub converged: bool,
+}
+
 impl SigmaClip {
-    /// Clips `values` by the astropy rule; `None` when no finite value is given.
-    pub fn apply(&self, values: &[f64]) -> Option<ClippedStats> {
-        let mut kept: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        let n_input = values.len();
-        if kept.is_empty() {
-            return None;
-        }
+    /// Clips `values` by the astropy rule; `None` when no finite value is given. As astropy's
+    /// returned mask does, the kept values are *all* finite inputs inside the last pass's
+    /// bounds (a value rejected early comes back if a later pass's bounds contain it).
+    pub fn clip(&self, values: &[f64]) -> Option<Clipped> {
+        let original: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let mut current = original.clone();
+        let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
         let mut iterations = 0;
         let mut converged = false;
-        while iterations < self.maxiters {
+        while iterations < self.maxiters && !current.is_empty() {
             iterations += 1;
-            let centre = median(&kept)?;
-            let (_, std) = mean_std(&kept)?;
-            let (low, high) = (centre - self.sigma * std, centre + self.sigma * std);
-            let before = kept.len();
-            kept.retain(|v| *v >= low && *v <= high);
-            if kept.len() == before {
+            let centre = median(&current)?;
+            let (_, std) = mean_std(&current)?;
+            (lower, upper) = (centre - self.sigma * std, centre + self.sigma * std);
+            let before = current.len();
+            current.retain(|v| *v >= lower && *v <= upper);
+            if current.len() == before {
                 converged = true;
                 break;
             }
-            if kept.is_empty() {
-                return None;
-            }
         }
+        let kept: Vec<f64> = original
+            .into_iter()
+            .filter(|v| *v >= lower && *v <= upper)
+            .collect();
+        (!kept.is_empty()).then_some(Clipped {
+            kept,
+            lower,
+            upper,
+            iterations,
+            converged,
+        })
+    }
+
+    /// Median, mean and standard deviation of the values kept by [`SigmaClip::clip`].
+    pub fn apply(&self, values: &[f64]) -> Option<ClippedStats> {
+        let Clipped {
+            mut kept,
+            iterations,
+            converged,
+            ..
+        } = self.clip(values)?;
         let (mean, std) = mean_std(&kept)?;
+        let n_kept = kept.len();
         Some(ClippedStats {
             median: median_in_place(&mut kept)?,
             mean,
             std,
-            n_kept: kept.len(),
-            n_rejected: n_input - kept.len(),
+            n_kept,
+            n_rejected: values.len() - n_kept,
             iterations,
             converged,
         })
@@ -147,9 +179,12 @@ mod tests {
         assert_eq!(stats.iterations, 2);
         // A value exactly on the bound is kept: {−1, 1} × n has median 0 and std 1, so at
         // σ = 1 both ±1 sit on the bounds.
-        let stats = SigmaClip { sigma: 1.0, maxiters: 10 }
-            .apply(&[-1.0, 1.0, -1.0, 1.0])
-            .unwrap();
+        let stats = SigmaClip {
+            sigma: 1.0,
+            maxiters: 10,
+        }
+        .apply(&[-1.0, 1.0, -1.0, 1.0])
+        .unwrap();
         assert_eq!(stats.n_kept, 4);
         assert!(SigmaClip::default().apply(&[f64::NAN]).is_none());
     }

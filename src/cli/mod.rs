@@ -1,6 +1,9 @@
 //! clap definitions and subcommand glue.
 
+mod aperture;
 mod ephem;
+mod photometry;
+mod reduce;
 mod scan;
 mod simulate;
 
@@ -45,8 +48,15 @@ pub enum Command {
     Scan(scan::ScanArgs),
     /// Observing geometry of a comet (RA/Dec, rH, Δ, phase, position angles) on a time grid.
     Ephem(ephem::EphemArgs),
+    /// Reduce raw frames: overscan, master bias and flats, flat fielding, electrons, masks,
+    /// cosmic rays.
+    Reduce(reduce::ReduceArgs),
     /// Write simulated raw NOT/ALFOSC frames (biases, sky flats, science) with a truth table.
     Simulate(simulate::SimulateArgs),
+    /// Calibrated fixed-aperture magnitudes of the comet in every science frame of a directory.
+    Photometry(photometry::PhotometryArgs),
+    /// Aperture photometry at one position (exact pixel overlap, clipped annulus background).
+    Aperture(aperture::ApertureArgs),
 }
 
 /// How chatty the command is.
@@ -67,7 +77,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     match cli.command {
         Command::Scan(args) => scan::run(args, verbosity),
+        Command::Reduce(args) => reduce::run(args, verbosity),
         Command::Simulate(args) => simulate::run(args, verbosity),
         Command::Ephem(args) => ephem::run(args, verbosity),
+        Command::Aperture(args) => aperture::run(args, verbosity),
+        Command::Photometry(args) => photometry::run(args, verbosity),
     }
 }

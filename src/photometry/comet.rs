@@ -44,7 +44,7 @@ pub struct LocateParams {
 impl Default for LocateParams {
     fn default() -> Self {
         LocateParams {
-            search_radius_px: 25.0,
+            search_radius_px: 15.0,
             kernel_radius_px: 6.0,
             large_offset_arcsec: 3.0,
         }
@@ -132,22 +132,50 @@ pub fn locate_comet(
         // Normalised by the weight actually used, so that excluded pixels do not bias it.
         (weight > 0.0).then(|| sum / weight)
     };
-    let mut best: Option<(f64, i64, i64)> = None;
+    // The correlation over the search disc; the comet is its highest *interior* local
+    // maximum: the wings of a bright star outside the disc only tilt the map towards its edge.
     let r = params.search_radius_px;
-    for cy in (py - r).ceil() as i64..=(py + r).floor() as i64 {
-        for cx in (px - r).ceil() as i64..=(px + r).floor() as i64 {
-            let inside = cx >= 0 && cy >= 0 && (cx as usize) < width && (cy as usize) < height;
-            if !inside || (cx as f64 - px).hypot(cy as f64 - py) > r {
-                continue;
+    let (x0, y0) = ((px - r).ceil() as i64, (py - r).ceil() as i64);
+    let side = (2.0 * r).floor() as i64 + 2;
+    let in_disc = |cx: i64, cy: i64| {
+        cx >= 0
+            && cy >= 0
+            && (cx as usize) < width
+            && (cy as usize) < height
+            && (cx as f64 - px).hypot(cy as f64 - py) <= r
+    };
+    let map: Vec<Option<f64>> = (0..side * side)
+        .map(|i| {
+            let (cx, cy) = (x0 + i % side, y0 + i / side);
+            in_disc(cx, cy).then(|| correlation(cx, cy)).flatten()
+        })
+        .collect();
+    let at = |cx: i64, cy: i64| -> Option<f64> {
+        let (i, j) = (cx - x0, cy - y0);
+        if i < 0 || j < 0 || i >= side || j >= side {
+            return None;
+        }
+        map[(j * side + i) as usize]
+    };
+    let mut best: Option<(f64, i64, i64)> = None;
+    let mut best_any: Option<(f64, i64, i64)> = None;
+    for j in 0..side {
+        for i in 0..side {
+            let (cx, cy) = (x0 + i, y0 + j);
+            let Some(value) = at(cx, cy) else { continue };
+            if best_any.is_none_or(|(b, _, _)| value > b) {
+                best_any = Some((value, cx, cy));
             }
-            if let Some(value) = correlation(cx, cy) {
-                if best.is_none_or(|(b, _, _)| value > b) {
-                    best = Some((value, cx, cy));
-                }
+            let interior_peak = (-1..=1)
+                .flat_map(|dy| (-1..=1).map(move |dx| (dx, dy)))
+                .filter(|d| *d != (0, 0))
+                .all(|(dx, dy)| at(cx + dx, cy + dy).is_some_and(|n| n < value));
+            if interior_peak && best.is_none_or(|(b, _, _)| value > b) {
+                best = Some((value, cx, cy));
             }
         }
     }
-    let (_, cx, cy) = best.ok_or(LocateError::NoPixels {
+    let (_, cx, cy) = best.or(best_any).ok_or(LocateError::NoPixels {
         x_px: px,
         y_px: py,
         radius_px: r,

@@ -1,6 +1,14 @@
 //! Photometry of calibrated frames: background, source detection and centroids, apertures with
 //! exact pixel overlap, astrometric refinement, zero points, and the comet's fixed-aperture
 //! measurement.
+
+pub mod aperture;
+pub mod astrometry;
+pub mod background;
 pub mod catalogue;
+pub mod centroid;
 pub mod comet;
+pub mod detect;
+pub mod measure;
+pub mod table;
 pub mod zeropoint;

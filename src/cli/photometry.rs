@@ -1,0 +1,305 @@
+//! `cometphot photometry`: raw frames in, one calibrated magnitude of the comet per frame and
+//! radius out.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use cometphot::ephem::elements::{builtin, read_elements_file};
+use cometphot::ephem::ephemeris::{GeometrySource, OrbitModel};
+use cometphot::ephem::horizons;
+use cometphot::ephem::site::Site;
+use cometphot::ephem::time::UtcInstant;
+use cometphot::frame::profile::ProfileRegistry;
+use cometphot::photometry::catalogue::read_catalogue;
+use cometphot::photometry::measure::{
+    measure_comet, ApertureRadius, CometSearch, PhotometryConfig, ZeroPointSource,
+};
+use cometphot::photometry::table::to_dataframe;
+use cometphot::reduce::pipeline::{reduce_files, Progress, ReduceOptions};
+use cometphot::scan::{files_to_scan, scan_files, ScanOptions};
+use cometphot::table::write_table_or_stdout;
+
+use super::{Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
+
+const PHOTOMETRY_HELP: &str = "\
+Reduces the raw frames under DIR in memory (as `cometphot reduce`), then measures the comet in
+every science frame: background mesh and sources, the header WCS refined on the catalogue stars
+(--catalog), the comet's position from its ephemeris at mid-exposure refined on the coma, an
+exact-overlap aperture of fixed linear (--radius-km, default 10000 km at the comet) or angular
+(--radius-arcsec) radius with a sigma-clipped sky annulus, and the zero point (--zero-point, or
+from the catalogue stars with an aperture correction). Several radii give several rows.
+
+Columns: file,mjd_mid_utc,filter,exptime_s,airmass,x,y,ra_deg,dec_deg,rh_au,delta_au,
+phase_deg,radius_km,radius_arcsec,net_e,net_err_e,mag_inst,zp,zp_err,zp_method,n_stars,mag,
+mag_err,flags. x, y are 0-based pixels of the trimmed frame; mag_inst = -2.5 log10(e-/s);
+flags: saturated, edge, star_in_aperture, large_centroid_offset, trailed, low_snr,
+masked_pixels, wcs_unrefined, background_not_converged, few_background_pixels.
+Frames that cannot be measured are listed with their reasons on standard error and in
+<out>_skipped.csv; exit status 2 when any was skipped.";
+
+#[derive(Debug, Args)]
+#[command(long_about = PHOTOMETRY_HELP)]
+pub struct PhotometryArgs {
+    /// Directory of raw frames (biases, flats and science frames; walked recursively).
+    pub dir: PathBuf,
+    /// Comet: a built-in orbit (3I, 2I, "C/2025 N1", ...) or the name to pick from --elements.
+    #[arg(long)]
+    pub object: Option<String>,
+    /// Orbital elements (TOML or MPC comet-format lines).
+    #[arg(long, conflicts_with = "horizons")]
+    pub elements: Option<PathBuf>,
+    /// A JPL Horizons vector table of the comet.
+    #[arg(long)]
+    pub horizons: Option<PathBuf>,
+    /// Aperture radii at the comet in km (comma-separated).
+    #[arg(long, value_delimiter = ',', conflicts_with = "radius_arcsec")]
+    pub radius_km: Vec<f64>,
+    /// Aperture radii in arcsec (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub radius_arcsec: Vec<f64>,
+    /// Sky annulus around the comet, inner and outer radius in arcsec.
+    #[arg(long, value_delimiter = ',', default_values_t = [30.0, 45.0])]
+    pub annulus_arcsec: Vec<f64>,
+    /// Reference catalogue CSV (ra_deg, dec_deg, mag[, mag_err, color]) for the WCS and the
+    /// zero point, in the band and system of the photometry.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// Known zero point (mag for 1 e-/s) instead of a catalogue one.
+    #[arg(long, conflicts_with = "catalog", allow_hyphen_values = true)]
+    pub zero_point: Option<f64>,
+    /// Uncertainty of --zero-point (mag).
+    #[arg(long, default_value_t = 0.0)]
+    pub zero_point_err: f64,
+    /// Measure at this pixel (0-based X,Y of the trimmed frame) instead of the ephemeris.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub at: Option<Vec<f64>>,
+    /// Observer for frames without OBSGEO-X/Y/Z: a site name, MPC code or LON,LAT,ALT_M.
+    #[arg(long, default_value = "NOT", allow_hyphen_values = true)]
+    pub site: String,
+    /// Propagate the orbit with the Sun alone.
+    #[arg(long)]
+    pub two_body: bool,
+    /// Do not clean cosmic rays.
+    #[arg(long)]
+    pub no_cosmic: bool,
+    /// Output table (.csv or .parquet); CSV on standard output without it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Earliest and latest mid-exposure times of the frames (from a scan).
+fn time_span(files: &[PathBuf], registry: &ProfileRegistry) -> Option<(UtcInstant, UtcInstant)> {
+    let noop = || {};
+    let choice = cometphot::frame::profile::ProfileChoice::Detect;
+    let rows = scan_files(
+        files,
+        &ScanOptions {
+            profiles: registry,
+            choice: &choice,
+            on_file: &noop,
+        },
+    );
+    let mjds: Vec<f64> = rows.iter().filter_map(|r| r.mjd_mid_utc).collect();
+    let first = mjds.iter().copied().fold(f64::INFINITY, f64::min);
+    let last = mjds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some((
+        UtcInstant::from_mjd(first).ok()?,
+        UtcInstant::from_mjd(last).ok()?,
+    ))
+}
+
+fn geometry(
+    args: &PhotometryArgs,
+    span: (UtcInstant, UtcInstant),
+) -> anyhow::Result<GeometrySource> {
+    if let Some(path) = &args.horizons {
+        return GeometrySource::from_horizons(horizons::read(path)?)
+            .with_context(|| format!("cannot use {}", path.display()));
+    }
+    let elements = match (&args.elements, &args.object) {
+        (Some(path), object) => read_elements_file(path, object.as_deref())?,
+        (None, Some(name)) => builtin(name)?,
+        (None, None) => bail!("say which comet: --object 3I|2I|NAME, --elements or --horizons"),
+    };
+    let model = if args.two_body {
+        OrbitModel::TwoBody
+    } else {
+        OrbitModel::Perturbed
+    };
+    Ok(GeometrySource::orbit(elements, model, span.0, span.1)?)
+}
+
+fn config(args: &PhotometryArgs) -> anyhow::Result<PhotometryConfig> {
+    let radii: Vec<ApertureRadius> = if !args.radius_arcsec.is_empty() {
+        args.radius_arcsec
+            .iter()
+            .map(|r| ApertureRadius::Arcsec(*r))
+            .collect()
+    } else if !args.radius_km.is_empty() {
+        args.radius_km
+            .iter()
+            .map(|r| ApertureRadius::Km(*r))
+            .collect()
+    } else {
+        vec![ApertureRadius::Km(10_000.0)]
+    };
+    let [inner, outer] = args.annulus_arcsec[..] else {
+        bail!("--annulus-arcsec takes IN,OUT (two radii in arcsec)");
+    };
+    let zero_point = match (&args.catalog, args.zero_point) {
+        (Some(path), _) => ZeroPointSource::Catalogue(read_catalogue(path)?),
+        (None, Some(zp_mag)) => ZeroPointSource::Given {
+            zp_mag,
+            zp_err_mag: args.zero_point_err,
+        },
+        (None, None) => ZeroPointSource::None,
+    };
+    let search = match args.at.as_deref() {
+        Some([x_px, y_px]) => CometSearch::Pixel {
+            x_px: *x_px,
+            y_px: *y_px,
+        },
+        Some(_) => bail!("--at takes X,Y (0-based pixels)"),
+        None => CometSearch::Ephemeris,
+    };
+    Ok(PhotometryConfig {
+        radii,
+        annulus_inner_arcsec: inner,
+        annulus_outer_arcsec: outer,
+        search,
+        zero_point,
+        ..PhotometryConfig::default()
+    })
+}
+
+/// `<out stem>_skipped.csv` beside the output table.
+fn skipped_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "photometry".into());
+    out.with_file_name(format!("{stem}_skipped.csv"))
+}
+
+fn csv_field(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    if !args.dir.exists() {
+        bail!("{}: no such file or directory", args.dir.display());
+    }
+    let registry = ProfileRegistry::shipped()?;
+    let (files, walk_problems) = files_to_scan(&args.dir);
+    let span = time_span(&files, &registry)
+        .with_context(|| format!("{}: no frame with a usable time", args.dir.display()))?;
+    let geometry = geometry(&args, span)?;
+    let config = config(&args)?;
+    let default_site = Site::parse(&args.site).context("--site")?;
+    let mut options = ReduceOptions::new(registry);
+    if args.no_cosmic {
+        options.cosmic = None;
+    }
+
+    let bar = if verbosity == Verbosity::Quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("photometry {bar:30} {pos}/{len} frames {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let results = Mutex::new(Vec::new());
+    let failures = Mutex::new(Vec::new());
+    let report = reduce_files(
+        &files,
+        None,
+        &options,
+        &|frame| {
+            let site = frame
+                .meta
+                .obsgeo_m
+                .and_then(|[x, y, z]| Site::from_obsgeo(x, y, z).ok())
+                .unwrap_or_else(|| default_site.clone());
+            match measure_comet(frame, &geometry, &site, &config) {
+                Ok(rows) => results.lock().map(|mut r| r.extend(rows)).unwrap_or(()),
+                Err(e) => failures
+                    .lock()
+                    .map(|mut f| f.push((frame.source.clone(), e.to_string())))
+                    .unwrap_or(()),
+            }
+        },
+        &|p| match p {
+            Progress::Planned {
+                calibration,
+                science,
+            } => bar.set_length((calibration + science) as u64),
+            Progress::FrameDone => bar.inc(1),
+        },
+    );
+    bar.finish_and_clear();
+
+    let mut rows = results.into_inner().unwrap_or_default();
+    rows.sort_by(|a, b| {
+        a.mjd_mid_utc
+            .total_cmp(&b.mjd_mid_utc)
+            .then(a.file.cmp(&b.file))
+            .then(a.radius_arcsec.total_cmp(&b.radius_arcsec))
+    });
+    let mut skipped: Vec<(String, String)> = report
+        .skipped
+        .iter()
+        .map(|s| (s.file.display().to_string(), s.reason.clone()))
+        .chain(
+            failures
+                .into_inner()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(f, r)| (f.display().to_string(), r)),
+        )
+        .collect();
+    skipped.extend(walk_problems.into_iter().map(|p| (String::new(), p)));
+    skipped.sort();
+
+    let mut df = to_dataframe(&rows)?;
+    write_table_or_stdout(&mut df, args.out.as_deref()).with_context(|| match &args.out {
+        Some(path) => format!("cannot write {}", path.display()),
+        None => "cannot write the table to standard output".to_string(),
+    })?;
+    if let Some(out) = &args.out {
+        let path = skipped_path(out);
+        let text: String = std::iter::once("file,reason\n".to_string())
+            .chain(
+                skipped
+                    .iter()
+                    .map(|(f, r)| format!("{},{}\n", csv_field(f), csv_field(r))),
+            )
+            .collect();
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if verbosity != Verbosity::Quiet {
+        for (file, reason) in &skipped {
+            eprintln!("skipped {file}: {reason}");
+        }
+        eprintln!(
+            "{} measurements of the comet, {} inputs skipped, in {:.1} s",
+            rows.len(),
+            skipped.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(if rows.is_empty() {
+        EXIT_FAILURE
+    } else if skipped.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_SKIPPED
+    })
+}

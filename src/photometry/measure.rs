@@ -1,0 +1,652 @@
+//! Fixed-aperture photometry of the comet in one calibrated frame: background and sources,
+//! WCS refinement on catalogue stars, the comet's position from its ephemeris refined on the
+//! coma, apertures of fixed linear (km at the comet) or angular radius, and the zero point.
+//!
+//! Steps: (1) background mesh, source detection, and the background again with the sources'
+//! footprints excluded; (2) with a catalogue, the header WCS refined on matched stars;
+//! (3) the comet's astrometric RA/Dec at mid-exposure → pixel → [`locate_comet`]; (4) each
+//! radius ρ: ρ″ = ρ_km / (725.27 km × Δ_au) for a linear radius, then an exact-overlap
+//! aperture with a sigma-clipped annulus (errors: Poisson + read noise + background);
+//! (5) the zero point: given, or from catalogue stars measured in 2 × FWHM apertures and
+//! corrected to 4 × FWHM by the clipped median curve of growth of the brighter stars
+//! (total-light catalogue magnitudes); (6) m = m_inst + zp with m_inst = −2.5 log10(e⁻/s).
+
+use super::aperture::{
+    annulus_background, aperture_flag, measure, measure_radii, CircularAnnulus, CircularAperture,
+    MeasureOptions, NoiseModel,
+};
+use super::astrometry::{refine_wcs, ReferenceStar, RefineParams, RefinedWcs};
+use super::background::{estimate_background, Background, BackgroundParams};
+use super::catalogue::CatalogueStar;
+use super::comet::{locate_comet, Exclusion, LocateParams};
+use super::detect::{detect_sources, source_flag, DetectParams, Source};
+use super::zeropoint::{
+    catalogue_zero_point, instrumental_mag, CalibrationStar, ZeroPoint, ZeroPointMethod,
+};
+use crate::ephem::ephemeris::GeometrySource;
+use crate::ephem::geometry::Observation;
+use crate::ephem::site::Site;
+use crate::ephem::KM_PER_ARCSEC_AT_1AU;
+use crate::reduce::CalibratedFrame;
+use crate::stats::{median, SigmaClip};
+use crate::wcs::TanWcs;
+use std::f64::consts::PI;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MeasureError {
+    #[error("{0}: no mid-exposure time (DATE-OBS/DATE-AVG and EXPTIME)")]
+    NoTime(String),
+    #[error("{0}: no exposure time (EXPTIME)")]
+    NoExposure(String),
+    #[error("{0}: no WCS in the header and no --at position: the comet cannot be located")]
+    NoWcs(String),
+    #[error("{file}: geometry: {message}")]
+    Geometry { file: String, message: String },
+    #[error("{file}: {message}")]
+    Pixels { file: String, message: String },
+    #[error("{file}: the comet's predicted position is outside the frame: {message}")]
+    CometOutside { file: String, message: String },
+}
+
+/// Radius of the comet's aperture.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ApertureRadius {
+    /// Fixed linear radius at the comet (km).
+    Km(f64),
+    /// Fixed angular radius (arcsec).
+    Arcsec(f64),
+}
+
+/// Where the zero point comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZeroPointSource {
+    /// A known zero point (mag for 1 e⁻/s) and its error.
+    Given { zp_mag: f64, zp_err_mag: f64 },
+    /// Stars of a reference catalogue in the frame.
+    Catalogue(Vec<CatalogueStar>),
+    /// None: instrumental magnitudes only.
+    None,
+}
+
+/// Where the comet is looked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CometSearch {
+    /// From its ephemeris through the (refined) WCS.
+    Ephemeris,
+    /// At this pixel (0-based) in every frame.
+    Pixel { x_px: f64, y_px: f64 },
+}
+
+/// Settings of [`measure_comet`].
+#[derive(Debug, Clone)]
+pub struct PhotometryConfig {
+    pub radii: Vec<ApertureRadius>,
+    /// Sky annulus around the comet (arcsec): far enough out that the coma adds little.
+    pub annulus_inner_arcsec: f64,
+    pub annulus_outer_arcsec: f64,
+    pub search: CometSearch,
+    pub locate: LocateParams,
+    pub background: BackgroundParams,
+    pub detect: DetectParams,
+    pub refine: RefineParams,
+    pub zero_point: ZeroPointSource,
+    /// Net/error below this is flagged `low_snr`.
+    pub low_snr: f64,
+}
+
+impl Default for PhotometryConfig {
+    fn default() -> Self {
+        PhotometryConfig {
+            radii: vec![ApertureRadius::Km(10_000.0)],
+            annulus_inner_arcsec: 30.0,
+            annulus_outer_arcsec: 45.0,
+            search: CometSearch::Ephemeris,
+            locate: LocateParams::default(),
+            background: BackgroundParams::default(),
+            detect: DetectParams::default(),
+            refine: RefineParams::default(),
+            zero_point: ZeroPointSource::None,
+            low_snr: 10.0,
+        }
+    }
+}
+
+/// Quality flags of a comet measurement, by name.
+pub mod comet_flag {
+    pub const SATURATED: u32 = 1 << 0;
+    /// The aperture or the annulus reaches beyond the image.
+    pub const EDGE: u32 = 1 << 1;
+    pub const STAR_IN_APERTURE: u32 = 1 << 2;
+    pub const LARGE_CENTROID_OFFSET: u32 = 1 << 3;
+    /// The comet moved by more than the seeing FWHM during the exposure.
+    pub const TRAILED: u32 = 1 << 4;
+    pub const LOW_SNR: u32 = 1 << 5;
+    pub const MASKED_PIXELS: u32 = 1 << 6;
+    /// The header WCS was used as it is (no catalogue, or the refinement failed).
+    pub const WCS_UNREFINED: u32 = 1 << 7;
+    pub const BACKGROUND_NOT_CONVERGED: u32 = 1 << 8;
+    pub const FEW_BACKGROUND_PIXELS: u32 = 1 << 9;
+    pub const NAMES: [(u32, &str); 10] = [
+        (SATURATED, "saturated"),
+        (EDGE, "edge"),
+        (STAR_IN_APERTURE, "star_in_aperture"),
+        (LARGE_CENTROID_OFFSET, "large_centroid_offset"),
+        (TRAILED, "trailed"),
+        (LOW_SNR, "low_snr"),
+        (MASKED_PIXELS, "masked_pixels"),
+        (WCS_UNREFINED, "wcs_unrefined"),
+        (BACKGROUND_NOT_CONVERGED, "background_not_converged"),
+        (FEW_BACKGROUND_PIXELS, "few_background_pixels"),
+    ];
+
+    /// `|`-joined names of the set flags (empty when none).
+    pub fn to_string(flags: u32) -> String {
+        NAMES
+            .iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+}
+
+/// One measurement of the comet: one frame, one radius.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CometPhotometry {
+    pub file: String,
+    pub mjd_mid_utc: f64,
+    pub filter: String,
+    pub exptime_s: f64,
+    pub airmass: f64,
+    /// Refined position (0-based px) and its sky position.
+    pub x: f64,
+    pub y: f64,
+    pub ra_deg: f64,
+    pub dec_deg: f64,
+    pub rh_au: f64,
+    pub delta_au: f64,
+    pub phase_deg: f64,
+    pub radius_km: f64,
+    pub radius_arcsec: f64,
+    pub net_e: f64,
+    pub net_err_e: f64,
+    pub mag_inst: f64,
+    pub zp: f64,
+    pub zp_err: f64,
+    pub zp_method: String,
+    pub n_stars: usize,
+    pub mag: f64,
+    pub mag_err: f64,
+    pub flags: u32,
+}
+
+/// Stars measured at least this well (net / error in the 2 FWHM aperture) give the aperture
+/// correction.
+const APERTURE_CORRECTION_MIN_SNR: f64 = 50.0;
+/// Uncertainty added to a zero point whose aperture correction could not be measured (mag).
+const UNMEASURED_APERTURE_CORRECTION_MAG: f64 = 0.05;
+
+/// Background, sources and (optionally refined) WCS of a frame.
+struct FrameModel {
+    background: Background,
+    sources: Vec<Source>,
+    wcs: Option<TanWcs>,
+    refined: Option<RefinedWcs>,
+    fwhm_px: f64,
+}
+
+fn pixels_error(frame: &CalibratedFrame, message: impl std::fmt::Display) -> MeasureError {
+    MeasureError::Pixels {
+        file: frame.source.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn model_frame(
+    frame: &CalibratedFrame,
+    config: &PhotometryConfig,
+    references: &[ReferenceStar],
+) -> Result<FrameModel, MeasureError> {
+    let image = &frame.image_e;
+    let first = estimate_background(image, Some(&frame.mask), None, &config.background)
+        .map_err(|e| pixels_error(frame, e))?;
+    let detection = detect_sources(image, &first, Some(&frame.mask), &config.detect)
+        .map_err(|e| pixels_error(frame, e))?;
+    let footprints = detection.segmentation.to_exclusion_mask(3.0);
+    let background = estimate_background(
+        image,
+        Some(&frame.mask),
+        Some(&footprints),
+        &config.background,
+    )
+    .map_err(|e| pixels_error(frame, e))?;
+    let sources = detect_sources(image, &background, Some(&frame.mask), &config.detect)
+        .map_err(|e| pixels_error(frame, e))?
+        .sources;
+    let clean_fwhm: Vec<f64> = sources
+        .iter()
+        .filter(|s| s.is_clean(source_flag::NOT_CLEAN) && s.fwhm_px.is_finite())
+        .take(50)
+        .map(|s| s.fwhm_px)
+        .collect();
+    let fwhm_px = median(&clean_fwhm).unwrap_or(4.0);
+    let refined = match (&frame.wcs, references.is_empty()) {
+        (Some(wcs), false) => refine_wcs(
+            &sources,
+            references,
+            wcs,
+            image.width(),
+            image.height(),
+            &config.refine,
+        )
+        .ok(),
+        _ => None,
+    };
+    let wcs = refined
+        .as_ref()
+        .map(|r| r.wcs.clone())
+        .or_else(|| frame.wcs.clone());
+    Ok(FrameModel {
+        background,
+        sources,
+        wcs,
+        refined,
+        fwhm_px,
+    })
+}
+
+/// Zero point from the catalogue stars matched by the WCS refinement.
+/// `avoid`: a circle (x, y, radius px) around the comet whose stars are not used (the coma
+/// would add to their light and to their background).
+fn catalogue_zp(
+    frame: &CalibratedFrame,
+    model: &FrameModel,
+    catalogue: &[CatalogueStar],
+    exptime_s: f64,
+    avoid: (f64, f64, f64),
+) -> Option<ZeroPoint> {
+    let refined = model.refined.as_ref()?;
+    let fwhm = model.fwhm_px;
+    let options = star_options(frame);
+    let (small, large) = (2.0 * fwhm, 4.0 * fwhm);
+    let mut stars = Vec::new();
+    let mut growth = Vec::new();
+    for &(source_index, star_index) in &refined.matches {
+        let (source, star) = (&model.sources[source_index], catalogue.get(star_index)?);
+        let near_comet = (source.x - avoid.0).hypot(source.y - avoid.1) < avoid.2;
+        if !source.is_clean(source_flag::NOT_CLEAN) || near_comet {
+            continue;
+        }
+        let annulus = CircularAnnulus::new(source.x, source.y, 8.0 * fwhm, 11.0 * fwhm).ok()?;
+        let inner = CircularAperture::new(source.x, source.y, small).ok()?;
+        let Ok(m) = measure(&frame.image_e, &inner, Some(&annulus), &options) else {
+            continue;
+        };
+        let spoiled = aperture_flag::APERTURE_TRUNCATED
+            | aperture_flag::SATURATED
+            | aperture_flag::MASKED_PIXELS
+            | aperture_flag::NO_USABLE_PIXELS;
+        let crowded = model.sources.iter().any(|other| {
+            let d = (other.x - source.x).hypot(other.y - source.y);
+            d > 0.0 && d < large + 2.0 * fwhm && other.flux > 0.01 * source.flux
+        });
+        if m.flags & spoiled != 0 || crowded {
+            continue;
+        }
+        let Some((mag_inst, mag_inst_err)) = instrumental_mag(m.net, m.net_err, exptime_s) else {
+            continue;
+        };
+        if m.net > APERTURE_CORRECTION_MIN_SNR * m.net_err {
+            let outer = CircularAperture::new(source.x, source.y, large).ok()?;
+            if let Ok(total) = measure(&frame.image_e, &outer, Some(&annulus), &options) {
+                if total.flags & spoiled == 0 {
+                    growth.push((m.net, total.net));
+                }
+            }
+        }
+        stars.push(CalibrationStar {
+            catalogue_mag: star.mag,
+            catalogue_mag_err: star.mag_err,
+            instrumental_mag: mag_inst,
+            instrumental_mag_err: mag_inst_err,
+            colour: star.colour,
+        });
+    }
+    // Aperture correction 2 → 4 FWHM (a Moffat profile of β = 3 has 99.7 % of its light
+    // within 4 FWHM): the sigma-clipped median over the brighter stars of their curves of
+    // growth (robust, because a neighbour inside some stars' large apertures inflates their
+    // ratio). Without three such stars the correction is not measured and its typical size
+    // for Moffat profiles (β = 2.5–3: 0.02–0.05 mag) is added to the zero point's error.
+    let ratios: Vec<f64> = growth
+        .iter()
+        .filter(|(small, total)| *small > 0.0 && *total > 0.0)
+        .map(|(small, total)| total / small)
+        .collect();
+    let (correction, correction_err) = match SigmaClip::default().apply(&ratios) {
+        Some(clipped) if clipped.n_kept >= 3 => (-2.5 * clipped.median.log10(), 0.0),
+        _ => (0.0, UNMEASURED_APERTURE_CORRECTION_MAG),
+    };
+    for s in &mut stars {
+        s.instrumental_mag += correction;
+    }
+    catalogue_zero_point(&stars).ok().map(|zp| ZeroPoint {
+        zp_err_mag: zp.zp_err_mag.hypot(correction_err),
+        ..zp
+    })
+}
+
+fn star_options(frame: &CalibratedFrame) -> MeasureOptions<'_> {
+    MeasureOptions {
+        mask: Some(&frame.mask),
+        noise: NoiseModel::Ccd {
+            gain_e_per_adu: 1.0,
+            read_noise_e: frame.read_noise_e,
+        },
+        ..MeasureOptions::default()
+    }
+}
+
+/// Sources that are not the comet: farther than `min_distance_px` from `(x, y)`.
+fn other_sources(sources: &[Source], x: f64, y: f64, min_distance_px: f64) -> Vec<&Source> {
+    sources
+        .iter()
+        .filter(|s| (s.x - x).hypot(s.y - y) > min_distance_px)
+        .collect()
+}
+
+/// Measures the comet in `frame` (see the module notes); one result per radius.
+pub fn measure_comet(
+    frame: &CalibratedFrame,
+    geometry: &GeometrySource,
+    site: &Site,
+    config: &PhotometryConfig,
+) -> Result<Vec<CometPhotometry>, MeasureError> {
+    let file = frame.source.display().to_string();
+    let meta = &frame.meta;
+    let time = meta
+        .mid_exposure_utc
+        .ok_or_else(|| MeasureError::NoTime(file.clone()))?;
+    let exptime_s = meta
+        .exptime_s
+        .filter(|t| *t > 0.0)
+        .ok_or_else(|| MeasureError::NoExposure(file.clone()))?;
+    let obs: Observation = geometry
+        .observe(site, time)
+        .map_err(|e| MeasureError::Geometry {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+    let catalogue: &[CatalogueStar] = match &config.zero_point {
+        ZeroPointSource::Catalogue(stars) => stars,
+        _ => &[],
+    };
+    let references: Vec<ReferenceStar> = catalogue.iter().map(ReferenceStar::from).collect();
+    let model = model_frame(frame, config, &references)?;
+    let scale_arcsec = model
+        .wcs
+        .as_ref()
+        .map(|w| w.scale_arcsec_per_px())
+        .or(meta.pixel_scale_arcsec)
+        .unwrap_or(f64::NAN);
+    let predicted = match config.search {
+        CometSearch::Pixel { x_px, y_px } => (x_px, y_px),
+        CometSearch::Ephemeris => model
+            .wcs
+            .as_ref()
+            .ok_or_else(|| MeasureError::NoWcs(file.clone()))?
+            .world_to_pixel(obs.ra_deg, obs.dec_deg)
+            .ok_or_else(|| MeasureError::CometOutside {
+                file: file.clone(),
+                message: "behind the tangent plane".into(),
+            })?,
+    };
+    // Every other source is left out of the comet search, larger ones by their footprint, but
+    // never up to the predicted position itself.
+    let exclusions: Vec<Exclusion> = other_sources(
+        &model.sources,
+        predicted.0,
+        predicted.1,
+        3.0 * model.fwhm_px,
+    )
+    .into_iter()
+    .map(|s| {
+        let distance = (s.x - predicted.0).hypot(s.y - predicted.1);
+        let footprint = (2.0 * model.fwhm_px).max(1.5 * (s.area_px as f64 / PI).sqrt());
+        Exclusion {
+            x_px: s.x,
+            y_px: s.y,
+            radius_px: footprint.min(distance - 2.0 * model.fwhm_px),
+        }
+    })
+    .collect();
+    let location = locate_comet(
+        &frame.image_e,
+        &model.background.level,
+        &frame.mask,
+        predicted,
+        &exclusions,
+        scale_arcsec,
+        &config.locate,
+    )
+    .map_err(|e| MeasureError::CometOutside {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    let (ra_deg, dec_deg) = model
+        .wcs
+        .as_ref()
+        .map(|w| w.pixel_to_world(location.x_px, location.y_px))
+        .unwrap_or((obs.ra_deg, obs.dec_deg));
+    let zero_point = match &config.zero_point {
+        ZeroPointSource::Given { zp_mag, zp_err_mag } => Some(ZeroPoint {
+            zp_mag: *zp_mag,
+            zp_err_mag: *zp_err_mag,
+            method: ZeroPointMethod::Given,
+            n_stars: 0,
+            n_candidates: 0,
+            colour_coefficient: None,
+        }),
+        ZeroPointSource::Catalogue(stars) => catalogue_zp(
+            frame,
+            &model,
+            stars,
+            exptime_s,
+            (
+                location.x_px,
+                location.y_px,
+                config.annulus_outer_arcsec / scale_arcsec,
+            ),
+        ),
+        ZeroPointSource::None => None,
+    };
+    let mut frame_flags = 0;
+    if location.large_offset {
+        frame_flags |= comet_flag::LARGE_CENTROID_OFFSET;
+    }
+    if !references.is_empty() && model.refined.is_none() || model.wcs.is_none() {
+        frame_flags |= comet_flag::WCS_UNREFINED;
+    }
+    let trail_px = obs.rate_arcsec_per_min * exptime_s / 60.0 / scale_arcsec;
+    if trail_px > model.fwhm_px {
+        frame_flags |= comet_flag::TRAILED;
+    }
+    let annulus = CircularAnnulus::new(
+        location.x_px,
+        location.y_px,
+        config.annulus_inner_arcsec / scale_arcsec,
+        config.annulus_outer_arcsec / scale_arcsec,
+    )
+    .map_err(|e| pixels_error(frame, e))?;
+    let options = star_options(frame);
+    // The sky annulus without the other sources: their faint wings, below the clipping
+    // threshold, would otherwise raise the median (by ~0.2 e⁻/px per 2 % of contaminated
+    // pixels), which over a 1000-px aperture is a bias of ~0.5σ.
+    let annulus_mask = mask_other_sources(frame, &model, &annulus, &location);
+    let sky = annulus_background(
+        &frame.image_e,
+        Some(&annulus_mask),
+        &annulus,
+        &options.sigma_clip,
+    )
+    .map_err(|e| pixels_error(frame, e))?;
+    let saturated_core = frame.mask.has(
+        location.x_px.round().max(0.0) as usize,
+        location.y_px.round().max(0.0) as usize,
+        crate::image::pixel_flag::SATURATED,
+    );
+    config
+        .radii
+        .iter()
+        .map(|radius| {
+            let radius_arcsec = match radius {
+                ApertureRadius::Km(km) => km / (KM_PER_ARCSEC_AT_1AU * obs.delta_au),
+                ApertureRadius::Arcsec(arcsec) => *arcsec,
+            };
+            let radius_px = radius_arcsec / scale_arcsec;
+            let m = measure_radii(
+                &frame.image_e,
+                location.x_px,
+                location.y_px,
+                &[radius_px],
+                Some(&sky),
+                &options,
+            )
+            .map_err(|e| pixels_error(frame, e))?
+            .remove(0);
+            let mut flags = frame_flags | translate_flags(m.flags);
+            if annulus.is_truncated(frame.image_e.width(), frame.image_e.height()) {
+                flags |= comet_flag::EDGE;
+            }
+            if saturated_core {
+                flags |= comet_flag::SATURATED;
+            }
+            // Detected point sources in the aperture (not the coma itself, nor fragments of its
+            // footprint): star-like width and a signal above the measurement's error.
+            let stars_inside = other_sources(&model.sources, location.x_px, location.y_px, 0.0)
+                .iter()
+                .filter(|s| {
+                    let d = (s.x - location.x_px).hypot(s.y - location.y_px);
+                    d > 2.0 * model.fwhm_px
+                        && d < radius_px + model.fwhm_px
+                        && s.fwhm_px < 1.5 * model.fwhm_px
+                        && s.flux > m.net_err
+                })
+                .count();
+            let (mag_inst, mag_inst_err) =
+                instrumental_mag(m.net, m.net_err, exptime_s).unwrap_or((f64::NAN, f64::NAN));
+            // Catalogue stars hidden in the coma (detection merges them with it): flagged when
+            // the star's expected signal exceeds the measurement's error, i.e. when it would
+            // bias the result by more than 1σ (any star, without a zero point).
+            let catalogue_inside = model.wcs.as_ref().is_some_and(|wcs| {
+                catalogue.iter().any(|star| {
+                    let Some((sx, sy)) = wcs.world_to_pixel(star.ra_deg, star.dec_deg) else {
+                        return false;
+                    };
+                    let inside =
+                        (sx - location.x_px).hypot(sy - location.y_px) < radius_px + model.fwhm_px;
+                    let star_e = zero_point.map_or(f64::INFINITY, |z| {
+                        exptime_s * 10f64.powf(-0.4 * (star.mag - z.zp_mag))
+                    });
+                    inside && star_e > m.net_err
+                })
+            });
+            if stars_inside > 0 || catalogue_inside {
+                flags |= comet_flag::STAR_IN_APERTURE;
+            }
+            let snr = m.net / m.net_err;
+            if snr.is_nan() || snr <= config.low_snr {
+                flags |= comet_flag::LOW_SNR;
+            }
+            let (zp, zp_err, method, n_stars) = match &zero_point {
+                Some(z) => (z.zp_mag, z.zp_err_mag, z.method.as_str(), z.n_stars),
+                None => (f64::NAN, f64::NAN, "none", 0),
+            };
+            Ok(CometPhotometry {
+                file: file.clone(),
+                mjd_mid_utc: time.mjd(),
+                filter: meta.filter.clone().unwrap_or_default(),
+                exptime_s,
+                airmass: meta.airmass.unwrap_or(f64::NAN),
+                x: location.x_px,
+                y: location.y_px,
+                ra_deg,
+                dec_deg,
+                rh_au: obs.rh_au,
+                delta_au: obs.delta_au,
+                phase_deg: obs.phase_deg,
+                radius_km: radius_arcsec * KM_PER_ARCSEC_AT_1AU * obs.delta_au,
+                radius_arcsec,
+                net_e: m.net,
+                net_err_e: m.net_err,
+                mag_inst,
+                zp,
+                zp_err,
+                zp_method: method.to_string(),
+                n_stars,
+                mag: mag_inst + zp,
+                mag_err: mag_inst_err.hypot(zp_err),
+                flags,
+            })
+        })
+        .collect()
+}
+
+/// A copy of the frame's mask with the other sources inside the annulus flagged BAD: circles
+/// of radius max(3 FWHM, 2 × footprint radius) around every source farther than 3 FWHM from
+/// the comet.
+fn mask_other_sources(
+    frame: &CalibratedFrame,
+    model: &FrameModel,
+    annulus: &CircularAnnulus,
+    location: &super::comet::CometLocation,
+) -> crate::image::PixelMask {
+    let mut mask = frame.mask.clone();
+    let (w, h) = (mask.width(), mask.height());
+    for s in other_sources(
+        &model.sources,
+        location.x_px,
+        location.y_px,
+        3.0 * model.fwhm_px,
+    ) {
+        let radius = (3.0 * model.fwhm_px).max(2.0 * (s.area_px as f64 / PI).sqrt());
+        let reach = (s.x - annulus.x).hypot(s.y - annulus.y);
+        if reach > annulus.outer_px + radius || reach + radius < annulus.inner_px {
+            continue;
+        }
+        let x0 = (s.x - radius).floor().max(0.0) as usize;
+        let y0 = (s.y - radius).floor().max(0.0) as usize;
+        let x1 = ((s.x + radius).ceil() as usize).min(w.saturating_sub(1));
+        let y1 = ((s.y + radius).ceil() as usize).min(h.saturating_sub(1));
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                if (x as f64 - s.x).hypot(y as f64 - s.y) <= radius {
+                    mask.flag(x, y, crate::image::pixel_flag::BAD);
+                }
+            }
+        }
+    }
+    mask
+}
+
+/// Aperture flags that matter for the comet, as comet flags.
+fn translate_flags(aperture: u32) -> u32 {
+    let pairs = [
+        (aperture_flag::SATURATED, comet_flag::SATURATED),
+        (aperture_flag::APERTURE_TRUNCATED, comet_flag::EDGE),
+        (aperture_flag::ANNULUS_TRUNCATED, comet_flag::EDGE),
+        (aperture_flag::MASKED_PIXELS, comet_flag::MASKED_PIXELS),
+        (
+            aperture_flag::BACKGROUND_NOT_CONVERGED,
+            comet_flag::BACKGROUND_NOT_CONVERGED,
+        ),
+        (
+            aperture_flag::FEW_BACKGROUND_PIXELS,
+            comet_flag::FEW_BACKGROUND_PIXELS,
+        ),
+    ];
+    pairs
+        .iter()
+        .filter(|(a, _)| aperture & a != 0)
+        .fold(0, |acc, (_, c)| acc | c)
+}

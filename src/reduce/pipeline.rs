@@ -1,0 +1,644 @@
+//! `reduce`: a directory of raw frames → masters and calibrated frames.
+//!
+//! 1. Classify every file with the scan module (a file the scan marks as an error is
+//!    skipped with the scan's message); darks, arcs and unclassified frames are ignored
+//!    (listed, not an error).
+//! 2. Prepare the biases (overscan, trim, e⁻) in parallel, group them by [`Layout`]
+//!    (instrument, binning, window, size) and combine each group into a master bias.
+//! 3. Prepare the flats, group them by layout and filter, build each master flat with the
+//!    master bias of its layout.
+//! 4. Calibrate every science and standard frame in parallel (rayon), one frame in memory
+//!    per thread: − bias, ÷ flat, masks, cosmic rays, written as FITS. A frame without a
+//!    master bias or flat of its layout and filter is skipped with a reason naming the file,
+//!    filter and binning; a bad frame never stops the batch.
+//!
+//! Outputs (in `out_dir`, never the input directory): `<name>_red.fits` per frame,
+//! `masters/master_bias_<layout>.fits`, `masters/master_flat_<filter>_<layout>.fits`, and
+//! `reduce_log.csv` (one row per input file: status reduced / skipped / ignored / used in a
+//! master, output, reason).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::calibrate::{calibrate_frame, Calibrated};
+use super::combine::CombineOptions;
+use super::cosmic::LaCosmicOptions;
+use super::master::{build_master_bias, build_master_flat, Masters};
+use super::overscan::OverscanOptions;
+use super::prepare::{prepare_frame, PreparedFrame};
+use super::write::{write_calibrated, write_master_bias, write_master_flat};
+use super::{filter_label, safe_name, CalibratedFrame, Layout, ReduceError};
+use crate::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
+use crate::frame::read::{choose_profile, read_frame};
+use crate::image::pixel_flag;
+use crate::scan::{files_to_scan, scan_files, ScanOptions, ScanRow, ScanStatus};
+
+/// Settings of a reduction.
+#[derive(Debug, Clone)]
+pub struct ReduceOptions {
+    pub profiles: ProfileRegistry,
+    pub choice: ProfileChoice,
+    pub overscan: OverscanOptions,
+    pub combine: CombineOptions,
+    /// Cosmic-ray cleaning (`None`: off).
+    pub cosmic: Option<LaCosmicOptions>,
+    /// Write the master frames into `out_dir/masters/`.
+    pub write_masters: bool,
+}
+
+impl ReduceOptions {
+    /// Defaults: profile detection, smoothed clipped-mean overscan, 3σ-clipped mean
+    /// combination, cosmic-ray cleaning on, masters written.
+    pub fn new(profiles: ProfileRegistry) -> Self {
+        ReduceOptions {
+            profiles,
+            choice: ProfileChoice::Detect,
+            overscan: OverscanOptions::default(),
+            combine: CombineOptions::default(),
+            cosmic: Some(LaCosmicOptions::default()),
+            write_masters: true,
+        }
+    }
+}
+
+/// Progress events (for a progress bar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Classification done: this many calibration and science/standard frames to process.
+    Planned { calibration: usize, science: usize },
+    /// One frame (calibration or science) processed.
+    FrameDone,
+}
+
+/// One calibrated frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReducedFrame {
+    pub source: PathBuf,
+    /// Written file (`None` when not writing).
+    pub output: Option<PathBuf>,
+    pub frame_type: FrameType,
+    pub filter: Option<String>,
+    pub layout: Layout,
+    /// Sigma-clipped median of the calibrated image (e⁻): the sky.
+    pub sky_median_e: f64,
+    pub n_saturated: usize,
+    pub n_cosmic_ray: usize,
+    pub n_bad: usize,
+    pub n_nonfinite: usize,
+}
+
+/// A file not used, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+/// Kind of master frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterKind {
+    Bias,
+    Flat,
+}
+
+/// A master frame built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MasterSummary {
+    pub kind: MasterKind,
+    pub layout: Layout,
+    pub filter: Option<String>,
+    pub n_frames: usize,
+    pub sources: Vec<PathBuf>,
+    pub output: Option<PathBuf>,
+    /// Bias: mean raw bias level (ADU).
+    pub bias_level_adu: Option<f64>,
+    /// Bias: noise of the master (e⁻).
+    pub bias_noise_e: Option<f64>,
+    /// Flat: mean level of the flats used (e⁻, bias-subtracted).
+    pub flat_level_e: Option<f64>,
+    /// Flat: sigma-clipped rms of the response in the central region.
+    pub flat_rms: Option<f64>,
+    pub n_bad: usize,
+}
+
+/// What a reduction did.
+#[derive(Debug, Clone, Default)]
+pub struct ReduceReport {
+    pub reduced: Vec<ReducedFrame>,
+    /// Frames that should have been reduced or used in a master but could not be.
+    pub skipped: Vec<Skipped>,
+    /// Frames of kinds the reduction does not use (darks, arcs, unknown...).
+    pub ignored: Vec<Skipped>,
+    pub masters: Vec<MasterSummary>,
+    /// Problems met while walking the input directory.
+    pub walk_problems: Vec<String>,
+    /// `reduce_log.csv`, when written.
+    pub log: Option<PathBuf>,
+}
+
+/// Calls `f`, turning a panic into an error naming the file (a bug met on one frame must
+/// not lose the batch).
+fn guarded<T>(file: &Path, f: impl FnOnce() -> Result<T, ReduceError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("{}: internal error ({what})", file.display()))
+        }
+    }
+}
+
+fn prepare_path(path: &Path, options: &ReduceOptions) -> Result<PreparedFrame, String> {
+    guarded(path, || {
+        let frame = read_frame(path, &options.choice, &options.profiles)?;
+        prepare_frame(&frame, &options.overscan)
+    })
+}
+
+/// Output name: the file name without its FITS suffixes, `_red.fits` appended.
+pub fn output_name(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "frame".into());
+    let mut stem = name.as_str();
+    for group in [&[".gz", ".fz"][..], &[".fits", ".fit", ".fts"][..]] {
+        for suffix in group {
+            if stem.to_ascii_lowercase().ends_with(suffix) && stem.len() > suffix.len() {
+                stem = &stem[..stem.len() - suffix.len()];
+                break;
+            }
+        }
+    }
+    format!("{stem}_red.fits")
+}
+
+/// Output names for the science files, made unique (a parent directory name is prefixed
+/// when two inputs share a name).
+fn output_names(files: &[PathBuf]) -> Vec<String> {
+    let names: Vec<String> = files.iter().map(|p| output_name(p)).collect();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut out = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let duplicate = names.iter().filter(|n| *n == name).count() > 1;
+        let mut candidate = if duplicate {
+            let parent = files[i]
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|p| safe_name(&p.to_string_lossy()))
+                .unwrap_or_default();
+            format!("{parent}_{name}")
+        } else {
+            name.clone()
+        };
+        let mut k = 2;
+        while !seen.insert(candidate.clone()) {
+            candidate = format!("{k}_{name}");
+            k += 1;
+        }
+        out.push(candidate);
+    }
+    out
+}
+
+/// Rows of the scan grouped by file, in path order.
+fn group_rows(rows: Vec<ScanRow>) -> BTreeMap<String, Vec<ScanRow>> {
+    let mut by_file: BTreeMap<String, Vec<ScanRow>> = BTreeMap::new();
+    for row in rows {
+        by_file.entry(row.path.clone()).or_default().push(row);
+    }
+    by_file
+}
+
+/// Reduces the given files. With `out_dir`, writes calibrated frames, masters and the log
+/// there (the directory must exist); `on_frame` receives every calibrated frame (in no
+/// particular order) before it is dropped.
+pub fn reduce_files(
+    files: &[PathBuf],
+    out_dir: Option<&Path>,
+    options: &ReduceOptions,
+    on_frame: &(dyn Fn(&CalibratedFrame) + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
+) -> ReduceReport {
+    let mut report = ReduceReport::default();
+    let noop = || {};
+    let scan_options = ScanOptions {
+        profiles: &options.profiles,
+        choice: &options.choice,
+        on_file: &noop,
+    };
+    let mut biases = Vec::new();
+    let mut flats = Vec::new();
+    let mut science = Vec::new();
+    for (path, rows) in group_rows(scan_files(files, &scan_options)) {
+        let path = PathBuf::from(path);
+        if rows.iter().any(|r| r.status == ScanStatus::Error) {
+            let reason = rows
+                .iter()
+                .filter(|r| r.status == ScanStatus::Error)
+                .filter_map(|r| r.error.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            report.skipped.push(Skipped { file: path, reason });
+            continue;
+        }
+        let kind = rows[0].frame_type.clone().unwrap_or_default();
+        match kind.as_str() {
+            "bias" => biases.push(path),
+            "flat" => flats.push(path),
+            "science" | "standard" => science.push(path),
+            "dark" => report.ignored.push(Skipped {
+                file: path,
+                reason: "dark frame: not used (no dark-current correction)".into(),
+            }),
+            other => report.ignored.push(Skipped {
+                file: path,
+                reason: format!("frame type '{other}': not used in imaging reduction"),
+            }),
+        }
+    }
+    progress(Progress::Planned {
+        calibration: biases.len() + flats.len(),
+        science: science.len(),
+    });
+
+    if let (Some(dir), true) = (out_dir, options.write_masters) {
+        if let Err(e) = std::fs::create_dir_all(dir.join("masters")) {
+            report.walk_problems.push(format!(
+                "{}: cannot create: {e}",
+                dir.join("masters").display()
+            ));
+        }
+    }
+
+    // Master biases.
+    let mut masters = Masters::default();
+    let prepared: Vec<(PathBuf, Result<PreparedFrame, String>)> = biases
+        .par_iter()
+        .map(|p| {
+            let r = prepare_path(p, options);
+            progress(Progress::FrameDone);
+            (p.clone(), r)
+        })
+        .collect();
+    let mut groups: BTreeMap<Layout, Vec<PreparedFrame>> = BTreeMap::new();
+    for (path, r) in prepared {
+        match r {
+            Ok(f) => groups.entry(f.layout.clone()).or_default().push(f),
+            Err(reason) => report.skipped.push(Skipped { file: path, reason }),
+        }
+    }
+    for (layout, frames) in groups {
+        let refs: Vec<&PreparedFrame> = frames.iter().collect();
+        match build_master_bias(&refs, &options.combine) {
+            Ok(m) => {
+                let output = out_dir.filter(|_| options.write_masters).map(|d| {
+                    d.join("masters")
+                        .join(format!("master_bias_{}.fits", layout.slug()))
+                });
+                let written = match &output {
+                    Some(path) => write_master_bias(&m, path).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                if let Err(reason) = &written {
+                    report.walk_problems.push(reason.clone());
+                }
+                report.masters.push(MasterSummary {
+                    kind: MasterKind::Bias,
+                    layout: layout.clone(),
+                    filter: None,
+                    n_frames: m.n_frames,
+                    sources: m.sources.clone(),
+                    output: output.filter(|_| written.is_ok()),
+                    bias_level_adu: Some(m.level_adu()),
+                    bias_noise_e: Some(m.noise_e),
+                    flat_level_e: None,
+                    flat_rms: None,
+                    n_bad: m.mask.count(pixel_flag::BAD),
+                });
+                masters.biases.insert(layout, m);
+            }
+            Err(e) => {
+                for f in frames {
+                    report.skipped.push(Skipped {
+                        reason: format!(
+                            "{}: bias not used: master bias for {layout} not built: {e}",
+                            f.source.display()
+                        ),
+                        file: f.source,
+                    });
+                }
+            }
+        }
+    }
+
+    // Master flats.
+    let prepared: Vec<(PathBuf, Result<PreparedFrame, String>)> = flats
+        .par_iter()
+        .map(|p| {
+            let r = prepare_path(p, options);
+            progress(Progress::FrameDone);
+            (p.clone(), r)
+        })
+        .collect();
+    let mut groups: BTreeMap<(Layout, Option<String>), Vec<PreparedFrame>> = BTreeMap::new();
+    for (path, r) in prepared {
+        match r {
+            Ok(f) => groups
+                .entry((f.layout.clone(), f.meta.filter.clone()))
+                .or_default()
+                .push(f),
+            Err(reason) => report.skipped.push(Skipped { file: path, reason }),
+        }
+    }
+    for ((layout, filter), frames) in groups {
+        let label = filter_label(filter.as_deref());
+        let Some(bias) = masters.biases.get(&layout) else {
+            for f in frames {
+                report.skipped.push(Skipped {
+                    reason: format!(
+                        "{}: flat (filter '{label}') not used: no master bias for {layout}",
+                        f.source.display()
+                    ),
+                    file: f.source,
+                });
+            }
+            continue;
+        };
+        let refs: Vec<&PreparedFrame> = frames.iter().collect();
+        match build_master_flat(&refs, bias, &options.combine) {
+            Ok(m) => {
+                for (file, reason) in &m.unused {
+                    report.skipped.push(Skipped {
+                        file: file.clone(),
+                        reason: format!(
+                            "{}: flat (filter '{label}') not used: {reason}",
+                            file.display()
+                        ),
+                    });
+                }
+                let output = out_dir.filter(|_| options.write_masters).map(|d| {
+                    d.join("masters").join(format!(
+                        "master_flat_{}_{}.fits",
+                        safe_name(&label),
+                        layout.slug()
+                    ))
+                });
+                let written = match &output {
+                    Some(path) => write_master_flat(&m, path).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                if let Err(reason) = &written {
+                    report.walk_problems.push(reason.clone());
+                }
+                let region = super::master::central_region(m.image.width(), m.image.height());
+                let rms = super::master::clipped_stats(&m.image, Some(&region))
+                    .map_or(f64::NAN, |s| s.std);
+                report.masters.push(MasterSummary {
+                    kind: MasterKind::Flat,
+                    layout: layout.clone(),
+                    filter: filter.clone(),
+                    n_frames: m.n_frames,
+                    sources: m.sources.clone(),
+                    output: output.filter(|_| written.is_ok()),
+                    bias_level_adu: None,
+                    bias_noise_e: None,
+                    flat_level_e: Some(
+                        m.levels_e.iter().sum::<f64>() / m.levels_e.len().max(1) as f64,
+                    ),
+                    flat_rms: Some(rms),
+                    n_bad: m.n_bad,
+                });
+                masters.flats.insert((layout, filter), m);
+            }
+            Err(e) => {
+                for f in frames {
+                    report.skipped.push(Skipped {
+                        file: f.source,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    // Science and standard frames.
+    let names = output_names(&science);
+    let results: Vec<Result<ReducedFrame, Skipped>> = science
+        .par_iter()
+        .zip(names.par_iter())
+        .map(|(path, name)| {
+            let r = guarded(path, || {
+                let frame = read_frame(path, &options.choice, &options.profiles)?;
+                let profile = choose_profile(
+                    &frame.amplifiers[0].image.header,
+                    &options.choice,
+                    &options.profiles,
+                );
+                let calibrated =
+                    calibrate_frame(&frame, &masters, &options.overscan, options.cosmic.as_ref())?;
+                drop(frame);
+                let output = match out_dir {
+                    Some(dir) => {
+                        let out = dir.join(name);
+                        write_calibrated(&calibrated, Some(profile), &out)?;
+                        Some(out)
+                    }
+                    None => None,
+                };
+                on_frame(&calibrated.frame);
+                Ok(summarise(&calibrated, output))
+            });
+            progress(Progress::FrameDone);
+            r.map_err(|reason| Skipped {
+                file: path.clone(),
+                reason,
+            })
+        })
+        .collect();
+    for r in results {
+        match r {
+            Ok(f) => report.reduced.push(f),
+            Err(s) => report.skipped.push(s),
+        }
+    }
+    report.skipped.sort_by(|a, b| a.file.cmp(&b.file));
+    report.ignored.sort_by(|a, b| a.file.cmp(&b.file));
+    if let Some(dir) = out_dir {
+        let path = dir.join("reduce_log.csv");
+        match write_log(&report, &path) {
+            Ok(()) => report.log = Some(path),
+            Err(e) => report.walk_problems.push(e.to_string()),
+        }
+    }
+    report
+}
+
+fn summarise(c: &Calibrated, output: Option<PathBuf>) -> ReducedFrame {
+    let f = &c.frame;
+    ReducedFrame {
+        source: f.source.clone(),
+        output,
+        frame_type: f.meta.frame_type,
+        filter: f.meta.filter.clone(),
+        layout: c.layout.clone(),
+        sky_median_e: super::master::clipped_stats(&f.image_e, None).map_or(f64::NAN, |s| s.median),
+        n_saturated: f.mask.count(pixel_flag::SATURATED),
+        n_cosmic_ray: f.mask.count(pixel_flag::COSMIC_RAY),
+        n_bad: f.mask.count(pixel_flag::BAD),
+        n_nonfinite: f.mask.count(pixel_flag::NONFINITE),
+    }
+}
+
+/// Reduces every frame under `raw_dir` into `out_dir` (created if needed). Refuses to
+/// write into the input directory itself; an output directory inside the input tree is
+/// left out of the inputs.
+pub fn reduce_directory(
+    raw_dir: &Path,
+    out_dir: &Path,
+    options: &ReduceOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<ReduceReport, ReduceError> {
+    let out_err = |message: String| ReduceError::Output {
+        out: out_dir.display().to_string(),
+        message,
+    };
+    if !raw_dir.exists() {
+        return Err(ReduceError::Io {
+            path: raw_dir.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        });
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| out_err(format!("cannot create: {e}")))?;
+    let raw_canon = std::fs::canonicalize(raw_dir).map_err(|e| ReduceError::Io {
+        path: raw_dir.display().to_string(),
+        source: e,
+    })?;
+    let out_canon =
+        std::fs::canonicalize(out_dir).map_err(|e| out_err(format!("cannot resolve: {e}")))?;
+    let input_dir = if raw_canon.is_file() {
+        raw_canon
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    } else {
+        raw_canon.clone()
+    };
+    if out_canon == input_dir {
+        return Err(out_err(format!(
+            "is the input directory {}: inputs are never modified, choose another --out",
+            raw_dir.display()
+        )));
+    }
+    let (files, walk_problems) = files_to_scan(raw_dir);
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|f| std::fs::canonicalize(f).map_or(true, |c| !c.starts_with(&out_canon)))
+        .collect();
+    let mut report = reduce_files(&files, Some(out_dir), options, &|_| {}, progress);
+    report.walk_problems.splice(0..0, walk_problems);
+    Ok(report)
+}
+
+/// A CSV field, quoted when needed (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_log(report: &ReduceReport, path: &Path) -> Result<(), ReduceError> {
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    let p = |x: &Path| x.display().to_string();
+    for r in &report.reduced {
+        rows.push([
+            p(&r.source),
+            "reduced".into(),
+            r.frame_type.to_string(),
+            r.filter.clone().unwrap_or_default(),
+            r.layout.to_string(),
+            r.output.as_deref().map(p).unwrap_or_default(),
+            String::new(),
+        ]);
+    }
+    for m in &report.masters {
+        let (kind, ft) = match m.kind {
+            MasterKind::Bias => ("master bias", "bias"),
+            MasterKind::Flat => ("master flat", "flat"),
+        };
+        for s in &m.sources {
+            rows.push([
+                p(s),
+                format!("used in {kind}"),
+                ft.into(),
+                m.filter.clone().unwrap_or_default(),
+                m.layout.to_string(),
+                m.output.as_deref().map(p).unwrap_or_default(),
+                String::new(),
+            ]);
+        }
+    }
+    for (status, list) in [("skipped", &report.skipped), ("ignored", &report.ignored)] {
+        for s in list {
+            rows.push([
+                p(&s.file),
+                status.into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                s.reason.clone(),
+            ]);
+        }
+    }
+    rows.sort();
+    let mut text = String::from("source,status,frame_type,filter,layout,output,reason\n");
+    for r in rows {
+        text.push_str(&r.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        text.push('\n');
+    }
+    let tmp = path.with_file_name(format!(".reduce_log.csv.{}.part", std::process::id()));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            ReduceError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names_strip_fits_suffixes_and_stay_unique() {
+        assert_eq!(
+            output_name(Path::new("a/ALIh010007.fits")),
+            "ALIh010007_red.fits"
+        );
+        assert_eq!(
+            output_name(Path::new("EFOSC.2022-01-28T04-54-24.341.fits.gz")),
+            "EFOSC.2022-01-28T04-54-24.341_red.fits"
+        );
+        assert_eq!(output_name(Path::new("x.fits.fz")), "x_red.fits");
+        assert_eq!(output_name(Path::new("x.FIT")), "x_red.fits");
+        let names = output_names(&[
+            PathBuf::from("n1/a.fits"),
+            PathBuf::from("n2/a.fits"),
+            PathBuf::from("b.fits"),
+        ]);
+        assert_eq!(names, ["n1_a_red.fits", "n2_a_red.fits", "b_red.fits"]);
+    }
+}

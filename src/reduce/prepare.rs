@@ -1,0 +1,453 @@
+//! From a raw frame to an overscan-subtracted, trimmed image in electrons, per amplifier,
+//! assembled into one image, with the masks that only the raw ADU can tell (non-finite,
+//! saturated / non-linear) and the trim offset for the WCS.
+//!
+//! Frames without a usable overscan (e.g. ALFOSC windows whose BIASSEC lies outside the
+//! window) keep their bias level here; the master bias, built the same way, removes it.
+//! Multi-amplifier frames are placed on one grid through each amplifier's DETSEC (binned by
+//! the ratio of DETSEC to data-section size; reversed DETSEC ranges flip the amplifier).
+
+use std::path::PathBuf;
+
+use super::overscan::{fit_overscan, subtract_and_trim, OverscanFit, OverscanOptions};
+use super::{Layout, ReduceError};
+use crate::frame::header::Header;
+use crate::frame::meta::FrameMeta;
+use crate::frame::read::{Amplifier, Frame};
+use crate::frame::section::Section;
+use crate::image::{pixel_flag, Image, PixelMask};
+
+/// A frame after overscan subtraction, trimming and conversion to electrons.
+#[derive(Debug, Clone)]
+pub struct PreparedFrame {
+    pub source: PathBuf,
+    /// Metadata and merged header of the first amplifier.
+    pub meta: FrameMeta,
+    pub header: Header,
+    pub layout: Layout,
+    /// Electrons above the overscan level (the bias structure and, without overscan, the
+    /// bias level are still in it). Non-finite raw pixels are NaN.
+    pub image_e: Image,
+    /// NONFINITE and SATURATED flags from the raw ADU.
+    pub mask: PixelMask,
+    /// Gain used (e⁻/ADU; the mean over amplifiers for multi-amplifier frames).
+    pub gain_e_per_adu: f64,
+    /// Read noise (e⁻): from the header or profile, else measured in the overscan.
+    pub read_noise_e: f64,
+    /// Raw pixel of trimmed pixel (0, 0) (single amplifier; (0, 0) for mosaics).
+    pub trim_offset_px: [usize; 2],
+    /// Overscan level (ADU) subtracted from each trimmed row, when a single amplifier has a
+    /// row-wise overscan.
+    pub overscan_level_adu: Option<Vec<f64>>,
+    /// Whether every amplifier had an overscan.
+    pub has_overscan: bool,
+    /// Per amplifier: overscan level, noise and the signal above it, `None` without
+    /// overscan.
+    pub overscan_stats: Vec<Option<OverscanStats>>,
+    pub history: Vec<String>,
+}
+
+/// Summary of one amplifier's overscan (ADU).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OverscanStats {
+    /// Mean of the overscan levels.
+    pub level_adu: f64,
+    /// Robust noise of the overscan pixels about their levels.
+    pub noise_adu: f64,
+    /// Median of the trimmed data above the overscan (a subsample).
+    pub signal_adu: f64,
+}
+
+/// One amplifier after overscan subtraction and trimming (still ADU).
+struct AmpResult {
+    image_adu: Image,
+    mask: PixelMask,
+    gain: f64,
+    read_noise_e: Option<f64>,
+    data: Section,
+    fit: Option<OverscanFit>,
+}
+
+fn file_of(frame: &Frame) -> String {
+    frame.path.display().to_string()
+}
+
+/// The layout (calibration key) of a frame.
+pub fn layout_of(frame: &Frame) -> Layout {
+    let meta = frame.meta();
+    let first = &frame.amplifiers[0].image;
+    Layout {
+        instrument: meta.instrument.clone(),
+        binning: (meta.binning.x, meta.binning.y),
+        width: first.width,
+        height: first.height,
+        n_amplifiers: frame.amplifiers.len(),
+        window: meta.window.as_ref().map(|w| w.to_string()),
+    }
+}
+
+fn prepare_amplifier(
+    frame: &Frame,
+    amp: &Amplifier,
+    options: &OverscanOptions,
+    history: &mut Vec<String>,
+) -> Result<AmpResult, ReduceError> {
+    let file = file_of(frame);
+    let (w, h) = (amp.image.width, amp.image.height);
+    let meta = &amp.meta;
+    let hdu = amp.image.hdu;
+    let whole = Section {
+        x: 0..w,
+        y: 0..h,
+        x_flipped: false,
+        y_flipped: false,
+    };
+    let data = match &meta.data_section {
+        Some(d) => d.clone(),
+        None => {
+            history.push(format!(
+                "HDU {hdu}: no data section in the header or profile: the whole {w} x {h} image is used"
+            ));
+            whole.clone()
+        }
+    };
+    let saturation = meta.saturation_adu;
+    let fit = match &meta.overscan_section {
+        Some(os) => {
+            let overlaps = os.x.start < data.x.end
+                && data.x.start < os.x.end
+                && os.y.start < data.y.end
+                && data.y.start < os.y.end;
+            if overlaps {
+                return Err(ReduceError::Layout {
+                    file,
+                    message: format!(
+                        "HDU {hdu}: overscan section {os} overlaps the data section {data}"
+                    ),
+                });
+            }
+            let fit = fit_overscan(&amp.pixels, w, h, os, &data, saturation, options).map_err(
+                |message| ReduceError::Layout {
+                    file: file.clone(),
+                    message: format!("HDU {hdu}: {message}"),
+                },
+            )?;
+            history.push(format!("HDU {hdu}: {}", fit.describe(os, options)));
+            Some(fit)
+        }
+        None => {
+            history.push(format!(
+                "HDU {hdu}: no overscan in this image (BIASSEC absent or outside the readout \
+                 window): the bias level is removed by the master bias only"
+            ));
+            None
+        }
+    };
+    let image_adu =
+        subtract_and_trim(&amp.pixels, w, h, fit.as_ref(), &data).map_err(|message| {
+            ReduceError::Layout {
+                file: file.clone(),
+                message: format!("HDU {hdu}: {message}"),
+            }
+        })?;
+    let mut mask = PixelMask::clear(data.width(), data.height());
+    let (mut n_sat, mut n_nan) = (0, 0);
+    for (j, y) in data.y.clone().enumerate() {
+        for (i, x) in data.x.clone().enumerate() {
+            let v = amp.pixels[y * w + x];
+            if !v.is_finite() {
+                mask.flag(i, j, pixel_flag::NONFINITE);
+                n_nan += 1;
+            } else if saturation.is_some_and(|s| f64::from(v) >= s) {
+                mask.flag(i, j, pixel_flag::SATURATED);
+                n_sat += 1;
+            }
+        }
+    }
+    if data != whole {
+        history.push(format!("HDU {hdu}: trimmed to the data section {data}"));
+    }
+    match saturation {
+        Some(s) => history.push(format!(
+            "HDU {hdu}: {n_sat} pixels at or above {s} ADU (raw) flagged SATURATED"
+        )),
+        None => history.push(format!(
+            "HDU {hdu}: no saturation level known: no SATURATED flags"
+        )),
+    }
+    if n_nan > 0 {
+        history.push(format!(
+            "HDU {hdu}: {n_nan} non-finite pixels flagged NONFINITE"
+        ));
+    }
+    let gain = match meta.gain_e_per_adu {
+        Some(g) if g > 0.0 && g.is_finite() => g,
+        _ => {
+            history.push(format!(
+                "HDU {hdu}: no gain in the header or profile: 1 e-/ADU assumed"
+            ));
+            1.0
+        }
+    };
+    let measured_e = fit
+        .as_ref()
+        .map(|f| f.noise_adu * gain)
+        .filter(|r| r.is_finite());
+    let read_noise_e = match meta.read_noise_e {
+        Some(r) if r >= 0.0 && r.is_finite() => {
+            if let Some(m) = measured_e.filter(|m| (m / r - 1.0).abs() > 0.25) {
+                history.push(format!(
+                    "HDU {hdu}: note: the overscan noise is {m:.2} e- ({:.2} ADU), the header or                      profile read noise {r} e-; the latter is used",
+                    m / gain
+                ));
+            }
+            Some(r)
+        }
+        _ => fit
+            .as_ref()
+            .map(|f| f.noise_adu * gain)
+            .filter(|r| r.is_finite())
+            .inspect(|r| {
+                history.push(format!(
+                    "HDU {hdu}: no read noise in the header or profile: {r:.2} e- measured in the overscan"
+                ))
+            }),
+    };
+    Ok(AmpResult {
+        image_adu,
+        mask,
+        gain,
+        read_noise_e,
+        data,
+        fit,
+    })
+}
+
+/// Overscan-subtracts, trims and converts a raw frame to electrons. Errors: a header
+/// problem that makes the frame unusable, sections outside the image, an overscan without
+/// usable pixels, a multi-amplifier frame whose DETSECs cannot be assembled.
+pub fn prepare_frame(
+    frame: &Frame,
+    options: &OverscanOptions,
+) -> Result<PreparedFrame, ReduceError> {
+    let file = file_of(frame);
+    if let Some(problem) = frame.first_error() {
+        return Err(ReduceError::Unusable {
+            file,
+            message: format!("keyword {}: {}", problem.keyword, problem.message),
+        });
+    }
+    let layout = layout_of(frame);
+    let mut history = vec![format!(
+        "raw frame {} ({}, {} amplifier(s))",
+        frame
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        layout,
+        frame.amplifiers.len()
+    )];
+    let mut amps = Vec::with_capacity(frame.amplifiers.len());
+    for amp in &frame.amplifiers {
+        amps.push(prepare_amplifier(frame, amp, options, &mut history)?);
+    }
+    let has_overscan = amps.iter().all(|a| a.fit.is_some());
+    let overscan_stats = amps
+        .iter()
+        .map(|a| {
+            a.fit.as_ref().map(|f| {
+                let mut sample: Vec<f64> = a
+                    .image_adu
+                    .data()
+                    .iter()
+                    .step_by(7)
+                    .filter(|v| v.is_finite())
+                    .map(|&v| f64::from(v))
+                    .collect();
+                OverscanStats {
+                    level_adu: f.mean_level_adu(),
+                    noise_adu: f.noise_adu,
+                    signal_adu: crate::stats::median_in_place(&mut sample).unwrap_or(0.0),
+                }
+            })
+        })
+        .collect();
+    let read_noises: Vec<f64> = amps.iter().filter_map(|a| a.read_noise_e).collect();
+    let read_noise_e = if read_noises.is_empty() {
+        history.push("no read noise known or measurable: 0 e- assumed".to_string());
+        0.0
+    } else {
+        read_noises.iter().sum::<f64>() / read_noises.len() as f64
+    };
+    let gain_e_per_adu = amps.iter().map(|a| a.gain).sum::<f64>() / amps.len() as f64;
+
+    let (image_e, mask, trim_offset_px, overscan_level_adu) = if amps.len() == 1 {
+        let amp = amps.pop().ok_or_else(|| ReduceError::Unusable {
+            file: file.clone(),
+            message: "no amplifier".into(),
+        })?;
+        let g = amp.gain as f32;
+        let data: Vec<f32> = amp.image_adu.data().iter().map(|v| v * g).collect();
+        let image =
+            Image::new(amp.image_adu.width(), amp.image_adu.height(), data).map_err(|e| {
+                ReduceError::Unusable {
+                    file: file.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        history.push(format!(
+            "converted to electrons with gain {} e-/ADU",
+            amp.gain
+        ));
+        let levels = amp.fit.as_ref().and_then(|f| match f.axis {
+            super::overscan::OverscanAxis::Rows => {
+                Some(amp.data.y.clone().map(|y| f.levels_adu[y]).collect())
+            }
+            _ => None,
+        });
+        (
+            image,
+            amp.mask,
+            [amp.data.x.start, amp.data.y.start],
+            levels,
+        )
+    } else {
+        let (image, mask) = assemble(frame, &amps, &mut history)?;
+        (image, mask, [0, 0], None)
+    };
+    Ok(PreparedFrame {
+        source: frame.path.clone(),
+        meta: frame.meta().clone(),
+        header: frame.amplifiers[0].image.header.clone(),
+        layout,
+        image_e,
+        mask,
+        gain_e_per_adu,
+        read_noise_e,
+        trim_offset_px,
+        overscan_level_adu,
+        has_overscan,
+        overscan_stats,
+        history,
+    })
+}
+
+/// Places the amplifiers (converted to electrons with their own gains) on one grid through
+/// their DETSECs.
+fn assemble(
+    frame: &Frame,
+    amps: &[AmpResult],
+    history: &mut Vec<String>,
+) -> Result<(Image, PixelMask), ReduceError> {
+    let file = file_of(frame);
+    let mut placements = Vec::with_capacity(amps.len());
+    for (amp, raw) in amps.iter().zip(&frame.amplifiers) {
+        let hdu = raw.image.hdu;
+        let det = raw
+            .meta
+            .detector_section
+            .as_ref()
+            .ok_or_else(|| ReduceError::Layout {
+                file: file.clone(),
+                message: format!(
+                    "HDU {hdu}: a multi-amplifier frame needs DETSEC (detector section) in every \
+                     amplifier to be assembled"
+                ),
+            })?;
+        let (w, h) = (amp.image_adu.width(), amp.image_adu.height());
+        let bx = det.width() / w.max(1);
+        let by = det.height() / h.max(1);
+        if bx == 0 || by == 0 || det.width() != bx * w || det.height() != by * h {
+            return Err(ReduceError::Layout {
+                file,
+                message: format!(
+                    "HDU {hdu}: DETSEC {det} is not a whole multiple of the {w} x {h} data section"
+                ),
+            });
+        }
+        placements.push((
+            det.x.start / bx,
+            det.y.start / by,
+            det.x_flipped,
+            det.y_flipped,
+        ));
+    }
+    let x_min = placements.iter().map(|p| p.0).min().unwrap_or(0);
+    let y_min = placements.iter().map(|p| p.1).min().unwrap_or(0);
+    let width = amps
+        .iter()
+        .zip(&placements)
+        .map(|(a, p)| p.0 - x_min + a.image_adu.width())
+        .max()
+        .unwrap_or(0);
+    let height = amps
+        .iter()
+        .zip(&placements)
+        .map(|(a, p)| p.1 - y_min + a.image_adu.height())
+        .max()
+        .unwrap_or(0);
+    let mut image = Image::filled(width, height, f32::NAN);
+    let mut covered = vec![false; width * height];
+    let mut mask = PixelMask::clear(width, height);
+    for ((amp, p), raw) in amps.iter().zip(&placements).zip(&frame.amplifiers) {
+        let (w, h) = (amp.image_adu.width(), amp.image_adu.height());
+        let g = amp.gain as f32;
+        for j in 0..h {
+            for i in 0..w {
+                let si = if p.2 { w - 1 - i } else { i };
+                let sj = if p.3 { h - 1 - j } else { j };
+                let (x, y) = (p.0 - x_min + i, p.1 - y_min + j);
+                if covered[y * width + x] {
+                    return Err(ReduceError::Layout {
+                        file,
+                        message: format!(
+                            "HDU {}: DETSEC overlaps another amplifier",
+                            raw.image.hdu
+                        ),
+                    });
+                }
+                covered[y * width + x] = true;
+                image.set(x, y, amp.image_adu.get(si, sj) * g);
+                mask.flag(x, y, amp.mask.get(si, sj));
+            }
+        }
+        history.push(format!(
+            "HDU {}: × gain {} e-/ADU, placed at x {}, y {} of the mosaic{}{}",
+            raw.image.hdu,
+            amp.gain,
+            p.0 - x_min,
+            p.1 - y_min,
+            if p.2 { ", flipped in x" } else { "" },
+            if p.3 { ", flipped in y" } else { "" },
+        ));
+    }
+    let mut n_gap = 0;
+    for (k, c) in covered.iter().enumerate() {
+        if !c {
+            mask.bits_mut()[k] |= pixel_flag::NONFINITE | pixel_flag::BAD;
+            n_gap += 1;
+        }
+    }
+    history.push(format!(
+        "assembled {} amplifiers into {width} x {height} px{}",
+        amps.len(),
+        if n_gap > 0 {
+            format!(" ({n_gap} pixels not covered, flagged BAD)")
+        } else {
+            String::new()
+        }
+    ));
+    Ok((image, mask))
+}
+
+/// The prepared image with every flagged pixel set to NaN (input to a combination).
+pub fn masked_for_stack(prepared: &PreparedFrame) -> Image {
+    let mut img = prepared.image_e.clone();
+    for (v, b) in img.data_mut().iter_mut().zip(prepared.mask.bits()) {
+        if *b != 0 {
+            *v = f32::NAN;
+        }
+    }
+    img
+}
