@@ -9,36 +9,8 @@ use cometphot::ephem::perturbed::PerturbedOrbit;
 use cometphot::ephem::site::Site;
 use cometphot::ephem::time::UtcInstant;
 use cometphot::ephem::{Frame, StateVector};
-use std::collections::HashMap;
-
-fn data(path: &str) -> String {
-    let full = format!("{}/data/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-fn csv_rows(text: &str) -> Vec<HashMap<String, String>> {
-    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
-    let header: Vec<String> = lines
-        .next()
-        .expect("header")
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(str::to_string))
-                .collect()
-        })
-        .collect()
-}
-
-fn num(row: &HashMap<String, String>, key: &str) -> f64 {
-    row[key].trim().parse().unwrap_or_else(|_| panic!("{key}"))
-}
+mod reference;
+use reference::{csv_rows, data, num};
 
 /// Angular separation in arcsec between two RA/Dec positions (degrees).
 fn separation_arcsec(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {

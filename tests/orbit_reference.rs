@@ -6,40 +6,8 @@ use cometphot::ephem::elements::builtin;
 use cometphot::ephem::orbit::CometElements;
 use cometphot::ephem::perturbed::PerturbedOrbit;
 use cometphot::ephem::{Frame, Vec3};
-use std::collections::HashMap;
-
-fn data(path: &str) -> String {
-    let full = format!("{}/data/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-/// Rows of a CSV with '#' comment lines, as maps from column name to text.
-fn csv_rows(text: &str) -> Vec<HashMap<String, String>> {
-    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
-    let header: Vec<String> = lines
-        .next()
-        .expect("header")
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(str::to_string))
-                .collect()
-        })
-        .collect()
-}
-
-fn num(row: &HashMap<String, String>, key: &str) -> f64 {
-    row[key]
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} = {:?}", row[key]))
-}
+mod reference;
+use reference::{csv_rows, data, num};
 
 /// The elements of one row of orbital_elements.csv.
 fn elements_row(object_prefix: &str, solution_prefix: &str) -> CometElements {

@@ -711,7 +711,7 @@ fn real_efosc2_bias_flat_and_flat_sky() {
     // The flat field removes the detector's response (vignetting, ±4% here) and what is
     // left is a smooth ±3% saddle (top-left and bottom-right corners low): the twilight
     // flat's illumination differs from the night sky's. It is not a reduction error: the
-    // three g flats of the set (../shared/data/real/efosc2-ntt-raw-imaging-calib) agree with
+    // three g flats of the source set (see data/real/efosc2/PROVENANCE.md) agree with
     // each other to 0.03% in every box, and both science frames, 11 minutes apart, show the
     // same pattern after division by their mean. Removing it needs an illumination
     // correction (a night-sky flat from dithered science frames), which these two frames of

@@ -84,3 +84,26 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Photometry(args) => photometry::run(args, verbosity),
     }
 }
+
+/// The shipped instrument profiles plus those in `extra_dir` (*.toml, tried first).
+fn profile_registry(
+    extra_dir: Option<&std::path::Path>,
+) -> anyhow::Result<cometphot::frame::profile::ProfileRegistry> {
+    use anyhow::Context;
+    use cometphot::frame::profile::{InstrumentProfile, ProfileRegistry};
+    let mut registry = ProfileRegistry::shipped()?;
+    if let Some(dir) = extra_dir {
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list profile directory {}", dir.display()))?;
+        let mut paths: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            registry.add(InstrumentProfile::from_file(&p)?);
+        }
+    }
+    Ok(registry)
+}

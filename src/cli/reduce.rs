@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cometphot::frame::profile::{InstrumentProfile, ProfileChoice, ProfileRegistry};
+use cometphot::frame::profile::ProfileChoice;
 use cometphot::reduce::combine::CombineMethod;
 use cometphot::reduce::pipeline::{reduce_directory, MasterKind, Progress, ReduceOptions};
 
@@ -62,30 +62,12 @@ pub struct ReduceArgs {
     pub profiles: Option<PathBuf>,
 }
 
-fn registry(args: &ReduceArgs) -> anyhow::Result<ProfileRegistry> {
-    let mut registry = ProfileRegistry::shipped()?;
-    if let Some(dir) = &args.profiles {
-        let entries = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot list profile directory {}", dir.display()))?;
-        let mut paths: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
-        for p in paths {
-            registry.add(InstrumentProfile::from_file(&p)?);
-        }
-    }
-    Ok(registry)
-}
-
 pub fn run(args: ReduceArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let started = Instant::now();
     if !args.raw_dir.exists() {
         bail!("{}: no such file or directory", args.raw_dir.display());
     }
-    let registry = registry(&args)?;
+    let registry = super::profile_registry(args.profiles.as_deref())?;
     let mut options = ReduceOptions::new(registry);
     if let Some(name) = &args.instrument {
         options.choice = ProfileChoice::from_arg(name, &options.profiles)?;

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cometphot::frame::profile::{InstrumentProfile, ProfileChoice, ProfileRegistry};
+use cometphot::frame::profile::ProfileChoice;
 use cometphot::scan::{
     files_to_scan, scan_files, to_dataframe, ScanOptions, ScanReport, ScanStatus,
 };
@@ -44,30 +44,12 @@ pub struct ScanArgs {
     pub profiles: Option<PathBuf>,
 }
 
-fn registry(args: &ScanArgs) -> anyhow::Result<ProfileRegistry> {
-    let mut registry = ProfileRegistry::shipped()?;
-    if let Some(dir) = &args.profiles {
-        let entries = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot list profile directory {}", dir.display()))?;
-        let mut paths: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
-        for p in paths {
-            registry.add(InstrumentProfile::from_file(&p)?);
-        }
-    }
-    Ok(registry)
-}
-
 pub fn run(args: ScanArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let started = Instant::now();
     if !args.dir.exists() {
         bail!("{}: no such file or directory", args.dir.display());
     }
-    let registry = registry(&args)?;
+    let registry = super::profile_registry(args.profiles.as_deref())?;
     let choice = match &args.instrument {
         Some(name) => ProfileChoice::from_arg(name, &registry)?,
         None => ProfileChoice::Detect,
