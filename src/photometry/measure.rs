@@ -273,13 +273,21 @@ fn catalogue_zp(
     let mut stars = Vec::new();
     let mut growth = Vec::new();
     for &(source_index, star_index) in &refined.matches {
-        let (source, star) = (&model.sources[source_index], catalogue.get(star_index)?);
+        let (Some(source), Some(star)) =
+            (model.sources.get(source_index), catalogue.get(star_index))
+        else {
+            continue;
+        };
         let near_comet = (source.x - avoid.0).hypot(source.y - avoid.1) < avoid.2;
         if !source.is_clean(source_flag::NOT_CLEAN) || near_comet {
             continue;
         }
-        let annulus = CircularAnnulus::new(source.x, source.y, 8.0 * fwhm, 11.0 * fwhm).ok()?;
-        let inner = CircularAperture::new(source.x, source.y, small).ok()?;
+        let (Ok(annulus), Ok(inner)) = (
+            CircularAnnulus::new(source.x, source.y, 8.0 * fwhm, 11.0 * fwhm),
+            CircularAperture::new(source.x, source.y, small),
+        ) else {
+            continue;
+        };
         let Ok(m) = measure(&frame.image_e, &inner, Some(&annulus), &options) else {
             continue;
         };
@@ -298,8 +306,9 @@ fn catalogue_zp(
             continue;
         };
         if m.net > APERTURE_CORRECTION_MIN_SNR * m.net_err {
-            let outer = CircularAperture::new(source.x, source.y, large).ok()?;
-            if let Ok(total) = measure(&frame.image_e, &outer, Some(&annulus), &options) {
+            let total = CircularAperture::new(source.x, source.y, large)
+                .and_then(|outer| measure(&frame.image_e, &outer, Some(&annulus), &options));
+            if let Ok(total) = total {
                 if total.flags & spoiled == 0 {
                     growth.push((m.net, total.net));
                 }
