@@ -4,9 +4,11 @@
 //! classifies a directory, [`simulate`] writes synthetic ALFOSC frames with known truth,
 //! [`ephem`] holds time scales (and later the geometry), [`wcs`] the sky projection.
 
+pub mod dust;
 pub mod ephem;
 pub mod frame;
 pub mod image;
+pub mod lightcurve;
 pub mod photometry;
 pub mod reduce;
 pub mod scan;

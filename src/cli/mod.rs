@@ -2,6 +2,7 @@
 
 mod aperture;
 mod ephem;
+mod fit;
 mod photometry;
 mod reduce;
 mod scan;
@@ -26,7 +27,8 @@ Examples:
   cometphot scan                       # classify the sample frames shipped in data/
   cometphot scan /data/NOT/2025-08-01 --out frames.parquet
   cometphot simulate --out sim-night --seed 7
-  cometphot ephem --object 3I --start 2025-07-01 --stop 2025-09-30 --step 6h --site NOT";
+  cometphot ephem --object 3I --start 2025-07-01 --stop 2025-09-30 --step 6h --site NOT
+  cometphot fit outputs/photometry.csv --object 3I --model both --out outputs/fit.json";
 
 /// Cometary photometry for NOT/ALFOSC (and other) CCD frames.
 #[derive(Debug, Parser)]
@@ -55,6 +57,9 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Calibrated fixed-aperture magnitudes of the comet in every science frame of a directory.
     Photometry(photometry::PhotometryArgs),
+    /// Fit the heliocentric lightcurve: power-law index n with honest errors, broken and robust
+    /// variants, bootstrap intervals.
+    Fit(fit::FitArgs),
     /// Aperture photometry at one position (exact pixel overlap, clipped annulus background).
     Aperture(aperture::ApertureArgs),
 }
@@ -82,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Ephem(args) => ephem::run(args, verbosity),
         Command::Aperture(args) => aperture::run(args, verbosity),
         Command::Photometry(args) => photometry::run(args, verbosity),
+        Command::Fit(args) => fit::run(args, verbosity),
     }
 }
 

@@ -24,10 +24,14 @@
 //! sky (mag/arcsec², as measured at the site) is not extinguished. The detector layout is
 //! described in [`detector`], the pixel pipeline in [`render`].
 //!
+//! [`campaign`] chains nights into an observing campaign whose comet follows a known
+//! heliocentric lightcurve (`cometphot simulate --campaign`).
+//!
 //! Simplifications: the telescope tracks sidereally (stars are round, the comet moves
 //! between frames at the given rate but does not trail within an exposure); no dark
 //! current, fringing or non-linearity; the PSF is the same everywhere.
 
+pub mod campaign;
 pub mod detector;
 pub mod ephemeris;
 pub mod model;
