@@ -115,7 +115,11 @@ fn fitted_phase_coefficient_recovers_the_truth() {
         phase: PhaseTreatment::FitLinear,
         ..fixed(0.0, 0.0)
     };
-    let fit = fit_power_law(&FitData::new(points, &options).unwrap(), ExtraScatter::Never).unwrap();
+    let fit = fit_power_law(
+        &FitData::new(points, &options).unwrap(),
+        ExtraScatter::Never,
+    )
+    .unwrap();
     let beta = fit.phase.coeff_mag_per_deg.unwrap();
     let beta_err = fit.phase.coeff_err_mag_per_deg.unwrap();
     println!(
@@ -145,7 +149,12 @@ fn broken_power_law_finds_a_real_break_and_rejects_a_false_one() {
     let c = result.comparison.as_ref().unwrap();
     println!(
         "break: n_out = {:.3} ± {:.3}, n_in = {:.3} ± {:.3}, rb = {:.3} ± {:.3} au, ΔBIC = {:.1}",
-        b.n_outer, b.n_outer_err, b.n_inner, b.n_inner_err, b.rh_break_au, b.rh_break_err_au,
+        b.n_outer,
+        b.n_outer_err,
+        b.n_inner,
+        b.n_inner_err,
+        b.rh_break_au,
+        b.rh_break_err_au,
         c.delta_bic
     );
     assert!((b.n_outer - 5.0).abs() < 3.0 * b.n_outer_err);

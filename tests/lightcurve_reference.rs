@@ -21,7 +21,13 @@ fn reference_rows() -> Vec<HashMap<String, String>> {
     let mut lines = text.lines().filter(|l| !l.starts_with('#'));
     let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
     lines
-        .map(|l| header.iter().cloned().zip(l.split(',').map(String::from)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
         .collect()
 }
 
@@ -63,8 +69,11 @@ fn power_law_fit_equals_numpy_on_real_lightcurves() {
             colour: ColourTreatment::FitOffsets,
             extra_scatter: ExtraScatter::Never,
         };
-        let fit = fit_power_law(&FitData::new(points, &options).unwrap(), ExtraScatter::Never)
-            .unwrap();
+        let fit = fit_power_law(
+            &FitData::new(points, &options).unwrap(),
+            ExtraScatter::Never,
+        )
+        .unwrap();
         let num = |k: &str| row[k].parse::<f64>().unwrap();
         let label = |q: &str| format!("{file} {filter} {kind} {q}");
         println!(
@@ -74,7 +83,12 @@ fn power_law_fit_equals_numpy_on_real_lightcurves() {
             num("n"),
             num("n_err")
         );
-        assert_eq!(fit.n_points, num("n_points") as usize, "{}", label("n_points"));
+        assert_eq!(
+            fit.n_points,
+            num("n_points") as usize,
+            "{}",
+            label("n_points")
+        );
         close(&label("n"), fit.n, num("n"), 1e-6);
         close(&label("h_mag"), fit.h_mag, num("h_mag"), 1e-6);
         close(&label("n_err"), fit.n_err, num("n_err"), 1e-6);

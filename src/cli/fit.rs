@@ -121,7 +121,11 @@ pub struct FitArgs {
     pub filter: Option<String>,
     /// Given colour offsets m_filter − m_reference (mag), FILTER=VALUE, instead of fitted ones
     /// (repeatable).
-    #[arg(long = "colour-offset", value_name = "FILTER=MAG", allow_hyphen_values = true)]
+    #[arg(
+        long = "colour-offset",
+        value_name = "FILTER=MAG",
+        allow_hyphen_values = true
+    )]
     pub colour_offsets: Vec<String>,
     /// Combine each night's points per filter (weighted mean) before fitting.
     #[arg(long)]
@@ -209,8 +213,11 @@ fn phase_treatment(args: &FitArgs) -> anyhow::Result<PhaseTreatment> {
         }
         return Ok(PhaseTreatment::FitLinear);
     }
-    if !(args.phase_coeff_err >= 0.0) {
-        bail!("--phase-coeff-err must be ≥ 0 (got {})", args.phase_coeff_err);
+    if args.phase_coeff_err.is_nan() || args.phase_coeff_err < 0.0 {
+        bail!(
+            "--phase-coeff-err must be ≥ 0 (got {})",
+            args.phase_coeff_err
+        );
     }
     let law = match PhaseLaw::parse(&args.phase_law, None)? {
         PhaseLaw::Linear { .. } => PhaseLaw::Linear {
@@ -261,24 +268,36 @@ fn points_table(analysis: &LightcurveAnalysis) -> PolarsResult<DataFrame> {
         p.iter().map(get).collect()
     };
     let columns = vec![
-        Column::new("row".into(), p.iter().map(|r| r.point.row as u64).collect::<Vec<_>>()),
+        Column::new(
+            "row".into(),
+            p.iter().map(|r| r.point.row as u64).collect::<Vec<_>>(),
+        ),
         Column::new("mjd".into(), f(&|r| r.point.time_mjd)),
         Column::new("rh_au".into(), f(&|r| r.point.rh_au)),
         Column::new("delta_au".into(), f(&|r| r.point.delta_au)),
         Column::new("phase_deg".into(), f(&|r| r.point.phase_deg)),
-        Column::new("filter".into(), p.iter().map(|r| r.point.filter.clone()).collect::<Vec<_>>()),
+        Column::new(
+            "filter".into(),
+            p.iter().map(|r| r.point.filter.clone()).collect::<Vec<_>>(),
+        ),
         Column::new("mag".into(), f(&|r| r.point.mag)),
         Column::new("mag_err".into(), f(&|r| r.point.mag_err)),
         Column::new("mag_reduced".into(), f(&|r| r.mag_reduced)),
         Column::new("model_mag".into(), f(&|r| r.model_mag)),
         Column::new("residual_mag".into(), f(&|r| r.residual_mag)),
         Column::new("residual_sigma".into(), f(&|r| r.residual_sigma)),
-        Column::new("robust_residual_sigma".into(), f(&|r| r.robust_residual_sigma)),
+        Column::new(
+            "robust_residual_sigma".into(),
+            f(&|r| r.robust_residual_sigma),
+        ),
         Column::new(
             "model_broken_mag".into(),
             p.iter().map(|r| r.model_broken_mag).collect::<Vec<_>>(),
         ),
-        Column::new("flag".into(), p.iter().map(|r| r.flag.clone()).collect::<Vec<_>>()),
+        Column::new(
+            "flag".into(),
+            p.iter().map(|r| r.flag.clone()).collect::<Vec<_>>(),
+        ),
     ];
     DataFrame::new_infer_height(columns)
 }
@@ -286,10 +305,16 @@ fn points_table(analysis: &LightcurveAnalysis) -> PolarsResult<DataFrame> {
 /// One paragraph in words.
 fn summary(analysis: &LightcurveAnalysis, json: &FitJson) -> String {
     let mut text = String::new();
-    if let (Some(n), Some(n_err), Some(h), Some(h_err)) = (json.n, json.n_err, json.h_mag, json.h_err) {
+    if let (Some(n), Some(n_err), Some(h), Some(h_err)) =
+        (json.n, json.n_err, json.h_mag, json.h_err)
+    {
         let phase = match (json.phase_fitted, json.phase_coeff, json.phase_coeff_err) {
-            (true, Some(b), Some(e)) => format!("phase coefficient fitted: {b:.3} ± {e:.3} mag/deg"),
-            (false, Some(b), Some(e)) => format!("linear phase law {b:.3} ± {e:.3} mag/deg assumed"),
+            (true, Some(b), Some(e)) => {
+                format!("phase coefficient fitted: {b:.3} ± {e:.3} mag/deg")
+            }
+            (false, Some(b), Some(e)) => {
+                format!("linear phase law {b:.3} ± {e:.3} mag/deg assumed")
+            }
             _ => format!("{} phase law", json.phase_law),
         };
         text.push_str(&format!(
@@ -306,8 +331,11 @@ fn summary(analysis: &LightcurveAnalysis, json: &FitJson) -> String {
         text.push_str(").");
     }
     if let (Some(b), Some(c)) = (&analysis.broken, &analysis.comparison) {
+        if !text.is_empty() {
+            text.push(' ');
+        }
         text.push_str(&format!(
-            " Broken power law: n1 = {:.2} ± {:.2} beyond rH = {:.2} ± {:.2} au, n2 = {:.2} ± {:.2} inside; ΔBIC = {:.1}, ΔAIC = {:.1}: the break is {}.",
+            "Broken power law: n1 = {:.2} ± {:.2} beyond rH = {:.2} ± {:.2} au, n2 = {:.2} ± {:.2} inside; ΔBIC = {:.1}, ΔAIC = {:.1}: the break is {}.",
             b.n_outer, b.n_outer_err, b.rh_break_au, b.rh_break_err_au, b.n_inner, b.n_inner_err,
             c.delta_bic, c.delta_aic,
             if c.break_warranted { "warranted" } else { "not warranted" }
@@ -316,7 +344,11 @@ fn summary(analysis: &LightcurveAnalysis, json: &FitJson) -> String {
     if let Some(reason) = &analysis.broken_failure {
         text.push_str(&format!(" No broken power law: {reason}."));
     }
-    let flagged = analysis.points.iter().filter(|p| p.flag == "outburst").count();
+    let flagged = analysis
+        .points
+        .iter()
+        .filter(|p| p.flag == "outburst")
+        .count();
     if flagged > 0 {
         text.push_str(&format!(" {flagged} point(s) flagged as outbursts."));
     }
@@ -388,7 +420,10 @@ pub fn run(args: FitArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         Some(out) => write_atomic(out, text.as_bytes())?,
         None => println!("{text}"),
     }
-    let points_path = args.points.clone().or_else(|| args.out.as_deref().map(default_points_path));
+    let points_path = args
+        .points
+        .clone()
+        .or_else(|| args.out.as_deref().map(default_points_path));
     if let Some(path) = points_path {
         let mut df = points_table(&analysis)?;
         write_table(&mut df, &path).with_context(|| format!("cannot write {}", path.display()))?;

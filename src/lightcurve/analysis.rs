@@ -187,7 +187,13 @@ pub fn analyse(
             ));
         }
     }
-    let rows = point_results(&data, &power, broken.as_ref(), &robust_fit, options.flag_sigma);
+    let rows = point_results(
+        &data,
+        &power,
+        broken.as_ref(),
+        &robust_fit,
+        options.flag_sigma,
+    );
     let robust = options.robust.then_some(robust_fit);
     Ok(LightcurveAnalysis {
         power: wants_power.then_some(power),
@@ -246,4 +252,3 @@ fn point_results(
         })
         .collect()
 }
-

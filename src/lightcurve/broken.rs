@@ -147,17 +147,16 @@ pub fn fit_broken_power_law(
     let (raw, _) = linear_fit(data, &NAMES, &columns(data, rb_raw), 0.0)?;
     // One parameter more than the linear fit: r_b.
     let raw_dof = raw.dof.saturating_sub(1);
-    let scatter = if extra_scatter == ExtraScatter::WhenSignificant
-        && chi2_is_excessive(raw.chi2, raw_dof)
-    {
-        let chi2_at = |s: f64| -> Result<(f64, usize), LightcurveError> {
-            let (fit, _) = linear_fit(data, &NAMES, &columns(data, rb_raw), s)?;
-            Ok((fit.chi2, fit.dof.saturating_sub(1)))
+    let scatter =
+        if extra_scatter == ExtraScatter::WhenSignificant && chi2_is_excessive(raw.chi2, raw_dof) {
+            let chi2_at = |s: f64| -> Result<(f64, usize), LightcurveError> {
+                let (fit, _) = linear_fit(data, &NAMES, &columns(data, rb_raw), s)?;
+                Ok((fit.chi2, fit.dof.saturating_sub(1)))
+            };
+            solve_extra_scatter(&chi2_at, 0.1)?
+        } else {
+            0.0
         };
-        solve_extra_scatter(&chi2_at, 0.1)?
-    } else {
-        0.0
-    };
     let rb = if scatter > 0.0 {
         best_break(data, scatter)?
     } else {

@@ -152,7 +152,9 @@ pub fn read_lightcurve(
     };
     let df = if path.extension().is_some_and(|e| e == "parquet") {
         let file = std::fs::File::open(path).map_err(|e| read_error(&e))?;
-        ParquetReader::new(file).finish().map_err(|e| read_error(&e))?
+        ParquetReader::new(file)
+            .finish()
+            .map_err(|e| read_error(&e))?
     } else {
         if let Err(e) = std::fs::metadata(path) {
             return Err(read_error(&e));
@@ -218,7 +220,11 @@ pub fn points_from_dataframe(
     }
     let time_col = find(Field::Time).ok_or_else(|| missing(Field::Time, ""))?;
     let times = time_mjd(df, &time_col, source_name)?;
-    let mag = numeric(df, &find(Field::Mag).ok_or_else(|| missing(Field::Mag, ""))?, source_name)?;
+    let mag = numeric(
+        df,
+        &find(Field::Mag).ok_or_else(|| missing(Field::Mag, ""))?,
+        source_name,
+    )?;
     let mag_err = numeric(
         df,
         &find(Field::MagErr).ok_or_else(|| missing(Field::MagErr, ""))?,
@@ -244,8 +250,9 @@ pub fn points_from_dataframe(
         };
         let first = times.iter().copied().fold(f64::INFINITY, f64::min);
         let last = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let source = GeometrySource::orbit(orbit.elements.clone(), orbit.model, utc(first)?, utc(last)?)
-            .map_err(|e| LightcurveError::Geometry(format!("{source_name}: {e}")))?;
+        let source =
+            GeometrySource::orbit(orbit.elements.clone(), orbit.model, utc(first)?, utc(last)?)
+                .map_err(|e| LightcurveError::Geometry(format!("{source_name}: {e}")))?;
         let site = orbit.site;
         times
             .iter()
@@ -396,10 +403,7 @@ fn text(df: &DataFrame, column: &str, source_name: &str) -> Result<Vec<String>, 
     let values = series
         .str()
         .map_err(|e| bad_value(source_name, 1, column, e.to_string()))?;
-    Ok(values
-        .iter()
-        .map(|v| v.unwrap_or("").to_string())
-        .collect())
+    Ok(values.iter().map(|v| v.unwrap_or("").to_string()).collect())
 }
 
 /// The time column as MJD (UTC): MJD numbers, JD numbers (name with `jd` but not `mjd`), or

@@ -46,7 +46,10 @@ pub fn aggregate_nights(points: &[LightcurvePoint], max_gap_days: f64) -> Vec<Li
 }
 
 fn combine(filter: &str, group: &[&LightcurvePoint]) -> LightcurvePoint {
-    let w: Vec<f64> = group.iter().map(|p| 1.0 / (p.mag_err * p.mag_err)).collect();
+    let w: Vec<f64> = group
+        .iter()
+        .map(|p| 1.0 / (p.mag_err * p.mag_err))
+        .collect();
     let sw: f64 = w.iter().sum();
     let mean = |f: &dyn Fn(&LightcurvePoint) -> f64| -> f64 {
         group.iter().zip(&w).map(|(p, w)| w * f(p)).sum::<f64>() / sw

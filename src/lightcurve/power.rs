@@ -10,8 +10,8 @@ use nalgebra::DMatrix;
 use serde::Serialize;
 
 use super::model::{
-    chi2_is_excessive, dparams_dphase_coeff, information_criteria, linear_fit,
-    solve_extra_scatter, ExtraScatter, FilterOffset, FitData, PhaseSummary,
+    chi2_is_excessive, dparams_dphase_coeff, information_criteria, linear_fit, solve_extra_scatter,
+    ExtraScatter, FilterOffset, FitData, PhaseSummary,
 };
 use super::wls::LinearFit;
 use super::LightcurveError;
@@ -67,18 +67,17 @@ pub fn fit_power_law(
 ) -> Result<PowerLawFit, LightcurveError> {
     let cols = columns(data);
     let (raw, _) = linear_fit(data, &NAMES, &cols, 0.0)?;
-    let scatter = if extra_scatter == ExtraScatter::WhenSignificant
-        && chi2_is_excessive(raw.chi2, raw.dof)
-    {
-        let chi2_at = |s: f64| -> Result<(f64, usize), LightcurveError> {
-            let (fit, _) = linear_fit(data, &NAMES, &cols, s)?;
-            Ok((fit.chi2, fit.dof))
+    let scatter =
+        if extra_scatter == ExtraScatter::WhenSignificant && chi2_is_excessive(raw.chi2, raw.dof) {
+            let chi2_at = |s: f64| -> Result<(f64, usize), LightcurveError> {
+                let (fit, _) = linear_fit(data, &NAMES, &cols, s)?;
+                Ok((fit.chi2, fit.dof))
+            };
+            let rms = residual_rms(data, &raw);
+            solve_extra_scatter(&chi2_at, rms)?
+        } else {
+            0.0
         };
-        let rms = residual_rms(data, &raw);
-        solve_extra_scatter(&chi2_at, rms)?
-    } else {
-        0.0
-    };
     let (fit, design) = linear_fit(data, &NAMES, &cols, scatter)?;
     Ok(summarise(data, &raw, fit, &design, scatter))
 }
@@ -179,9 +178,11 @@ fn summarise(
 
 /// Smallest and largest rH of the fitted points (au).
 pub fn rh_span(data: &FitData) -> (f64, f64) {
-    data.points.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), p| {
-        (lo.min(p.rh_au), hi.max(p.rh_au))
-    })
+    data.points
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), p| {
+            (lo.min(p.rh_au), hi.max(p.rh_au))
+        })
 }
 
 impl PowerLawFit {
@@ -198,6 +199,8 @@ impl PowerLawFit {
         let mut row = vec![1.0, 2.5 * data.log10_rh[i]];
         row.extend(data.shared_columns(i));
         let x = nalgebra::DVector::from_vec(row);
-        (x.transpose() * &self.covariance * &x)[(0, 0)].max(0.0).sqrt()
+        (x.transpose() * &self.covariance * &x)[(0, 0)]
+            .max(0.0)
+            .sqrt()
     }
 }

@@ -70,7 +70,11 @@ impl CostFunction for HuberCost<'_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, theta: &Vec<f64>) -> Result<f64, ArgminError> {
-        Ok(self.scaled_residuals(theta).into_iter().map(huber_rho).sum())
+        Ok(self
+            .scaled_residuals(theta)
+            .into_iter()
+            .map(huber_rho)
+            .sum())
     }
 }
 
@@ -98,11 +102,10 @@ pub fn fit_robust_power_law(data: &FitData) -> Result<RobustPowerLawFit, Lightcu
         .configure(|state| state.max_iters(5000))
         .run()
         .map_err(|e| LightcurveError::Numerical(e.to_string()))?;
-    let theta = result
-        .state()
-        .best_param
-        .clone()
-        .ok_or_else(|| LightcurveError::Numerical("Nelder–Mead returned no parameters".into()))?;
+    let theta =
+        result.state().best_param.clone().ok_or_else(|| {
+            LightcurveError::Numerical("Nelder–Mead returned no parameters".into())
+        })?;
     let cost = HuberCost {
         design: &design,
         data,

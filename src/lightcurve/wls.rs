@@ -66,7 +66,7 @@ pub fn weighted_least_squares(
     let svd = a.svd(true, true);
     let s_max = svd.singular_values.max();
     let s_min = svd.singular_values.min();
-    if !(s_max > 0.0) || s_min / s_max < RANK_TOLERANCE {
+    if s_max.is_nan() || s_max <= 0.0 || s_min / s_max < RANK_TOLERANCE {
         return Err(LightcurveError::Degenerate {
             names: column_names.join(", "),
         });

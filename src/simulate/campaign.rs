@@ -907,13 +907,11 @@ fn plan_night(
 /// Smallest distance (unbinned px) from the optical centre of the window to an edge of its
 /// light-sensitive part.
 fn field_half_width_px(r: &Readout) -> f64 {
-    let cols = r.used_columns();
-    let rows = r.used_rows();
-    let (x0, x1) = (
-        cols.start.max(DATA_COLUMNS.start),
-        cols.end.min(DATA_COLUMNS.end),
-    );
-    let (y0, y1) = (rows.start.max(DATA_ROWS.start), rows.end.min(DATA_ROWS.end));
+    let overlap = |a: std::ops::Range<usize>, b: std::ops::Range<usize>| {
+        (a.start.max(b.start), a.end.min(b.end))
+    };
+    let (x0, x1) = overlap(r.used_columns(), DATA_COLUMNS);
+    let (y0, y1) = overlap(r.used_rows(), DATA_ROWS);
     if x1 <= x0 || y1 <= y0 {
         return 0.0;
     }
