@@ -11,7 +11,6 @@ use cometphot::dust::cross_section::{
     albedo_cross_section_km2, cross_section_from_magnitude, magnitude_from_cross_section,
     reduced_magnitude_from_cross_section, sphere_diameter_constant_km,
 };
-use cometphot::dust::phase::PhaseLaw;
 use cometphot::dust::production::{dust_epoch, production_rate_kg_s, EpochPhotometry};
 use cometphot::dust::radiation::{beta, solar_gravity_1au_m_s2, turnaround, Grain};
 use cometphot::dust::sun::{MagSystem, SolarMagnitude};
@@ -19,7 +18,7 @@ use cometphot::dust::syndyne::{pa_difference_deg, synchrone, syndyne, SkyContext
 use cometphot::dust::trend::{
     check_index, dust_trend, expected_indices, fit_power_law, log_slope, TrendPoint, TrendQuantity,
 };
-use cometphot::dust::{DustError, ObservedMagnitude, ObservingGeometry};
+use cometphot::dust::{DustError, ObservedMagnitude, ObservingGeometry, PhaseCorrection};
 use cometphot::ephem::elements::builtin;
 use cometphot::ephem::geometry::observe;
 use cometphot::ephem::orbit::CometElements;
@@ -131,7 +130,7 @@ fn check_value_sphere_diameter_in_v() {
 
 #[test]
 fn cross_section_round_trips_to_magnitude() {
-    let laws = [PhaseLaw::None, PhaseLaw::JEWITT_LUU_2025];
+    let laws = [PhaseCorrection::NONE, PhaseCorrection::JEWITT_LUU_2025];
     for geometry in geometry_3i(9.0) {
         for law in &laws {
             for (band, system) in [("R", MagSystem::Vega), ("r", MagSystem::Ab)] {
@@ -171,10 +170,11 @@ fn cross_section_depends_on_the_system() {
     };
     let vega = SolarMagnitude::lookup("R_C", MagSystem::Vega).unwrap();
     let ab = SolarMagnitude::lookup("R_C", MagSystem::Ab).unwrap();
-    let c_vega = cross_section_from_magnitude(observed, &geometry, &PhaseLaw::None, &vega, 0.1)
-        .unwrap()
-        .cross_section_km2;
-    let c_ab = cross_section_from_magnitude(observed, &geometry, &PhaseLaw::None, &ab, 0.1)
+    let c_vega =
+        cross_section_from_magnitude(observed, &geometry, &PhaseCorrection::NONE, &vega, 0.1)
+            .unwrap()
+            .cross_section_km2;
+    let c_ab = cross_section_from_magnitude(observed, &geometry, &PhaseCorrection::NONE, &ab, 0.1)
         .unwrap()
         .cross_section_km2;
     assert!((c_ab / c_vega - 10f64.powf(0.4 * 0.18)).abs() < 1e-12);
@@ -206,7 +206,7 @@ fn afrho_from_magnitude_matches_flux_and_cross_section() {
             delta_au: 2.7,
             phase_deg: 0.0,
         },
-        &PhaseLaw::None,
+        &PhaseCorrection::NONE,
         &m_sun,
         0.1,
     )
@@ -308,10 +308,7 @@ fn phase_coefficient_systematic_is_exact() {
     let base = DustAssumptions::for_band("R", MagSystem::Vega).unwrap();
     let trend = dust_trend(&photometry, &base, TrendQuantity::Production, 2.0).unwrap();
     let mut shifted = base.clone();
-    shifted.phase_law = PhaseLaw::Linear {
-        coeff_mag_per_deg: 0.06,
-        coeff_err_mag_per_deg: 0.0,
-    };
+    shifted.phase_law = PhaseCorrection::linear(0.06, 0.0);
     let moved = dust_trend(&photometry, &shifted, TrendQuantity::Production, 2.0).unwrap();
     assert!(trend.index_err_phase > 0.0);
     assert!(((moved.fit.index - trend.fit.index).abs() - trend.index_err_phase).abs() < 1e-9);
@@ -328,7 +325,7 @@ fn fixed_angular_aperture_breaks_two_minus_n_and_says_so() {
     let k = -1.8;
     let mut assumptions = DustAssumptions::for_band("R", MagSystem::Vega).unwrap();
     assumptions.aperture = ApertureRadius::FixedArcsec(5.0);
-    assumptions.phase_law = PhaseLaw::None;
+    assumptions.phase_law = PhaseCorrection::NONE;
     let geometry = geometry_3i(3.0);
     let photometry: Vec<_> = geometry
         .iter()

@@ -50,6 +50,7 @@ fn power_law_fit_equals_numpy_on_real_lightcurves() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         let points: Vec<_> = read_lightcurve(&path, &ReadOptions::default())
             .unwrap()
+            .points
             .into_iter()
             .filter(|p| &p.filter == filter)
             .collect();

@@ -14,7 +14,9 @@ use cometphot::lightcurve::analysis::{
     analyse, AnalysisOptions, LightcurveAnalysis, ModelChoice, ModelComparison,
 };
 use cometphot::lightcurve::bootstrap::BootstrapInterval;
-use cometphot::lightcurve::input::{read_lightcurve, ColumnMap, OrbitGeometry, ReadOptions};
+use cometphot::lightcurve::input::{
+    read_lightcurve, ColumnMap, OrbitGeometry, ReadOptions, DEFAULT_EXCLUDED_FLAGS,
+};
 use cometphot::lightcurve::model::{
     ColourTreatment, ExtraScatter, FilterOffset, FitOptions, PhaseTreatment,
 };
@@ -86,6 +88,9 @@ pub struct FitArgs {
     /// Aperture radius (km) to use from a photometry table holding several.
     #[arg(long)]
     pub radius_km: Option<f64>,
+    /// Keep photometry rows flagged saturated, edge or star_in_aperture (left out by default).
+    #[arg(long)]
+    pub keep_flagged: bool,
     /// Phase law: linear, schleicher-marcus (alias halley-marcus) or hg.
     #[arg(long, default_value = "linear")]
     pub phase_law: String,
@@ -302,6 +307,16 @@ fn points_table(analysis: &LightcurveAnalysis) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(columns)
 }
 
+/// `value ± err` with two significant digits of the error (at least two decimals).
+fn pm(value: f64, err: f64) -> String {
+    let decimals = if err > 0.0 && err.is_finite() {
+        (1 - err.log10().floor() as i32).clamp(2, 8) as usize
+    } else {
+        2
+    };
+    format!("{value:.decimals$} ± {err:.decimals$}")
+}
+
 /// One paragraph in words.
 fn summary(analysis: &LightcurveAnalysis, json: &FitJson) -> String {
     let mut text = String::new();
@@ -318,9 +333,11 @@ fn summary(analysis: &LightcurveAnalysis, json: &FitJson) -> String {
             _ => format!("{} phase law", json.phase_law),
         };
         text.push_str(&format!(
-            "n = {n:.2} ± {n_err:.2} over {:.2}–{:.2} au (H = {h:.2} ± {h_err:.2} mag in {}, {} points, {phase}, χ²/dof = {:.2}",
+            "n = {} over {:.2}–{:.2} au (H = {} mag in {}, {} points, {phase}, χ²/dof = {:.2}",
+            pm(n, n_err),
             json.rh_max_au,
             json.rh_min_au,
+            pm(h, h_err),
             json.reference_filter.as_deref().unwrap_or("-"),
             json.n_points,
             json.chi2_dof.unwrap_or(f64::NAN),
@@ -335,8 +352,8 @@ fn summary(analysis: &LightcurveAnalysis, json: &FitJson) -> String {
             text.push(' ');
         }
         text.push_str(&format!(
-            "Broken power law: n1 = {:.2} ± {:.2} beyond rH = {:.2} ± {:.2} au, n2 = {:.2} ± {:.2} inside; ΔBIC = {:.1}, ΔAIC = {:.1}: the break is {}.",
-            b.n_outer, b.n_outer_err, b.rh_break_au, b.rh_break_err_au, b.n_inner, b.n_inner_err,
+            "Broken power law: n1 = {} beyond rH = {} au, n2 = {} inside; ΔBIC = {:.1}, ΔAIC = {:.1}: the break is {}.",
+            pm(b.n_outer, b.n_outer_err), pm(b.rh_break_au, b.rh_break_err_au), pm(b.n_inner, b.n_inner_err),
             c.delta_bic, c.delta_aic,
             if c.break_warranted { "warranted" } else { "not warranted" }
         ));
@@ -367,6 +384,14 @@ pub fn run(args: FitArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let read_options = ReadOptions {
         columns,
         radius_km: args.radius_km,
+        exclude_flags: if args.keep_flagged {
+            Vec::new()
+        } else {
+            DEFAULT_EXCLUDED_FLAGS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        },
         geometry: elements.as_ref().map(|elements| OrbitGeometry {
             elements,
             model: if args.two_body {
@@ -377,7 +402,19 @@ pub fn run(args: FitArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             site: &site,
         }),
     };
-    let points = read_lightcurve(&args.lightcurve, &read_options)?;
+    let read = read_lightcurve(&args.lightcurve, &read_options)?;
+    if !read.excluded.is_empty() && verbosity != Verbosity::Quiet {
+        eprintln!(
+            "{name}: {} row(s) left out for their flags ({}; keep them with --keep-flagged)",
+            read.excluded.len(),
+            read.excluded
+                .iter()
+                .map(|(row, flags)| format!("row {row}: {flags}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    let points = read.points;
     validate(&points, &name)?;
     let perihelion_mjd = args
         .perihelion_mjd

@@ -1,8 +1,10 @@
 //! clap definitions and subcommand glue.
 
 mod aperture;
+mod dust;
 mod ephem;
 mod fit;
+mod grains;
 mod photometry;
 mod reduce;
 mod scan;
@@ -62,6 +64,12 @@ pub enum Command {
     Fit(fit::FitArgs),
     /// Aperture photometry at one position (exact pixel overlap, clipped annulus background).
     Aperture(aperture::ApertureArgs),
+    /// Dust from a lightcurve: cross-section, Afρ, mass, production rate and their trends
+    /// with rH, with every assumption listed beside the numbers.
+    Dust(dust::DustArgs),
+    /// Radiation pressure and turnaround of grains at dates, and the (grain size, speed)
+    /// region consistent with a fan/tail morphology sequence.
+    Grains(grains::GrainsArgs),
 }
 
 /// How chatty the command is.
@@ -88,6 +96,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Aperture(args) => aperture::run(args, verbosity),
         Command::Photometry(args) => photometry::run(args, verbosity),
         Command::Fit(args) => fit::run(args, verbosity),
+        Command::Dust(args) => dust::run(args, verbosity),
+        Command::Grains(args) => grains::run(args, verbosity),
     }
 }
 

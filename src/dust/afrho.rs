@@ -17,7 +17,7 @@
 //!
 //! Units: 1 W m⁻² µm⁻¹ = 10⁷ erg s⁻¹ / (10⁴ cm² × 10⁴ Å) = 0.1 erg s⁻¹ cm⁻² Å⁻¹.
 
-use super::phase::PhaseLaw;
+use super::phase_correction::PhaseCorrection;
 use super::sun::SolarMagnitude;
 use super::{non_negative, positive, DustError, ObservedMagnitude, MAG_TO_LN};
 use crate::ephem::AU_KM;
@@ -67,7 +67,11 @@ pub struct Afrho {
 impl Afrho {
     /// A(0°)fρ: Afρ corrected to zero phase angle, Afρ × 10^(0.4 Φ(α)). The error of the phase
     /// coefficient, when given, is added in quadrature.
-    pub fn at_zero_phase(&self, phase_deg: f64, phase_law: &PhaseLaw) -> Result<Afrho, DustError> {
+    pub fn at_zero_phase(
+        &self,
+        phase_deg: f64,
+        phase_law: &PhaseCorrection,
+    ) -> Result<Afrho, DustError> {
         phase_law.validate()?;
         if !(phase_deg.is_finite() && (0.0..=180.0).contains(&phase_deg)) {
             return Err(DustError::OutOfRange {
@@ -76,7 +80,7 @@ impl Afrho {
                 range: "[0°, 180°]",
             });
         }
-        let (correction_mag, correction_err_mag) = phase_law.correction_mag(phase_deg);
+        let (correction_mag, correction_err_mag) = phase_law.correction_mag(phase_deg)?;
         let factor = 10f64.powf(0.4 * correction_mag);
         let afrho_cm = self.afrho_cm * factor;
         let relative = (self.afrho_err_cm / self.afrho_cm).hypot(MAG_TO_LN * correction_err_mag);

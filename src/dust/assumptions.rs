@@ -1,7 +1,7 @@
 //! The assumptions every dust number depends on, with the defaults of DESIGN §4, and their
 //! rendering for tables and summaries (every output must list them).
 
-use super::phase::PhaseLaw;
+use super::phase_correction::PhaseCorrection;
 use super::sun::{MagSystem, SolarMagnitude};
 use super::{positive, DustError};
 use crate::ephem::KM_PER_ARCSEC_AT_1AU;
@@ -79,7 +79,7 @@ pub struct DustAssumptions {
     /// Aperture radius = length ℓ crossed by grains in the residence time.
     pub aperture: ApertureRadius,
     /// Phase correction applied to H.
-    pub phase_law: PhaseLaw,
+    pub phase_law: PhaseCorrection,
 }
 
 impl DustAssumptions {
@@ -94,7 +94,7 @@ impl DustAssumptions {
             grain_radius_um: DEFAULT_GRAIN_RADIUS_UM,
             speed_m_s: DEFAULT_SPEED_M_S,
             aperture: ApertureRadius::FixedKm(DEFAULT_APERTURE_RADIUS_KM),
-            phase_law: PhaseLaw::JEWITT_LUU_2025,
+            phase_law: PhaseCorrection::JEWITT_LUU_2025,
         }
     }
 
@@ -168,20 +168,7 @@ impl DustAssumptions {
                 pairs.push(("aperture_radius_arcsec", arcsec.to_string()));
             }
         }
-        match self.phase_law {
-            PhaseLaw::None => pairs.push(("phase_law", "none".to_string())),
-            PhaseLaw::Linear {
-                coeff_mag_per_deg,
-                coeff_err_mag_per_deg,
-            } => {
-                pairs.push(("phase_law", "linear".to_string()));
-                pairs.push(("phase_coeff_mag_per_deg", coeff_mag_per_deg.to_string()));
-                pairs.push((
-                    "phase_coeff_err_mag_per_deg",
-                    coeff_err_mag_per_deg.to_string(),
-                ));
-            }
-        }
+        pairs.extend(self.phase_law.key_values());
         pairs
     }
 }

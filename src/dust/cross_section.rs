@@ -24,7 +24,7 @@
 //! gives 1329.09 km; exactly 1329 would need −26.7622). The 0.1 % difference is the 0.002 mag
 //! between the two solar magnitudes, not an error in the formula.
 
-use super::phase::PhaseLaw;
+use super::phase_correction::PhaseCorrection;
 use super::sun::SolarMagnitude;
 use super::{positive, DustError, ObservedMagnitude, ObservingGeometry, MAG_TO_LN};
 use crate::ephem::AU_KM;
@@ -48,12 +48,12 @@ pub struct ReducedMagnitude {
 pub fn reduced_magnitude(
     observed: ObservedMagnitude,
     geometry: &ObservingGeometry,
-    phase_law: &PhaseLaw,
+    phase_law: &PhaseCorrection,
 ) -> Result<ReducedMagnitude, DustError> {
     observed.validate()?;
     geometry.validate()?;
     phase_law.validate()?;
-    let (phase_correction_mag, h_err_phase_mag) = phase_law.correction_mag(geometry.phase_deg);
+    let (phase_correction_mag, h_err_phase_mag) = phase_law.correction_mag(geometry.phase_deg)?;
     let h_mag =
         observed.mag - 5.0 * (geometry.rh_au * geometry.delta_au).log10() - phase_correction_mag;
     Ok(ReducedMagnitude {
@@ -121,7 +121,7 @@ pub fn cross_section(
 pub fn cross_section_from_magnitude(
     observed: ObservedMagnitude,
     geometry: &ObservingGeometry,
-    phase_law: &PhaseLaw,
+    phase_law: &PhaseCorrection,
     m_sun: &SolarMagnitude,
     albedo: f64,
 ) -> Result<CrossSection, DustError> {
@@ -148,12 +148,12 @@ pub fn magnitude_from_cross_section(
     albedo: f64,
     m_sun: &SolarMagnitude,
     geometry: &ObservingGeometry,
-    phase_law: &PhaseLaw,
+    phase_law: &PhaseCorrection,
 ) -> Result<f64, DustError> {
     geometry.validate()?;
     phase_law.validate()?;
     let h_mag = reduced_magnitude_from_cross_section(cross_section_km2, albedo, m_sun)?;
-    let (phase_correction_mag, _) = phase_law.correction_mag(geometry.phase_deg);
+    let (phase_correction_mag, _) = phase_law.correction_mag(geometry.phase_deg)?;
     Ok(h_mag + 5.0 * (geometry.rh_au * geometry.delta_au).log10() + phase_correction_mag)
 }
 
@@ -205,7 +205,7 @@ mod tests {
                 mag_err: 0.03,
             },
             &geometry,
-            &PhaseLaw::JEWITT_LUU_2025,
+            &PhaseCorrection::JEWITT_LUU_2025,
         )
         .unwrap();
         assert!((h.h_mag - (17.0 - 5.0 * 12f64.log10() - 0.4)).abs() < 1e-12);
@@ -218,7 +218,7 @@ mod tests {
             mag: 17.0,
             mag_err: 0.03,
         };
-        assert!(reduced_magnitude(observed, &bad, &PhaseLaw::None).is_err());
+        assert!(reduced_magnitude(observed, &bad, &PhaseCorrection::NONE).is_err());
     }
 
     #[test]

@@ -10,29 +10,34 @@
 //! | module | what | source |
 //! |---|---|---|
 //! | [`sun`] | m_sun by band and system (Vega, AB, ST) | Willmer 2018, ApJS 236, 47 |
-//! | [`phase`] | phase corrections (linear law) | DESIGN §4 |
+//! | [`phase_correction`] | a lightcurve phase law plus the linear coefficient's error | DESIGN §4 |
 //! | [`cross_section`] | reduced magnitude H, p·C_e, C_e, D√p | Jewitt (e.g. Jewitt & Luu 2019, ApJL 886, L29) |
 //! | [`afrho`] | Afρ from a flux or a magnitude | A'Hearn et al. 1984, AJ 89, 579; sbpy |
 //! | [`assumptions`] | the assumptions every number depends on, printable | DESIGN §4 |
 //! | [`production`] | dust mass, residence time, dM/dt per epoch | Jewitt & Luu 2019; Jewitt et al. 2025 |
 //! | [`trend`] | power-law index vs rH, interpolation, expected index 2 − n | DESIGN §4 |
 //! | [`radiation`] | β, solar gravity, turnaround of sunward grains | Burns, Lamy & Soter 1979 |
+//! | [`grains`] | grain size / speed region from fan/tail dates | DESIGN §4 (turnaround model) |
 //! | [`syndyne`] | syndynes and synchrones projected on the sky | Finson & Probstein 1968 |
 
 pub mod afrho;
 pub mod assumptions;
 pub mod cross_section;
-pub mod phase;
+pub mod grains;
+pub mod phase_correction;
 pub mod production;
 pub mod radiation;
 pub mod sun;
 pub mod syndyne;
 pub mod trend;
 
+pub use phase_correction::PhaseCorrection;
+
 use thiserror::Error;
 
 use crate::ephem::geometry::GeometryError;
 use crate::ephem::orbit::OrbitError;
+use crate::lightcurve::phase::PhaseLawError;
 
 /// Why a dust quantity could not be computed.
 #[derive(Debug, Error)]
@@ -59,6 +64,8 @@ pub enum DustError {
         "a power-law fit needs at least {needed} points with positive values and errors, got {got}"
     )]
     TooFewPoints { needed: usize, got: usize },
+    #[error("unknown morphology '{0}'; known: fan, tail, both")]
+    UnknownMorphology(String),
     #[error("missing input: {0}")]
     Missing(&'static str),
     #[error("a power-law fit needs at least two different heliocentric distances")]
@@ -72,6 +79,8 @@ pub enum DustError {
     Geometry(#[from] GeometryError),
     #[error(transparent)]
     Orbit(#[from] OrbitError),
+    #[error("phase correction: {0}")]
+    Phase(#[from] PhaseLawError),
 }
 
 /// Observing geometry of one epoch: heliocentric distance rH, observer distance Δ and phase

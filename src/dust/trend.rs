@@ -27,7 +27,6 @@
 //! slope of u_i = 0.4 ln 10 α_i against ln rH_i ([`DustTrend::index_err_phase`]).
 
 use super::assumptions::{ApertureKind, DustAssumptions};
-use super::phase::PhaseLaw;
 use super::production::{dust_epoch, EpochPhotometry};
 use super::{positive, DustError, MAG_TO_LN};
 
@@ -408,13 +407,7 @@ pub fn dust_trend(
     }
     let fit = fit_power_law(&points)?;
     let at = fit.value_at(at_rh_au)?;
-    let sigma_beta = match assumptions.phase_law {
-        PhaseLaw::Linear {
-            coeff_err_mag_per_deg,
-            ..
-        } => coeff_err_mag_per_deg,
-        PhaseLaw::None => 0.0,
-    };
+    let sigma_beta = assumptions.phase_law.sigma_beta();
     let (index_err_phase, at_err_phase) = if sigma_beta > 0.0 {
         let LogPoints { x, w, .. } = checked_points(&points)?;
         let response = weighted_line(&x, &phase_shift, &w)?;

@@ -130,6 +130,21 @@ pub struct ReadOptions<'a> {
     pub radius_km: Option<f64>,
     /// Orbit and observer to compute rH, Δ and α when the table lacks them.
     pub geometry: Option<OrbitGeometry<'a>>,
+    /// Rows whose `flags` column (cometphot photometry tables: names separated by `|`)
+    /// holds any of these are left out; see [`DEFAULT_EXCLUDED_FLAGS`].
+    pub exclude_flags: Vec<String>,
+}
+
+/// Quality flags of the photometry table that make a magnitude unusable for the lightcurve by
+/// default: light lost to saturation or the frame edge, or a star's light in the aperture.
+pub const DEFAULT_EXCLUDED_FLAGS: [&str; 3] = ["saturated", "edge", "star_in_aperture"];
+
+/// Points read from a table and the rows left out for their flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadLightcurve {
+    pub points: Vec<LightcurvePoint>,
+    /// (row, flags) of every row left out by [`ReadOptions::exclude_flags`].
+    pub excluded: Vec<(usize, String)>,
 }
 
 /// The comet's orbit and the observer, for tables without geometry columns.
@@ -144,7 +159,7 @@ pub struct OrbitGeometry<'a> {
 pub fn read_lightcurve(
     path: &Path,
     options: &ReadOptions,
-) -> Result<Vec<LightcurvePoint>, LightcurveError> {
+) -> Result<ReadLightcurve, LightcurveError> {
     let name = path.display().to_string();
     let read_error = |e: &dyn std::fmt::Display| LightcurveError::Read {
         path: name.clone(),
@@ -175,7 +190,7 @@ pub fn points_from_dataframe(
     df: &DataFrame,
     source_name: &str,
     options: &ReadOptions,
-) -> Result<Vec<LightcurvePoint>, LightcurveError> {
+) -> Result<ReadLightcurve, LightcurveError> {
     let columns: Vec<(String, String)> = df
         .get_column_names()
         .iter()
@@ -284,8 +299,32 @@ pub fn points_from_dataframe(
         ));
     };
     let keep = radius_rows(df, source_name, options.radius_km)?;
-    Ok((0..df.height())
+    let flags = match columns.iter().find(|(clean, _)| clean == "flags") {
+        Some((_, raw)) => Some(text(df, raw, source_name)?),
+        None => None,
+    };
+    let excluded_by_flag = |i: usize| -> bool {
+        flags.as_ref().is_some_and(|f| {
+            f[i].split('|')
+                .any(|flag| options.exclude_flags.iter().any(|x| x == flag.trim()))
+        })
+    };
+    let rows: Vec<usize> = (0..df.height())
         .filter(|&i| keep.as_ref().is_none_or(|k| k[i]))
+        .collect();
+    let excluded = rows
+        .iter()
+        .filter(|&&i| excluded_by_flag(i))
+        .map(|&i| {
+            (
+                i + 1,
+                flags.as_ref().map(|f| f[i].clone()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let points = rows
+        .into_iter()
+        .filter(|&i| !excluded_by_flag(i))
         .map(|i| LightcurvePoint {
             row: i + 1,
             time_mjd: times[i],
@@ -296,7 +335,8 @@ pub fn points_from_dataframe(
             mag_err: mag_err[i],
             filter: filter[i].clone(),
         })
-        .collect())
+        .collect();
+    Ok(ReadLightcurve { points, excluded })
 }
 
 /// Rows of the chosen aperture in a table with a `radius_km` column; `None` keeps all rows.
@@ -316,7 +356,7 @@ fn radius_rows(
     let radii = numeric(df, column.name().as_str(), source_name)?;
     let mut distinct: Vec<f64> = radii.iter().copied().filter(|r| r.is_finite()).collect();
     distinct.sort_by(f64::total_cmp);
-    distinct.dedup();
+    distinct.dedup_by(|a, b| (*a - *b).abs() <= 1e-6 * b.abs());
     let chosen = match (radius_km, distinct.as_slice()) {
         (Some(r), _) => r,
         (None, [only]) => *only,
