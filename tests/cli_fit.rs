@@ -237,3 +237,35 @@ fn results_do_not_depend_on_the_number_of_threads() {
     };
     assert_eq!(run("1"), run("2"));
 }
+
+#[test]
+fn broken_power_law_behaves_sensibly_on_67p_after_perihelion() {
+    // 67P/Churyumov–Gerasimenko passed perihelion on 2021 Nov 2 (MJD 59520, JPL); after it
+    // the ATLAS o-band lightcurve fades faster near the Sun than farther out.
+    let (code, stdout, stderr) = cometphot(&[
+        "fit",
+        "data/real/comet-lightcurves/67P_ATLAS.csv",
+        "--filter",
+        "o",
+        "--perihelion-mjd",
+        "59520",
+        "--leg",
+        "post",
+        "--model",
+        "both",
+        "--bootstrap",
+        "0",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    println!("{stderr}");
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let get = |k: &str| j[k].as_f64().unwrap();
+    // The break lies inside the data, with enough points on each side, and the two indices
+    // bracket the single one.
+    assert!(get("rh_break_au") > get("rh_min_au") && get("rh_break_au") < get("rh_max_au"));
+    assert!(get("n1") < get("n") && get("n") < get("n2"), "{j}");
+    assert!(get("broken_chi2_dof") < get("chi2_dof"));
+    assert_eq!(j["comparison"]["break_warranted"], true);
+    let broken_points = j["n_points"].as_u64().unwrap();
+    assert!(broken_points > 200);
+}

@@ -98,6 +98,9 @@ pub struct GrainsArgs {
     pub out: Option<PathBuf>,
 }
 
+/// (date, morphology, tail_pa_deg, tail_length_arcsec) of one labelled date.
+pub(crate) type MorphologyRow = (String, Morphology, Option<f64>, Option<f64>);
+
 fn parse_date(text: &str) -> anyhow::Result<UtcInstant> {
     let t = text.trim();
     let full = if t.len() == 10 {
@@ -109,9 +112,7 @@ fn parse_date(text: &str) -> anyhow::Result<UtcInstant> {
 }
 
 /// (date, morphology, tail_pa_deg, tail_length_arcsec) rows of a morphology CSV.
-pub(crate) fn read_morphology(
-    path: &std::path::Path,
-) -> anyhow::Result<Vec<(String, Morphology, Option<f64>, Option<f64>)>> {
+pub(crate) fn read_morphology(path: &std::path::Path) -> anyhow::Result<Vec<MorphologyRow>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text
@@ -160,7 +161,7 @@ pub(crate) fn read_morphology(
 pub(crate) fn morphology_dates(
     elements: &CometElements,
     site: &Site,
-    rows: &[(String, Morphology, Option<f64>, Option<f64>)],
+    rows: &[MorphologyRow],
     onset_mjd: f64,
 ) -> anyhow::Result<Vec<MorphologyDate>> {
     rows.iter()
@@ -207,7 +208,7 @@ pub fn run(args: GrainsArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         q_pr: args.q_pr,
         seeing_arcsec: args.seeing,
     };
-    let rows: Vec<(String, Morphology, Option<f64>, Option<f64>)> = match &args.morphology {
+    let rows: Vec<MorphologyRow> = match &args.morphology {
         Some(path) => read_morphology(path)?,
         None if !args.dates.is_empty() => args
             .dates

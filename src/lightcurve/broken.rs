@@ -4,8 +4,8 @@
 //! rH ≤ r_b, with y = m − 5 log10 Δ − Φ(α) − c_f as for the single law.
 //!
 //! For a fixed r_b the model is linear in (H_b, n_out, n_in, shared terms), so r_b is found
-//! by minimising the profile χ²(r_b): a grid in log r_b between the second-smallest and the
-//! second-largest rH (at least two distinct distances on each side), refined with Brent's
+//! by minimising the profile χ²(r_b): a grid in log r_b over the range that leaves at least
+//! max(3, ⌈N/10⌉) points and two distinct distances on each side, refined with Brent's
 //! method (argmin). The covariance of all parameters, r_b included, is (JᵀWJ)⁻¹ with J the
 //! Jacobian of the model at the optimum (∂y/∂r_b = −2.5 n_side / (r_b ln 10)), plus the term of
 //! a fixed phase coefficient's uncertainty as for the single law.
@@ -70,19 +70,40 @@ fn columns(data: &FitData, rh_break_au: f64) -> impl Fn(usize) -> Vec<f64> + '_ 
     }
 }
 
-/// The allowed range of r_b: from the second-smallest to the second-largest distinct rH.
+/// Fewest points allowed on each side of the break: max(3, ⌈N/10⌉). A segment resting on a
+/// handful of points fits their noise (or an outburst) rather than a change of activity.
+pub fn min_points_per_side(n_points: usize) -> usize {
+    3.max(n_points.div_ceil(10))
+}
+
+/// The allowed range of r_b: at least [`min_points_per_side`] points and two distinct rH on
+/// each side.
 fn break_range(data: &FitData) -> Result<(f64, f64), LightcurveError> {
     let mut rh: Vec<f64> = data.points.iter().map(|p| p.rh_au).collect();
     rh.sort_by(f64::total_cmp);
-    rh.dedup();
-    if rh.len() < 4 {
+    let mut distinct = rh.clone();
+    distinct.dedup();
+    let k = min_points_per_side(rh.len());
+    if distinct.len() < 4 || rh.len() < 2 * k {
         return Err(LightcurveError::Option(format!(
-            "a broken power law needs at least 4 distinct heliocentric distances (two on each \
-             side of the break); the selected points have {}",
+            "a broken power law needs at least 4 distinct heliocentric distances and {} points \
+             ({k} on each side of the break); the selected points have {} distances and {} points",
+            2 * k,
+            distinct.len(),
             rh.len()
         )));
     }
-    Ok((rh[1], rh[rh.len() - 2]))
+    // The break lies above the k-th smallest rH and below the k-th largest, and leaves two
+    // distinct distances on each side.
+    let lo = rh[k - 1].max(distinct[1]);
+    let hi = rh[rh.len() - k].min(distinct[distinct.len() - 2]);
+    if lo >= hi {
+        return Err(LightcurveError::Option(format!(
+            "a broken power law needs {k} points on each side of the break, and the selected \
+             points cannot be split so"
+        )));
+    }
+    Ok((lo, hi))
 }
 
 struct Profile<'a> {
