@@ -251,3 +251,99 @@ fn filter_offsets_are_fitted() {
     assert!((offset.offset_mag - 0.45).abs() < 3.0 * offset.offset_err_mag);
     assert!((fit.n - 3.8).abs() < 3.0 * fit.n_err);
 }
+
+#[test]
+fn given_colour_offsets_are_applied() {
+    let mut points = synthetic(10.0, &power_index(3.8), 0.04, 0.02, 13, 1.0);
+    for p in points.iter_mut().skip(1).step_by(2) {
+        p.filter = "V".into();
+        p.mag += 0.45;
+    }
+    let given = FitOptions {
+        colour: ColourTreatment::Given([("V".to_string(), 0.45)].into_iter().collect()),
+        ..fixed(0.04, 0.0)
+    };
+    let fit = fit_power_law(
+        &FitData::new(points.clone(), &given).unwrap(),
+        ExtraScatter::Never,
+    )
+    .unwrap();
+    // The same as one filter with the offset removed by hand.
+    for p in points.iter_mut().filter(|p| p.filter == "V") {
+        p.mag -= 0.45;
+        p.filter = "R".into();
+    }
+    let single = fit_power_law(
+        &FitData::new(points, &fixed(0.04, 0.0)).unwrap(),
+        ExtraScatter::Never,
+    )
+    .unwrap();
+    assert!((fit.n - single.n).abs() < 1e-12);
+    assert!((fit.n_err - single.n_err).abs() < 1e-12);
+    assert!(!fit.filter_offsets[0].fitted);
+
+    let missing = FitOptions {
+        colour: ColourTreatment::Given(Default::default()),
+        ..fixed(0.04, 0.0)
+    };
+    let mut two = synthetic(10.0, &power_index(3.8), 0.04, 0.02, 13, 10.0);
+    two[0].filter = "g".into();
+    let err = FitData::new(two, &missing).unwrap_err().to_string();
+    assert!(
+        err.contains("no colour offset given for filter 'g'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn parquet_and_csv_tables_give_the_same_points() {
+    use cometphot::lightcurve::input::{read_lightcurve, ReadOptions};
+    use polars::prelude::*;
+    let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real/comet-lightcurves/46P_ZTF.csv");
+    let from_csv = read_lightcurve(&csv, &ReadOptions::default())
+        .unwrap()
+        .points;
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = dir.path().join("46P.parquet");
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new(
+            "mjd".into(),
+            from_csv.iter().map(|p| p.time_mjd).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "rh".into(),
+            from_csv.iter().map(|p| p.rh_au).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "delta".into(),
+            from_csv.iter().map(|p| p.delta_au).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "alpha".into(),
+            from_csv.iter().map(|p| p.phase_deg).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "mag".into(),
+            from_csv.iter().map(|p| p.mag).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "mag_err".into(),
+            from_csv.iter().map(|p| p.mag_err).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "filter".into(),
+            from_csv
+                .iter()
+                .map(|p| p.filter.clone())
+                .collect::<Vec<_>>(),
+        ),
+    ])
+    .unwrap();
+    cometphot::table::write_table(&mut df, &parquet).unwrap();
+    let from_parquet = read_lightcurve(&parquet, &ReadOptions::default())
+        .unwrap()
+        .points;
+    assert_eq!(from_csv.len(), 330);
+    assert_eq!(from_csv, from_parquet);
+}
