@@ -46,3 +46,17 @@ pub fn write_table_or_stdout(df: &mut DataFrame, path: Option<&Path>) -> std::io
         }
     }
 }
+
+/// Writes `content` to `path` through a temporary file in the same directory renamed into
+/// place, so an interrupted write never leaves a partial file.
+pub fn write_text_atomic(path: &Path, content: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

@@ -19,16 +19,11 @@ use cometphot::dust::trend::{
     DEFAULT_INTERPOLATION_RH_AU,
 };
 use cometphot::dust::PhaseCorrection;
-use cometphot::ephem::elements::{builtin, read_elements_file};
-use cometphot::ephem::ephemeris::OrbitModel;
-use cometphot::ephem::site::Site;
-use cometphot::lightcurve::input::{
-    read_lightcurve, ColumnMap, OrbitGeometry, ReadOptions, DEFAULT_EXCLUDED_FLAGS,
-};
 use cometphot::lightcurve::phase::PhaseLaw;
 use cometphot::lightcurve::points::{validate, LightcurvePoint};
-use cometphot::table::{write_table, write_table_or_stdout};
+use cometphot::table::{write_table, write_table_or_stdout, write_text_atomic};
 
+use super::lightcurve_input::{LightcurveInput, LoadedLightcurve};
 use super::{Verbosity, EXIT_OK};
 
 const DUST_HELP: &str = "\
@@ -77,8 +72,8 @@ Examples:
 #[derive(Debug, Args)]
 #[command(long_about = DUST_HELP)]
 pub struct DustArgs {
-    /// Lightcurve table (.csv or .parquet).
-    pub lightcurve: PathBuf,
+    #[command(flatten)]
+    pub input: LightcurveInput,
     /// Band of the photometry, looked up in the Willmer 2018 table (e.g. V, R, r, g).
     #[arg(long)]
     pub band: Option<String>,
@@ -107,10 +102,6 @@ pub struct DustArgs {
     /// Aperture radius on the sky (arcsec), fixed angular: ℓ = θ × 725.27 km × Δ.
     #[arg(long, allow_hyphen_values = true)]
     pub aperture_arcsec: Option<f64>,
-    /// Aperture radius (km) to use from a photometry table holding several (also ℓ unless
-    /// --aperture-km/--aperture-arcsec is given).
-    #[arg(long)]
-    pub radius_km: Option<f64>,
     /// Phase law: linear, schleicher-marcus (alias halley-marcus) or hg.
     #[arg(long, default_value = "linear")]
     pub phase_law: String,
@@ -135,21 +126,6 @@ pub struct DustArgs {
     /// Only this filter.
     #[arg(long)]
     pub filter: Option<String>,
-    /// Comet (built-in orbit or name in --elements), for tables without geometry.
-    #[arg(long)]
-    pub object: Option<String>,
-    /// Orbital elements (TOML or MPC comet-format lines).
-    #[arg(long)]
-    pub elements: Option<PathBuf>,
-    /// Observer for computed geometry.
-    #[arg(long, default_value = "geocentric", allow_hyphen_values = true)]
-    pub site: String,
-    /// Name a column: FIELD=NAME (time, rh, delta, alpha, mag, mag_err, filter; repeatable).
-    #[arg(long = "column", value_name = "FIELD=NAME")]
-    pub columns: Vec<String>,
-    /// Keep rows flagged saturated/edge/star_in_aperture in a photometry table.
-    #[arg(long)]
-    pub keep_flagged: bool,
     /// Per-epoch table (.csv or .parquet); `<stem>_trend.json` is written beside it.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -305,11 +281,11 @@ fn aperture(args: &DustArgs) -> anyhow::Result<(ApertureRadius, String)> {
             "--aperture-arcsec".into(),
         ));
     }
-    if let Some(km) = args.radius_km {
+    if let Some(km) = args.input.radius_km {
         return Ok((ApertureRadius::FixedKm(km), "--radius-km".into()));
     }
-    let radii = table_radii_km(&args.lightcurve)
-        .with_context(|| format!("reading {}", args.lightcurve.display()))?;
+    let radii = table_radii_km(&args.input.lightcurve)
+        .with_context(|| format!("reading {}", args.input.lightcurve.display()))?;
     match radii.as_slice() {
         [only] => Ok((
             ApertureRadius::FixedKm(*only),
@@ -410,38 +386,9 @@ pub fn run(args: DustArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         );
     }
 
-    let elements = match (&args.elements, &args.object) {
-        (Some(path), object) => Some(read_elements_file(path, object.as_deref())?),
-        (None, Some(name)) => Some(builtin(name)?),
-        (None, None) => None,
-    };
-    let site = Site::parse(&args.site)?;
-    let name = args.lightcurve.display().to_string();
-    let read_options = ReadOptions {
-        columns: ColumnMap::parse(&args.columns)?,
-        radius_km: args.radius_km,
-        exclude_flags: if args.keep_flagged {
-            Vec::new()
-        } else {
-            DEFAULT_EXCLUDED_FLAGS
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        },
-        geometry: elements.as_ref().map(|elements| OrbitGeometry {
-            elements,
-            model: OrbitModel::Perturbed,
-            site: &site,
-        }),
-    };
-    let read = read_lightcurve(&args.lightcurve, &read_options)?;
-    if !read.excluded.is_empty() && verbosity != Verbosity::Quiet {
-        eprintln!(
-            "{name}: {} row(s) left out for their flags (keep them with --keep-flagged)",
-            read.excluded.len()
-        );
-    }
-    let mut points = read.points;
+    let LoadedLightcurve {
+        mut points, name, ..
+    } = args.input.load(verbosity)?;
     if let Some(filter) = &args.filter {
         points.retain(|p| &p.filter == filter);
         if points.is_empty() {
@@ -564,10 +511,7 @@ pub fn run(args: DustArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             write_table(&mut df, out).with_context(|| format!("cannot write {}", out.display()))?;
             let path = trend_path(out);
             let text = serde_json::to_string_pretty(&json)?;
-            let tmp = path.with_extension("json.partial");
-            std::fs::write(&tmp, text)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, &path)
+            write_text_atomic(&path, &text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => write_table_or_stdout(&mut df, None).context("writing the table")?,

@@ -7,23 +7,18 @@ use clap::{Args, ValueEnum};
 use polars::prelude::{Column, DataFrame, PolarsResult};
 use serde::Serialize;
 
-use cometphot::ephem::elements::{builtin, read_elements_file};
-use cometphot::ephem::ephemeris::OrbitModel;
-use cometphot::ephem::site::Site;
 use cometphot::lightcurve::analysis::{
     analyse, AnalysisOptions, LightcurveAnalysis, ModelChoice, ModelComparison,
 };
 use cometphot::lightcurve::bootstrap::BootstrapInterval;
-use cometphot::lightcurve::input::{
-    read_lightcurve, ColumnMap, OrbitGeometry, ReadOptions, DEFAULT_EXCLUDED_FLAGS,
-};
 use cometphot::lightcurve::model::{
     ColourTreatment, ExtraScatter, FilterOffset, FitOptions, PhaseTreatment,
 };
 use cometphot::lightcurve::phase::PhaseLaw;
-use cometphot::lightcurve::points::{validate, Leg, Selection};
-use cometphot::table::write_table;
+use cometphot::lightcurve::points::{Leg, Selection};
+use cometphot::table::{write_table, write_text_atomic};
 
+use super::lightcurve_input::{LightcurveInput, LoadedLightcurve};
 use super::{Verbosity, EXIT_OK};
 
 const FIT_HELP: &str = "\
@@ -69,28 +64,8 @@ pub enum LegArg {
 #[derive(Debug, Args)]
 #[command(long_about = FIT_HELP)]
 pub struct FitArgs {
-    /// Lightcurve table (.csv or .parquet).
-    pub lightcurve: PathBuf,
-    /// Comet: a built-in orbit (3I, 2I, ...) or the name to pick from --elements; gives the
-    /// perihelion time for --leg and the geometry when the table has none.
-    #[arg(long)]
-    pub object: Option<String>,
-    /// Orbital elements (TOML or MPC comet-format lines).
-    #[arg(long)]
-    pub elements: Option<PathBuf>,
-    /// Observer for computed geometry: a site name, MPC code, LON,LAT,ALT_M or geocentric.
-    #[arg(long, default_value = "geocentric", allow_hyphen_values = true)]
-    pub site: String,
-    /// Name a column: FIELD=NAME with FIELD one of time, rh, delta, alpha, mag, mag_err,
-    /// filter (repeatable).
-    #[arg(long = "column", value_name = "FIELD=NAME")]
-    pub columns: Vec<String>,
-    /// Aperture radius (km) to use from a photometry table holding several.
-    #[arg(long)]
-    pub radius_km: Option<f64>,
-    /// Keep photometry rows flagged saturated, edge or star_in_aperture (left out by default).
-    #[arg(long)]
-    pub keep_flagged: bool,
+    #[command(flatten)]
+    pub input: LightcurveInput,
     /// Phase law: linear, schleicher-marcus (alias halley-marcus) or hg.
     #[arg(long, default_value = "linear")]
     pub phase_law: String,
@@ -150,9 +125,6 @@ pub struct FitArgs {
     /// Residual (in σ) beyond which a point is flagged outburst/faint.
     #[arg(long, default_value_t = 3.0)]
     pub flag_sigma: f64,
-    /// Two-body orbit (Sun only) for computed geometry.
-    #[arg(long)]
-    pub two_body: bool,
     /// JSON result file; standard output without it.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -373,49 +345,11 @@ fn summary(analysis: &LightcurveAnalysis, json: &FitJson) -> String {
 }
 
 pub fn run(args: FitArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
-    let elements = match (&args.elements, &args.object) {
-        (Some(path), object) => Some(read_elements_file(path, object.as_deref())?),
-        (None, Some(name)) => Some(builtin(name)?),
-        (None, None) => None,
-    };
-    let site = Site::parse(&args.site)?;
-    let name = args.lightcurve.display().to_string();
-    let columns = ColumnMap::parse(&args.columns)?;
-    let read_options = ReadOptions {
-        columns,
-        radius_km: args.radius_km,
-        exclude_flags: if args.keep_flagged {
-            Vec::new()
-        } else {
-            DEFAULT_EXCLUDED_FLAGS
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        },
-        geometry: elements.as_ref().map(|elements| OrbitGeometry {
-            elements,
-            model: if args.two_body {
-                OrbitModel::TwoBody
-            } else {
-                OrbitModel::Perturbed
-            },
-            site: &site,
-        }),
-    };
-    let read = read_lightcurve(&args.lightcurve, &read_options)?;
-    if !read.excluded.is_empty() && verbosity != Verbosity::Quiet {
-        eprintln!(
-            "{name}: {} row(s) left out for their flags ({}; keep them with --keep-flagged)",
-            read.excluded.len(),
-            read.excluded
-                .iter()
-                .map(|(row, flags)| format!("row {row}: {flags}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-    }
-    let points = read.points;
-    validate(&points, &name)?;
+    let LoadedLightcurve {
+        points,
+        elements,
+        name,
+    } = args.input.load(verbosity)?;
     let perihelion_mjd = args
         .perihelion_mjd
         .or_else(|| elements.as_ref().map(|e| e.tp_jd_tdb - 2_400_000.5));
@@ -454,7 +388,8 @@ pub fn run(args: FitArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let json = to_json(&args, &analysis, &options);
     let text = serde_json::to_string_pretty(&json)?;
     match &args.out {
-        Some(out) => write_atomic(out, text.as_bytes())?,
+        Some(out) => write_text_atomic(out, &text)
+            .with_context(|| format!("cannot write {}", out.display()))?,
         None => println!("{text}"),
     }
     let points_path = args
@@ -469,14 +404,6 @@ pub fn run(args: FitArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         eprintln!("{}", summary(&analysis, &json));
     }
     Ok(EXIT_OK)
-}
-
-/// Writes `bytes` to a temporary file renamed into place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 fn to_json<'a>(
@@ -494,8 +421,8 @@ fn to_json<'a>(
         .or_else(|| broken.map(|b| (b.rh_min_au, b.rh_max_au, b.n_points)))
         .unwrap_or((f64::NAN, f64::NAN, 0));
     FitJson {
-        input: args.lightcurve.display().to_string(),
-        object: args.object.as_deref(),
+        input: args.input.lightcurve.display().to_string(),
+        object: args.input.object.as_deref(),
         model: match options.model {
             ModelChoice::Power => "power",
             ModelChoice::Broken => "broken",

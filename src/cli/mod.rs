@@ -5,6 +5,7 @@ mod dust;
 mod ephem;
 mod fit;
 mod grains;
+mod lightcurve_input;
 mod photometry;
 mod reduce;
 mod scan;

@@ -49,6 +49,7 @@ use super::model::{
     airmass_from_altitude, altitude_deg, derive_seed, electrons_from_mag, sky_electrons_per_px,
     NOT_OBSGEO_M,
 };
+use super::night::write_text;
 use super::{FrameKind, NightConfig, SimulateError, SimulatedNight};
 use crate::ephem::earth::earth_position_au;
 use crate::ephem::elements::builtin;
@@ -1061,24 +1062,6 @@ fn truth_table(c: &CampaignConfig, plans: &[NightPlan], nights: &[SimulatedNight
         }
     }
     out
-}
-
-/// Writes a text file via a temporary name in the same directory and a rename.
-fn write_text(path: &Path, content: &str) -> Result<(), SimulateError> {
-    let io_err = |source| SimulateError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, content).map_err(io_err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(e)
-    })
 }
 
 #[cfg(test)]

@@ -1151,21 +1151,11 @@ fn cosmic_csv(hits: &[CosmicRayTruth]) -> String {
     out
 }
 
-/// Writes a text file via a temporary name in the same directory and a rename.
-fn write_text(path: &Path, content: &str) -> Result<(), SimulateError> {
-    let io_err = |source| SimulateError::Io {
+/// Writes a text file atomically (see [`crate::table::write_text_atomic`]).
+pub(super) fn write_text(path: &Path, content: &str) -> Result<(), SimulateError> {
+    crate::table::write_text_atomic(path, content).map_err(|source| SimulateError::Io {
         path: path.display().to_string(),
         source,
-    };
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, content).map_err(io_err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(e)
     })
 }
 
