@@ -1,6 +1,7 @@
 //! clap definitions and subcommand glue.
 
 mod aperture;
+mod compare;
 mod dust;
 mod ephem;
 mod fit;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Fit the heliocentric lightcurve: power-law index n with honest errors, broken and robust
     /// variants, bootstrap intervals.
     Fit(fit::FitArgs),
+    /// Two comets side by side at a matched rH (n, dM/dt, C_e, grains, turnaround) with the
+    /// literature values and their citations.
+    Compare(compare::CompareArgs),
     /// Aperture photometry at one position (exact pixel overlap, clipped annulus background).
     Aperture(aperture::ApertureArgs),
     /// Dust from a lightcurve: cross-section, Afρ, mass, production rate and their trends
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Aperture(args) => aperture::run(args, verbosity),
         Command::Photometry(args) => photometry::run(args, verbosity),
         Command::Fit(args) => fit::run(args, verbosity),
+        Command::Compare(args) => compare::run(args, verbosity),
         Command::Dust(args) => dust::run(args, verbosity),
         Command::Grains(args) => grains::run(args, verbosity),
     }

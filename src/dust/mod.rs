@@ -22,6 +22,7 @@
 
 pub mod afrho;
 pub mod assumptions;
+pub mod compare;
 pub mod cross_section;
 pub mod grains;
 pub mod phase_correction;

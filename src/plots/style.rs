@@ -1,0 +1,289 @@
+//! The common look: fonts, colours, line widths, markers, error bars, legends.
+
+use plotters::coord::Shift;
+use plotters::element::{ComposedElement, EmptyElement};
+use plotters::prelude::*;
+use plotters::style::{FontStyle, IntoFont, TextStyle};
+
+use super::PlotSize;
+
+/// Sizes that scale with the output size (reference 900 × 600).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Theme {
+    scale: f64,
+}
+
+/// Colour-blind-friendly qualitative palette (Okabe & Ito 2008, with black last).
+pub(crate) const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(150, 130, 0),   // dark yellow
+    RGBColor(0, 0, 0),       // black
+];
+
+pub(crate) const GRID: RGBColor = RGBColor(225, 225, 225);
+pub(crate) const DARK_GREY: RGBColor = RGBColor(90, 90, 90);
+pub(crate) const MID_GREY: RGBColor = RGBColor(150, 150, 150);
+/// Colour of model and fit lines.
+pub(crate) const MODEL: RGBColor = RGBColor(0, 0, 0);
+/// Colour of a second (alternative) model line.
+pub(crate) const MODEL_ALT: RGBColor = RGBColor(200, 30, 30);
+
+pub(crate) fn palette(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+impl Theme {
+    pub(crate) fn new(size: PlotSize) -> Theme {
+        let scale = (size.width as f64 / 900.0)
+            .min(size.height as f64 / 600.0)
+            .clamp(0.45, 6.0);
+        Theme { scale }
+    }
+
+    /// A length in pixels at the reference size, scaled.
+    pub(crate) fn px(&self, v: f64) -> u32 {
+        (v * self.scale).round().max(1.0) as u32
+    }
+
+    pub(crate) fn pxi(&self, v: f64) -> i32 {
+        self.px(v) as i32
+    }
+
+    fn font(&self, size: f64, bold: bool) -> TextStyle<'static> {
+        let style = if bold {
+            FontStyle::Bold
+        } else {
+            FontStyle::Normal
+        };
+        ("sans-serif", size * self.scale)
+            .into_font()
+            .style(style)
+            .color(&BLACK)
+    }
+
+    pub(crate) fn title_font(&self) -> TextStyle<'static> {
+        self.font(21.0, true)
+    }
+
+    pub(crate) fn axis_font(&self) -> TextStyle<'static> {
+        self.font(16.0, false)
+    }
+
+    pub(crate) fn tick_font(&self) -> TextStyle<'static> {
+        self.font(14.0, false)
+    }
+
+    pub(crate) fn legend_font(&self) -> TextStyle<'static> {
+        self.font(14.0, false)
+    }
+
+    pub(crate) fn annotation_font(&self, color: RGBColor, bold: bool) -> TextStyle<'static> {
+        self.font(15.0, bold).color(&color)
+    }
+
+    pub(crate) fn small_font(&self) -> TextStyle<'static> {
+        self.font(13.0, false)
+    }
+
+    pub(crate) fn line<C: Color>(&self, color: C) -> ShapeStyle {
+        color.stroke_width(self.px(2.0))
+    }
+
+    pub(crate) fn thin<C: Color>(&self, color: C) -> ShapeStyle {
+        color.stroke_width(self.px(1.2))
+    }
+
+    pub(crate) fn marker_size(&self) -> i32 {
+        self.pxi(4.0)
+    }
+
+    /// The figure title above everything else; returns the area below it.
+    pub(crate) fn titled<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        title: &str,
+    ) -> Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
+        let area = root.margin(self.px(8.0), 0, 0, 0);
+        area.titled(title, self.title_font())
+    }
+}
+
+/// Vertical error bar from `y_lo` to `y_hi` at `x`, with caps of `cap` px on each side.
+pub(crate) fn v_error_bar<DB: DrawingBackend>(
+    x: f64,
+    y_lo: f64,
+    y_hi: f64,
+    cap: i32,
+    style: ShapeStyle,
+) -> impl IntoIterator<Item = DynElement<'static, DB, (f64, f64)>> {
+    let line = PathElement::new(vec![(x, y_lo), (x, y_hi)], style).into_dyn();
+    let lo: ComposedElement<(f64, f64), DB, EmptyElement<(f64, f64), DB>, PathElement<(i32, i32)>> =
+        EmptyElement::at((x, y_lo)) + PathElement::new(vec![(-cap, 0), (cap, 0)], style);
+    let hi: ComposedElement<(f64, f64), DB, EmptyElement<(f64, f64), DB>, PathElement<(i32, i32)>> =
+        EmptyElement::at((x, y_hi)) + PathElement::new(vec![(-cap, 0), (cap, 0)], style);
+    [line, lo.into_dyn(), hi.into_dyn()]
+}
+
+/// Marker kinds used across plots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Marker {
+    /// Filled circle: an ordinary measurement.
+    Dot,
+    /// Open triangle: a flagged measurement (outburst).
+    OpenTriangle,
+    /// Diagonal cross: a rejected or excluded point.
+    Cross,
+    /// Filled square.
+    Square,
+}
+
+/// A marker at `pos` in data coordinates.
+pub(crate) fn marker<DB: DrawingBackend>(
+    pos: (f64, f64),
+    kind: Marker,
+    size: i32,
+    color: RGBColor,
+    stroke: u32,
+) -> DynElement<'static, DB, (f64, f64)> {
+    match kind {
+        Marker::Dot => Circle::new(pos, size, color.filled()).into_dyn(),
+        Marker::OpenTriangle => {
+            let s = size + size / 2 + 1;
+            let h = (s as f64 * 0.87).round() as i32;
+            let tri = vec![(0, -s), (h, s / 2), (-h, s / 2), (0, -s)];
+            (EmptyElement::at(pos) + PathElement::new(tri, color.stroke_width(stroke))).into_dyn()
+        }
+        Marker::Cross => {
+            let s = size;
+            (EmptyElement::at(pos)
+                + PathElement::new(vec![(-s, -s), (s, s)], color.stroke_width(stroke))
+                + PathElement::new(vec![(-s, s), (s, -s)], color.stroke_width(stroke)))
+            .into_dyn()
+        }
+        Marker::Square => {
+            let s = size;
+            (EmptyElement::at(pos) + Rectangle::new([(-s, -s), (s, s)], color.filled())).into_dyn()
+        }
+    }
+}
+
+/// The same marker for a legend entry at backend coordinates.
+pub(crate) fn legend_marker<DB: DrawingBackend>(
+    at: (i32, i32),
+    kind: Marker,
+    size: i32,
+    color: RGBColor,
+    stroke: u32,
+) -> DynElement<'static, DB, (i32, i32)> {
+    let pos = (at.0 + size + 4, at.1);
+    match kind {
+        Marker::Dot => Circle::new(pos, size, color.filled()).into_dyn(),
+        Marker::OpenTriangle => {
+            let s = size + size / 2 + 1;
+            let h = (s as f64 * 0.87).round() as i32;
+            let (x, y) = pos;
+            PathElement::new(
+                vec![
+                    (x, y - s),
+                    (x + h, y + s / 2),
+                    (x - h, y + s / 2),
+                    (x, y - s),
+                ],
+                color.stroke_width(stroke),
+            )
+            .into_dyn()
+        }
+        Marker::Cross => {
+            let s = size;
+            (EmptyElement::at(pos)
+                + PathElement::new(vec![(-s, -s), (s, s)], color.stroke_width(stroke))
+                + PathElement::new(vec![(-s, s), (s, -s)], color.stroke_width(stroke)))
+            .into_dyn()
+        }
+        Marker::Square => {
+            let s = size;
+            Rectangle::new([(pos.0 - s, pos.1 - s), (pos.0 + s, pos.1 + s)], color.filled()).into_dyn()
+        }
+    }
+}
+
+/// A short line for a legend entry.
+pub(crate) fn legend_line<DB: DrawingBackend>(
+    at: (i32, i32),
+    style: ShapeStyle,
+    dashed: bool,
+) -> DynElement<'static, DB, (i32, i32)> {
+    let (x, y) = at;
+    if dashed {
+        (EmptyElement::at((x, y))
+            + PathElement::new(vec![(0, 0), (7, 0)], style)
+            + PathElement::new(vec![(11, 0), (18, 0)], style))
+        .into_dyn()
+    } else {
+        PathElement::new(vec![(x, y), (x + 18, y)], style).into_dyn()
+    }
+}
+
+/// The legend corner least covered by data, from points in plot fractions (0..1, y up).
+/// `box_w`, `box_h` are the legend's approximate size in plot fractions.
+pub(crate) fn legend_corner(points: &[(f64, f64)], box_w: f64, box_h: f64) -> SeriesLabelPosition {
+    let box_w = box_w.clamp(0.1, 0.9);
+    let box_h = box_h.clamp(0.05, 0.9);
+    let corners = [
+        (SeriesLabelPosition::UpperRight, 1.0 - box_w, 1.0, 1.0 - box_h, 1.0),
+        (SeriesLabelPosition::UpperLeft, 0.0, box_w, 1.0 - box_h, 1.0),
+        (SeriesLabelPosition::LowerRight, 1.0 - box_w, 1.0, 0.0, box_h),
+        (SeriesLabelPosition::LowerLeft, 0.0, box_w, 0.0, box_h),
+    ];
+    let mut best = (usize::MAX, 0usize);
+    for (i, (_, x0, x1, y0, y1)) in corners.iter().enumerate() {
+        let n = points
+            .iter()
+            .filter(|(x, y)| *x >= x0 - 0.02 && *x <= x1 + 0.02 && *y >= y0 - 0.02 && *y <= y1 + 0.02)
+            .count();
+        if n < best.0 {
+            best = (n, i);
+        }
+    }
+    match best.1 {
+        0 => SeriesLabelPosition::UpperRight,
+        1 => SeriesLabelPosition::UpperLeft,
+        2 => SeriesLabelPosition::LowerRight,
+        _ => SeriesLabelPosition::LowerLeft,
+    }
+}
+
+/// Approximate legend box size in plot fractions for `n` entries whose longest label has
+/// `max_chars` characters, on a plot area of `w` × `h` px.
+pub(crate) fn legend_box(theme: &Theme, n: usize, max_chars: usize, w: u32, h: u32) -> (f64, f64) {
+    let char_w = theme.px(8.0) as f64;
+    let line_h = theme.px(19.0) as f64;
+    let bw = (max_chars as f64 * char_w + theme.px(50.0) as f64) / w.max(1) as f64;
+    let bh = (n as f64 * line_h + theme.px(16.0) as f64) / h.max(1) as f64;
+    (bw, bh)
+}
+
+/// Draws the series labels of `chart` in a white box at `pos`.
+pub(crate) fn draw_legend<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'_, DB, CT>,
+    theme: &Theme,
+    pos: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .margin(theme.px(10.0))
+        .legend_area_size(theme.px(26.0))
+        .label_font(theme.legend_font())
+        .background_style(WHITE.mix(0.88))
+        .border_style(MID_GREY)
+        .draw()
+}
