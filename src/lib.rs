@@ -10,6 +10,7 @@ pub mod frame;
 pub mod image;
 pub mod lightcurve;
 pub mod photometry;
+pub mod plots;
 pub mod reduce;
 pub mod scan;
 pub mod simulate;

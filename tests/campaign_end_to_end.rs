@@ -109,4 +109,57 @@ fn simulated_3i_campaign_recovers_n_through_the_whole_pipeline() {
     // Frames with a star in the aperture or a saturated star are left out of the fit.
     let n_points = json["n_points"].as_u64().unwrap();
     assert!((15..=22).contains(&n_points), "{n_points} points");
+
+    // Dust from the same photometry: with a fixed linear aperture the dM/dt index is 2 − n
+    // and dM/dt at 2 au follows in closed form from the simulation's H and n.
+    let dust_csv = root.join("dust.csv");
+    let (code, _, stderr) = cometphot(&[
+        "dust",
+        &photometry.display().to_string(),
+        "--object",
+        "3I",
+        "--band",
+        "R",
+        "--system",
+        "vega",
+        "--phase-coeff",
+        "0.04",
+        "--phase-coeff-err",
+        "0",
+        "--at-rh",
+        "2",
+        "--out",
+        &dust_csv.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    println!("{stderr}");
+    let trend: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("dust_trend.json")).unwrap())
+            .unwrap();
+    let production = &trend["production"];
+    let index = production["index"].as_f64().unwrap();
+    let index_err = production["index_err"].as_f64().unwrap();
+    let rate = production["value_at_rh"].as_f64().unwrap();
+    let rate_err = production["value_err"].as_f64().unwrap();
+    // Closed form (DESIGN §4): H(rH) = H + (2.5 n − 5) log10 rH; p C_e = π (1 au)² 10^(0.4 (m_sun
+    // − H(rH))); dM/dt = 4 ρ_d a C_e v / (3 ℓ) with p = 0.1, ρ_d = 500 kg/m³, a = 100 µm,
+    // v = 5 m/s, ℓ = 10,000 km.
+    let m_sun = trend["assumptions"]["m_sun_mag"].as_f64().unwrap();
+    let reduced = 8.0 + (2.5 * 3.8 - 5.0) * 2f64.log10();
+    let au_m = 1.495_978_707e11;
+    let cross_section_m2 =
+        std::f64::consts::PI * au_m * au_m * 10f64.powf(0.4 * (m_sun - reduced)) / 0.1;
+    let expected_rate = 4.0 * 500.0 * 100e-6 * cross_section_m2 * 5.0 / (3.0 * 1e7);
+    println!(
+        "dM/dt index {index:.4} ± {index_err:.4} (2 − n = −1.8); dM/dt(2 au) = {rate:.3} ± \
+         {rate_err:.3} kg/s, closed form {expected_rate:.3} kg/s"
+    );
+    assert!(
+        (index + 1.8).abs() < 2.0 * index_err,
+        "{index} ± {index_err}"
+    );
+    assert!(
+        (rate - expected_rate).abs() < 3.0 * rate_err,
+        "{rate} ± {rate_err}"
+    );
 }

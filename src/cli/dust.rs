@@ -244,34 +244,11 @@ fn phase_correction(args: &DustArgs) -> anyhow::Result<PhaseCorrection> {
 }
 
 /// The distinct finite values of the table's `radius_km` column, if it has one.
-fn table_radii_km(path: &Path) -> anyhow::Result<Vec<f64>> {
-    use polars::prelude::*;
-    let df = if path.extension().is_some_and(|e| e == "parquet") {
-        let file = std::fs::File::open(path)?;
-        ParquetReader::new(file).finish()?
-    } else {
-        CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(None)
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))?
-            .finish()?
-    };
-    let Ok(column) = df.column("radius_km") else {
-        return Ok(Vec::new());
-    };
-    let values = column.cast(&DataType::Float64)?;
-    let mut radii: Vec<f64> = values
-        .f64()?
-        .iter()
-        .flatten()
-        .filter(|r| r.is_finite())
-        .collect();
-    radii.sort_by(f64::total_cmp);
-    radii.dedup();
-    Ok(radii)
-}
-
-fn aperture(args: &DustArgs) -> anyhow::Result<(ApertureRadius, String)> {
+/// The aperture ℓ: the options, else the table's `radius_km`, else the DESIGN default.
+fn aperture(
+    args: &DustArgs,
+    table_radius_km: Option<f64>,
+) -> anyhow::Result<(ApertureRadius, String)> {
     if let Some(km) = args.aperture_km {
         return Ok((ApertureRadius::FixedKm(km), "--aperture-km".into()));
     }
@@ -281,17 +258,12 @@ fn aperture(args: &DustArgs) -> anyhow::Result<(ApertureRadius, String)> {
             "--aperture-arcsec".into(),
         ));
     }
-    if let Some(km) = args.input.radius_km {
-        return Ok((ApertureRadius::FixedKm(km), "--radius-km".into()));
-    }
-    let radii = table_radii_km(&args.input.lightcurve)
-        .with_context(|| format!("reading {}", args.input.lightcurve.display()))?;
-    match radii.as_slice() {
-        [only] => Ok((
-            ApertureRadius::FixedKm(*only),
+    match table_radius_km {
+        Some(km) => Ok((
+            ApertureRadius::FixedKm(km),
             "the table's radius_km column".into(),
         )),
-        _ => Ok((
+        None => Ok((
             ApertureRadius::FixedKm(DEFAULT_APERTURE_RADIUS_KM),
             "DESIGN default (no --aperture-km/--aperture-arcsec and no radius_km column): \
              check it is the aperture of the photometry"
@@ -368,7 +340,13 @@ fn trend_path(out: &Path) -> PathBuf {
 
 pub fn run(args: DustArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let m_sun = assumptions_from(args.band.as_deref(), &args.system, args.m_sun)?;
-    let (aperture, aperture_source) = aperture(&args)?;
+    let LoadedLightcurve {
+        mut points,
+        name,
+        radius_km,
+        ..
+    } = args.input.load(verbosity)?;
+    let (aperture, aperture_source) = aperture(&args, radius_km)?;
     let assumptions = DustAssumptions {
         albedo: args.albedo,
         m_sun,
@@ -386,9 +364,6 @@ pub fn run(args: DustArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         );
     }
 
-    let LoadedLightcurve {
-        mut points, name, ..
-    } = args.input.load(verbosity)?;
     if let Some(filter) = &args.filter {
         points.retain(|p| &p.filter == filter);
         if points.is_empty() {

@@ -349,6 +349,7 @@ pub fn run(args: FitArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         points,
         elements,
         name,
+        ..
     } = args.input.load(verbosity)?;
     let perihelion_mjd = args
         .perihelion_mjd

@@ -51,6 +51,8 @@ pub struct LoadedLightcurve {
     pub points: Vec<LightcurvePoint>,
     pub elements: Option<CometElements>,
     pub name: String,
+    /// Aperture radius of the rows read, from a `radius_km` column (km).
+    pub radius_km: Option<f64>,
 }
 
 impl LightcurveInput {
@@ -101,6 +103,7 @@ impl LightcurveInput {
             points: read.points,
             elements,
             name,
+            radius_km: read.radius_km,
         })
     }
 }

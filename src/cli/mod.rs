@@ -9,6 +9,7 @@ mod grains;
 mod lightcurve_input;
 mod photometry;
 mod reduce;
+mod run;
 mod scan;
 mod simulate;
 
@@ -50,6 +51,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Everything in one command: photometry of every night, fit, dust, grains, comparison
+    /// and a report (the sample campaign without arguments).
+    Run(run::RunArgs),
     /// Classify every FITS file of a directory: one row per image HDU.
     Scan(scan::ScanArgs),
     /// Observing geometry of a comet (RA/Dec, rH, Δ, phase, position angles) on a time grid.
@@ -95,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     match cli.command {
         Command::Scan(args) => scan::run(args, verbosity),
+        Command::Run(args) => run::run(args, verbosity),
         Command::Reduce(args) => reduce::run(args, verbosity),
         Command::Simulate(args) => simulate::run(args, verbosity),
         Command::Ephem(args) => ephem::run(args, verbosity),

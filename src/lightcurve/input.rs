@@ -145,6 +145,8 @@ pub struct ReadLightcurve {
     pub points: Vec<LightcurvePoint>,
     /// (row, flags) of every row left out by [`ReadOptions::exclude_flags`].
     pub excluded: Vec<(usize, String)>,
+    /// The aperture radius of the rows kept, for tables with a `radius_km` column (km).
+    pub radius_km: Option<f64>,
 }
 
 /// The comet's orbit and the observer, for tables without geometry columns.
@@ -298,7 +300,10 @@ pub fn points_from_dataframe(
             "; or give the object (--object/--elements) to compute the geometry",
         ));
     };
-    let keep = radius_rows(df, source_name, options.radius_km)?;
+    let (keep, radius_km) = match radius_rows(df, source_name, options.radius_km)? {
+        Some((keep, radius)) => (Some(keep), Some(radius)),
+        None => (None, None),
+    };
     let flags = match columns.iter().find(|(clean, _)| clean == "flags") {
         Some((_, raw)) => Some(text(df, raw, source_name)?),
         None => None,
@@ -336,15 +341,20 @@ pub fn points_from_dataframe(
             filter: filter[i].clone(),
         })
         .collect();
-    Ok(ReadLightcurve { points, excluded })
+    Ok(ReadLightcurve {
+        points,
+        excluded,
+        radius_km,
+    })
 }
 
-/// Rows of the chosen aperture in a table with a `radius_km` column; `None` keeps all rows.
+/// Rows of the chosen aperture and its radius (km) in a table with a `radius_km` column;
+/// `None` keeps all rows.
 fn radius_rows(
     df: &DataFrame,
     source_name: &str,
     radius_km: Option<f64>,
-) -> Result<Option<Vec<bool>>, LightcurveError> {
+) -> Result<Option<(Vec<bool>, f64)>, LightcurveError> {
     let Ok(column) = df.column("radius_km") else {
         return match radius_km {
             Some(r) => Err(LightcurveError::Option(format!(
@@ -379,7 +389,7 @@ fn radius_rows(
             "{source_name}: no row has radius_km = {chosen}"
         )));
     }
-    Ok(Some(keep))
+    Ok(Some((keep, chosen)))
 }
 
 fn bad_value(source_name: &str, row: usize, column: &str, message: String) -> LightcurveError {

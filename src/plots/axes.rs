@@ -1,8 +1,7 @@
 //! Axes: coordinate transforms (linear, inverted, logarithmic), tick positions and labels,
 //! calendar dates from MJD, and the common chart frame.
 
-use plotters::coord::ranged1d::{BindKeyPoints, WithKeyPoints};
-use plotters::coord::types::RangedCoordf64;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -89,7 +88,11 @@ impl Axis {
                 axis.decimals = decimals;
             }
             Transform::Log10 | Transform::NegLog10 => {
-                let sign = if transform == Transform::Log10 { 1.0 } else { -1.0 };
+                let sign = if transform == Transform::Log10 {
+                    1.0
+                } else {
+                    -1.0
+                };
                 let (vlo, vhi) = if sign > 0.0 {
                     (10f64.powf(lo), 10f64.powf(hi))
                 } else {
@@ -159,10 +162,13 @@ impl Axis {
         c.is_finite() && c >= self.lo && c <= self.hi
     }
 
-    fn ranged(&self) -> WithKeyPoints<RangedCoordf64> {
-        (self.lo..self.hi)
-            .with_key_points(self.ticks.clone())
-            .with_light_points(self.minor.clone())
+    fn ranged(&self) -> Ticked {
+        Ticked {
+            lo: self.lo,
+            hi: self.hi,
+            major: self.ticks.clone(),
+            minor: self.minor.clone(),
+        }
     }
 
     /// Widest tick label in characters.
@@ -181,11 +187,18 @@ pub(crate) fn nice_step(span: f64, target: f64) -> (f64, usize) {
     let raw = (span / target).abs().max(1e-12);
     let k = raw.log10().floor() as i32;
     let limit = target * 1.35;
-    let step = [(1.0, k), (2.0, k), (5.0, k), (1.0, k + 1), (2.0, k + 1), (5.0, k + 1)]
-        .iter()
-        .map(|&(m, e)| m * 10f64.powi(e))
-        .find(|&step| span.abs() / step <= limit)
-        .unwrap_or(10f64.powi(k + 2));
+    let step = [
+        (1.0, k),
+        (2.0, k),
+        (5.0, k),
+        (1.0, k + 1),
+        (2.0, k + 1),
+        (5.0, k + 1),
+    ]
+    .iter()
+    .map(|&(m, e)| m * 10f64.powi(e))
+    .find(|&step| span.abs() / step <= limit)
+    .unwrap_or(10f64.powi(k + 2));
     (step, decimals_for(step))
 }
 
@@ -232,8 +245,8 @@ pub(crate) fn log_ticks(vlo: f64, vhi: f64) -> (Vec<f64>, Vec<f64>) {
         &[1.0, 1.5, 2.0, 3.0, 5.0, 7.0],
         &[1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0],
         &[
-            1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0,
-            9.0,
+            1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0,
+            8.0, 9.0,
         ],
     ];
     let inside = |v: &f64| *v >= vlo * (1.0 - 1e-9) && *v <= vhi * (1.0 + 1e-9);
@@ -283,7 +296,7 @@ pub(crate) fn date_ticks(lo: f64, hi: f64) -> (Vec<f64>, bool) {
         let mut ticks = vec![];
         let mut y = y0;
         let mut m = m0; // 1..=12
-        // Align to multiples of `months` counted from January.
+                        // Align to multiples of `months` counted from January.
         let mut idx = (y as i64) * 12 + (m as i64 - 1);
         idx -= idx.rem_euclid(months as i64);
         loop {
@@ -349,7 +362,11 @@ pub(crate) fn fmt_date(mjd: f64, with_time: bool) -> String {
 /// A number with a fixed count of decimals and a typographic minus sign.
 pub(crate) fn fmt_fixed(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
-    let s = if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+    let s = if s
+        .trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
         s.trim_start_matches('-').to_string()
     } else {
         s
@@ -409,8 +426,44 @@ pub(crate) fn minus(s: &str) -> String {
     s.replace('-', "−")
 }
 
+/// A linear f64 coordinate with given major (labelled, grid) and minor (light grid) ticks.
+#[derive(Debug, Clone)]
+pub(crate) struct Ticked {
+    lo: f64,
+    hi: f64,
+    major: Vec<f64>,
+    minor: Vec<f64>,
+}
+
+impl Ranged for Ticked {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let f = (v - self.lo) / (self.hi - self.lo);
+        let f = if f.is_nan() {
+            0.0
+        } else {
+            f.clamp(-20.0, 20.0)
+        };
+        limit.0 + ((limit.1 - limit.0) as f64 * f + 1e-3).floor() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            self.minor.clone()
+        } else {
+            self.major.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
 /// The coordinate system of all charts here.
-pub(crate) type Coords = Cartesian2d<WithKeyPoints<RangedCoordf64>, WithKeyPoints<RangedCoordf64>>;
+pub(crate) type Coords = Cartesian2d<Ticked, Ticked>;
 
 /// Layout options of a chart frame.
 #[derive(Debug, Clone, Copy)]
@@ -534,7 +587,11 @@ mod tests {
         assert!(m.lo < m.hi && m.lo <= -16.0 && m.hi >= -14.0);
         assert_eq!(m.label(-15.0), "15.0");
         let n = Axis::new(Transform::Linear, -0.3, 0.3, 0.0, "res");
-        assert!(n.ticks.iter().any(|&t| n.label(t) == "−0.2"), "{:?}", n.ticks);
+        assert!(
+            n.ticks.iter().any(|&t| n.label(t) == "−0.2"),
+            "{:?}",
+            n.ticks
+        );
         assert_eq!(fmt_sig(2.0), "2");
         assert_eq!(fmt_sig(1.5), "1.5");
         assert_eq!(fmt_sig(0.05), "0.05");

@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::axes::{build_chart, draw_box, fmt_fixed, y_label_area, Axis, FrameOptions, Transform};
 use super::render::{no_data, render, DrawFail, Figure};
 use super::style::{
-    draw_legend, legend_box, legend_corner, legend_line, legend_marker, marker, palette, v_error_bar,
-    Marker, Theme, DARK_GREY, MID_GREY, MODEL, MODEL_ALT,
+    draw_legend, legend_box, legend_corner, legend_line, legend_marker, marker, palette,
+    v_error_bar, Marker, Theme, DARK_GREY, MID_GREY, MODEL, MODEL_ALT,
 };
 use super::{PlotError, PlotSize, RhAxis};
 
@@ -88,7 +89,10 @@ pub fn lightcurve_vs_time(
         .filter(|p| p.mjd.is_finite() && p.mag.is_finite())
         .collect();
     if points.is_empty() {
-        return Err(no_data(path, "no lightcurve point with a finite time and magnitude"));
+        return Err(no_data(
+            path,
+            "no lightcurve point with a finite time and magnitude",
+        ));
     }
     let model: Vec<ModelCurvePoint> = {
         let mut m: Vec<ModelCurvePoint> = plot
@@ -148,7 +152,10 @@ impl Figure for LightcurveFigure<'_, '_> {
         &self,
         root: &DrawingArea<DB, Shift>,
         theme: &Theme,
-    ) -> Result<(), DrawFail> {
+    ) -> Result<(), DrawFail>
+    where
+        DB::ErrorType: 'static,
+    {
         let plot = self.plot;
         let area = theme.titled(root, plot.title)?;
         let (mut tmin, mut tmax) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -184,13 +191,14 @@ impl Figure for LightcurveFigure<'_, '_> {
             let e = err_or_zero(p.mag_err);
             if e > 0.0 {
                 let c = palette(colours[&p.filter]);
-                chart.draw_series(v_error_bar(
+                v_error_bar(
+                    &mut chart,
                     p.mjd,
                     y.coord(p.mag + e),
                     y.coord(p.mag - e),
                     cap,
                     theme.thin(c.mix(0.8)),
-                ))?;
+                )?;
             }
         }
         if self.model.len() >= 2 {
@@ -217,13 +225,21 @@ impl Figure for LightcurveFigure<'_, '_> {
                 self.points
                     .iter()
                     .filter(|p| &p.filter == name && p.flagged)
-                    .map(|p| marker((p.mjd, y.coord(p.mag)), Marker::OpenTriangle, size, c, stroke)),
+                    .map(|p| {
+                        marker(
+                            (p.mjd, y.coord(p.mag)),
+                            Marker::OpenTriangle,
+                            size,
+                            c,
+                            stroke,
+                        )
+                    }),
             )?;
         }
         let any_flagged = self.points.iter().any(|p| p.flagged);
         if any_flagged {
             chart
-                .draw_series(std::iter::empty::<DynElement<'static, DB, (f64, f64)>>())?
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
                 .label(plot.flagged_label)
                 .legend(move |at| legend_marker(at, Marker::OpenTriangle, size, DARK_GREY, stroke));
         }
@@ -239,7 +255,11 @@ impl Figure for LightcurveFigure<'_, '_> {
             .points
             .iter()
             .map(|p| (x.frac(p.mjd), y.frac(y.coord(p.mag))))
-            .chain(self.model.iter().map(|p| (x.frac(p.mjd), y.frac(y.coord(p.mag)))))
+            .chain(
+                self.model
+                    .iter()
+                    .map(|p| (x.frac(p.mjd), y.frac(y.coord(p.mag)))),
+            )
             .collect();
         let (pw, ph) = chart.plotting_area().dim_in_pixel();
         let max_chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4);
@@ -347,11 +367,17 @@ pub fn reduced_magnitude_vs_log_rh(
         .filter(|p| p.rh_au.is_finite() && p.rh_au > 0.0 && p.reduced_mag.is_finite())
         .collect();
     if points.is_empty() {
-        return Err(no_data(path, "no point with a positive rH and a finite reduced magnitude"));
+        return Err(no_data(
+            path,
+            "no point with a positive rH and a finite reduced magnitude",
+        ));
     }
     if let Some(b) = plot.broken {
         if !(b.rh_break_au > 0.0) {
-            return Err(super::render::invalid(path, "break distance must be positive"));
+            return Err(super::render::invalid(
+                path,
+                "break distance must be positive",
+            ));
         }
     }
     render(path, size, &ReducedFigure { plot, points })
@@ -367,7 +393,10 @@ impl Figure for ReducedFigure<'_, '_> {
         &self,
         root: &DrawingArea<DB, Shift>,
         theme: &Theme,
-    ) -> Result<(), DrawFail> {
+    ) -> Result<(), DrawFail>
+    where
+        DB::ErrorType: 'static,
+    {
         let plot = self.plot;
         let area = theme.titled(root, plot.title)?;
         let (mut lmin, mut lmax) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -388,8 +417,13 @@ impl Figure for ReducedFigure<'_, '_> {
             RhAxis::IncreasingRight => "log₁₀ rH (rH in au)",
         };
         let x = Axis::new(x_transform, lmin, lmax, 0.05, x_desc);
-        let (l0, l1) = (x.value(x.lo).min(x.value(x.hi)), x.value(x.lo).max(x.value(x.hi)));
-        let samples: Vec<f64> = (0..=200).map(|i| l0 + (l1 - l0) * i as f64 / 200.0).collect();
+        let (l0, l1) = (
+            x.value(x.lo).min(x.value(x.hi)),
+            x.value(x.lo).max(x.value(x.hi)),
+        );
+        let samples: Vec<f64> = (0..=200)
+            .map(|i| l0 + (l1 - l0) * i as f64 / 200.0)
+            .collect();
         let single: Vec<(f64, f64)> = match plot.fit {
             Some(f) => samples
                 .iter()
@@ -458,7 +492,13 @@ impl Figure for ReducedFigure<'_, '_> {
                 rmax = rmax.max(d);
             }
             let half = rmax.abs().max(rmin.abs()).max(0.05);
-            Some(Axis::new(Transform::Negated, -half, half, 0.1, "O − C (mag)"))
+            Some(Axis::new(
+                Transform::Negated,
+                -half,
+                half,
+                0.1,
+                "O − C (mag)",
+            ))
         } else {
             None
         };
@@ -491,13 +531,14 @@ impl Figure for ReducedFigure<'_, '_> {
             if e > 0.0 {
                 let c = palette(colours[&p.filter]);
                 let xc = x.coord(p.rh_au.log10());
-                chart.draw_series(v_error_bar(
+                v_error_bar(
+                    &mut chart,
                     xc,
                     y.coord(p.reduced_mag + e),
                     y.coord(p.reduced_mag - e),
                     cap,
                     theme.thin(c.mix(0.8)),
-                ))?;
+                )?;
             }
         }
         let clip = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
@@ -570,7 +611,7 @@ impl Figure for ReducedFigure<'_, '_> {
         if self.points.iter().any(|p| p.flagged) {
             labels.push(plot.flagged_label.to_string());
             chart
-                .draw_series(std::iter::empty::<DynElement<'static, DB, (f64, f64)>>())?
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
                 .label(plot.flagged_label)
                 .legend(move |at| legend_marker(at, Marker::OpenTriangle, size, DARK_GREY, stroke));
         }
@@ -578,9 +619,22 @@ impl Figure for ReducedFigure<'_, '_> {
             let fracs: Vec<(f64, f64)> = self
                 .points
                 .iter()
-                .map(|p| (x.frac(x.coord(p.rh_au.log10())), y.frac(y.coord(p.reduced_mag))))
-                .chain(clip(&single).into_iter().map(|(a, b)| (x.frac(a), y.frac(b))))
-                .chain(clip(&broken).into_iter().map(|(a, b)| (x.frac(a), y.frac(b))))
+                .map(|p| {
+                    (
+                        x.frac(x.coord(p.rh_au.log10())),
+                        y.frac(y.coord(p.reduced_mag)),
+                    )
+                })
+                .chain(
+                    clip(&single)
+                        .into_iter()
+                        .map(|(a, b)| (x.frac(a), y.frac(b))),
+                )
+                .chain(
+                    clip(&broken)
+                        .into_iter()
+                        .map(|(a, b)| (x.frac(a), y.frac(b))),
+                )
                 .collect();
             let (pw, ph) = chart.plotting_area().dim_in_pixel();
             let max_chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4);
@@ -618,13 +672,14 @@ impl Figure for ReducedFigure<'_, '_> {
                 let c = palette(colours[&p.filter]);
                 let xc = x.coord(l);
                 if e > 0.0 {
-                    res.draw_series(v_error_bar(
+                    v_error_bar(
+                        &mut res,
                         xc,
                         ry.coord(r + e),
                         ry.coord(r - e),
                         cap,
                         theme.thin(c.mix(0.8)),
-                    ))?;
+                    )?;
                 }
                 let kind = if p.flagged {
                     Marker::OpenTriangle

@@ -46,7 +46,9 @@ pub use photometry::{
     curve_of_growth, zero_point_diagnostics, CurveOfGrowthPlot, GrowthPoint, GrowthQuantity,
     GrowthSeries, RadiusUnit, ZeroPointPlot, ZeroPointStar,
 };
-pub use production::{production_vs_rh, ProductionPlot, ProductionPoint, ProductionSeries, RatePowerLaw};
+pub use production::{
+    production_vs_rh, ProductionPlot, ProductionPoint, ProductionSeries, RatePowerLaw,
+};
 pub use stamp::{
     postage_stamp, zscale_limits, ImageOrientation, ImageView, PostageStampPlot, Stretch,
 };

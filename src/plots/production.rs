@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::axes::{build_chart, draw_box, fmt_fixed, Axis, FrameOptions, Transform};
@@ -81,9 +82,16 @@ pub fn production_vs_rh(
     let usable = |p: &&ProductionPoint| {
         p.rh_au.is_finite() && p.rh_au > 0.0 && p.rate_kg_s.is_finite() && p.rate_kg_s > 0.0
     };
-    let n_points: usize = plot.series.iter().map(|s| s.points.iter().filter(usable).count()).sum();
+    let n_points: usize = plot
+        .series
+        .iter()
+        .map(|s| s.points.iter().filter(usable).count())
+        .sum();
     if n_points == 0 {
-        return Err(no_data(path, "no production rate with rH > 0 and dM/dt > 0"));
+        return Err(no_data(
+            path,
+            "no production rate with rH > 0 and dM/dt > 0",
+        ));
     }
     render(path, size, &ProductionFigure { plot })
 }
@@ -92,14 +100,22 @@ struct ProductionFigure<'a, 'b> {
     plot: &'a ProductionPlot<'b>,
 }
 
-const SERIES_MARKERS: [Marker; 4] = [Marker::Dot, Marker::Square, Marker::OpenTriangle, Marker::Cross];
+const SERIES_MARKERS: [Marker; 4] = [
+    Marker::Dot,
+    Marker::Square,
+    Marker::OpenTriangle,
+    Marker::Cross,
+];
 
 impl Figure for ProductionFigure<'_, '_> {
     fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
         theme: &Theme,
-    ) -> Result<(), DrawFail> {
+    ) -> Result<(), DrawFail>
+    where
+        DB::ErrorType: 'static,
+    {
         let plot = self.plot;
         let area = theme.titled(root, plot.title)?;
         let ok = |p: &ProductionPoint| {
@@ -177,7 +193,13 @@ impl Figure for ProductionFigure<'_, '_> {
                 qmax = qmax.max(q);
             }
         }
-        let y = Axis::new(Transform::Log10, qmin, qmax, 0.08, "Dust production rate dM/dt (kg/s)");
+        let y = Axis::new(
+            Transform::Log10,
+            qmin,
+            qmax,
+            0.08,
+            "Dust production rate dM/dt (kg/s)",
+        );
         let mut chart = build_chart(&area, theme, &x, &y, FrameOptions::default())?;
         draw_box(&mut chart, theme, &x, &y)?;
 
@@ -212,23 +234,27 @@ impl Figure for ProductionFigure<'_, '_> {
                     } else {
                         y.lo
                     };
-                    chart.draw_series(v_error_bar(
+                    v_error_bar(
+                        &mut chart,
                         x.coord(p.rh_au),
                         lo,
                         y.coord(p.rate_kg_s + e),
                         cap,
                         theme.thin(c.mix(0.8)),
-                    ))?;
+                    )?;
                 }
             }
             labels.push(s.label.to_string());
             chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .filter(|p| ok(p))
-                        .map(|p| marker((x.coord(p.rh_au), y.coord(p.rate_kg_s)), kind, size, c, stroke)),
-                )?
+                .draw_series(s.points.iter().filter(|p| ok(p)).map(|p| {
+                    marker(
+                        (x.coord(p.rh_au), y.coord(p.rate_kg_s)),
+                        kind,
+                        size,
+                        c,
+                        stroke,
+                    )
+                }))?
                 .label(s.label)
                 .legend(move |at| legend_marker(at, kind, size, c, stroke));
             if let (Some(f), false) = (s.fit, line.is_empty()) {
@@ -253,7 +279,12 @@ impl Figure for ProductionFigure<'_, '_> {
         let fracs: Vec<(f64, f64)> = plot
             .series
             .iter()
-            .flat_map(|s| s.points.iter().filter(|p| ok(p)).map(|p| (p.rh_au, p.rate_kg_s)))
+            .flat_map(|s| {
+                s.points
+                    .iter()
+                    .filter(|p| ok(p))
+                    .map(|p| (p.rh_au, p.rate_kg_s))
+            })
             .chain(lines.iter().flatten().copied())
             .map(|(r, q)| (x.frac(x.coord(r)), y.frac(y.coord(q))))
             .collect();

@@ -26,7 +26,9 @@ pub(crate) trait Figure {
         &self,
         root: &DrawingArea<DB, Shift>,
         theme: &Theme,
-    ) -> Result<(), DrawFail>;
+    ) -> Result<(), DrawFail>
+    where
+        DB::ErrorType: 'static;
 }
 
 /// Registers DejaVu Sans (regular and bold) as plotters' `sans-serif` family, once.
@@ -106,8 +108,8 @@ pub(crate) fn render(path: &Path, size: PlotSize, figure: &impl Figure) -> Resul
         PlotFormat::Svg => {
             let mut text = String::new();
             {
-                let root =
-                    SVGBackend::with_string(&mut text, (size.width, size.height)).into_drawing_area();
+                let root = SVGBackend::with_string(&mut text, (size.width, size.height))
+                    .into_drawing_area();
                 root.fill(&WHITE).map_err(|e| draw_error(e.into()))?;
                 figure.draw(&root, &theme).map_err(draw_error)?;
                 root.present().map_err(|e| draw_error(e.into()))?;

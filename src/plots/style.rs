@@ -1,9 +1,10 @@
 //! The common look: fonts, colours, line widths, markers, error bars, legends.
 
 use plotters::coord::Shift;
-use plotters::element::{ComposedElement, EmptyElement};
+use plotters::element::{Drawable, EmptyElement, PointCollection};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, IntoFont, TextStyle};
+use plotters_backend::{BackendCoord, DrawingErrorKind};
 
 use super::PlotSize;
 
@@ -35,6 +36,12 @@ pub(crate) const MODEL_ALT: RGBColor = RGBColor(200, 30, 30);
 
 pub(crate) fn palette(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
+}
+
+/// `style` in `color` (plotters' `TextStyle::color` borrows the colour).
+pub(crate) fn with_color(mut style: TextStyle<'static>, color: RGBColor) -> TextStyle<'static> {
+    style.color = color.to_backend_color();
+    style
 }
 
 impl Theme {
@@ -83,7 +90,7 @@ impl Theme {
     }
 
     pub(crate) fn annotation_font(&self, color: RGBColor, bold: bool) -> TextStyle<'static> {
-        self.font(15.0, bold).color(&color)
+        with_color(self.font(15.0, bold), color)
     }
 
     pub(crate) fn small_font(&self) -> TextStyle<'static> {
@@ -113,20 +120,29 @@ impl Theme {
     }
 }
 
-/// Vertical error bar from `y_lo` to `y_hi` at `x`, with caps of `cap` px on each side.
-pub(crate) fn v_error_bar<DB: DrawingBackend>(
+/// Draws a vertical error bar from `y_lo` to `y_hi` at `x`, with caps of `cap` px each side.
+pub(crate) fn v_error_bar<DB: DrawingBackend, CT>(
+    chart: &mut ChartContext<'_, DB, CT>,
     x: f64,
     y_lo: f64,
     y_hi: f64,
     cap: i32,
     style: ShapeStyle,
-) -> impl IntoIterator<Item = DynElement<'static, DB, (f64, f64)>> {
-    let line = PathElement::new(vec![(x, y_lo), (x, y_hi)], style).into_dyn();
-    let lo: ComposedElement<(f64, f64), DB, EmptyElement<(f64, f64), DB>, PathElement<(i32, i32)>> =
-        EmptyElement::at((x, y_lo)) + PathElement::new(vec![(-cap, 0), (cap, 0)], style);
-    let hi: ComposedElement<(f64, f64), DB, EmptyElement<(f64, f64), DB>, PathElement<(i32, i32)>> =
-        EmptyElement::at((x, y_hi)) + PathElement::new(vec![(-cap, 0), (cap, 0)], style);
-    [line, lo.into_dyn(), hi.into_dyn()]
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    CT: plotters::coord::CoordTranslate<From = (f64, f64)>,
+    DB::ErrorType: 'static,
+{
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(x, y_lo), (x, y_hi)],
+        style,
+    )))?;
+    chart.draw_series(
+        [y_lo, y_hi]
+            .into_iter()
+            .map(|y| EmptyElement::at((x, y)) + PathElement::new(vec![(-cap, 0), (cap, 0)], style)),
+    )?;
+    Ok(())
 }
 
 /// Marker kinds used across plots.
@@ -142,90 +158,129 @@ pub(crate) enum Marker {
     Square,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Marker(Marker),
+    /// A short legend line, solid or dashed, starting at the anchor.
+    Line {
+        dashed: bool,
+    },
+}
+
+/// A marker or legend glyph at one point (data or backend coordinates), drawn directly on the
+/// backend in pixels.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Glyph<C> {
+    pos: C,
+    shape: Shape,
+    size: i32,
+    style: ShapeStyle,
+}
+
+impl<'a, C: 'a> PointCollection<'a, C> for &'a Glyph<C> {
+    type Point = &'a C;
+    type IntoIter = std::iter::Once<&'a C>;
+    fn point_iter(self) -> Self::IntoIter {
+        std::iter::once(&self.pos)
+    }
+}
+
+impl<C, DB: DrawingBackend> Drawable<DB> for Glyph<C> {
+    fn draw<I: Iterator<Item = BackendCoord>>(
+        &self,
+        mut points: I,
+        backend: &mut DB,
+        _parent: (u32, u32),
+    ) -> Result<(), DrawingErrorKind<DB::ErrorType>> {
+        let Some((x, y)) = points.next() else {
+            return Ok(());
+        };
+        let s = self.size;
+        match self.shape {
+            Shape::Marker(Marker::Dot) => {
+                backend.draw_circle((x, y), s.max(1) as u32, &self.style, true)
+            }
+            Shape::Marker(Marker::Square) => {
+                backend.draw_rect((x - s, y - s), (x + s, y + s), &self.style, true)
+            }
+            Shape::Marker(Marker::OpenTriangle) => {
+                let t = s + s / 2 + 1;
+                let h = (t as f64 * 0.87).round() as i32;
+                backend.draw_path(
+                    vec![
+                        (x, y - t),
+                        (x + h, y + t / 2),
+                        (x - h, y + t / 2),
+                        (x, y - t),
+                    ],
+                    &self.style,
+                )
+            }
+            Shape::Marker(Marker::Cross) => {
+                backend.draw_path(vec![(x - s, y - s), (x + s, y + s)], &self.style)?;
+                backend.draw_path(vec![(x - s, y + s), (x + s, y - s)], &self.style)
+            }
+            Shape::Line { dashed: false } => {
+                backend.draw_path(vec![(x, y), (x + 20, y)], &self.style)
+            }
+            Shape::Line { dashed: true } => {
+                backend.draw_path(vec![(x, y), (x + 7, y)], &self.style)?;
+                backend.draw_path(vec![(x + 12, y), (x + 20, y)], &self.style)
+            }
+        }
+    }
+}
+
+fn marker_style(kind: Marker, color: RGBColor, stroke: u32) -> ShapeStyle {
+    match kind {
+        Marker::Dot | Marker::Square => color.filled(),
+        Marker::OpenTriangle | Marker::Cross => color.stroke_width(stroke),
+    }
+}
+
 /// A marker at `pos` in data coordinates.
-pub(crate) fn marker<DB: DrawingBackend>(
+pub(crate) fn marker(
     pos: (f64, f64),
     kind: Marker,
     size: i32,
     color: RGBColor,
     stroke: u32,
-) -> DynElement<'static, DB, (f64, f64)> {
-    match kind {
-        Marker::Dot => Circle::new(pos, size, color.filled()).into_dyn(),
-        Marker::OpenTriangle => {
-            let s = size + size / 2 + 1;
-            let h = (s as f64 * 0.87).round() as i32;
-            let tri = vec![(0, -s), (h, s / 2), (-h, s / 2), (0, -s)];
-            (EmptyElement::at(pos) + PathElement::new(tri, color.stroke_width(stroke))).into_dyn()
-        }
-        Marker::Cross => {
-            let s = size;
-            (EmptyElement::at(pos)
-                + PathElement::new(vec![(-s, -s), (s, s)], color.stroke_width(stroke))
-                + PathElement::new(vec![(-s, s), (s, -s)], color.stroke_width(stroke)))
-            .into_dyn()
-        }
-        Marker::Square => {
-            let s = size;
-            (EmptyElement::at(pos) + Rectangle::new([(-s, -s), (s, s)], color.filled())).into_dyn()
-        }
+) -> Glyph<(f64, f64)> {
+    Glyph {
+        pos,
+        shape: Shape::Marker(kind),
+        size,
+        style: marker_style(kind, color, stroke),
     }
 }
 
-/// The same marker for a legend entry at backend coordinates.
-pub(crate) fn legend_marker<DB: DrawingBackend>(
-    at: (i32, i32),
+/// The same marker for a legend entry (`at` is the left end of the legend glyph area).
+pub(crate) fn legend_marker(
+    at: BackendCoord,
     kind: Marker,
     size: i32,
     color: RGBColor,
     stroke: u32,
-) -> DynElement<'static, DB, (i32, i32)> {
-    let pos = (at.0 + size + 4, at.1);
-    match kind {
-        Marker::Dot => Circle::new(pos, size, color.filled()).into_dyn(),
-        Marker::OpenTriangle => {
-            let s = size + size / 2 + 1;
-            let h = (s as f64 * 0.87).round() as i32;
-            let (x, y) = pos;
-            PathElement::new(
-                vec![
-                    (x, y - s),
-                    (x + h, y + s / 2),
-                    (x - h, y + s / 2),
-                    (x, y - s),
-                ],
-                color.stroke_width(stroke),
-            )
-            .into_dyn()
-        }
-        Marker::Cross => {
-            let s = size;
-            (EmptyElement::at(pos)
-                + PathElement::new(vec![(-s, -s), (s, s)], color.stroke_width(stroke))
-                + PathElement::new(vec![(-s, s), (s, -s)], color.stroke_width(stroke)))
-            .into_dyn()
-        }
-        Marker::Square => {
-            let s = size;
-            Rectangle::new([(pos.0 - s, pos.1 - s), (pos.0 + s, pos.1 + s)], color.filled()).into_dyn()
-        }
+) -> Glyph<BackendCoord> {
+    Glyph {
+        pos: (at.0 + 10, at.1),
+        shape: Shape::Marker(kind),
+        size,
+        style: marker_style(kind, color, stroke),
     }
 }
 
 /// A short line for a legend entry.
-pub(crate) fn legend_line<DB: DrawingBackend>(
-    at: (i32, i32),
+pub(crate) fn legend_line(
+    at: BackendCoord,
     style: ShapeStyle,
     dashed: bool,
-) -> DynElement<'static, DB, (i32, i32)> {
-    let (x, y) = at;
-    if dashed {
-        (EmptyElement::at((x, y))
-            + PathElement::new(vec![(0, 0), (7, 0)], style)
-            + PathElement::new(vec![(11, 0), (18, 0)], style))
-        .into_dyn()
-    } else {
-        PathElement::new(vec![(x, y), (x + 18, y)], style).into_dyn()
+) -> Glyph<BackendCoord> {
+    Glyph {
+        pos: at,
+        shape: Shape::Line { dashed },
+        size: 0,
+        style,
     }
 }
 
@@ -235,16 +290,30 @@ pub(crate) fn legend_corner(points: &[(f64, f64)], box_w: f64, box_h: f64) -> Se
     let box_w = box_w.clamp(0.1, 0.9);
     let box_h = box_h.clamp(0.05, 0.9);
     let corners = [
-        (SeriesLabelPosition::UpperRight, 1.0 - box_w, 1.0, 1.0 - box_h, 1.0),
+        (
+            SeriesLabelPosition::UpperRight,
+            1.0 - box_w,
+            1.0,
+            1.0 - box_h,
+            1.0,
+        ),
         (SeriesLabelPosition::UpperLeft, 0.0, box_w, 1.0 - box_h, 1.0),
-        (SeriesLabelPosition::LowerRight, 1.0 - box_w, 1.0, 0.0, box_h),
+        (
+            SeriesLabelPosition::LowerRight,
+            1.0 - box_w,
+            1.0,
+            0.0,
+            box_h,
+        ),
         (SeriesLabelPosition::LowerLeft, 0.0, box_w, 0.0, box_h),
     ];
     let mut best = (usize::MAX, 0usize);
     for (i, (_, x0, x1, y0, y1)) in corners.iter().enumerate() {
         let n = points
             .iter()
-            .filter(|(x, y)| *x >= x0 - 0.02 && *x <= x1 + 0.02 && *y >= y0 - 0.02 && *y <= y1 + 0.02)
+            .filter(|(x, y)| {
+                *x >= x0 - 0.02 && *x <= x1 + 0.02 && *y >= y0 - 0.02 && *y <= y1 + 0.02
+            })
             .count();
         if n < best.0 {
             best = (n, i);
@@ -269,8 +338,8 @@ pub(crate) fn legend_box(theme: &Theme, n: usize, max_chars: usize, w: u32, h: u
 }
 
 /// Draws the series labels of `chart` in a white box at `pos`.
-pub(crate) fn draw_legend<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'_, DB, CT>,
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
     theme: &Theme,
     pos: SeriesLabelPosition,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
