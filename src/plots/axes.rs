@@ -266,14 +266,14 @@ pub(crate) fn log_ticks(vlo: f64, vhi: f64) -> (Vec<f64>, Vec<f64>) {
     if major.len() > 12 {
         major = expand(&[1.0]);
     }
-    let decades = (vhi / vlo).log10();
-    let minor_set: Vec<f64> = if decades > 6.0 {
-        vec![]
-    } else if decades > 0.6 {
-        (1..10).map(f64::from).collect()
-    } else {
-        (10..100).map(|i| f64::from(i) / 10.0).collect()
-    };
+    // The densest minor set with at most ~16 ticks over the range.
+    let fine: Vec<f64> = (10..100).map(|i| f64::from(i) / 10.0).collect();
+    let halves: Vec<f64> = (2..20).map(|i| f64::from(i) / 2.0).collect();
+    let units: Vec<f64> = (1..10).map(f64::from).collect();
+    let minor_set: Vec<f64> = [fine, halves, units]
+        .into_iter()
+        .find(|set| expand(set).len() <= 16)
+        .unwrap_or_default();
     let minor = expand(&minor_set)
         .into_iter()
         .filter(|v| !major.iter().any(|m| ((m - v) / m).abs() < 1e-9))
@@ -281,41 +281,56 @@ pub(crate) fn log_ticks(vlo: f64, vhi: f64) -> (Vec<f64>, Vec<f64>) {
     (major, minor)
 }
 
-/// Tick positions (MJD) for a date axis over lo..hi, and whether labels need the time of day.
+/// Tick positions (MJD) for a date axis over lo..hi, and whether labels need the time of day:
+/// steps of hours or days for short spans, then the 1st and 15th of each month, then month
+/// starts every 1, 2, 3, 6, 12... months.
 pub(crate) fn date_ticks(lo: f64, hi: f64) -> (Vec<f64>, bool) {
     let span = hi - lo;
-    let day_steps = [0.125, 0.25, 0.5, 1.0, 2.0, 5.0, 7.0, 10.0, 15.0];
-    for step in day_steps {
-        if span / step <= 6.0 {
+    for step in [0.125, 0.25, 0.5, 1.0, 2.0, 5.0] {
+        if span / step <= 7.0 {
             return (ticks_in(lo, hi, step), step < 1.0);
         }
     }
-    // Month starts, every 1, 2, 3, 6 or 12 months.
-    let (y0, m0, _) = civil_from_mjd(lo.floor());
+    let half = month_ticks(lo, hi, 1, true);
+    if half.len() <= 7 {
+        return (half, false);
+    }
     for months in [1, 2, 3, 6, 12, 24, 60, 120] {
-        let mut ticks = vec![];
-        let mut y = y0;
-        let mut m = m0; // 1..=12
-                        // Align to multiples of `months` counted from January.
-        let mut idx = (y as i64) * 12 + (m as i64 - 1);
-        idx -= idx.rem_euclid(months as i64);
-        loop {
-            y = idx.div_euclid(12) as i32;
-            m = (idx.rem_euclid(12) + 1) as u32;
-            let mjd = mjd_from_civil(y, m, 1);
-            if mjd > hi {
-                break;
-            }
-            if mjd >= lo {
-                ticks.push(mjd);
-            }
-            idx += months as i64;
-        }
-        if ticks.len() <= 6 {
+        let ticks = month_ticks(lo, hi, months, false);
+        if ticks.len() <= 7 {
             return (ticks, false);
         }
     }
     (vec![], false)
+}
+
+/// MJDs of the first day of every `months`-th month (counted from January) within lo..hi,
+/// and of the 15th too when `fifteenth`.
+fn month_ticks(lo: f64, hi: f64, months: u32, fifteenth: bool) -> Vec<f64> {
+    let (y0, m0, _) = civil_from_mjd(lo.floor());
+    let mut idx = (y0 as i64) * 12 + (m0 as i64 - 1);
+    idx -= idx.rem_euclid(months as i64);
+    let mut ticks = vec![];
+    loop {
+        let y = idx.div_euclid(12) as i32;
+        let m = (idx.rem_euclid(12) + 1) as u32;
+        let first = mjd_from_civil(y, m, 1);
+        if first > hi {
+            break;
+        }
+        let days: &[u32] = if fifteenth { &[1, 15] } else { &[1] };
+        for &d in days {
+            let mjd = mjd_from_civil(y, m, d);
+            if mjd >= lo && mjd <= hi {
+                ticks.push(mjd);
+            }
+        }
+        idx += months as i64;
+        if ticks.len() > 1000 {
+            break;
+        }
+    }
+    ticks
 }
 
 /// Proleptic Gregorian calendar date (year, month 1–12, day 1–31) of an MJD (its integer part).
@@ -560,6 +575,96 @@ where
     Ok(())
 }
 
+/// Points every 1/n of each segment of a polyline (for legend placement).
+pub(crate) fn densify(points: &[(f64, f64)], n: usize) -> Vec<(f64, f64)> {
+    let mut out = vec![];
+    for w in points.windows(2) {
+        for k in 0..n {
+            let t = k as f64 / n as f64;
+            out.push((w[0].0 + t * (w[1].0 - w[0].0), w[0].1 + t * (w[1].1 - w[0].1)));
+        }
+    }
+    out.extend(points.last().copied());
+    out
+}
+
+/// Clips segment p0–p1 to the box (Liang–Barsky); `None` when it lies outside.
+fn clip_segment(
+    p0: (f64, f64),
+    p1: (f64, f64),
+    xr: (f64, f64),
+    yr: (f64, f64),
+) -> Option<((f64, f64), (f64, f64))> {
+    let (dx, dy) = (p1.0 - p0.0, p1.1 - p0.1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, p0.0 - xr.0),
+        (dx, xr.1 - p0.0),
+        (-dy, p0.1 - yr.0),
+        (dy, yr.1 - p0.1),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return None;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    (t0 <= t1).then(|| {
+        (
+            (p0.0 + t0 * dx, p0.1 + t0 * dy),
+            (p0.0 + t1 * dx, p0.1 + t1 * dy),
+        )
+    })
+}
+
+/// The parts of a polyline (plot coordinates) inside the ranges of `x` and `y`, as runs.
+/// Non-finite points break the line.
+pub(crate) fn clip_polyline(points: &[(f64, f64)], x: &Axis, y: &Axis) -> Vec<Vec<(f64, f64)>> {
+    clip_polyline_box(points, (x.lo, x.hi), (y.lo, y.hi))
+}
+
+/// [`clip_polyline`] with an explicit box.
+pub(crate) fn clip_polyline_box(
+    points: &[(f64, f64)],
+    xr: (f64, f64),
+    yr: (f64, f64),
+) -> Vec<Vec<(f64, f64)>> {
+    let mut runs = vec![];
+    let mut run: Vec<(f64, f64)> = vec![];
+    for w in points.windows(2) {
+        let finite = [w[0].0, w[0].1, w[1].0, w[1].1].iter().all(|v| v.is_finite());
+        match clip_segment(w[0], w[1], xr, yr).filter(|_| finite) {
+            Some((a, b)) => {
+                if run.last() != Some(&a) {
+                    if run.len() >= 2 {
+                        runs.push(std::mem::take(&mut run));
+                    }
+                    run.clear();
+                    run.push(a);
+                }
+                run.push(b);
+            }
+            None => {
+                if run.len() >= 2 {
+                    runs.push(std::mem::take(&mut run));
+                }
+                run.clear();
+            }
+        }
+    }
+    if run.len() >= 2 {
+        runs.push(run);
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,6 +681,19 @@ mod tests {
         }
         assert_eq!(fmt_date(60857.25, true), "2025-07-01 06:00");
         assert_eq!(fmt_date(60857.9999999, true), "2025-07-02 00:00");
+    }
+
+    #[test]
+    fn clipping() {
+        let runs = clip_polyline_box(&[(-1.0, 0.5), (2.0, 0.5)], (0.0, 1.0), (0.0, 1.0));
+        assert_eq!(runs, vec![vec![(0.0, 0.5), (1.0, 0.5)]]);
+        let runs = clip_polyline_box(
+            &[(0.5, 0.5), (0.5, 2.0), (0.6, 2.0), (0.6, 0.5)],
+            (0.0, 1.0),
+            (0.0, 1.0),
+        );
+        assert_eq!(runs.len(), 2);
+        assert!(clip_polyline_box(&[(2.0, 2.0), (3.0, 3.0)], (0.0, 1.0), (0.0, 1.0)).is_empty());
     }
 
     #[test]
@@ -604,7 +722,12 @@ mod tests {
         assert_eq!(major, vec![10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]);
         assert!(!minor.is_empty());
         let (dates, with_time) = date_ticks(60857.0, 60950.0);
-        assert!(!with_time && (2..=6).contains(&dates.len()), "{dates:?}");
+        assert!(!with_time && (3..=7).contains(&dates.len()), "{dates:?}");
+        assert!(dates.iter().all(|&d| [1, 15].contains(&civil_from_mjd(d).2)));
+        let (dates, _) = date_ticks(60000.0, 61000.0);
+        assert!((3..=7).contains(&dates.len()), "{dates:?}");
         assert!(dates.iter().all(|&d| civil_from_mjd(d).2 == 1));
+        let (hours, with_time) = date_ticks(60857.1, 60857.9);
+        assert!(with_time && hours.len() >= 3, "{hours:?}");
     }
 }

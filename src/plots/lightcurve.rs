@@ -7,7 +7,10 @@ use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-use super::axes::{build_chart, draw_box, fmt_fixed, y_label_area, Axis, FrameOptions, Transform};
+use super::axes::{
+    build_chart, clip_polyline, densify, draw_box, fmt_fixed, y_label_area, Axis, FrameOptions,
+    Transform,
+};
 use super::render::{no_data, render, DrawFail, Figure};
 use super::style::{
     draw_legend, legend_box, legend_corner, legend_line, legend_marker, marker, palette,
@@ -203,10 +206,13 @@ impl Figure for LightcurveFigure<'_, '_> {
         }
         if self.model.len() >= 2 {
             chart
-                .draw_series(LineSeries::new(
-                    self.model.iter().map(|p| (p.mjd, y.coord(p.mag))),
-                    theme.line(MODEL),
-                ))?
+                .draw_series({
+                    let pts: Vec<(f64, f64)> =
+                        self.model.iter().map(|p| (p.mjd, y.coord(p.mag))).collect();
+                    clip_polyline(&pts, &x, &y)
+                        .into_iter()
+                        .map(|run| PathElement::new(run, theme.line(MODEL)))
+                })?
                 .label(plot.model_label)
                 .legend(move |at| legend_line(at, MODEL.stroke_width(stroke + 1), false));
         }
@@ -421,9 +427,14 @@ impl Figure for ReducedFigure<'_, '_> {
             x.value(x.lo).min(x.value(x.hi)),
             x.value(x.lo).max(x.value(x.hi)),
         );
-        let samples: Vec<f64> = (0..=200)
-            .map(|i| l0 + (l1 - l0) * i as f64 / 200.0)
-            .collect();
+        // The lines are straight in (log rH, mag): their ends and the break suffice.
+        let mut samples = vec![l0, l1];
+        if let Some(b) = plot.broken {
+            let lb = b.rh_break_au.log10();
+            if lb > l0 && lb < l1 {
+                samples.insert(1, lb);
+            }
+        }
         let single: Vec<(f64, f64)> = match plot.fit {
             Some(f) => samples
                 .iter()
@@ -541,11 +552,9 @@ impl Figure for ReducedFigure<'_, '_> {
                 )?;
             }
         }
-        let clip = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
-            pts.iter()
-                .map(|&(l, m)| (x.coord(l), y.coord(m)))
-                .filter(|&(a, b)| x.contains(a) && y.contains(b))
-                .collect()
+        let clip = |pts: &[(f64, f64)]| -> Vec<Vec<(f64, f64)>> {
+            let mapped: Vec<(f64, f64)> = pts.iter().map(|&(l, m)| (x.coord(l), y.coord(m))).collect();
+            clip_polyline(&mapped, &x, &y)
         };
         let mut labels: Vec<String> = vec![];
         if let Some(f) = plot.fit {
@@ -556,7 +565,11 @@ impl Figure for ReducedFigure<'_, '_> {
             );
             labels.push(label.clone());
             chart
-                .draw_series(LineSeries::new(clip(&single), theme.line(MODEL)))?
+                .draw_series(
+                    clip(&single)
+                        .into_iter()
+                        .map(|run| PathElement::new(run, theme.line(MODEL))),
+                )?
                 .label(label)
                 .legend(move |at| legend_line(at, MODEL.stroke_width(stroke + 1), false));
         }
@@ -572,12 +585,9 @@ impl Figure for ReducedFigure<'_, '_> {
             labels.push(label.clone());
             let style = theme.line(MODEL_ALT);
             chart
-                .draw_series(std::iter::once(DashedPathElement::new(
-                    clip(&broken),
-                    theme.px(8.0),
-                    theme.px(5.0),
-                    style,
-                )))?
+                .draw_series(clip(&broken).into_iter().map(|run| {
+                    DashedPathElement::new(run, theme.px(8.0), theme.px(5.0), style)
+                }))?
                 .label(label)
                 .legend(move |at| legend_line(at, MODEL_ALT.stroke_width(stroke + 1), true));
         }
@@ -627,12 +637,9 @@ impl Figure for ReducedFigure<'_, '_> {
                 })
                 .chain(
                     clip(&single)
-                        .into_iter()
-                        .map(|(a, b)| (x.frac(a), y.frac(b))),
-                )
-                .chain(
-                    clip(&broken)
-                        .into_iter()
+                        .iter()
+                        .chain(&clip(&broken))
+                        .flat_map(|run| densify(run, 60))
                         .map(|(a, b)| (x.frac(a), y.frac(b))),
                 )
                 .collect();
@@ -659,14 +666,10 @@ impl Figure for ReducedFigure<'_, '_> {
                 let pts: Vec<(f64, f64)> = diff
                     .iter()
                     .map(|&(l, d)| (x.coord(l), ry.coord(d)))
-                    .filter(|&(a, b)| x.contains(a) && ry.contains(b))
                     .collect();
-                res.draw_series(std::iter::once(DashedPathElement::new(
-                    pts,
-                    theme.px(8.0),
-                    theme.px(5.0),
-                    theme.line(MODEL_ALT),
-                )))?;
+                res.draw_series(clip_polyline(&pts, &x, &ry).into_iter().map(|run| {
+                    DashedPathElement::new(run, theme.px(8.0), theme.px(5.0), theme.line(MODEL_ALT))
+                }))?;
             }
             for (p, &(l, r, e)) in self.points.iter().zip(&residuals) {
                 let c = palette(colours[&p.filter]);

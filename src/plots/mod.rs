@@ -34,6 +34,7 @@ mod render;
 mod stamp;
 mod style;
 mod syndyne;
+mod text;
 
 use std::path::PathBuf;
 

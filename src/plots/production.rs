@@ -6,7 +6,9 @@ use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-use super::axes::{build_chart, draw_box, fmt_fixed, Axis, FrameOptions, Transform};
+use super::axes::{
+    build_chart, clip_polyline, densify, draw_box, fmt_fixed, Axis, FrameOptions, Transform,
+};
 use super::render::{no_data, render, DrawFail, Figure};
 use super::style::{
     draw_legend, legend_box, legend_corner, legend_line, legend_marker, marker, palette,
@@ -177,12 +179,8 @@ impl Figure for ProductionFigure<'_, '_> {
                         let b = rs.iter().copied().fold(0.0, f64::max) * 1.04;
                         (a.max(xr0), b.min(xr1))
                     };
-                    (0..=100)
-                        .map(|i| {
-                            let r = a * (b / a).powf(i as f64 / 100.0);
-                            (r, f.rate_kg_s(r))
-                        })
-                        .collect()
+                    // Straight on log–log axes: the two ends suffice.
+                    vec![(a, f.rate_kg_s(a)), (b, f.rate_kg_s(b))]
                 }
                 _ => vec![],
             })
@@ -266,12 +264,13 @@ impl Figure for ProductionFigure<'_, '_> {
                 );
                 labels.push(label.clone());
                 chart
-                    .draw_series(LineSeries::new(
-                        line.iter()
-                            .map(|&(r, q)| (x.coord(r), y.coord(q)))
-                            .filter(|&(a, b)| x.contains(a) && y.contains(b)),
-                        theme.line(c),
-                    ))?
+                    .draw_series({
+                        let pts: Vec<(f64, f64)> =
+                            line.iter().map(|&(r, q)| (x.coord(r), y.coord(q))).collect();
+                        clip_polyline(&pts, &x, &y)
+                            .into_iter()
+                            .map(|run| PathElement::new(run, theme.line(c)))
+                    })?
                     .label(label)
                     .legend(move |at| legend_line(at, c.stroke_width(stroke + 1), false));
             }
@@ -285,8 +284,13 @@ impl Figure for ProductionFigure<'_, '_> {
                     .filter(|p| ok(p))
                     .map(|p| (p.rh_au, p.rate_kg_s))
             })
-            .chain(lines.iter().flatten().copied())
-            .map(|(r, q)| (x.frac(x.coord(r)), y.frac(y.coord(q))))
+            .map(|(r, q)| (x.coord(r), y.coord(q)))
+            .chain(lines.iter().flat_map(|line| {
+                let pts: Vec<(f64, f64)> =
+                    line.iter().map(|&(r, q)| (x.coord(r), y.coord(q))).collect();
+                densify(&pts, 60)
+            }))
+            .map(|(a, b)| (x.frac(a), y.frac(b)))
             .collect();
         let (pw, ph) = chart.plotting_area().dim_in_pixel();
         let max_chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4);

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 use plotters::style::register_font;
 
 use super::style::Theme;
+use super::text::{fonts_ok, PngBackend};
 use super::{PlotError, PlotFormat, PlotSize};
 
 /// A failure while drawing, turned into a [`PlotError`] naming the file by [`render`].
@@ -31,11 +32,13 @@ pub(crate) trait Figure {
         DB::ErrorType: 'static;
 }
 
-/// Registers DejaVu Sans (regular and bold) as plotters' `sans-serif` family, once.
+/// Registers DejaVu Sans (regular and bold) as plotters' `sans-serif` family (used for SVG
+/// layout), once, and checks that the PNG text faces parse.
 fn ensure_fonts() -> bool {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     *REGISTERED.get_or_init(|| {
-        register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).is_ok()
+        fonts_ok()
+            && register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).is_ok()
             && register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold()).is_ok()
     })
 }
@@ -85,7 +88,10 @@ pub(crate) fn render(path: &Path, size: PlotSize, figure: &impl Figure) -> Resul
         PlotFormat::Png => {
             let tmp = temporary_path(path, "png");
             let result = {
-                let root = BitMapBackend::new(&tmp, (size.width, size.height)).into_drawing_area();
+                let backend = PngBackend {
+                    inner: BitMapBackend::new(&tmp, (size.width, size.height)),
+                };
+                let root = backend.into_drawing_area();
                 root.fill(&WHITE)
                     .map_err(DrawFail::from)
                     .and_then(|_| figure.draw(&root, &theme))

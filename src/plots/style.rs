@@ -74,23 +74,23 @@ impl Theme {
     }
 
     pub(crate) fn title_font(&self) -> TextStyle<'static> {
-        self.font(21.0, true)
+        self.font(19.0, true)
     }
 
     pub(crate) fn axis_font(&self) -> TextStyle<'static> {
-        self.font(16.0, false)
+        self.font(14.5, false)
     }
 
     pub(crate) fn tick_font(&self) -> TextStyle<'static> {
-        self.font(14.0, false)
+        self.font(13.0, false)
     }
 
     pub(crate) fn legend_font(&self) -> TextStyle<'static> {
-        self.font(14.0, false)
+        self.font(13.0, false)
     }
 
     pub(crate) fn annotation_font(&self, color: RGBColor, bold: bool) -> TextStyle<'static> {
-        with_color(self.font(15.0, bold), color)
+        with_color(self.font(14.0, bold), color)
     }
 
     pub(crate) fn small_font(&self) -> TextStyle<'static> {

@@ -213,21 +213,11 @@ impl Figure for SyndyneFigure<'_, '_> {
         let mut labels = vec![];
         // Synchrones below syndynes.
         for s in plot.synchrones {
-            let pts: Vec<(f64, f64)> = s
-                .points
-                .iter()
-                .filter(finite)
-                .map(pos)
-                .filter(inside)
-                .collect();
-            if pts.len() >= 2 {
-                chart.draw_series(std::iter::once(DashedPathElement::new(
-                    pts.clone(),
-                    theme.px(6.0),
-                    theme.px(4.0),
-                    theme.thin(MID_GREY),
-                )))?;
-            }
+            let all: Vec<(f64, f64)> = s.points.iter().filter(finite).map(pos).collect();
+            let pts: Vec<(f64, f64)> = all.iter().copied().filter(inside).collect();
+            chart.draw_series(clip_polyline(&all, &x, &y).into_iter().map(|run| {
+                DashedPathElement::new(run, theme.px(6.0), theme.px(4.0), theme.thin(MID_GREY))
+            }))?;
             if let Some(far) = pts
                 .iter()
                 .copied()

@@ -1,11 +1,9 @@
 //! `cometphot compare`: literature values with citations, and the values measured by `fit`
 //! and `dust` carried into the table.
 
-mod common;
-
 use std::path::Path;
 
-use common::cometphot;
+use crate::common::cometphot;
 
 /// A noiseless lightcurve following H + 5 log Δ + 2.5 n log rH + 0.04 α.
 fn lightcurve(path: &Path, n: f64, rh_range: (f64, f64)) {

@@ -1,10 +1,8 @@
 //! `cometphot run`: the whole chain on a small simulated campaign, the configuration written
 //! back, and refusals that protect the inputs.
 
-mod common;
-
 use cometphot::simulate::campaign::{builtin_campaign, campaign_toml};
-use common::cometphot;
+use crate::common::cometphot;
 
 #[test]
 fn run_chains_every_step_on_a_small_campaign() {

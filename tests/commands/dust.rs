@@ -1,9 +1,7 @@
 //! `cometphot dust` and `cometphot grains` from the command line: outputs list the assumptions,
 //! bad options give clear errors.
 
-mod common;
-
-use common::cometphot;
+use crate::common::cometphot;
 
 /// A small synthetic 3I-like lightcurve: C_e ∝ rH^(−1.8) in a fixed 10,000 km aperture.
 fn synthetic_csv(dir: &std::path::Path) -> std::path::PathBuf {

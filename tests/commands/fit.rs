@@ -1,12 +1,10 @@
 //! `cometphot fit` from the command line: real lightcurves, the JSON fields, computed
 //! geometry, determinism, and a clear error for each kind of bad input.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::cometphot;
+use crate::common::cometphot;
 
 const HEADER: &str = "mjd,rh,delta,alpha,mag,mag_err,filter";
 
