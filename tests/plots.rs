@@ -385,7 +385,7 @@ fn both(
 
 /// Deterministic noise in [-1, 1].
 fn noise(i: usize) -> f64 {
-    ((i as f64 * 12.9898).sin() * 43_758.545_3).fract() * 2.0 - 1.0
+    ((i as f64 * 12.9898).sin() * 43_758.545_3).rem_euclid(1.0) * 2.0 - 1.0
 }
 
 fn lightcurve_points() -> Vec<LightcurvePoint> {

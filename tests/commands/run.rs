@@ -1,8 +1,8 @@
 //! `cometphot run`: the whole chain on a small simulated campaign, the configuration written
 //! back, and refusals that protect the inputs.
 
-use cometphot::simulate::campaign::{builtin_campaign, campaign_toml};
 use crate::common::cometphot;
+use cometphot::simulate::campaign::{builtin_campaign, campaign_toml};
 
 #[test]
 fn run_chains_every_step_on_a_small_campaign() {
@@ -88,7 +88,10 @@ fn run_refuses_bad_configurations() {
     ]);
     assert_eq!(code, 1);
     assert!(stderr.contains("inside the input directory"), "{stderr}");
-    assert!(!raw.join("results").exists(), "nothing may be written inside the input");
+    assert!(
+        !raw.join("results").exists(),
+        "nothing may be written inside the input"
+    );
 
     let bad = root.join("bad.toml");
     std::fs::write(&bad, "objet = \"3I\"\n").unwrap();
