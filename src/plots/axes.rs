@@ -56,7 +56,7 @@ impl Axis {
             Transform::Log10 => (a.log10(), b.log10()),
             Transform::NegLog10 => (-b.log10(), -a.log10()),
         };
-        if !(v1 - v0 > 1e-12 * v0.abs().max(1.0)) {
+        if v1 - v0 <= 1e-12 * v0.abs().max(1.0) || !(v1 - v0).is_finite() {
             let half = match transform {
                 Transform::Log10 | Transform::NegLog10 => 0.05,
                 Transform::Date => 0.5,
@@ -266,13 +266,15 @@ pub(crate) fn log_ticks(vlo: f64, vhi: f64) -> (Vec<f64>, Vec<f64>) {
     if major.len() > 12 {
         major = expand(&[1.0]);
     }
-    // The densest minor set with at most ~16 ticks over the range.
+    // The densest minor set that stays readable: tenths or halves of each decade's
+    // mantissa when they give at most 16 ticks, else 1–9 × 10^k.
     let fine: Vec<f64> = (10..100).map(|i| f64::from(i) / 10.0).collect();
     let halves: Vec<f64> = (2..20).map(|i| f64::from(i) / 2.0).collect();
     let units: Vec<f64> = (1..10).map(f64::from).collect();
-    let minor_set: Vec<f64> = [fine, halves, units]
+    let minor_set: Vec<f64> = [(fine, 16), (halves, 16), (units, 30)]
         .into_iter()
-        .find(|set| expand(set).len() <= 16)
+        .find(|(set, max)| expand(set).len() <= *max)
+        .map(|(set, _)| set)
         .unwrap_or_default();
     let minor = expand(&minor_set)
         .into_iter()
@@ -581,7 +583,10 @@ pub(crate) fn densify(points: &[(f64, f64)], n: usize) -> Vec<(f64, f64)> {
     for w in points.windows(2) {
         for k in 0..n {
             let t = k as f64 / n as f64;
-            out.push((w[0].0 + t * (w[1].0 - w[0].0), w[0].1 + t * (w[1].1 - w[0].1)));
+            out.push((
+                w[0].0 + t * (w[1].0 - w[0].0),
+                w[0].1 + t * (w[1].1 - w[0].1),
+            ));
         }
     }
     out.extend(points.last().copied());
@@ -616,12 +621,10 @@ fn clip_segment(
             }
         }
     }
-    (t0 <= t1).then(|| {
-        (
-            (p0.0 + t0 * dx, p0.1 + t0 * dy),
-            (p0.0 + t1 * dx, p0.1 + t1 * dy),
-        )
-    })
+    (t0 <= t1).then_some((
+        (p0.0 + t0 * dx, p0.1 + t0 * dy),
+        (p0.0 + t1 * dx, p0.1 + t1 * dy),
+    ))
 }
 
 /// The parts of a polyline (plot coordinates) inside the ranges of `x` and `y`, as runs.
@@ -639,7 +642,9 @@ pub(crate) fn clip_polyline_box(
     let mut runs = vec![];
     let mut run: Vec<(f64, f64)> = vec![];
     for w in points.windows(2) {
-        let finite = [w[0].0, w[0].1, w[1].0, w[1].1].iter().all(|v| v.is_finite());
+        let finite = [w[0].0, w[0].1, w[1].0, w[1].1]
+            .iter()
+            .all(|v| v.is_finite());
         match clip_segment(w[0], w[1], xr, yr).filter(|_| finite) {
             Some((a, b)) => {
                 if run.last() != Some(&a) {
@@ -723,7 +728,9 @@ mod tests {
         assert!(!minor.is_empty());
         let (dates, with_time) = date_ticks(60857.0, 60950.0);
         assert!(!with_time && (3..=7).contains(&dates.len()), "{dates:?}");
-        assert!(dates.iter().all(|&d| [1, 15].contains(&civil_from_mjd(d).2)));
+        assert!(dates
+            .iter()
+            .all(|&d| [1, 15].contains(&civil_from_mjd(d).2)));
         let (dates, _) = date_ticks(60000.0, 61000.0);
         assert!((3..=7).contains(&dates.len()), "{dates:?}");
         assert!(dates.iter().all(|&d| civil_from_mjd(d).2 == 1));

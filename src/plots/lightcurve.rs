@@ -379,7 +379,7 @@ pub fn reduced_magnitude_vs_log_rh(
         ));
     }
     if let Some(b) = plot.broken {
-        if !(b.rh_break_au > 0.0) {
+        if b.rh_break_au.is_nan() || b.rh_break_au <= 0.0 || b.rh_break_au.is_infinite() {
             return Err(super::render::invalid(
                 path,
                 "break distance must be positive",
@@ -553,7 +553,8 @@ impl Figure for ReducedFigure<'_, '_> {
             }
         }
         let clip = |pts: &[(f64, f64)]| -> Vec<Vec<(f64, f64)>> {
-            let mapped: Vec<(f64, f64)> = pts.iter().map(|&(l, m)| (x.coord(l), y.coord(m))).collect();
+            let mapped: Vec<(f64, f64)> =
+                pts.iter().map(|&(l, m)| (x.coord(l), y.coord(m))).collect();
             clip_polyline(&mapped, &x, &y)
         };
         let mut labels: Vec<String> = vec![];
@@ -585,9 +586,11 @@ impl Figure for ReducedFigure<'_, '_> {
             labels.push(label.clone());
             let style = theme.line(MODEL_ALT);
             chart
-                .draw_series(clip(&broken).into_iter().map(|run| {
-                    DashedPathElement::new(run, theme.px(8.0), theme.px(5.0), style)
-                }))?
+                .draw_series(
+                    clip(&broken).into_iter().map(|run| {
+                        DashedPathElement::new(run, theme.px(8.0), theme.px(5.0), style)
+                    }),
+                )?
                 .label(label)
                 .legend(move |at| legend_line(at, MODEL_ALT.stroke_width(stroke + 1), true));
         }

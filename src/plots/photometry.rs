@@ -6,7 +6,9 @@ use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-use super::axes::{build_chart, draw_box, fmt_fixed, y_label_area, Axis, FrameOptions, Transform};
+use super::axes::{
+    build_chart, draw_box, fmt_fixed, fmt_sig, y_label_area, Axis, FrameOptions, Transform,
+};
 use super::render::{no_data, render, DrawFail, Figure};
 use super::style::{
     draw_legend, legend_box, legend_corner, legend_line, legend_marker, marker, palette,
@@ -40,6 +42,14 @@ impl RadiusUnit {
             RadiusUnit::Pixel => "Aperture radius (px)",
             RadiusUnit::Arcsec => "Aperture radius (arcsec)",
             RadiusUnit::Km => "Aperture radius (km at the comet)",
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match self {
+            RadiusUnit::Pixel => "px",
+            RadiusUnit::Arcsec => "arcsec",
+            RadiusUnit::Km => "km",
         }
     }
 }
@@ -169,7 +179,11 @@ impl Figure for GrowthFigure<'_, '_> {
         let cap = theme.pxi(3.0);
         let mut labels = vec![];
         if let Some(r) = plot.chosen_radius.filter(|r| r.is_finite()) {
-            let label = format!("aperture used: r = {}", fmt_fixed(r, 2));
+            let label = format!(
+                "aperture used: r = {} {}",
+                fmt_sig(r),
+                plot.radius_unit.short()
+            );
             labels.push(label.clone());
             let st = theme.thin(MID_GREY);
             chart

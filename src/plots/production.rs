@@ -265,8 +265,10 @@ impl Figure for ProductionFigure<'_, '_> {
                 labels.push(label.clone());
                 chart
                     .draw_series({
-                        let pts: Vec<(f64, f64)> =
-                            line.iter().map(|&(r, q)| (x.coord(r), y.coord(q))).collect();
+                        let pts: Vec<(f64, f64)> = line
+                            .iter()
+                            .map(|&(r, q)| (x.coord(r), y.coord(q)))
+                            .collect();
                         clip_polyline(&pts, &x, &y)
                             .into_iter()
                             .map(|run| PathElement::new(run, theme.line(c)))
@@ -286,8 +288,10 @@ impl Figure for ProductionFigure<'_, '_> {
             })
             .map(|(r, q)| (x.coord(r), y.coord(q)))
             .chain(lines.iter().flat_map(|line| {
-                let pts: Vec<(f64, f64)> =
-                    line.iter().map(|&(r, q)| (x.coord(r), y.coord(q))).collect();
+                let pts: Vec<(f64, f64)> = line
+                    .iter()
+                    .map(|&(r, q)| (x.coord(r), y.coord(q)))
+                    .collect();
                 densify(&pts, 60)
             }))
             .map(|(a, b)| (x.frac(a), y.frac(b)))

@@ -43,8 +43,7 @@ fn ensure_fonts() -> bool {
     })
 }
 
-/// Temporary name beside `path`, keeping the extension (the PNG encoder picks the format
-/// from it).
+/// Temporary name beside `path` (hidden, with the process id), keeping the extension.
 fn temporary_path(path: &Path, ext: &str) -> PathBuf {
     let name = path
         .file_name()
@@ -84,32 +83,23 @@ pub(crate) fn render(path: &Path, size: PlotSize, figure: &impl Figure) -> Resul
         path: path.to_path_buf(),
         message: e.0,
     };
-    match format {
+    let bytes = match format {
         PlotFormat::Png => {
-            let tmp = temporary_path(path, "png");
-            let result = {
+            let (w, h) = (size.width, size.height);
+            let mut rgb = vec![0u8; w as usize * h as usize * 3];
+            {
                 let backend = PngBackend {
-                    inner: BitMapBackend::new(&tmp, (size.width, size.height)),
+                    inner: BitMapBackend::with_buffer(&mut rgb, (w, h)),
                 };
                 let root = backend.into_drawing_area();
-                root.fill(&WHITE)
-                    .map_err(DrawFail::from)
-                    .and_then(|_| figure.draw(&root, &theme))
-                    .and_then(|_| root.present().map_err(DrawFail::from))
-            };
-            match result {
-                Ok(()) => std::fs::rename(&tmp, path).map_err(|source| {
-                    let _ = std::fs::remove_file(&tmp);
-                    PlotError::Io {
-                        path: path.to_path_buf(),
-                        source,
-                    }
-                }),
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    Err(draw_error(e))
-                }
+                root.fill(&WHITE).map_err(|e| draw_error(e.into()))?;
+                figure.draw(&root, &theme).map_err(draw_error)?;
+                root.present().map_err(|e| draw_error(e.into()))?;
             }
+            encode_png(&rgb, w, h).map_err(|e| PlotError::Draw {
+                path: path.to_path_buf(),
+                message: format!("PNG encoding failed: {e}"),
+            })?
         }
         PlotFormat::Svg => {
             let mut text = String::new();
@@ -120,21 +110,41 @@ pub(crate) fn render(path: &Path, size: PlotSize, figure: &impl Figure) -> Resul
                 figure.draw(&root, &theme).map_err(draw_error)?;
                 root.present().map_err(|e| draw_error(e.into()))?;
             }
-            let tmp = temporary_path(path, "svg");
-            let io = |source| PlotError::Io {
-                path: path.to_path_buf(),
-                source,
-            };
-            if let Err(e) = std::fs::write(&tmp, text.as_bytes()) {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(io(e));
-            }
-            std::fs::rename(&tmp, path).map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                io(e)
-            })
+            text.into_bytes()
         }
+    };
+    write_atomically(path, format, &bytes)
+}
+
+/// 8-bit RGB PNG of a row-major RGB buffer.
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(rgb)?;
+        writer.finish()?;
     }
+    Ok(out)
+}
+
+/// Writes `bytes` to a temporary name beside `path` and renames it to `path`.
+fn write_atomically(path: &Path, format: PlotFormat, bytes: &[u8]) -> Result<(), PlotError> {
+    let ext = match format {
+        PlotFormat::Png => "png",
+        PlotFormat::Svg => "svg",
+    };
+    let tmp = temporary_path(path, ext);
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    result.map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        PlotError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// A `NoData` error for `path`.

@@ -67,7 +67,8 @@ impl Theme {
         } else {
             FontStyle::Normal
         };
-        ("sans-serif", size * self.scale)
+        // Sizes are em sizes in px; plotters' text size is 1.24 em (see `text.rs`).
+        ("sans-serif", size * 1.24 * self.scale)
             .into_font()
             .style(style)
             .color(&BLACK)

@@ -8,7 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axes::{
-    build_chart, draw_box, fmt_date, fmt_fixed, fmt_sig, Axis, FrameOptions, Transform,
+    build_chart, clip_polyline, draw_box, fmt_date, fmt_fixed, fmt_sig, Axis, FrameOptions,
+    Transform,
 };
 use super::render::{no_data, render, DrawFail, Figure};
 use super::style::{draw_legend, legend_box, legend_line, with_color, Theme, MID_GREY};
@@ -249,18 +250,17 @@ impl Figure for SyndyneFigure<'_, '_> {
                 0.0
             };
             let c = viridis(t);
-            let pts: Vec<(f64, f64)> = s
-                .points
-                .iter()
-                .filter(finite)
-                .map(pos)
-                .filter(inside)
-                .collect();
+            let all: Vec<(f64, f64)> = s.points.iter().filter(finite).map(pos).collect();
+            let pts: Vec<(f64, f64)> = all.iter().copied().filter(inside).collect();
             let label = format!("β = {}", fmt_sig(s.beta));
             labels.push(label.clone());
             let style = theme.line(c);
             chart
-                .draw_series(LineSeries::new(pts.clone(), style))?
+                .draw_series(
+                    clip_polyline(&all, &x, &y)
+                        .into_iter()
+                        .map(|run| PathElement::new(run, style)),
+                )?
                 .label(label.clone())
                 .legend(move |at| legend_line(at, style, false));
             if let Some(far) = pts

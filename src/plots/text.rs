@@ -5,8 +5,8 @@
 //! truncates the baseline offset, so at the usual 12–16 px sizes letters are unevenly spaced
 //! ("SD SS") and periods float above the baseline at odd sizes. This backend places every
 //! glyph at its exact (sub-pixel) pen position on a common baseline, with kerning, and
-//! measures text the same way for layout. The font size is the em size in pixels, as in SVG
-//! and CSS, so PNG and SVG text have the same size.
+//! measures text the same way for layout. The em is the style's size / 1.24, the font size
+//! plotters' SVG backend writes, so PNG and SVG text have the same size.
 
 use std::sync::OnceLock;
 
@@ -48,14 +48,21 @@ fn face_for<S: BackendTextStyle>(style: &S) -> Option<&'static FontRef<'static>>
     })
 }
 
-/// Scale giving an em of `size` px.
+/// plotters' SVG backend writes `font-size = size / 1.24`; PNG text uses the same em.
+const SVG_EM_RATIO: f64 = 1.24;
+
+/// Scale giving an em of `size / 1.24` px (the SVG font size of the same style).
 fn em_scale(font: &FontRef<'static>, size: f64) -> PxScale {
     let upem = font.units_per_em().unwrap_or(2048.0);
-    PxScale::from(size as f32 * font.height_unscaled() / upem)
+    PxScale::from((size / SVG_EM_RATIO) as f32 * font.height_unscaled() / upem)
 }
 
 /// Pen positions of the glyphs of `text` (relative x), the advance width, ascent and descent.
-fn layout(font: &FontRef<'static>, scale: PxScale, text: &str) -> (Vec<(char, f32)>, f32, f32, f32) {
+fn layout(
+    font: &FontRef<'static>,
+    scale: PxScale,
+    text: &str,
+) -> (Vec<(char, f32)>, f32, f32, f32) {
     let sf = font.as_scaled(scale);
     let mut caret = 0f32;
     let mut prev = None;
