@@ -332,6 +332,18 @@ fn check_png(path: &Path, size: PlotSize) -> Png {
         "{}: too few dark pixels",
         path.display()
     );
+    // The title (embedded font, rasterised into the PNG): dark pixels in the top band,
+    // centred.
+    let band = (size.height as f64 * 0.07).ceil() as u32;
+    let title_px = (0..band)
+        .flat_map(|y| (w / 4..3 * w / 4).map(move |x| (x, y)))
+        .filter(|&(x, y)| png.at(x, y).iter().all(|&c| c < 100))
+        .count();
+    assert!(
+        title_px > 100,
+        "{}: no title text ({title_px} dark px)",
+        path.display()
+    );
     if let Some(dir) = samples_dir() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(path, dir.join(path.file_name().unwrap())).unwrap();

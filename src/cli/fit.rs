@@ -165,6 +165,11 @@ struct FitJson<'a> {
     n2_err: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rh_break_au: Option<f64>,
+    /// Reduced magnitude at the break, m − 5 log10 Δ − Φ(α) at rH = rh_break_au (mag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    h_break_mag: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    h_break_err: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rh_break_err_au: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -450,6 +455,8 @@ fn to_json<'a>(
         n2: broken.map(|b| b.n_inner),
         n2_err: broken.map(|b| b.n_inner_err),
         rh_break_au: broken.map(|b| b.rh_break_au),
+        h_break_mag: broken.map(|b| b.h_break_mag),
+        h_break_err: broken.map(|b| b.h_break_err),
         rh_break_err_au: broken.map(|b| b.rh_break_err_au),
         broken_chi2_dof: broken.map(|b| b.chi2_dof),
         broken_failure: analysis.broken_failure.clone(),

@@ -440,9 +440,24 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         Verbosity::Quiet,
     )?;
 
-    // 6. Report.
-    say("[6/6] report");
-    let report = report_markdown(&config, &raw, &out, n_rows, n_skipped, &failed_nights)?;
+    // 6. Plots and report.
+    say("[6/6] plots and report");
+    let plots = match write_plots(&config, &out) {
+        Ok(plots) => plots,
+        Err(e) => {
+            say(&format!("      plots not written: {e:#}"));
+            Vec::new()
+        }
+    };
+    let report = report_markdown(
+        &config,
+        &raw,
+        &out,
+        n_rows,
+        n_skipped,
+        &failed_nights,
+        &plots,
+    )?;
     write_text_atomic(&out.join("report.md"), &report)?;
     say(&format!(
         "done in {:.0} s: {n_rows} measurement(s), {n_skipped} frame(s) skipped, {} night(s) failed; report in {}",
@@ -483,6 +498,7 @@ fn report_markdown(
     n_rows: usize,
     n_skipped: usize,
     failed: &[(String, String)],
+    plots: &[PathBuf],
 ) -> anyhow::Result<String> {
     let fit = read_json(&out.join("fit.json")).unwrap_or_default();
     let dust = read_json(&out.join("dust_trend.json")).unwrap_or_default();
@@ -554,6 +570,15 @@ fn report_markdown(
         )
     )?;
     writeln!(r)?;
+    for plot in plots
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+    {
+        if let Ok(relative) = plot.strip_prefix(out) {
+            writeln!(r, "![{}]({})", relative.display(), relative.display())?;
+            writeln!(r)?;
+        }
+    }
     writeln!(r, "## Assumptions")?;
     writeln!(r)?;
     writeln!(
@@ -606,4 +631,194 @@ fn report_markdown(
         writeln!(r, "- `{f}`")?;
     }
     Ok(r)
+}
+
+/// A CSV table of the run as columns.
+struct Table(polars::prelude::DataFrame);
+
+impl Table {
+    fn read(path: &Path) -> anyhow::Result<Table> {
+        Ok(Table(
+            polars::prelude::CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(None)
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+                .finish()
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ))
+    }
+
+    fn f64(&self, name: &str) -> anyhow::Result<Vec<f64>> {
+        let column = self
+            .0
+            .column(name)?
+            .cast(&polars::prelude::DataType::Float64)?;
+        Ok(column
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    }
+
+    fn text(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        let column = self
+            .0
+            .column(name)?
+            .cast(&polars::prelude::DataType::String)?;
+        Ok(column
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect())
+    }
+}
+
+/// The lightcurve, the reduced magnitude with the fits, and dM/dt against rH, as PNG and SVG
+/// in `<out>/plots`.
+fn write_plots(config: &RunConfig, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    use cometphot::plots::{
+        lightcurve_vs_time, production_vs_rh, reduced_magnitude_vs_log_rh, BrokenPowerLawLine,
+        LightcurvePlot, LightcurvePoint, ModelCurvePoint, PlotSize, PowerLawLine, ProductionPlot,
+        ProductionPoint, ProductionSeries, RatePowerLaw, ReducedMagnitudePlot,
+        ReducedMagnitudePoint,
+    };
+    let dir = out.join("plots");
+    std::fs::create_dir_all(&dir)?;
+    let fit = read_json(&out.join("fit.json")).unwrap_or_default();
+    let trend = read_json(&out.join("dust_trend.json")).unwrap_or_default();
+    let lc = Table::read(&out.join("lightcurve.csv"))?;
+    let (mjd, rh, mag, err, reduced, model) = (
+        lc.f64("mjd")?,
+        lc.f64("rh_au")?,
+        lc.f64("mag")?,
+        lc.f64("mag_err")?,
+        lc.f64("mag_reduced")?,
+        lc.f64("model_mag")?,
+    );
+    let (filter, flag) = (lc.text("filter")?, lc.text("flag")?);
+    let points: Vec<LightcurvePoint> = (0..mjd.len())
+        .map(|i| LightcurvePoint {
+            mjd: mjd[i],
+            mag: mag[i],
+            mag_err: err[i],
+            filter: filter[i].clone(),
+            flagged: flag[i] == "outburst",
+        })
+        .collect();
+    let mut curve: Vec<ModelCurvePoint> = (0..mjd.len())
+        .map(|i| ModelCurvePoint {
+            mjd: mjd[i],
+            mag: model[i],
+        })
+        .collect();
+    curve.sort_by(|a, b| a.mjd.total_cmp(&b.mjd));
+    let title = format!("{}: lightcurve", config.object);
+    let mut written = Vec::new();
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("lightcurve.{ext}"));
+        lightcurve_vs_time(
+            &path,
+            &LightcurvePlot {
+                title: &title,
+                y_label: "magnitude in the aperture",
+                points: &points,
+                model: &curve,
+                model_label: "power-law model",
+                flagged_label: "outburst",
+                ..LightcurvePlot::default()
+            },
+            PlotSize::default(),
+        )?;
+        written.push(path);
+    }
+    // The plotted quantity is m − 5 log10 Δ − Φ(α) = mag_reduced + 5 log10 rH.
+    let reduced_points: Vec<ReducedMagnitudePoint> = (0..rh.len())
+        .map(|i| ReducedMagnitudePoint {
+            rh_au: rh[i],
+            reduced_mag: reduced[i] + 5.0 * rh[i].log10(),
+            mag_err: err[i],
+            filter: filter[i].clone(),
+            flagged: flag[i] == "outburst",
+        })
+        .collect();
+    let number = |k: &str| fit[k].as_f64();
+    let power = match (number("h_mag"), number("n"), number("n_err")) {
+        (Some(h_mag), Some(n), Some(n_err)) => Some(PowerLawLine { h_mag, n, n_err }),
+        _ => None,
+    };
+    let broken = (|| {
+        let b = BrokenPowerLawLine {
+            h_break_mag: number("h_break_mag")?,
+            rh_break_au: number("rh_break_au")?,
+            n_outer: number("n1")?,
+            n_outer_err: number("n1_err")?,
+            n_inner: number("n2")?,
+            n_inner_err: number("n2_err")?,
+        };
+        Some(b)
+    })();
+    let title = format!("{}: m − 5 log Δ − βα vs rH", config.object);
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("reduced_magnitude.{ext}"));
+        reduced_magnitude_vs_log_rh(
+            &path,
+            &ReducedMagnitudePlot {
+                title: &title,
+                points: &reduced_points,
+                fit: power,
+                broken,
+                ..ReducedMagnitudePlot::default()
+            },
+            PlotSize::default(),
+        )?;
+        written.push(path);
+    }
+    let dust = Table::read(&out.join("dust.csv"))?;
+    let (drh, rate, rate_err) = (
+        dust.f64("rh_au")?,
+        dust.f64("production_kg_s")?,
+        dust.f64("production_err_kg_s")?,
+    );
+    let rates: Vec<ProductionPoint> = (0..drh.len())
+        .map(|i| ProductionPoint {
+            rh_au: drh[i],
+            rate_kg_s: rate[i],
+            rate_err_kg_s: rate_err[i],
+        })
+        .collect();
+    let p = &trend["production"];
+    let line = match (
+        p["index"].as_f64(),
+        p["index_err"].as_f64(),
+        p["value_at_rh"].as_f64(),
+        p["at_rh_au"].as_f64(),
+    ) {
+        (Some(index), Some(index_err), Some(value), Some(at)) => Some(RatePowerLaw {
+            rate_at_1au_kg_s: value * at.powf(-index),
+            index,
+            index_err,
+        }),
+        _ => None,
+    };
+    let series = [ProductionSeries {
+        label: &config.object,
+        points: &rates,
+        fit: line,
+    }];
+    let title = format!("{}: dust production rate", config.object);
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("production.{ext}"));
+        production_vs_rh(
+            &path,
+            &ProductionPlot {
+                title: &title,
+                series: &series,
+                reference_rh_au: Some(config.at_rh_au),
+                ..ProductionPlot::default()
+            },
+            PlotSize::default(),
+        )?;
+        written.push(path);
+    }
+    Ok(written)
 }

@@ -7,10 +7,11 @@
 //! - the format is chosen by the extension of `path` (`.png` or `.svg`, case-insensitive);
 //! - the input struct holds slices of small plain structs defined here, so the plots do not
 //!   depend on how the numbers were produced (the caller converts its tables);
-//! - text is drawn with DejaVu Sans, embedded in the binary (the `dejavu` crate, Bitstream Vera
-//!   licence) and registered with plotters' `ab_glyph` backend: no system fonts, no fontconfig.
-//!   SVG files name the family `sans-serif` in their `<text>` elements, so a viewer uses its
-//!   own sans-serif font for them;
+//! - text is drawn with DejaVu Sans (regular and bold) embedded in the binary (the `dejavu`
+//!   crate; Bitstream Vera licence, DejaVu changes public domain): no system fonts, no
+//!   fontconfig. PNG text is rasterised here with `ab_glyph` (`text.rs`: plotters' own
+//!   `ab_glyph` text path misplaces glyphs at small sizes) and encoded with the `png` crate;
+//!   SVG files carry `<text>` elements naming `sans-serif`, rendered by the viewer's font;
 //! - the file is written to a temporary name in the same directory and renamed (DESIGN §3).
 //!
 //! Conventions shared by all plots:

@@ -608,12 +608,6 @@ impl Figure for StampFigure<'_, '_> {
             arrows.push(arrow(sv_origin, d, VELOCITY, "−v"));
         }
         let shadow = BLACK.mix(0.7).stroke_width(theme.px(4.5));
-        if plot.sun_pa_deg.is_some() || plot.neg_velocity_pa_deg.is_some() {
-            chart.draw_series([
-                Circle::new(sv_origin, theme.pxi(4.0), BLACK.mix(0.7).filled()),
-                Circle::new(sv_origin, theme.pxi(2.5), WHITE.filled()),
-            ])?;
-        }
         for (shaft, heads, _, _, _) in &arrows {
             chart.draw_series([
                 PathElement::new(shaft.clone(), shadow),
@@ -658,6 +652,14 @@ impl Figure for StampFigure<'_, '_> {
                 *lab,
                 centred(*color),
             )))?;
+        }
+
+        // The common origin of the Sun and −v arrows.
+        if plot.sun_pa_deg.is_some() || plot.neg_velocity_pa_deg.is_some() {
+            chart.draw_series([
+                Circle::new(sv_origin, theme.pxi(4.0), BLACK.mix(0.7).filled()),
+                Circle::new(sv_origin, theme.pxi(2.5), WHITE.filled()),
+            ])?;
         }
 
         // Scale bar (when the CD matrix gives the pixel scale), lower left.
