@@ -49,12 +49,16 @@ fn run_chains_every_step_on_a_small_campaign() {
         "grains.csv",
         "comparison.csv",
         "report.md",
+        "plots/lightcurve.png",
+        "plots/reduced_magnitude.svg",
+        "plots/production.png",
     ] {
         assert!(out.join(file).is_file(), "{file} missing; stderr: {stderr}");
     }
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| index n |"), "{report}");
     assert!(report.contains("m_sun = -27.15"), "{report}");
+    assert!(report.contains("![plots/reduced_magnitude.png](plots/reduced_magnitude.png)"));
     // The configuration written back runs again to the same fit.
     let fit_before = std::fs::read_to_string(out.join("fit.json")).unwrap();
     let again = root.join("again");
