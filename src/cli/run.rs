@@ -599,12 +599,87 @@ fn report_markdown(
         config.radius_km, config.annulus_inner_arcsec, config.annulus_outer_arcsec
     )?;
     writeln!(r)?;
+    if let Ok(grains) = Table::read(&out.join("grains.csv")) {
+        let (a, v, ok) = (
+            grains.f64("a_um")?,
+            grains.f64("v_m_s")?,
+            grains.text("consistent")?,
+        );
+        let cells: Vec<usize> = (0..a.len()).filter(|&i| ok[i] == "true").collect();
+        let span = |x: &[f64]| {
+            cells.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &i| {
+                (lo.min(x[i]), hi.max(x[i]))
+            })
+        };
+        writeln!(r, "## Grain size and speed")?;
+        writeln!(r)?;
+        if cells.is_empty() {
+            writeln!(
+                r,
+                "No (a, v) cell is consistent with the morphology (see `grains.csv`)."
+            )?;
+        } else {
+            let ((a0, a1), (v0, v1)) = (span(&a), span(&v));
+            writeln!(
+                r,
+                "{} of {} (a, v) cells are consistent with the morphology: a = {a0:.0}–{a1:.0} µm, \
+                 v = {v0:.1}–{v1:.1} m/s (criteria and reasons per cell in `grains.csv`).",
+                cells.len(),
+                a.len()
+            )?;
+        }
+        writeln!(r)?;
+    }
     writeln!(r, "## Comparison with {}", config.reference)?;
     writeln!(r)?;
-    writeln!(
-        r,
-        "See `comparison.csv` (cometphot values beside the literature, with citations)."
-    )?;
+    if let Ok(c) = Table::read(&out.join("comparison.csv")) {
+        let object = &config.object;
+        let reference = &config.reference;
+        let (quantity, unit) = (c.text("quantity")?, c.text("unit")?);
+        let (ov, oe) = (
+            c.f64(&format!("{object}_cometphot"))?,
+            c.f64(&format!("{object}_cometphot_err"))?,
+        );
+        let (rv, re) = (
+            c.f64(&format!("{reference}_cometphot"))?,
+            c.f64(&format!("{reference}_cometphot_err"))?,
+        );
+        let (ol, rl) = (
+            c.text(&format!("{object}_literature"))?,
+            c.text(&format!("{reference}_literature"))?,
+        );
+        let cell = |v: f64, e: f64| match (v.is_finite(), e.is_finite() && e > 0.0) {
+            (true, true) => format!("{v:.3} ± {e:.3}"),
+            (true, false) => format!("{v:.3}"),
+            _ => "—".to_string(),
+        };
+        writeln!(
+            r,
+            "| quantity | {object} (cometphot) | {object} (literature) | {reference} (cometphot) | {reference} (literature) |"
+        )?;
+        writeln!(r, "|---|---|---|---|---|")?;
+        for i in 0..quantity.len() {
+            let unit = if unit[i].is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", unit[i])
+            };
+            writeln!(
+                r,
+                "| {}{unit} | {} | {} | {} | {} |",
+                quantity[i],
+                cell(ov[i], oe[i]),
+                ol[i],
+                cell(rv[i], re[i]),
+                rl[i]
+            )?;
+        }
+        writeln!(r)?;
+        writeln!(
+            r,
+            "Citations for each literature value are in `comparison.csv`."
+        )?;
+    }
     if !failed.is_empty() {
         writeln!(r)?;
         writeln!(r, "## Nights that failed")?;
