@@ -12,7 +12,7 @@ use super::axes::{
 use super::render::{no_data, render, DrawFail, Figure};
 use super::style::{
     draw_legend, legend_box, legend_corner, legend_line, legend_marker, marker, palette,
-    v_error_bar, Marker, Theme, MID_GREY, MODEL,
+    v_error_bar, Marker, Theme, MID_GREY, MODEL, SERIES_MARKERS,
 };
 use super::{PlotError, PlotSize};
 
@@ -128,13 +128,6 @@ pub fn curve_of_growth(
 struct GrowthFigure<'a, 'b> {
     plot: &'a CurveOfGrowthPlot<'b>,
 }
-
-const SERIES_MARKERS: [Marker; 4] = [
-    Marker::Dot,
-    Marker::Square,
-    Marker::OpenTriangle,
-    Marker::Cross,
-];
 
 impl Figure for GrowthFigure<'_, '_> {
     fn draw<DB: DrawingBackend>(

@@ -12,7 +12,7 @@ use super::axes::{
 use super::render::{no_data, render, DrawFail, Figure};
 use super::style::{
     draw_legend, legend_box, legend_corner, legend_line, legend_marker, marker, palette,
-    v_error_bar, Marker, Theme, MID_GREY,
+    v_error_bar, Marker, Theme, MID_GREY, SERIES_MARKERS,
 };
 use super::{PlotError, PlotSize, RhAxis};
 
@@ -101,13 +101,6 @@ pub fn production_vs_rh(
 struct ProductionFigure<'a, 'b> {
     plot: &'a ProductionPlot<'b>,
 }
-
-const SERIES_MARKERS: [Marker; 4] = [
-    Marker::Dot,
-    Marker::Square,
-    Marker::OpenTriangle,
-    Marker::Cross,
-];
 
 impl Figure for ProductionFigure<'_, '_> {
     fn draw<DB: DrawingBackend>(

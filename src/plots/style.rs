@@ -146,6 +146,14 @@ where
     Ok(())
 }
 
+/// Markers of successive series in multi-series plots.
+pub(crate) const SERIES_MARKERS: [Marker; 4] = [
+    Marker::Dot,
+    Marker::Square,
+    Marker::OpenTriangle,
+    Marker::Cross,
+];
+
 /// Marker kinds used across plots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Marker {
