@@ -12,7 +12,7 @@ use super::axes::{
 use super::render::{no_data, render, DrawFail, Figure};
 use super::style::{
     draw_legend, legend_box, legend_corner, legend_line, legend_marker, marker, palette,
-    v_error_bar, Marker, Theme, MID_GREY, SERIES_MARKERS,
+    v_error_bar, Theme, MID_GREY, SERIES_MARKERS,
 };
 use super::{PlotError, PlotSize, RhAxis};
 
