@@ -71,6 +71,9 @@ pub struct ApertureArgs {
     /// Flag apertures with pixels at or above this value (default: from the profile).
     #[arg(long, value_name = "ADU")]
     pub saturation_adu: Option<f64>,
+    /// Write the CSV to this file (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
 }
 
 fn parse_list(text: &str, what: &str) -> anyhow::Result<Vec<f64>> {
@@ -222,6 +225,10 @@ pub fn run(args: ApertureArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             flags_to_string(m.flags)
         ));
     }
-    print!("{out}");
+    match &args.out {
+        Some(path) => cometphot::table::write_text_atomic(path, &out)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{out}"),
+    }
     Ok(EXIT_OK)
 }

@@ -2,6 +2,7 @@
 
 mod aperture;
 mod compare;
+mod diagnostics;
 mod dust;
 mod ephem;
 mod fit;

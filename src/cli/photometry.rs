@@ -17,13 +17,14 @@ use cometphot::ephem::time::UtcInstant;
 use cometphot::frame::profile::ProfileRegistry;
 use cometphot::photometry::catalogue::read_catalogue;
 use cometphot::photometry::measure::{
-    measure_comet, ApertureRadius, CometSearch, PhotometryConfig, ZeroPointSource,
+    measure_frame, ApertureRadius, CometSearch, PhotometryConfig, ZeroPointSource,
 };
 use cometphot::photometry::table::to_dataframe;
 use cometphot::reduce::pipeline::{reduce_files, Progress, ReduceOptions};
 use cometphot::scan::{files_to_scan, scan_files, ScanOptions};
-use cometphot::table::write_table_or_stdout;
+use cometphot::table::{write_table_or_stdout, write_text_atomic};
 
+use super::diagnostics::{self, csv_field, DiagnosticRows};
 use super::{Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
 
 const PHOTOMETRY_HELP: &str = "\
@@ -90,6 +91,10 @@ pub struct PhotometryArgs {
     /// Output table (.csv or .parquet); CSV on standard output without it.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write per-frame diagnostics here: postage stamps with the apertures, zero-point plots,
+    /// DS9 region files, and the curves of growth and zero-point stars as tables.
+    #[arg(long, value_name = "DIR")]
+    pub diagnostics: Option<PathBuf>,
 }
 
 /// Earliest and latest mid-exposure times of the frames (from a scan).
@@ -186,10 +191,6 @@ fn skipped_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}_skipped.csv"))
 }
 
-fn csv_field(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\"\""))
-}
-
 pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let started = Instant::now();
     if !args.dir.exists() {
@@ -218,6 +219,7 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     );
     let results = Mutex::new(Vec::new());
     let failures = Mutex::new(Vec::new());
+    let diagnostic_rows: Mutex<Vec<(String, DiagnosticRows)>> = Mutex::new(Vec::new());
     let report = reduce_files(
         &files,
         None,
@@ -228,8 +230,22 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
                 .obsgeo_m
                 .and_then(|[x, y, z]| Site::from_obsgeo(x, y, z).ok())
                 .unwrap_or_else(|| default_site.clone());
-            match measure_comet(frame, &geometry, &site, &config) {
-                Ok(rows) => results.lock().map(|mut r| r.extend(rows)).unwrap_or(()),
+            match measure_frame(frame, &geometry, &site, &config) {
+                Ok(measurement) => {
+                    if let Some(dir) = &args.diagnostics {
+                        match diagnostics::write_frame(dir, frame, &measurement) {
+                            Ok(rows) => diagnostic_rows
+                                .lock()
+                                .map(|mut d| d.push((frame.source.display().to_string(), rows)))
+                                .unwrap_or(()),
+                            Err(e) => bar.suspend(|| eprintln!("diagnostics: {e:#}")),
+                        }
+                    }
+                    results
+                        .lock()
+                        .map(|mut r| r.extend(measurement.rows))
+                        .unwrap_or(())
+                }
                 Err(e) => failures
                     .lock()
                     .map(|mut f| f.push((frame.source.clone(), e.to_string())))
@@ -282,7 +298,11 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
                     .map(|(f, r)| format!("{},{}\n", csv_field(f), csv_field(r))),
             )
             .collect();
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        write_text_atomic(&path, &text)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(dir) = &args.diagnostics {
+        diagnostics::write_tables(dir, diagnostic_rows.into_inner().unwrap_or_default())?;
     }
     if verbosity != Verbosity::Quiet {
         for (file, reason) in &skipped {

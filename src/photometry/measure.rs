@@ -181,6 +181,65 @@ pub struct CometPhotometry {
     pub flags: u32,
 }
 
+/// A calibration star of a frame's zero point, with the aperture-corrected instrumental
+/// magnitude and whether the clipped median kept it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ZeroPointStar {
+    pub star: CalibrationStar,
+    /// Detected position (0-based px).
+    pub x_px: f64,
+    pub y_px: f64,
+    pub used: bool,
+}
+
+/// The comet's net signal in one aperture of its curve of growth (same centre and sky as the
+/// photometry).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GrowthSample {
+    pub radius_arcsec: f64,
+    pub radius_km: f64,
+    pub net_e: f64,
+    pub net_err_e: f64,
+}
+
+/// Apertures of the curve of growth, as multiples of the first photometric radius.
+pub const GROWTH_RADIUS_FACTORS: [f64; 10] = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0];
+
+/// What the photometry of a frame used besides the comet's magnitudes, for the diagnostics
+/// (postage stamp, curve of growth, zero-point plot, DS9 regions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameDiagnostics {
+    /// Predicted (ephemeris or `--at`) and measured positions of the comet (0-based px).
+    pub predicted_px: (f64, f64),
+    pub x_px: f64,
+    pub y_px: f64,
+    pub ra_deg: f64,
+    pub dec_deg: f64,
+    pub scale_arcsec_per_px: f64,
+    /// Median FWHM of the clean stars (px).
+    pub fwhm_px: f64,
+    /// CD matrix of the (refined) WCS (deg/px), when there is one.
+    pub cd_deg_per_px: Option<[[f64; 2]; 2]>,
+    /// Radii of the photometric apertures and of the sky annulus (px).
+    pub aperture_radii_px: Vec<f64>,
+    pub annulus_px: (f64, f64),
+    /// Position angles (deg E of N) of the direction to the Sun (Horizons PsAng + 180) and of
+    /// the negative heliocentric velocity (PsAMV).
+    pub sun_pa_deg: f64,
+    pub neg_velocity_pa_deg: f64,
+    /// The comet's curve of growth at [`GROWTH_RADIUS_FACTORS`] × the first radius.
+    pub growth: Vec<GrowthSample>,
+    pub zero_point: Option<ZeroPoint>,
+    pub zero_point_stars: Vec<ZeroPointStar>,
+}
+
+/// The measurements of the comet in a frame (one per radius) and the diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameMeasurement {
+    pub rows: Vec<CometPhotometry>,
+    pub diagnostics: FrameDiagnostics,
+}
+
 /// Stars measured at least this well (net / error in the 2 FWHM aperture) give the aperture
 /// correction.
 const APERTURE_CORRECTION_MIN_SNR: f64 = 50.0;
@@ -265,12 +324,15 @@ fn catalogue_zp(
     catalogue: &[CatalogueStar],
     exptime_s: f64,
     avoid: (f64, f64, f64),
-) -> Option<ZeroPoint> {
-    let refined = model.refined.as_ref()?;
+) -> (Option<ZeroPoint>, Vec<ZeroPointStar>) {
+    let Some(refined) = model.refined.as_ref() else {
+        return (None, Vec::new());
+    };
     let fwhm = model.fwhm_px;
     let options = star_options(frame);
     let (small, large) = (2.0 * fwhm, 4.0 * fwhm);
     let mut stars = Vec::new();
+    let mut positions = Vec::new();
     let mut growth = Vec::new();
     for &(source_index, star_index) in &refined.matches {
         let (Some(source), Some(star)) =
@@ -321,6 +383,7 @@ fn catalogue_zp(
             instrumental_mag_err: mag_inst_err,
             colour: star.colour,
         });
+        positions.push((source.x, source.y));
     }
     // Aperture correction 2 → 4 FWHM (a Moffat profile of β = 3 has 99.7 % of its light
     // within 4 FWHM): the sigma-clipped median over the brighter stars of their curves of
@@ -339,10 +402,30 @@ fn catalogue_zp(
     for s in &mut stars {
         s.instrumental_mag += correction;
     }
-    catalogue_zero_point(&stars).ok().map(|zp| ZeroPoint {
+    let zero_point = catalogue_zero_point(&stars).ok().map(|zp| ZeroPoint {
         zp_err_mag: zp.zp_err_mag.hypot(correction_err),
         ..zp
-    })
+    });
+    // The stars the clipped median kept: inside the bounds of the last clipping pass.
+    let offsets: Vec<f64> = stars
+        .iter()
+        .map(|s| s.catalogue_mag - s.instrumental_mag)
+        .collect();
+    let bounds = SigmaClip::default()
+        .clip(&offsets)
+        .map_or((f64::NAN, f64::NAN), |c| (c.lower, c.upper));
+    let used = stars
+        .into_iter()
+        .zip(positions)
+        .zip(offsets)
+        .map(|((star, (x_px, y_px)), offset)| ZeroPointStar {
+            star,
+            x_px,
+            y_px,
+            used: offset >= bounds.0 && offset <= bounds.1,
+        })
+        .collect();
+    (zero_point, used)
 }
 
 fn star_options(frame: &CalibratedFrame) -> MeasureOptions<'_> {
@@ -371,6 +454,16 @@ pub fn measure_comet(
     site: &Site,
     config: &PhotometryConfig,
 ) -> Result<Vec<CometPhotometry>, MeasureError> {
+    measure_frame(frame, geometry, site, config).map(|m| m.rows)
+}
+
+/// [`measure_comet`] with the frame's diagnostics.
+pub fn measure_frame(
+    frame: &CalibratedFrame,
+    geometry: &GeometrySource,
+    site: &Site,
+    config: &PhotometryConfig,
+) -> Result<FrameMeasurement, MeasureError> {
     let file = frame.source.display().to_string();
     let meta = &frame.meta;
     let time = meta
@@ -447,15 +540,18 @@ pub fn measure_comet(
         .as_ref()
         .map(|w| w.pixel_to_world(location.x_px, location.y_px))
         .unwrap_or((obs.ra_deg, obs.dec_deg));
-    let zero_point = match &config.zero_point {
-        ZeroPointSource::Given { zp_mag, zp_err_mag } => Some(ZeroPoint {
-            zp_mag: *zp_mag,
-            zp_err_mag: *zp_err_mag,
-            method: ZeroPointMethod::Given,
-            n_stars: 0,
-            n_candidates: 0,
-            colour_coefficient: None,
-        }),
+    let (zero_point, zero_point_stars) = match &config.zero_point {
+        ZeroPointSource::Given { zp_mag, zp_err_mag } => (
+            Some(ZeroPoint {
+                zp_mag: *zp_mag,
+                zp_err_mag: *zp_err_mag,
+                method: ZeroPointMethod::Given,
+                n_stars: 0,
+                n_candidates: 0,
+                colour_coefficient: None,
+            }),
+            Vec::new(),
+        ),
         ZeroPointSource::Catalogue(stars) => catalogue_zp(
             frame,
             &model,
@@ -467,7 +563,7 @@ pub fn measure_comet(
                 config.annulus_outer_arcsec / scale_arcsec,
             ),
         ),
-        ZeroPointSource::None => None,
+        ZeroPointSource::None => (None, Vec::new()),
     };
     let mut frame_flags = 0;
     if location.large_offset {
@@ -504,14 +600,15 @@ pub fn measure_comet(
         location.y_px.round().max(0.0) as usize,
         crate::image::pixel_flag::SATURATED,
     );
-    config
+    let radius_arcsec_of = |radius: &ApertureRadius| match radius {
+        ApertureRadius::Km(km) => km / (KM_PER_ARCSEC_AT_1AU * obs.delta_au),
+        ApertureRadius::Arcsec(arcsec) => *arcsec,
+    };
+    let rows = config
         .radii
         .iter()
         .map(|radius| {
-            let radius_arcsec = match radius {
-                ApertureRadius::Km(km) => km / (KM_PER_ARCSEC_AT_1AU * obs.delta_au),
-                ApertureRadius::Arcsec(arcsec) => *arcsec,
-            };
+            let radius_arcsec = radius_arcsec_of(radius);
             let radius_px = radius_arcsec / scale_arcsec;
             let m = measure_radii(
                 &frame.image_e,
@@ -598,7 +695,54 @@ pub fn measure_comet(
                 flags,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, MeasureError>>()?;
+    let first_radius_arcsec = config.radii.first().map_or(f64::NAN, radius_arcsec_of);
+    let growth_radii_px: Vec<f64> = GROWTH_RADIUS_FACTORS
+        .iter()
+        .map(|f| f * first_radius_arcsec / scale_arcsec)
+        .collect();
+    let growth = measure_radii(
+        &frame.image_e,
+        location.x_px,
+        location.y_px,
+        &growth_radii_px,
+        Some(&sky),
+        &options,
+    )
+    .map(|ms| {
+        ms.iter()
+            .zip(&growth_radii_px)
+            .map(|(m, r_px)| GrowthSample {
+                radius_arcsec: r_px * scale_arcsec,
+                radius_km: r_px * scale_arcsec * KM_PER_ARCSEC_AT_1AU * obs.delta_au,
+                net_e: m.net,
+                net_err_e: m.net_err,
+            })
+            .collect()
+    })
+    .unwrap_or_default();
+    let diagnostics = FrameDiagnostics {
+        predicted_px: predicted,
+        x_px: location.x_px,
+        y_px: location.y_px,
+        ra_deg,
+        dec_deg,
+        scale_arcsec_per_px: scale_arcsec,
+        fwhm_px: model.fwhm_px,
+        cd_deg_per_px: model.wcs.as_ref().map(|w| w.cd_deg_per_px),
+        aperture_radii_px: config
+            .radii
+            .iter()
+            .map(|r| radius_arcsec_of(r) / scale_arcsec)
+            .collect(),
+        annulus_px: (annulus.inner_px, annulus.outer_px),
+        sun_pa_deg: (obs.sun_pa_deg + 180.0).rem_euclid(360.0),
+        neg_velocity_pa_deg: obs.neg_vel_pa_deg,
+        growth,
+        zero_point,
+        zero_point_stars,
+    };
+    Ok(FrameMeasurement { rows, diagnostics })
 }
 
 /// A copy of the frame's mask with the other sources inside the annulus flagged BAD: circles

@@ -10,5 +10,6 @@ pub mod centroid;
 pub mod comet;
 pub mod detect;
 pub mod measure;
+pub mod regions;
 pub mod table;
 pub mod zeropoint;

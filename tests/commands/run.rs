@@ -29,6 +29,13 @@ fn run_chains_every_step_on_a_small_campaign() {
         "-q",
     ]);
     assert_eq!(code, 0, "{stderr}");
+    // A bad frame among the good ones: reported and skipped, the rest goes on.
+    let bad_frame = raw.join("20250801").join("ALIbroken.fits");
+    std::fs::write(
+        &bad_frame,
+        b"SIMPLE  =                    T / but nothing else",
+    )
+    .unwrap();
     let out = root.join("results");
     let (code, _, stderr) = cometphot(&[
         "run",
@@ -36,46 +43,169 @@ fn run_chains_every_step_on_a_small_campaign() {
         "--out",
         &out.display().to_string(),
     ]);
-    assert!(code == 0 || code == 2, "{stderr}");
+    assert_eq!(code, 2, "a skipped frame gives exit status 2: {stderr}");
+    let tables = [
+        "frames",
+        "photometry",
+        "skipped",
+        "lightcurve",
+        "dust",
+        "grains",
+        "comparison",
+        "growth",
+        "zp_stars",
+    ];
+    for table in tables {
+        for ext in ["csv", "parquet"] {
+            let file = format!("{table}.{ext}");
+            assert!(
+                out.join(&file).is_file(),
+                "{file} missing; stderr: {stderr}"
+            );
+        }
+    }
     for file in [
         "run.toml",
-        "photometry.csv",
-        "photometry.parquet",
-        "skipped.csv",
+        "inputs.csv",
         "fit.json",
-        "lightcurve.csv",
-        "dust.csv",
         "dust_trend.json",
-        "grains.csv",
-        "comparison.csv",
         "report.md",
+        "report.html",
         "plots/lightcurve.png",
         "plots/reduced_magnitude.svg",
         "plots/production.png",
+        "plots/curve_of_growth.png",
+        "plots/syndyne.svg",
+        "diagnostics/20250708/stamps/ALIg080005.png",
+        "diagnostics/20250708/zero_points/ALIg080005.png",
+        "diagnostics/20250708/regions/ALIg080005.reg",
     ] {
         assert!(out.join(file).is_file(), "{file} missing; stderr: {stderr}");
     }
+    // The sample's NEOSSat example runs only without an input directory.
+    assert!(!out.join("aperture_examples.csv").exists());
+
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| index n |"), "{report}");
     assert!(report.contains("m_sun = -27.15"), "{report}");
-    assert!(report.contains("![plots/reduced_magnitude.png](plots/reduced_magnitude.png)"));
-    // The configuration written back runs again to the same fit.
+    assert!(report.contains("(plots/reduced_magnitude.png)"), "{report}");
+    assert!(report.contains("(diagnostics/20250708/stamps/ALIg080005.png)"));
+    // The skipped frame is listed with its reason, in the table and the report.
+    let skipped = std::fs::read_to_string(out.join("skipped.csv")).unwrap();
+    let line = skipped
+        .lines()
+        .find(|l| l.contains("ALIbroken.fits"))
+        .unwrap_or_else(|| panic!("the bad frame is not in skipped.csv:\n{skipped}"));
+    let reason = line
+        .split("\",\"")
+        .nth(1)
+        .unwrap_or("")
+        .trim_end_matches('"')
+        .replace("\"\"", "\"");
+    assert!(!reason.is_empty(), "{line}");
+    assert!(
+        report.contains("ALIbroken.fits") && report.contains(&reason),
+        "{report}"
+    );
+
+    // Every input file is listed with its size and SHA-256.
+    let inputs = std::fs::read_to_string(out.join("inputs.csv")).unwrap();
+    let frames_on_disk = walk(&raw);
+    assert_eq!(inputs.lines().count(), frames_on_disk.len() + 1, "{inputs}");
+    let broken = inputs
+        .lines()
+        .find(|l| l.contains("ALIbroken.fits"))
+        .unwrap();
+    let size = std::fs::metadata(&bad_frame).unwrap().len();
+    assert!(
+        broken.ends_with(&format!(",{size},{}", sha256_hex(&bad_frame))),
+        "{broken}"
+    );
+    assert!(report.contains(&sha256_hex(&bad_frame)));
+
+    // The HTML report is self-contained: every plot embedded, nothing linked.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.matches("src=\"data:image/png;base64,").count() >= 5 + 4);
+    assert!(!html.contains("src=\"plots/") && !html.contains("(image missing)"));
+
+    // Region files: DS9 image coordinates, 1-based, the aperture of the photometry table.
+    let regions =
+        std::fs::read_to_string(out.join("diagnostics/20250708/regions/ALIg080005.reg")).unwrap();
+    let photometry = std::fs::read_to_string(out.join("photometry.csv")).unwrap();
+    let row = photometry
+        .lines()
+        .find(|l| l.contains("ALIg080005"))
+        .unwrap();
+    let x: f64 = row.split(',').nth(5).unwrap().parse().unwrap();
+    assert!(
+        regions.contains(&format!("circle({:.3},", x + 1.0)),
+        "{regions}\n{row}"
+    );
+
+    // The configuration written back, run again into the same directory, replaces every table
+    // with byte-identical content (determinism), and leaves no temporary file behind.
+    let before: Vec<(String, Vec<u8>)> = tables
+        .iter()
+        .map(|t| {
+            let f = format!("{t}.csv");
+            let bytes = std::fs::read(out.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect();
     let fit_before = std::fs::read_to_string(out.join("fit.json")).unwrap();
-    let again = root.join("again");
     let (code, _, stderr) = cometphot(&[
         "run",
         &out.join("run.toml").display().to_string(),
         "--out",
-        &again.display().to_string(),
+        &out.display().to_string(),
         "-q",
     ]);
-    assert!(code == 0 || code == 2, "{stderr}");
-    let fit_after = std::fs::read_to_string(again.join("fit.json")).unwrap();
-    let strip = |s: &str| {
-        s.replace(&out.display().to_string(), "")
-            .replace(&again.display().to_string(), "")
-    };
-    assert_eq!(strip(&fit_before), strip(&fit_after));
+    assert_eq!(code, 2, "{stderr}");
+    for (file, bytes) in &before {
+        assert!(
+            &std::fs::read(out.join(file)).unwrap() == bytes,
+            "{file} differs between two runs"
+        );
+    }
+    assert_eq!(
+        fit_before,
+        std::fs::read_to_string(out.join("fit.json")).unwrap()
+    );
+    let leftovers: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.ends_with(".partial") || name.ends_with(".tmp")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// SHA-256 of a file by the system's `sha256sum` (coreutils), independent of the crate the
+/// binary uses.
+fn sha256_hex(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum (coreutils)");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 #[test]

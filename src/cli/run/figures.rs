@@ -1,0 +1,348 @@
+//! The run's plots, from the tables it wrote.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cometphot::dust::syndyne::{synchrone, syndyne, GrainCurve};
+use cometphot::ephem::elements::builtin;
+use cometphot::ephem::site::Site;
+use cometphot::ephem::time::UtcInstant;
+use cometphot::plots::{
+    curve_of_growth, syndyne_diagram, CurveOfGrowthPlot, GrowthPoint, GrowthQuantity, GrowthSeries,
+    PlotSize, RadiusUnit, SkyOffset, Synchrone, Syndyne, SyndynePlot,
+};
+
+use super::config::RunConfig;
+use super::table::{read_json, Table};
+
+/// The lightcurve, the reduced magnitude with the fits, dM/dt against rH, the curves of growth
+/// and the syndyne diagram on `syndyne_date` (the configured date, else the last frame's), as
+/// PNG and SVG in `<out>/plots`. The last three are left out (with a message) when their data
+/// are missing.
+pub fn write_plots(
+    config: &RunConfig,
+    out: &Path,
+    last_frame: Option<UtcInstant>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    use cometphot::plots::{
+        lightcurve_vs_time, production_vs_rh, reduced_magnitude_vs_log_rh, BrokenPowerLawLine,
+        LightcurvePlot, LightcurvePoint, ModelCurvePoint, PowerLawLine, ProductionPlot,
+        ProductionPoint, ProductionSeries, RatePowerLaw, ReducedMagnitudePlot,
+        ReducedMagnitudePoint,
+    };
+    let dir = out.join("plots");
+    std::fs::create_dir_all(&dir)?;
+    let fit = read_json(&out.join("fit.json")).unwrap_or_default();
+    let trend = read_json(&out.join("dust_trend.json")).unwrap_or_default();
+    let lc = Table::read(&out.join("lightcurve.csv"))?;
+    let (mjd, rh, mag, err, reduced, model) = (
+        lc.f64("mjd")?,
+        lc.f64("rh_au")?,
+        lc.f64("mag")?,
+        lc.f64("mag_err")?,
+        lc.f64("mag_reduced")?,
+        lc.f64("model_mag")?,
+    );
+    let (filter, flag) = (lc.text("filter")?, lc.text("flag")?);
+    let points: Vec<LightcurvePoint> = (0..mjd.len())
+        .map(|i| LightcurvePoint {
+            mjd: mjd[i],
+            mag: mag[i],
+            mag_err: err[i],
+            filter: filter[i].clone(),
+            flagged: flag[i] == "outburst",
+        })
+        .collect();
+    let mut curve: Vec<ModelCurvePoint> = (0..mjd.len())
+        .map(|i| ModelCurvePoint {
+            mjd: mjd[i],
+            mag: model[i],
+        })
+        .collect();
+    curve.sort_by(|a, b| a.mjd.total_cmp(&b.mjd));
+    let title = format!("{}: lightcurve", config.object);
+    let mut written = Vec::new();
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("lightcurve.{ext}"));
+        lightcurve_vs_time(
+            &path,
+            &LightcurvePlot {
+                title: &title,
+                y_label: "magnitude in the aperture",
+                points: &points,
+                model: &curve,
+                model_label: "power-law model",
+                flagged_label: "outburst",
+                ..LightcurvePlot::default()
+            },
+            PlotSize::default(),
+        )?;
+        written.push(path);
+    }
+    // The plotted quantity is m − 5 log10 Δ − Φ(α) = mag_reduced + 5 log10 rH.
+    let reduced_points: Vec<ReducedMagnitudePoint> = (0..rh.len())
+        .map(|i| ReducedMagnitudePoint {
+            rh_au: rh[i],
+            reduced_mag: reduced[i] + 5.0 * rh[i].log10(),
+            mag_err: err[i],
+            filter: filter[i].clone(),
+            flagged: flag[i] == "outburst",
+        })
+        .collect();
+    let number = |k: &str| fit[k].as_f64();
+    let power = match (number("h_mag"), number("n"), number("n_err")) {
+        (Some(h_mag), Some(n), Some(n_err)) => Some(PowerLawLine { h_mag, n, n_err }),
+        _ => None,
+    };
+    let broken = (|| {
+        let b = BrokenPowerLawLine {
+            h_break_mag: number("h_break_mag")?,
+            rh_break_au: number("rh_break_au")?,
+            n_outer: number("n1")?,
+            n_outer_err: number("n1_err")?,
+            n_inner: number("n2")?,
+            n_inner_err: number("n2_err")?,
+        };
+        Some(b)
+    })();
+    let title = format!("{}: m − 5 log Δ − βα vs rH", config.object);
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("reduced_magnitude.{ext}"));
+        reduced_magnitude_vs_log_rh(
+            &path,
+            &ReducedMagnitudePlot {
+                title: &title,
+                points: &reduced_points,
+                fit: power,
+                broken,
+                ..ReducedMagnitudePlot::default()
+            },
+            PlotSize::default(),
+        )?;
+        written.push(path);
+    }
+    let dust = Table::read(&out.join("dust.csv"))?;
+    let (drh, rate, rate_err) = (
+        dust.f64("rh_au")?,
+        dust.f64("production_kg_s")?,
+        dust.f64("production_err_kg_s")?,
+    );
+    let rates: Vec<ProductionPoint> = (0..drh.len())
+        .map(|i| ProductionPoint {
+            rh_au: drh[i],
+            rate_kg_s: rate[i],
+            rate_err_kg_s: rate_err[i],
+        })
+        .collect();
+    let p = &trend["production"];
+    let line = match (
+        p["index"].as_f64(),
+        p["index_err"].as_f64(),
+        p["value_at_rh"].as_f64(),
+        p["at_rh_au"].as_f64(),
+    ) {
+        (Some(index), Some(index_err), Some(value), Some(at)) => Some(RatePowerLaw {
+            rate_at_1au_kg_s: value * at.powf(-index),
+            index,
+            index_err,
+        }),
+        _ => None,
+    };
+    let series = [ProductionSeries {
+        label: &config.object,
+        points: &rates,
+        fit: line,
+    }];
+    let title = format!("{}: dust production rate", config.object);
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("production.{ext}"));
+        production_vs_rh(
+            &path,
+            &ProductionPlot {
+                title: &title,
+                series: &series,
+                reference_rh_au: Some(config.at_rh_au),
+                ..ProductionPlot::default()
+            },
+            PlotSize::default(),
+        )?;
+        written.push(path);
+    }
+    match growth_plot(config, out, &dir) {
+        Ok(paths) => written.extend(paths),
+        Err(e) => eprintln!("      curve of growth not plotted: {e:#}"),
+    }
+    let date = match &config.syndyne_date {
+        Some(text) => Some(
+            UtcInstant::parse_iso(&date_time(text))
+                .with_context(|| format!("syndyne_date '{text}' is not an ISO date"))?,
+        ),
+        None => last_frame,
+    };
+    if let Some(date) = date {
+        match syndyne_plot(config, date, &dir) {
+            Ok(paths) => written.extend(paths),
+            Err(e) => eprintln!("      syndyne diagram not plotted: {e:#}"),
+        }
+    }
+    Ok(written)
+}
+
+fn date_time(text: &str) -> String {
+    if text.trim().len() == 10 {
+        format!("{}T00:00:00", text.trim())
+    } else {
+        text.trim().to_string()
+    }
+}
+
+/// The comet's curve of growth in every frame (`growth.csv`), each normalised to its flux in
+/// the photometric aperture, against the radius in km at the comet.
+fn growth_plot(config: &RunConfig, out: &Path, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let growth = Table::read(&out.join("growth.csv"))?;
+    let (file, radius_km, net, net_err) = (
+        growth.text("file")?,
+        growth.f64("radius_km")?,
+        growth.f64("net_e")?,
+        growth.f64("net_err_e")?,
+    );
+    let mut frames: Vec<(String, Vec<GrowthPoint>)> = Vec::new();
+    for i in 0..file.len() {
+        let point = GrowthPoint {
+            radius: radius_km[i],
+            value: net[i],
+            value_err: net_err[i],
+        };
+        match frames.last_mut() {
+            Some((name, points)) if *name == file[i] => points.push(point),
+            _ => frames.push((file[i].clone(), vec![point])),
+        }
+    }
+    // Normalised at the photometric radius (the point nearest to it).
+    for (_, points) in &mut frames {
+        let reference = points
+            .iter()
+            .min_by(|a, b| {
+                (a.radius - config.radius_km)
+                    .abs()
+                    .total_cmp(&(b.radius - config.radius_km).abs())
+            })
+            .map(|p| p.value)
+            .filter(|v| *v > 0.0);
+        if let Some(reference) = reference {
+            for p in points.iter_mut() {
+                p.value /= reference;
+                p.value_err /= reference;
+            }
+        }
+    }
+    let labels: Vec<String> = frames
+        .iter()
+        .map(|(name, _)| {
+            let name = Path::new(name)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            super::super::diagnostics::frame_stem(Path::new(&name))
+        })
+        .collect();
+    // At most eight series stay legible: every k-th frame.
+    let step = frames.len().div_ceil(8).max(1);
+    let series: Vec<GrowthSeries> = frames
+        .iter()
+        .zip(&labels)
+        .step_by(step)
+        .map(|((_, points), label)| GrowthSeries { label, points })
+        .collect();
+    let title = format!(
+        "{}: curves of growth ({} of {} frames)",
+        config.object,
+        series.len(),
+        frames.len()
+    );
+    let mut written = Vec::new();
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("curve_of_growth.{ext}"));
+        curve_of_growth(
+            &path,
+            &CurveOfGrowthPlot {
+                title: &title,
+                series: &series,
+                quantity: GrowthQuantity::Flux,
+                y_label: "Net flux / flux in the photometric aperture",
+                radius_unit: RadiusUnit::Km,
+                chosen_radius: Some(config.radius_km),
+            },
+            PlotSize::default(),
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// β of the syndynes drawn, and ages (days) of the synchrones.
+const SYNDYNE_BETAS: [f64; 5] = [0.001, 0.003, 0.01, 0.03, 0.1];
+const SYNCHRONE_AGES_DAYS: [f64; 4] = [10.0, 30.0, 60.0, 100.0];
+
+/// Syndynes (grains released 1–100 days earlier) and synchrones on `date`, from the object's
+/// built-in orbit seen from the configured site.
+fn syndyne_plot(config: &RunConfig, date: UtcInstant, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let elements = builtin(&config.object)?;
+    let site = Site::parse(&config.site)?;
+    let offsets = |curve: &GrainCurve| -> Vec<SkyOffset> {
+        curve
+            .grains
+            .iter()
+            .map(|g| SkyOffset::from_pa(g.pa_deg, g.distance_arcsec))
+            .collect()
+    };
+    let ages: Vec<f64> = (0..=40)
+        .map(|i| 10f64.powf(2.0 * i as f64 / 40.0))
+        .collect();
+    let mut syndynes = Vec::new();
+    let mut observation = None;
+    for beta in SYNDYNE_BETAS {
+        let curve = syndyne(&elements, &site, date, beta, &ages)?;
+        syndynes.push(Syndyne {
+            beta,
+            points: offsets(&curve),
+        });
+        observation = Some(curve.observation);
+    }
+    let betas: Vec<f64> = (0..=30)
+        .map(|i| 10f64.powf(-3.0 + 2.0 * i as f64 / 30.0))
+        .collect();
+    let synchrones = SYNCHRONE_AGES_DAYS
+        .iter()
+        .map(|&age| {
+            let curve = synchrone(&elements, &site, date, age, &betas)?;
+            Ok(Synchrone {
+                ejection_mjd: date.mjd() - age,
+                points: offsets(&curve),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let title = format!(
+        "{}: syndynes and synchrones on {}",
+        config.object,
+        date.to_string().get(..10).unwrap_or("")
+    );
+    let mut written = Vec::new();
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("syndyne.{ext}"));
+        syndyne_diagram(
+            &path,
+            &SyndynePlot {
+                title: &title,
+                syndynes: &syndynes,
+                synchrones: &synchrones,
+                antisolar_pa_deg: observation.as_ref().map(|o| o.sun_pa_deg),
+                neg_velocity_pa_deg: observation.as_ref().map(|o| o.neg_vel_pa_deg),
+                half_width_arcsec: Some(120.0),
+            },
+            PlotSize::new(800, 800),
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,0 +1,635 @@
+//! `cometphot run`: raw frames to the lightcurve, dust, grains, the comparison and a report in
+//! one command, by chaining the other commands with the options of one TOML configuration.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use cometphot::simulate::campaign::{builtin_campaign, campaign_toml, run as simulate_campaign};
+use cometphot::table::write_text_atomic;
+
+use super::{Cli, Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
+
+mod config;
+mod document;
+mod figures;
+mod inputs;
+mod report;
+mod table;
+
+pub use config::RunConfig;
+use figures::write_plots;
+use inputs::{checksum_inputs, inputs_csv};
+use report::{report, ReportInputs};
+use table::{csv_to_parquet, read_json};
+
+const RUN_HELP: &str = "\
+Runs the whole pipeline: photometry of every night (reduce in memory, WCS, the comet from its
+ephemeris, catalogue zero point, fixed aperture) → fit (n with honest errors, broken law) →
+dust (C_e, Afρ, dM/dt and their trends) → grains (turnaround, syndynes, the (a, v) region) →
+compare (with the reference comet and the literature) → report.md.
+
+The input is a directory of raw frames (one subdirectory per night, or the frames themselves)
+or a TOML configuration holding every option (see run.toml in an output directory). With no
+argument it runs on the sample: the built-in simulated 3I/ATLAS campaign (22 nights,
+July–September 2025, n = 3.8), generated from data/campaigns/3I-2025.toml into
+<out>/sample-campaign the first time. The configuration used, completed with defaults, is
+written to <out>/run.toml so that a run can be repeated exactly.
+
+Outputs in --out (every table as CSV and Parquet): frames (the scan), photometry, skipped (file
+and reason), fit.json, lightcurve (points with model and residuals), dust and dust_trend.json,
+grains, comparison, growth (curves of growth) and zp_stars (zero-point stars), inputs.csv (the
+input files with SHA-256 checksums), plots/ (PNG and SVG), diagnostics/<night>/ (postage stamps,
+zero-point plots and DS9 region files per frame), report.md and report.html (self-contained).
+Every file is written to a temporary name and renamed: an interrupted run leaves the previous
+outputs whole. The sample run also measures the real NEOSSat frames of C/2021 A1 in
+data/real/neossat (aperture_examples.csv).
+
+Exit status: 0 every frame was used; 2 some frames or nights were skipped (listed in
+skipped.csv and the report); 1 nothing usable or a usage error.
+
+Examples:
+  cometphot run
+  cometphot run /data/NOT/3I --out results
+  cometphot run results/run.toml";
+
+#[derive(Debug, Args)]
+#[command(long_about = RUN_HELP)]
+pub struct RunArgs {
+    /// A directory of raw frames or a TOML configuration; the sample campaign without it.
+    pub input: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, short, default_value = "outputs")]
+    pub out: PathBuf,
+}
+
+/// Runs one cometphot command in-process; returns its exit status. `-v` prints the command.
+fn step(args: &[String], verbosity: Verbosity) -> anyhow::Result<i32> {
+    let mut argv = vec!["cometphot".to_string()];
+    argv.extend(args.iter().cloned());
+    match verbosity {
+        Verbosity::Quiet => argv.push("-q".into()),
+        Verbosity::Verbose => eprintln!("  $ {}", argv.join(" ")),
+        Verbosity::Normal => {}
+    }
+    let cli =
+        Cli::try_parse_from(&argv).with_context(|| format!("internal: {}", argv.join(" ")))?;
+    super::run(cli)
+}
+
+fn path_arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The nights of a raw directory: its subdirectories holding files, else the directory.
+fn nights(raw: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(raw)
+        .with_context(|| format!("cannot list {}", raw.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(if dirs.is_empty() {
+        vec![raw.to_path_buf()]
+    } else {
+        dirs
+    })
+}
+
+/// The sample campaign: the built-in campaign with one science frame and two biases and
+/// flats per night, the coma cut inside the sky annulus (so that the truth in the aperture
+/// is what a correct measurement returns). Generated once.
+fn sample_campaign(config: &RunConfig, out: &Path) -> anyhow::Result<PathBuf> {
+    let mut campaign = builtin_campaign(&config.sample_campaign)?;
+    campaign.n_bias = 2;
+    campaign.n_flat = 2;
+    campaign.n_science = 1;
+    campaign.coma_outer_radius_arcsec = 25.0;
+    let dir = out.join("sample-campaign");
+    let marker = dir.join("campaign.toml");
+    let wanted = campaign_toml(&campaign)?;
+    let current = std::fs::read_to_string(&marker).unwrap_or_default();
+    if current != wanted {
+        eprintln!(
+            "generating the sample campaign {} into {} (once)…",
+            config.sample_campaign,
+            dir.display()
+        );
+        simulate_campaign(&campaign, &dir)?;
+    }
+    Ok(dir)
+}
+
+fn concatenate_csv(parts: &[PathBuf], out: &Path) -> anyhow::Result<usize> {
+    let mut text = String::new();
+    let mut rows = 0;
+    for part in parts {
+        let Ok(content) = std::fs::read_to_string(part) else {
+            continue;
+        };
+        let mut lines = content.lines();
+        let Some(header) = lines.next() else { continue };
+        if text.is_empty() {
+            text.push_str(header);
+            text.push('\n');
+        }
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+            rows += 1;
+        }
+    }
+    write_text_atomic(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(rows)
+}
+
+pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let config = match &args.input {
+        Some(p) if p.extension().is_some_and(|e| e == "toml") => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            toml::from_str::<RunConfig>(&text)
+                .with_context(|| format!("{}: invalid configuration", p.display()))?
+        }
+        Some(dir) => RunConfig {
+            raw_dir: Some(dir.clone()),
+            aperture_examples: Vec::new(),
+            ..RunConfig::default()
+        },
+        None => RunConfig::default(),
+    };
+    let out = args.out.clone();
+    if let Some(raw) = &config.raw_dir {
+        if !raw.is_dir() {
+            bail!("{}: not a directory of raw frames", raw.display());
+        }
+        let (raw_abs, out_abs) = (raw.canonicalize()?, std::path::absolute(&out)?);
+        if out_abs.starts_with(&raw_abs) {
+            bail!(
+                "the output directory {} is inside the input directory {}: choose another --out",
+                out.display(),
+                raw.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let raw = match &config.raw_dir {
+        Some(dir) => dir.clone(),
+        None => sample_campaign(&config, &out)?,
+    };
+    write_text_atomic(&out.join("run.toml"), &toml::to_string(&config)?)?;
+
+    let say = |text: &str| {
+        if verbosity != Verbosity::Quiet {
+            eprintln!("{text}");
+        }
+    };
+    const STEPS: usize = 8;
+
+    say(&format!("[1/{STEPS}] scan of {}", raw.display()));
+    let frames_csv = out.join("frames.csv");
+    step(
+        &[
+            "scan".into(),
+            path_arg(&raw),
+            "--out".into(),
+            path_arg(&frames_csv),
+        ],
+        Verbosity::Quiet,
+    )?;
+
+    let nights = nights(&raw)?;
+    say(&format!(
+        "[2/{STEPS}] photometry of {} night(s)",
+        nights.len()
+    ));
+    let photometry = photometry_of_nights(&config, &nights, &out, verbosity)?;
+    let n_rows = photometry.n_measurements;
+    say(&format!(
+        "      {n_rows} measurement(s), {} frame(s) skipped, {} night(s) failed",
+        photometry.n_skipped,
+        photometry.failed_nights.len()
+    ));
+    if n_rows == 0 {
+        bail!("no comet measurement in any night of {}", raw.display());
+    }
+    let photometry_csv = out.join("photometry.csv");
+
+    say(&format!("[3/{STEPS}] fit"));
+    let fit_json = out.join("fit.json");
+    step(
+        &[
+            "fit".into(),
+            path_arg(&photometry_csv),
+            "--object".into(),
+            config.object.clone(),
+            "--phase-coeff".into(),
+            config.phase_coeff_mag_per_deg.to_string(),
+            "--phase-coeff-err".into(),
+            config.phase_coeff_err_mag_per_deg.to_string(),
+            "--model".into(),
+            config.model.clone(),
+            "--bootstrap".into(),
+            config.bootstrap.to_string(),
+            "--out".into(),
+            path_arg(&fit_json),
+            "--points".into(),
+            path_arg(&out.join("lightcurve.csv")),
+        ],
+        verbosity,
+    )?;
+    let fit = read_json(&fit_json).unwrap_or_default();
+
+    say(&format!("[4/{STEPS}] dust"));
+    step(&dust_args(&config, &out, &fit), verbosity)?;
+
+    say(&format!("[5/{STEPS}] grains"));
+    let (first_mjd, last_mjd) = mjd_span(&photometry_csv);
+    step(&grain_args(&config, &out, first_mjd, last_mjd), verbosity)?;
+
+    say(&format!("[6/{STEPS}] compare"));
+    step(
+        &[
+            "compare".into(),
+            "--object".into(),
+            config.object.clone(),
+            "--reference".into(),
+            config.reference.clone(),
+            "--fit".into(),
+            path_arg(&fit_json),
+            "--dust".into(),
+            path_arg(&out.join("dust_trend.json")),
+            "--at-rh".into(),
+            config.at_rh_au.to_string(),
+            "--out".into(),
+            path_arg(&out.join("comparison.csv")),
+        ],
+        Verbosity::Quiet,
+    )?;
+
+    let examples: Vec<&config::ApertureExample> = config
+        .aperture_examples
+        .iter()
+        .filter(|e| e.dir.is_dir())
+        .collect();
+    say(&format!(
+        "[7/{STEPS}] aperture photometry of {} example(s)",
+        examples.len()
+    ));
+    let skipped_examples = aperture_examples(&examples, &out, verbosity)?;
+    let mut input_dirs = vec![raw.clone()];
+    input_dirs.extend(examples.iter().map(|e| e.dir.clone()));
+
+    say(&format!("[8/{STEPS}] tables, plots, checksums and report"));
+    for table in [
+        "frames",
+        "skipped",
+        "lightcurve",
+        "dust",
+        "grains",
+        "comparison",
+        "growth",
+        "zp_stars",
+        "aperture_examples",
+    ] {
+        let csv = out.join(format!("{table}.csv"));
+        if csv.is_file() {
+            csv_to_parquet(&csv)?;
+        }
+    }
+    let last_date = last_mjd.and_then(|mjd| cometphot::ephem::time::UtcInstant::from_mjd(mjd).ok());
+    let plots = write_plots(&config, &out, last_date).unwrap_or_else(|e| {
+        say(&format!("      plots not written: {e:#}"));
+        Vec::new()
+    });
+    let mut inputs = Vec::new();
+    for dir in &input_dirs {
+        inputs.extend(checksum_inputs(dir)?);
+    }
+    write_text_atomic(&out.join("inputs.csv"), &inputs_csv(Path::new(""), &inputs))?;
+    let stamps = files_with_extension(&out.join("diagnostics"), "stamps", "png");
+    let zero_points = files_with_extension(&out.join("diagnostics"), "zero_points", "png");
+    let document = report(&ReportInputs {
+        config: &config,
+        raw: &raw,
+        out: &out,
+        n_measurements: n_rows,
+        failed_nights: &photometry.failed_nights,
+        plots: &plots,
+        stamps: &stamps,
+        zero_point_plot: zero_points.get(zero_points.len() / 2).map(PathBuf::as_path),
+        inputs: &inputs,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    })?;
+    write_text_atomic(&out.join("report.md"), &document.to_markdown())?;
+    write_text_atomic(&out.join("report.html"), &document.to_html(&out))?;
+    say(&format!(
+        "done in {:.0} s: {n_rows} measurement(s), {} frame(s) skipped, {} night(s) failed; \
+         report in {}",
+        started.elapsed().as_secs_f64(),
+        photometry.n_skipped,
+        photometry.failed_nights.len(),
+        out.join("report.html").display()
+    ));
+    Ok(
+        if !photometry.failed_nights.is_empty() || photometry.any_skipped || skipped_examples > 0 {
+            EXIT_SKIPPED
+        } else {
+            EXIT_OK
+        },
+    )
+}
+
+/// The photometry of every night, concatenated.
+struct NightsPhotometry {
+    n_measurements: usize,
+    n_skipped: usize,
+    /// Some night's photometry exited with "some inputs skipped".
+    any_skipped: bool,
+    failed_nights: Vec<(String, String)>,
+}
+
+/// Runs `photometry` on each night (tables in `<out>/photometry/`, diagnostics in
+/// `<out>/diagnostics/<night>/`) and concatenates the tables into `photometry.csv/.parquet`,
+/// `skipped.csv`, `growth.csv` and `zp_stars.csv`.
+fn photometry_of_nights(
+    config: &RunConfig,
+    nights: &[PathBuf],
+    out: &Path,
+    verbosity: Verbosity,
+) -> anyhow::Result<NightsPhotometry> {
+    let photometry_dir = out.join("photometry");
+    std::fs::create_dir_all(&photometry_dir)?;
+    let bar = if verbosity == Verbosity::Quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(nights.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("      {bar:30} {pos}/{len} nights {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut tables = Vec::new();
+    let mut skipped_tables = Vec::new();
+    let mut growth_tables = Vec::new();
+    let mut zp_tables = Vec::new();
+    let mut any_skipped = false;
+    let mut failed_nights = Vec::new();
+    for night in nights {
+        let name = night
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "night".into());
+        bar.set_message(name.clone());
+        let table = photometry_dir.join(format!("{name}.csv"));
+        let diagnostics = out.join("diagnostics").join(&name);
+        let mut a = vec![
+            "photometry".to_string(),
+            path_arg(night),
+            "--object".into(),
+            config.object.clone(),
+            "--site".into(),
+            config.site.clone(),
+            "--radius-km".into(),
+            config.radius_km.to_string(),
+            "--annulus-arcsec".into(),
+            format!(
+                "{},{}",
+                config.annulus_inner_arcsec, config.annulus_outer_arcsec
+            ),
+            "--out".into(),
+            path_arg(&table),
+            "--diagnostics".into(),
+            path_arg(&diagnostics),
+        ];
+        let catalog = config
+            .catalog
+            .clone()
+            .or_else(|| Some(night.join("catalogue.csv")).filter(|c| c.is_file()));
+        if let Some(c) = catalog {
+            a.extend(["--catalog".into(), path_arg(&c)]);
+        }
+        let quiet = if verbosity == Verbosity::Verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Quiet
+        };
+        match bar.suspend(|| step(&a, quiet)) {
+            Ok(code) => {
+                any_skipped |= code == EXIT_SKIPPED;
+                tables.push(table.clone());
+                skipped_tables.push(photometry_dir.join(format!("{name}_skipped.csv")));
+                growth_tables.push(diagnostics.join("growth.csv"));
+                zp_tables.push(diagnostics.join("zp_stars.csv"));
+            }
+            Err(e) => {
+                failed_nights.push((name.clone(), format!("{e:#}")));
+                bar.suspend(|| {
+                    if verbosity != Verbosity::Quiet {
+                        eprintln!("      {name}: skipped: {e:#}");
+                    }
+                });
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let photometry = out.join("photometry.csv");
+    let n_measurements = concatenate_csv(&tables, &photometry)?;
+    let n_skipped = concatenate_csv(&skipped_tables, &out.join("skipped.csv"))?;
+    concatenate_csv(&growth_tables, &out.join("growth.csv"))?;
+    concatenate_csv(&zp_tables, &out.join("zp_stars.csv"))?;
+    if n_measurements > 0 {
+        csv_to_parquet(&photometry)?;
+    }
+    Ok(NightsPhotometry {
+        n_measurements,
+        n_skipped,
+        any_skipped,
+        failed_nights,
+    })
+}
+
+/// First and last mid-exposure MJD of a photometry table.
+fn mjd_span(photometry_csv: &Path) -> (Option<f64>, Option<f64>) {
+    let mjd = table::Table::read(photometry_csv)
+        .and_then(|t| t.f64("mjd_mid_utc"))
+        .unwrap_or_default();
+    let finite = || mjd.iter().copied().filter(|m| m.is_finite());
+    (finite().reduce(f64::min), finite().reduce(f64::max))
+}
+
+fn dust_args(config: &RunConfig, out: &Path, fit: &serde_json::Value) -> Vec<String> {
+    let mut a = vec![
+        "dust".to_string(),
+        path_arg(&out.join("photometry.csv")),
+        "--object".into(),
+        config.object.clone(),
+        "--band".into(),
+        config.band.clone(),
+        "--system".into(),
+        config.system.clone(),
+        "--albedo".into(),
+        config.albedo.to_string(),
+        "--density".into(),
+        config.grain_density_kg_m3.to_string(),
+        "--radius-um".into(),
+        config.grain_radius_um.to_string(),
+        "--speed-m-s".into(),
+        config.speed_m_s.to_string(),
+        "--phase-coeff".into(),
+        config.phase_coeff_mag_per_deg.to_string(),
+        "--phase-coeff-err".into(),
+        config.phase_coeff_err_mag_per_deg.to_string(),
+        "--at-rh".into(),
+        config.at_rh_au.to_string(),
+        "--out".into(),
+        path_arg(&out.join("dust.csv")),
+    ];
+    if let (Some(n), Some(e)) = (fit["n"].as_f64(), fit["n_err"].as_f64()) {
+        a.extend([
+            "--n-index".into(),
+            n.to_string(),
+            "--n-index-err".into(),
+            e.to_string(),
+        ]);
+    }
+    a
+}
+
+fn grain_args(
+    config: &RunConfig,
+    out: &Path,
+    first_mjd: Option<f64>,
+    last_mjd: Option<f64>,
+) -> Vec<String> {
+    let mut a = vec![
+        "grains".to_string(),
+        "--object".into(),
+        config.object.clone(),
+        "--site".into(),
+        config.site.clone(),
+        "--radius-um".into(),
+        config.grain_radius_um.to_string(),
+        "--density".into(),
+        config.grain_density_kg_m3.to_string(),
+        "--speed-m-s".into(),
+        config.speed_m_s.to_string(),
+        "--out".into(),
+        path_arg(&out.join("grains.csv")),
+    ];
+    match (&config.morphology, &config.activity_start) {
+        (Some(m), Some(start)) if m.is_file() => {
+            a.extend([
+                "--morphology".into(),
+                path_arg(m),
+                "--activity-start".into(),
+                start.clone(),
+            ]);
+        }
+        _ => {
+            let dates: Vec<String> = [first_mjd, last_mjd]
+                .into_iter()
+                .flatten()
+                .filter_map(|mjd| cometphot::ephem::time::UtcInstant::from_mjd(mjd).ok())
+                .map(|t| t.to_string())
+                .collect();
+            a.extend(["--dates".into(), dates.join(",")]);
+        }
+    }
+    a
+}
+
+/// Runs `aperture` on every FITS file of each example's directory into
+/// `aperture_examples.csv` (with a `file` column); returns the number of files that failed.
+fn aperture_examples(
+    examples: &[&config::ApertureExample],
+    out: &Path,
+    verbosity: Verbosity,
+) -> anyhow::Result<usize> {
+    let scratch = out.join("aperture_examples");
+    std::fs::create_dir_all(&scratch)?;
+    let join = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
+    let mut text = String::new();
+    let mut failed = 0;
+    for example in examples {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&example.dir)
+            .with_context(|| format!("cannot list {}", example.dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p.to_string_lossy().to_lowercase();
+                [".fits", ".fits.gz", ".fits.fz", ".fit", ".fts"]
+                    .iter()
+                    .any(|suffix| name.ends_with(suffix))
+            })
+            .collect();
+        files.sort();
+        for file in &files {
+            let part = scratch.join("part.csv");
+            let a = vec![
+                "aperture".to_string(),
+                path_arg(file),
+                "--at".into(),
+                join(&example.at_px),
+                "--centroid".into(),
+                "--radius-px".into(),
+                join(&example.radii_px),
+                "--annulus-px".into(),
+                join(&example.annulus_px),
+                "--out".into(),
+                path_arg(&part),
+            ];
+            let ok = matches!(step(&a, Verbosity::Quiet), Ok(code) if code != EXIT_FAILURE);
+            let content = std::fs::read_to_string(&part).unwrap_or_default();
+            std::fs::remove_file(&part).ok();
+            let mut lines = content.lines();
+            let (true, Some(header)) = (ok, lines.next()) else {
+                failed += 1;
+                if verbosity != Verbosity::Quiet {
+                    eprintln!("      {}: not measured", file.display());
+                }
+                continue;
+            };
+            if text.is_empty() {
+                text = format!("file,{header}\n");
+            }
+            let name = super::diagnostics::csv_field(&file.display().to_string());
+            for line in lines {
+                text.push_str(&format!("{name},{line}\n"));
+            }
+        }
+    }
+    std::fs::remove_dir_all(&scratch).ok();
+    let table = out.join("aperture_examples.csv");
+    if text.is_empty() {
+        std::fs::remove_file(&table).ok();
+    } else {
+        write_text_atomic(&table, &text)?;
+    }
+    Ok(failed)
+}
+
+/// `<dir>/<night>/<sub>/*.<ext>`, sorted.
+fn files_with_extension(dir: &Path, sub: &str, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|night| {
+            std::fs::read_dir(night.path().join(sub))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    files
+}
