@@ -189,7 +189,7 @@ pub fn compare(
             prefixes: &["dust production rate", "dM/dt"],
             condition: Some("2 au"),
         },
-        "interpolated from the fit of dM/dt vs rH; depends on the assumed a, ρ_d, v, ℓ",
+        "from the power-law fit of dM/dt vs rH (extrapolated when rH is outside the observed range: see dust_trend.json); depends on the assumed a, ρ_d, v, ℓ",
     );
     push(
         format!("C_e at rH = {rh} au"),
@@ -199,7 +199,7 @@ pub fn compare(
             prefixes: &["dust cross-section"],
             condition: None,
         },
-        "interpolated; literature values are at the dates and apertures stated",
+        "from the power-law fit of C_e vs rH (extrapolated when rH is outside the observed range); literature values are at the dates and apertures stated",
     );
     let assumed = |c: &CometSummary, v: f64| {
         Some(Measured { value: v, err: 0.0 }).filter(|_| c.grain_radius_um > 0.0)

@@ -178,7 +178,23 @@ impl Figure for ProductionFigure<'_, '_> {
                 _ => vec![],
             })
             .collect();
-        for line in &lines {
+        // Each fit extended (dashed) to the reference rH when that lies outside its range.
+        let reference_rh = plot
+            .reference_rh_au
+            .filter(|r| r.is_finite() && *r > 0.0 && *r >= xr0 && *r <= xr1);
+        let extensions: Vec<Vec<(f64, f64)>> = plot
+            .series
+            .iter()
+            .zip(&lines)
+            .map(|(s, line)| match (s.fit, reference_rh, line.as_slice()) {
+                (Some(f), Some(r), [(a, _), (b, _)]) if r < *a || r > *b => {
+                    let end = if r < *a { *a } else { *b };
+                    vec![(r, f.rate_kg_s(r)), (end, f.rate_kg_s(end))]
+                }
+                _ => vec![],
+            })
+            .collect();
+        for line in lines.iter().chain(&extensions) {
             for &(_, q) in line {
                 qmin = qmin.min(q);
                 qmax = qmax.max(q);
@@ -210,6 +226,23 @@ impl Figure for ProductionFigure<'_, '_> {
                     format!("{} au", fmt_fixed(r, 1).trim_end_matches(".0")),
                     (c, y.hi - 0.03 * (y.hi - y.lo)),
                     theme.small_font().color(&MID_GREY),
+                )))?;
+            }
+        }
+        for (i, extension) in extensions.iter().enumerate() {
+            if extension.is_empty() {
+                continue;
+            }
+            let pts: Vec<(f64, f64)> = extension
+                .iter()
+                .map(|&(r, q)| (x.coord(r), y.coord(q)))
+                .collect();
+            for run in clip_polyline(&pts, &x, &y) {
+                chart.draw_series(std::iter::once(DashedPathElement::new(
+                    run,
+                    theme.px(5.0),
+                    theme.px(4.0),
+                    theme.line(palette(i)),
                 )))?;
             }
         }
@@ -288,6 +321,8 @@ impl Figure for ProductionFigure<'_, '_> {
                 densify(&pts, 60)
             }))
             .map(|(a, b)| (x.frac(a), y.frac(b)))
+            // The reference rH's label at the top of the frame.
+            .chain(reference_rh.map(|r| (x.frac(x.coord(r)), 0.97)))
             .collect();
         let (pw, ph) = chart.plotting_area().dim_in_pixel();
         let max_chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4);
