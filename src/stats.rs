@@ -28,6 +28,59 @@ pub fn median_in_place(values: &mut [f64]) -> Option<f64> {
     Some(0.5 * (lower + upper))
 }
 
+/// Sorts `values` in the order of [`f32::total_cmp`] (−0 before +0; NaNs at the ends by sign)
+/// with an LSD radix sort on the order-preserving integer image of the bits: the same result
+/// as `sort_unstable_by(f32::total_cmp)` (equal keys are equal bit patterns), in a few linear
+/// passes instead of n log n comparisons. Byte passes on which every key agrees are skipped.
+pub fn sort_f32_total(values: &mut [f32]) {
+    let n = values.len();
+    if n < 64 {
+        values.sort_unstable_by(f32::total_cmp);
+        return;
+    }
+    // The key of f32::total_cmp: flip every bit of a negative number, the sign bit of others.
+    let key = |v: f32| {
+        let b = v.to_bits();
+        b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
+    };
+    let unkey = |k: u32| {
+        let mask = if k & 0x8000_0000 != 0 {
+            0x8000_0000
+        } else {
+            u32::MAX
+        };
+        f32::from_bits(k ^ mask)
+    };
+    let mut keys: Vec<u32> = values.iter().map(|v| key(*v)).collect();
+    let mut other = vec![0u32; n];
+    let mut counts = [[0usize; 256]; 4];
+    for k in &keys {
+        for (byte, c) in counts.iter_mut().enumerate() {
+            c[((k >> (8 * byte)) & 0xff) as usize] += 1;
+        }
+    }
+    for (byte, c) in counts.iter().enumerate() {
+        if c.contains(&n) {
+            continue;
+        }
+        let mut offsets = [0usize; 256];
+        let mut sum = 0;
+        for (o, m) in offsets.iter_mut().zip(c) {
+            *o = sum;
+            sum += m;
+        }
+        for &k in &keys {
+            let b = ((k >> (8 * byte)) & 0xff) as usize;
+            other[offsets[b]] = k;
+            offsets[b] += 1;
+        }
+        std::mem::swap(&mut keys, &mut other);
+    }
+    for (v, k) in values.iter_mut().zip(keys) {
+        *v = unkey(k);
+    }
+}
+
 /// Median of `values` without reordering them.
 pub fn median(values: &[f64]) -> Option<f64> {
     median_in_place(&mut values.to_vec())
@@ -132,6 +185,59 @@ impl SigmaClip {
         })
     }
 
+    /// [`SigmaClip::apply`] of values that are finite and sorted in ascending order: the same
+    /// passes, bounds, kept values and median, found with binary searches on the sorted values
+    /// instead of copies and selections (the kept values of every pass are a contiguous run).
+    /// Means and deviations are summed in sorted order, so they may differ from
+    /// [`SigmaClip::apply`]'s in the last bits.
+    pub fn apply_sorted(&self, sorted: &[f64]) -> Option<ClippedStats> {
+        debug_assert!(sorted.windows(2).all(|p| p[0] <= p[1]));
+        let middle = |run: &[f64]| {
+            let n = run.len();
+            if n % 2 == 1 {
+                run[n / 2]
+            } else {
+                0.5 * (run[n / 2 - 1] + run[n / 2])
+            }
+        };
+        let (mut lo, mut hi) = (0, sorted.len());
+        let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut iterations = 0;
+        let mut converged = false;
+        while iterations < self.maxiters && lo < hi {
+            iterations += 1;
+            let run = &sorted[lo..hi];
+            let centre = middle(run);
+            let (_, std) = mean_std(run)?;
+            (lower, upper) = (centre - self.sigma * std, centre + self.sigma * std);
+            let new_lo = lo + run.partition_point(|v| *v < lower);
+            let new_hi = lo + run.partition_point(|v| *v <= upper);
+            if (new_lo, new_hi) == (lo, hi) {
+                converged = true;
+                break;
+            }
+            (lo, hi) = (new_lo, new_hi);
+        }
+        // Kept: every value inside the last bounds (as `clip`, a value rejected early comes
+        // back when a later pass's bounds contain it).
+        let first = sorted.partition_point(|v| *v < lower);
+        let last = sorted.partition_point(|v| *v <= upper);
+        if first >= last {
+            return None;
+        }
+        let kept = &sorted[first..last];
+        let (mean, std) = mean_std(kept)?;
+        Some(ClippedStats {
+            median: middle(kept),
+            mean,
+            std,
+            n_kept: kept.len(),
+            n_rejected: sorted.len() - kept.len(),
+            iterations,
+            converged,
+        })
+    }
+
     /// Median, mean and standard deviation of the values kept by [`SigmaClip::clip`].
     pub fn apply(&self, values: &[f64]) -> Option<ClippedStats> {
         let Clipped {
@@ -187,6 +293,83 @@ mod tests {
         .unwrap();
         assert_eq!(stats.n_kept, 4);
         assert!(SigmaClip::default().apply(&[f64::NAN]).is_none());
+    }
+
+    #[test]
+    fn radix_sort_is_total_cmp_order() {
+        let mut seed = 7u64;
+        let mut values: Vec<f32> = (0..5000)
+            .map(|k| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (seed >> 40) as f32 / (1u64 << 24) as f32;
+                match k % 97 {
+                    0 => -0.0,
+                    1 => 0.0,
+                    2 => f32::INFINITY,
+                    3 => f32::NEG_INFINITY,
+                    4 => -1e-40, // subnormal
+                    _ => (u - 0.3) * 1e4,
+                }
+            })
+            .collect();
+        values.push(f32::NAN);
+        values.push(-f32::NAN);
+        let mut expected = values.clone();
+        expected.sort_unstable_by(f32::total_cmp);
+        sort_f32_total(&mut values);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&values), bits(&expected));
+        let mut constant = vec![3.5f32; 100];
+        sort_f32_total(&mut constant);
+        assert!(constant.iter().all(|v| *v == 3.5));
+    }
+
+    #[test]
+    fn clipping_sorted_values_matches_apply() {
+        let mut seed = 11u64;
+        let mut uniform = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for n in [1usize, 2, 7, 100, 4096] {
+            let values: Vec<f64> = (0..n)
+                .map(|k| {
+                    let g: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+                    if k % 23 == 5 {
+                        1000.0 + 10.0 * g
+                    } else {
+                        100.0 + 3.0 * g
+                    }
+                })
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_unstable_by(f64::total_cmp);
+            for clip in [
+                SigmaClip::default(),
+                SigmaClip {
+                    sigma: 1.5,
+                    maxiters: 2,
+                },
+            ] {
+                let a = clip.apply(&values);
+                let b = clip.apply_sorted(&sorted);
+                let (Some(a), Some(b)) = (a.clone(), b.clone()) else {
+                    assert_eq!(a.is_none(), b.is_none());
+                    continue;
+                };
+                assert_eq!(a.median, b.median);
+                assert_eq!(
+                    (a.n_kept, a.n_rejected, a.iterations, a.converged),
+                    (b.n_kept, b.n_rejected, b.iterations, b.converged)
+                );
+                assert!((a.mean - b.mean).abs() <= 1e-12 * a.mean.abs());
+                assert!((a.std - b.std).abs() <= 1e-9 * a.std.max(1e-300));
+            }
+        }
     }
 
     #[test]

@@ -320,24 +320,29 @@ pub fn estimate_background(
         .map(|k| {
             let (x0, x1) = xs[k % nx];
             let (y0, y1) = ys[k / nx];
-            let mut values = Vec::with_capacity((x1 - x0) * (y1 - y0));
+            let mut kept: Vec<f32> = Vec::with_capacity((x1 - x0) * (y1 - y0));
             for y in y0..y1 {
-                for (x, &v) in image.row(y).iter().enumerate().take(x1).skip(x0) {
+                let row = &image.row(y)[x0..x1];
+                let bits = pixel_mask.map(|m| &m.bits()[y * w + x0..y * w + x1]);
+                let excluded = exclude.map(|m| &m.excluded[y * w + x0..y * w + x1]);
+                for (i, &v) in row.iter().enumerate() {
                     if !v.is_finite()
-                        || pixel_mask.is_some_and(|m| m.has(x, y, EXCLUDED_FLAGS))
-                        || exclude.is_some_and(|m| m.is_excluded(x, y))
+                        || bits.is_some_and(|b| b[i] & EXCLUDED_FLAGS != 0)
+                        || excluded.is_some_and(|e| e[i])
                     {
                         continue;
                     }
-                    values.push(f64::from(v));
+                    kept.push(v);
                 }
             }
             let total = (x1 - x0) * (y1 - y0);
-            if values.is_empty() || (values.len() as f64) < params.min_valid_fraction * total as f64
-            {
+            if kept.is_empty() || (kept.len() as f64) < params.min_valid_fraction * total as f64 {
                 return None;
             }
-            let (median, mean, std) = clip_sorted(&mut values, &clip)?;
+            // Sorted as f32 (a radix sort, the same order as sorting the f64 values).
+            crate::stats::sort_f32_total(&mut kept);
+            let values: Vec<f64> = kept.into_iter().map(f64::from).collect();
+            let (median, mean, std) = clip_presorted(&values, &clip)?;
             Some((sextractor_mode(median, mean, std), std))
         })
         .collect();
@@ -380,14 +385,20 @@ pub fn estimate_background(
     })
 }
 
-/// Sigma clipping by the astropy rule of [`SigmaClip::apply`] (same passes, bounds and
-/// statistics), computed on the sorted values: the kept values are always a contiguous run
-/// of them, so each pass needs no copy and its median is the middle of the run. Returns the
-/// median, mean and population σ of the kept values; `None` when no finite value is left.
-/// Reorders `values` (non-finite values are dropped first).
+/// [`clip_presorted`] of any values: non-finite ones dropped, the others sorted.
+#[cfg(test)]
 fn clip_sorted(values: &mut Vec<f64>, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
     values.retain(|v| v.is_finite());
     values.sort_unstable_by(f64::total_cmp);
+    clip_presorted(values, clip)
+}
+
+/// Sigma clipping by the astropy rule of [`SigmaClip::apply`] (same passes, bounds and
+/// statistics), computed on the sorted values: the kept values are always a contiguous run
+/// of them, so each pass needs no copy and its median is the middle of the run. Returns the
+/// median, mean and population σ of the kept values; `None` when none is left. `values`
+/// must be finite and sorted in ascending order.
+fn clip_presorted(values: &[f64], clip: &SigmaClip) -> Option<(f64, f64, f64)> {
     let median_of = |run: &[f64]| {
         let n = run.len();
         if n % 2 == 1 {
@@ -602,6 +613,37 @@ impl<'a> NaturalSpline<'a> {
         NaturalSpline { t, v, d2 }
     }
 
+    /// Slopes of the linear continuations before the first and after the last node (as in
+    /// [`NaturalSpline::eval`]; zero with fewer than two nodes).
+    fn end_slopes(&self) -> (f64, f64) {
+        let (t, v, d2) = (self.t, &self.v, &self.d2);
+        let n = t.len();
+        if n < 2 {
+            return (0.0, 0.0);
+        }
+        let h0 = t[1] - t[0];
+        let h1 = t[n - 1] - t[n - 2];
+        (
+            (v[1] - v[0]) / h0 - h0 * (2.0 * d2[0] + d2[1]) / 6.0,
+            (v[n - 1] - v[n - 2]) / h1 + h1 * (d2[n - 2] + 2.0 * d2[n - 1]) / 6.0,
+        )
+    }
+
+    /// [`NaturalSpline::eval`] at a precomputed [`Piece`], with `ends` from
+    /// [`NaturalSpline::end_slopes`].
+    #[inline]
+    fn eval_piece(&self, piece: &Piece, ends: (f64, f64)) -> f64 {
+        let (v, d2) = (&self.v, &self.d2);
+        match *piece {
+            Piece::Single => v[0],
+            Piece::Before { dx } => v[0] + ends.0 * dx,
+            Piece::After { dx } => v[v.len() - 1] + ends.1 * dx,
+            Piece::Inside { k, a, b, ca, cb, h } => {
+                a * v[k] + b * v[k + 1] + (ca * d2[k] + cb * d2[k + 1]) * h * h / 6.0
+            }
+        }
+    }
+
     /// Value at `x`, given the interval index `k` (`t[k] ≤ x ≤ t[k+1]`, clamped) from
     /// [`interval`].
     fn eval(&self, x: f64, k: usize) -> f64 {
@@ -624,6 +666,53 @@ impl<'a> NaturalSpline<'a> {
         a * v[k]
             + b * v[k + 1]
             + ((a * a * a - a) * d2[k] + (b * b * b - b) * d2[k + 1]) * h * h / 6.0
+    }
+}
+
+/// Where `x` falls on a spline's nodes, with the weights of [`NaturalSpline::eval`] that
+/// depend on `x` only.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    /// A single node: its value.
+    Single,
+    /// Before the first node (linear), by `x − t[0]`.
+    Before { dx: f64 },
+    /// After the last node (linear), by `x − t[n−1]`.
+    After { dx: f64 },
+    /// In interval `k` with the cubic's weights `a`, `b`, `a³ − a`, `b³ − b` and length `h`.
+    Inside {
+        k: usize,
+        a: f64,
+        b: f64,
+        ca: f64,
+        cb: f64,
+        h: f64,
+    },
+}
+
+impl Piece {
+    fn new(t: &[f64], x: f64, k: usize) -> Piece {
+        let n = t.len();
+        if n == 1 {
+            return Piece::Single;
+        }
+        if x < t[0] {
+            return Piece::Before { dx: x - t[0] };
+        }
+        if x > t[n - 1] {
+            return Piece::After { dx: x - t[n - 1] };
+        }
+        let h = t[k + 1] - t[k];
+        let a = (t[k + 1] - x) / h;
+        let b = 1.0 - a;
+        Piece::Inside {
+            k,
+            a,
+            b,
+            ca: a * a * a - a,
+            cb: b * b * b - b,
+            h,
+        }
     }
 }
 
@@ -657,12 +746,18 @@ fn interpolate(
             columns[y * nx + i] = spline.eval(yf, interval(node_y, yf));
         }
     }
-    let x_intervals: Vec<usize> = (0..w).map(|x| interval(node_x, x as f64)).collect();
+    // Along x the spline pieces and their weights depend on x only: computed once for all
+    // rows (the arithmetic of `NaturalSpline::eval`, in the same order, so the values are
+    // the same to the bit).
+    let pieces: Vec<Piece> = (0..w)
+        .map(|x| Piece::new(node_x, x as f64, interval(node_x, x as f64)))
+        .collect();
     let mut data = vec![0f32; w * h];
     data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         let spline = NaturalSpline::new(node_x, columns[y * nx..(y + 1) * nx].to_vec());
-        for (x, out) in row.iter_mut().enumerate() {
-            *out = spline.eval(x as f64, x_intervals[x]).max(floor) as f32;
+        let ends = spline.end_slopes();
+        for (out, piece) in row.iter_mut().zip(&pieces) {
+            *out = spline.eval_piece(piece, ends).max(floor) as f32;
         }
     });
     Image::new(w, h, data).expect("interpolated map has the image's size")

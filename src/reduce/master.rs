@@ -56,18 +56,24 @@ pub fn clipped_stats(image: &Image, region: Option<&Section>) -> Option<ClippedS
     let r = region.unwrap_or(&whole);
     let n = r.width() * r.height();
     let step = (n / MAX_STAT_PIXELS).max(1);
-    let mut values = Vec::with_capacity(n / step + 1);
-    let mut k = 0usize;
+    let mut values: Vec<f32> = Vec::with_capacity(n / step + 1);
+    // Every `step`-th pixel of the region, counted row after row (k % step == 0).
+    let mut skip = 0usize;
     for y in r.y.clone() {
-        let row = image.row(y);
-        for &v in &row[r.x.clone()] {
-            if k % step == 0 && v.is_finite() {
-                values.push(f64::from(v));
+        let row = &image.row(y)[r.x.clone()];
+        let mut i = skip;
+        while i < row.len() {
+            if row[i].is_finite() {
+                values.push(row[i]);
             }
-            k += 1;
+            i += step;
         }
+        skip = i - row.len();
     }
-    SigmaClip::default().apply(&values)
+    // Sorted once (radix sort of the f32 values), then clipped by binary searches.
+    crate::stats::sort_f32_total(&mut values);
+    let sorted: Vec<f64> = values.into_iter().map(f64::from).collect();
+    SigmaClip::default().apply_sorted(&sorted)
 }
 
 /// A master bias (electrons, trimmed grid of its layout).
