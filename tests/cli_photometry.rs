@@ -89,3 +89,67 @@ fn unknown_comet_and_missing_directory_are_errors() {
     assert_eq!(code, 1);
     assert!(stderr.contains("no/such/dir"), "{stderr}");
 }
+
+/// `--shard I/N` partitions the science frames (each shard with all calibration frames) and
+/// `merge` joins the shards' tables into exactly the table of one unsharded run.
+#[test]
+fn shards_merge_to_the_unsharded_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    simulated_night(&raw);
+    let catalog = raw.join("catalogue.csv");
+    let photometry = |out: &std::path::Path, shard: Option<&str>| {
+        let mut args = vec![
+            "photometry",
+            raw.to_str().unwrap(),
+            "--object",
+            "3I",
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--radius-arcsec",
+            "3,5",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        let (code, _, stderr) = cometphot(&args);
+        assert_eq!(code, 0, "{shard:?}: {stderr}");
+        String::from_utf8_lossy(&std::fs::read(out).unwrap()).into_owned()
+    };
+    let whole = photometry(&dir.path().join("whole.csv"), None);
+    let first = photometry(&dir.path().join("part1.csv"), Some("1/2"));
+    let second = photometry(&dir.path().join("part2.parquet"), Some("2/2"));
+    assert_eq!(whole.lines().count(), 1 + 3 * 2);
+    assert_eq!(first.lines().count(), 1 + 2 * 2, "{first}");
+    assert!(second.starts_with("PAR1"), "Parquet");
+    let merged = dir.path().join("merged.csv");
+    let (code, _, stderr) = cometphot(&[
+        "merge",
+        dir.path().join("part1.csv").to_str().unwrap(),
+        dir.path().join("part2.parquet").to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&merged).unwrap(), whole);
+    assert!(dir.path().join("merged_skipped.csv").is_file());
+
+    for bad in ["0/2", "3/2", "1-2", "a/b"] {
+        let (code, _, stderr) = cometphot(&[
+            "photometry",
+            raw.to_str().unwrap(),
+            "--object",
+            "3I",
+            "--shard",
+            bad,
+        ]);
+        assert_eq!(code, 1, "{bad}");
+        assert!(
+            stderr.contains("--shard") && stderr.contains("I/N"),
+            "{stderr}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ mod ephem;
 mod fit;
 mod grains;
 mod lightcurve_input;
+mod merge;
 mod photometry;
 mod reduce;
 mod run;
@@ -66,6 +67,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Calibrated fixed-aperture magnitudes of the comet in every science frame of a directory.
     Photometry(photometry::PhotometryArgs),
+    /// Join the photometry tables of `photometry --shard I/N` runs into one.
+    Merge(merge::MergeArgs),
     /// Fit the heliocentric lightcurve: power-law index n with honest errors, broken and robust
     /// variants, bootstrap intervals.
     Fit(fit::FitArgs),
@@ -106,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Ephem(args) => ephem::run(args, verbosity),
         Command::Aperture(args) => aperture::run(args, verbosity),
         Command::Photometry(args) => photometry::run(args, verbosity),
+        Command::Merge(args) => merge::run(args, verbosity),
         Command::Fit(args) => fit::run(args, verbosity),
         Command::Compare(args) => compare::run(args, verbosity),
         Command::Dust(args) => dust::run(args, verbosity),

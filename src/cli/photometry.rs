@@ -21,7 +21,7 @@ use cometphot::photometry::measure::{
 };
 use cometphot::photometry::table::to_dataframe;
 use cometphot::reduce::pipeline::{reduce_files, Progress, ReduceOptions};
-use cometphot::scan::{files_to_scan, scan_files, ScanOptions};
+use cometphot::scan::{files_to_scan, scan_files, ScanOptions, ScanRow};
 use cometphot::table::{write_table_or_stdout, write_text_atomic};
 
 use super::diagnostics::{self, csv_field, DiagnosticRows};
@@ -91,24 +91,18 @@ pub struct PhotometryArgs {
     /// Output table (.csv or .parquet); CSV on standard output without it.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Process only the I-th of N deterministic subsets of the science frames (every shard
+    /// uses all calibration frames); `cometphot merge` joins the shards' tables.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
     /// Write per-frame diagnostics here: postage stamps with the apertures, zero-point plots,
     /// DS9 region files, and the curves of growth and zero-point stars as tables.
     #[arg(long, value_name = "DIR")]
     pub diagnostics: Option<PathBuf>,
 }
 
-/// Earliest and latest mid-exposure times of the frames (from a scan).
-fn time_span(files: &[PathBuf], registry: &ProfileRegistry) -> Option<(UtcInstant, UtcInstant)> {
-    let noop = || {};
-    let choice = cometphot::frame::profile::ProfileChoice::Detect;
-    let rows = scan_files(
-        files,
-        &ScanOptions {
-            profiles: registry,
-            choice: &choice,
-            on_file: &noop,
-        },
-    );
+/// Earliest and latest mid-exposure times of the frames of a scan.
+fn time_span(rows: &[ScanRow]) -> Option<(UtcInstant, UtcInstant)> {
     let mjds: Vec<f64> = rows.iter().filter_map(|r| r.mjd_mid_utc).collect();
     let first = mjds.iter().copied().fold(f64::INFINITY, f64::min);
     let last = mjds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -116,6 +110,62 @@ fn time_span(files: &[PathBuf], registry: &ProfileRegistry) -> Option<(UtcInstan
         UtcInstant::from_mjd(first).ok()?,
         UtcInstant::from_mjd(last).ok()?,
     ))
+}
+
+/// `--shard I/N`: the I-th of N deterministic subsets of the frames (1 ≤ I ≤ N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based index of this shard.
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let err = || format!("'{text}' is not I/N with 1 ≤ I ≤ N (e.g. 3/8)");
+        let (i, n) = text.split_once('/').ok_or_else(err)?;
+        let (i, n): (usize, usize) = (
+            i.trim().parse().map_err(|_| err())?,
+            n.trim().parse().map_err(|_| err())?,
+        );
+        if i == 0 || i > n {
+            return Err(err());
+        }
+        Ok(Shard {
+            index: i - 1,
+            count: n,
+        })
+    }
+}
+
+/// The files of `shard`: every calibration file (bias, dark, flat: each shard needs the
+/// masters) and every `count`-th of the other files in path order, so that the shards of a
+/// directory partition its science frames whatever the machine or the order on disk.
+fn shard_files(files: Vec<PathBuf>, rows: &[ScanRow], shard: Shard) -> Vec<PathBuf> {
+    let calibration = |path: &Path| {
+        let shown = path.display().to_string();
+        let types: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.path == shown)
+            .filter_map(|r| r.frame_type.as_deref())
+            .collect();
+        !types.is_empty() && types.iter().all(|t| matches!(*t, "bias" | "dark" | "flat"))
+    };
+    let mut files = files;
+    files.sort();
+    let mut others = 0;
+    files
+        .into_iter()
+        .filter(|path| {
+            if calibration(path) {
+                return true;
+            }
+            others += 1;
+            (others - 1) % shard.count == shard.index
+        })
+        .collect()
 }
 
 fn geometry(
@@ -198,8 +248,21 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     }
     let registry = ProfileRegistry::shipped()?;
     let (files, walk_problems) = files_to_scan(&args.dir);
-    let span = time_span(&files, &registry)
+    let noop = || {};
+    let rows = scan_files(
+        &files,
+        &ScanOptions {
+            profiles: &registry,
+            choice: &cometphot::frame::profile::ProfileChoice::Detect,
+            on_file: &noop,
+        },
+    );
+    let span = time_span(&rows)
         .with_context(|| format!("{}: no frame with a usable time", args.dir.display()))?;
+    let files = match args.shard {
+        Some(shard) => shard_files(files, &rows, shard),
+        None => files,
+    };
     let geometry = geometry(&args, span)?;
     let config = config(&args)?;
     let default_site = Site::parse(&args.site).context("--site")?;

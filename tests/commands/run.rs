@@ -240,3 +240,48 @@ fn run_refuses_bad_configurations() {
     assert_eq!(code, 1);
     assert!(stderr.contains("absent"), "{stderr}");
 }
+
+/// The README's main job on the shipped sample: the report's n, dust index and dM/dt at 2 au
+/// agree with the simulation's truth within the errors the report quotes.
+#[test]
+fn sample_run_report_matches_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("outputs");
+    let (code, _, stderr) = cometphot(&["run", "--out", &out.display().to_string(), "-q"]);
+    assert_eq!(code, 0, "{stderr}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let value = |row: &str| -> (f64, f64) {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {row} |")))
+            .unwrap_or_else(|| panic!("no row '{row}' in the report:\n{report}"));
+        let cell = line.split('|').nth(2).unwrap().trim();
+        let (v, e) = cell.split_once(" ± ").unwrap();
+        (v.parse().unwrap(), e.parse().unwrap())
+    };
+    // Truth of data/campaigns/3I-2025.toml: H = 8.0, n = 3.8; dM/dt ∝ rH^(2 − n).
+    let (n, n_err) = value("index n");
+    assert!((n - 3.8).abs() < n_err, "n = {n} ± {n_err}");
+    let (index, index_err) = value("index of dM/dt");
+    assert!((index + 1.8).abs() < index_err, "{index} ± {index_err}");
+    // dM/dt at 2 au in closed form (DESIGN §4) with the report's assumptions: p = 0.1,
+    // ρ_d = 500 kg/m³, a = 100 µm, v = 5 m/s, ℓ = 10,000 km, m_sun from the dust step.
+    let trend: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("dust_trend.json")).unwrap())
+            .unwrap();
+    let m_sun = trend["assumptions"]["m_sun_mag"].as_f64().unwrap();
+    let reduced = 8.0 + (2.5 * 3.8 - 5.0) * 2f64.log10();
+    let au_m = 1.495_978_707e11;
+    let cross_section_m2 =
+        std::f64::consts::PI * au_m * au_m * 10f64.powf(0.4 * (m_sun - reduced)) / 0.1;
+    let expected = 4.0 * 500.0 * 100e-6 * cross_section_m2 * 5.0 / (3.0 * 1e7);
+    let (rate, rate_err) = value("dM/dt at 2 au (kg/s)");
+    assert!(
+        (rate - expected).abs() < rate_err,
+        "dM/dt(2 au) = {rate} ± {rate_err}, truth {expected}"
+    );
+    // The real NEOSSat frames, measured as the second example.
+    let examples = std::fs::read_to_string(out.join("aperture_examples.csv")).unwrap();
+    assert_eq!(examples.lines().count(), 1 + 2 * 3, "{examples}");
+    assert!(report.contains("NEOS_SCI_2021316235345.fits"));
+}
