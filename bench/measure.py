@@ -1,0 +1,159 @@
+"""Times cometphot, the I/O floor and the photutils peer for bench/run.sh; prints the table.
+
+Every command runs as a child process whose wall time and peak resident memory (ru_maxrss
+from wait4: the largest of the process and its waited-for descendants, as /usr/bin/time -v
+reports) are recorded. frames/s counts science frames over the wall time of the whole
+command (scan, masters, geometry and writing included, for cometphot and the peer alike).
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+
+def timed(cmd, stdout=None):
+    """Runs `cmd`; returns (wall seconds, peak RSS in MiB, captured stdout)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if stdout is None else stdout)
+    out = proc.stdout.read().decode() if stdout is None else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 2):  # cometphot: 2 = some inputs skipped
+        sys.exit(f"{' '.join(cmd)}: exit status {code}")
+    return wall, usage.ru_maxrss / 1024.0, out
+
+
+def science_files(directory):
+    return sorted(
+        os.path.join(directory, f)
+        for f in os.listdir(directory)
+        if f.endswith(".fits") and f not in BIAS_FLAT
+    )
+
+
+BIAS_FLAT = set()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--cometphot", required=True)
+    p.add_argument("--read-floor", required=True)
+    p.add_argument("--frames", required=True)
+    p.add_argument("--night", required=True)
+    p.add_argument("--truth", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--n-list", type=int, nargs="+", required=True)
+    p.add_argument("--peer-n", type=int, required=True)
+    p.add_argument("--peer-jobs", type=int, default=os.cpu_count() or 1)
+    args = p.parse_args()
+
+    with open(os.path.join(args.night, "truth_frames.csv"), newline="") as f:
+        for row in csv.DictReader(f):
+            if row["frame_type"] != "science":
+                BIAS_FLAT.add(row["file"])
+    catalogue = os.path.join(args.night, "catalogue.csv")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load average before {os.getloadavg()[0]:.2f}",
+        file=sys.stderr,
+    )
+
+    results = {}
+    for n in sorted(set(args.n_list)):
+        out = os.path.join(args.out, f"cometphot_n{n}.csv")
+        cmd = [args.cometphot, "photometry", os.path.join(args.frames, f"n{n}"),
+               "--object", "3I", "--catalog", catalogue, "--out", out, "-q"]
+        print(f"== cometphot photometry, {n} frames", file=sys.stderr)
+        wall, rss, _ = timed(cmd, stdout=subprocess.DEVNULL)
+        with open(out, newline="") as f:
+            measured = sum(1 for _ in csv.DictReader(f))
+        results[n] = {"wall_s": wall, "rss_mib": rss, "measured": measured}
+        print(f"   {wall:.1f} s, {rss:.0f} MiB, {measured} rows", file=sys.stderr)
+
+    n_floor = args.peer_n if args.peer_n in results else max(results)
+    files = science_files(os.path.join(args.frames, f"n{n_floor}"))
+    print(f"== I/O floor: read_frame of {len(files)} science frames", file=sys.stderr)
+    _, _, out = timed([args.read_floor, "--passes", "3", *files])
+    floor = json.loads(out)
+
+    print(f"== photutils peer, {args.peer_n} frames, {args.peer_jobs} processes", file=sys.stderr)
+    peer_csv = os.path.join(args.out, f"peer_n{args.peer_n}.csv")
+    peer_wall, peer_rss, out = timed(
+        [sys.executable, os.path.join(os.path.dirname(__file__), "peer.py"),
+         os.path.join(args.frames, f"n{args.peer_n}"), args.truth, peer_csv,
+         "--jobs", str(args.peer_jobs)]
+    )
+    peer = json.loads(out.strip().splitlines()[-1])
+    print(f"   {peer_wall:.1f} s", file=sys.stderr)
+
+    # The comet's net flux, cometphot vs the peer (same frames): the two do the same job.
+    ours = {}
+    if args.peer_n in results:
+        with open(os.path.join(args.out, f"cometphot_n{args.peer_n}.csv"), newline="") as f:
+            for row in csv.DictReader(f):
+                ours[os.path.basename(row["file"])] = float(row["net_e"])
+    with open(peer_csv, newline="") as f:
+        diffs = [
+            float(row["net_e"]) / ours[row["file"]] - 1.0
+            for row in csv.DictReader(f)
+            if row["file"] in ours
+        ]
+
+    # The table.
+    lines = []
+    n_cmp = args.peer_n if args.peer_n in results else max(results)
+    c = results[n_cmp]
+    c_fps = n_cmp / c["wall_s"]
+    p_fps = args.peer_n / peer_wall
+    lines.append(f"| | frames | wall s | frames/s | per frame ms | peak RSS MiB |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    for n, r in sorted(results.items()):
+        lines.append(
+            f"| cometphot photometry | {n} | {r['wall_s']:.1f} | {n / r['wall_s']:.2f} "
+            f"| {1e3 * r['wall_s'] / n:.0f} | {r['rss_mib']:.0f} |"
+        )
+    lines.append(
+        f"| photutils peer ({peer['jobs']} processes) | {args.peer_n} | {peer_wall:.1f} "
+        f"| {p_fps:.3f} | {1e3 * peer_wall / args.peer_n:.0f} | {peer_rss:.0f} (largest process) |"
+    )
+    lines.append(
+        f"| read_frame only (I/O floor, {floor['threads']} threads) | {floor['frames']} "
+        f"| {floor['wall_s']:.2f} | {floor['frames'] / floor['wall_s']:.1f} "
+        f"| {floor['ms_per_frame']:.1f} | |"
+    )
+    lines.append("")
+    lines.append(f"- speed ratio on {n_cmp} frames (cometphot / peer frames/s): "
+                 f"{c_fps / p_fps:.1f}x (target >= 20x)")
+    per_frame = 1e3 * c["wall_s"] / n_cmp
+    lines.append(f"- cometphot per frame / I/O floor per frame: {per_frame:.0f} ms / "
+                 f"{floor['ms_per_frame']:.1f} ms = {per_frame / floor['ms_per_frame']:.1f}x "
+                 "(target <= 3x)")
+    ns = sorted(results)
+    if len(ns) >= 2:
+        lo, hi = ns[0], ns[-1]
+        marginal = 1e3 * (results[hi]["wall_s"] - results[lo]["wall_s"]) / (hi - lo)
+        fixed = results[lo]["wall_s"] - lo * marginal / 1e3
+        lines.append(f"- marginal cost per frame ({lo} -> {hi} frames): {marginal:.0f} ms "
+                     f"({marginal / floor['ms_per_frame']:.1f}x the floor); fixed cost "
+                     f"(scan, masters, geometry) {fixed:.1f} s")
+        lines.append(f"- peak memory {lo} vs {hi} frames: {results[lo]['rss_mib']:.0f} vs "
+                     f"{results[hi]['rss_mib']:.0f} MiB")
+    if diffs:
+        lines.append(f"- comet net flux, peer / cometphot - 1 over {len(diffs)} frames: median "
+                     f"{statistics.median(diffs):+.4f}, max |.| {max(abs(d) for d in diffs):.4f}")
+    lines.append(f"- peer mean time per frame inside one process: {peer['mean_frame_s']:.2f} s")
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(args.out, "table.md"), "w") as f:
+        f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
