@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 
 use cometphot::simulate::campaign::{builtin_campaign, campaign_toml, run as simulate_campaign};
 use cometphot::table::write_text_atomic;
@@ -328,6 +329,9 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     })?;
     write_text_atomic(&out.join("report.md"), &document.to_markdown())?;
     write_text_atomic(&out.join("report.html"), &document.to_html(&out))?;
+    if verbosity != Verbosity::Quiet {
+        print_skipped(&out.join("skipped.csv"), &photometry.failed_nights);
+    }
     say(&format!(
         "done in {:.0} s: {n_rows} measurement(s), {} frame(s) skipped, {} night(s) failed; \
          report in {}",
@@ -343,6 +347,27 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             EXIT_OK
         },
     )
+}
+
+/// Lists the skipped frames (at most 20) and the failed nights with their reasons.
+fn print_skipped(skipped_csv: &Path, failed_nights: &[(String, String)]) {
+    const SHOWN: usize = 20;
+    let rows = table::Table::read(skipped_csv)
+        .and_then(|t| Ok((t.text("file")?, t.text("reason")?)))
+        .unwrap_or_default();
+    for (file, reason) in rows.0.iter().zip(&rows.1).take(SHOWN) {
+        eprintln!("skipped {file}: {reason}");
+    }
+    if rows.0.len() > SHOWN {
+        eprintln!(
+            "… and {} more (all in {})",
+            rows.0.len() - SHOWN,
+            skipped_csv.display()
+        );
+    }
+    for (night, reason) in failed_nights {
+        eprintln!("night {night} failed: {reason}");
+    }
 }
 
 /// The photometry of every night, concatenated.
@@ -371,7 +396,7 @@ fn photometry_of_nights(
         ProgressBar::new(nights.len() as u64)
     };
     bar.set_style(
-        ProgressStyle::with_template("      {bar:30} {pos}/{len} nights {elapsed} {msg}")
+        ProgressStyle::with_template("      {bar:30} {pos}/{len} nights {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut tables = Vec::new();
@@ -380,63 +405,69 @@ fn photometry_of_nights(
     let mut zp_tables = Vec::new();
     let mut any_skipped = false;
     let mut failed_nights = Vec::new();
-    for night in nights {
-        let name = night
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "night".into());
-        bar.set_message(name.clone());
-        let table = photometry_dir.join(format!("{name}.csv"));
-        let diagnostics = out.join("diagnostics").join(&name);
-        let mut a = vec![
-            "photometry".to_string(),
-            path_arg(night),
-            "--object".into(),
-            config.object.clone(),
-            "--site".into(),
-            config.site.clone(),
-            "--radius-km".into(),
-            config.radius_km.to_string(),
-            "--annulus-arcsec".into(),
-            format!(
-                "{},{}",
-                config.annulus_inner_arcsec, config.annulus_outer_arcsec
-            ),
-            "--out".into(),
-            path_arg(&table),
-            "--diagnostics".into(),
-            path_arg(&diagnostics),
-        ];
-        let catalog = config
-            .catalog
-            .clone()
-            .or_else(|| Some(night.join("catalogue.csv")).filter(|c| c.is_file()));
-        if let Some(c) = catalog {
-            a.extend(["--catalog".into(), path_arg(&c)]);
-        }
-        let quiet = if verbosity == Verbosity::Verbose {
-            Verbosity::Verbose
-        } else {
-            Verbosity::Quiet
-        };
-        match bar.suspend(|| step(&a, quiet)) {
+    // Nights in parallel (each night's frames are reduced and measured in parallel too, but
+    // a night often has a single science frame).
+    let quiet = if verbosity == Verbosity::Verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Quiet
+    };
+    let results: Vec<(String, PathBuf, PathBuf, anyhow::Result<i32>)> = nights
+        .par_iter()
+        .map(|night| {
+            let name = night
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "night".into());
+            let table = photometry_dir.join(format!("{name}.csv"));
+            let diagnostics = out.join("diagnostics").join(&name);
+            let mut a = vec![
+                "photometry".to_string(),
+                path_arg(night),
+                "--object".into(),
+                config.object.clone(),
+                "--site".into(),
+                config.site.clone(),
+                "--radius-km".into(),
+                config.radius_km.to_string(),
+                "--annulus-arcsec".into(),
+                format!(
+                    "{},{}",
+                    config.annulus_inner_arcsec, config.annulus_outer_arcsec
+                ),
+                "--out".into(),
+                path_arg(&table),
+                "--diagnostics".into(),
+                path_arg(&diagnostics),
+            ];
+            let catalog = config
+                .catalog
+                .clone()
+                .or_else(|| Some(night.join("catalogue.csv")).filter(|c| c.is_file()));
+            if let Some(c) = catalog {
+                a.extend(["--catalog".into(), path_arg(&c)]);
+            }
+            let result = step(&a, quiet);
+            bar.inc(1);
+            (name, table, diagnostics, result)
+        })
+        .collect();
+    for (name, table, diagnostics, result) in results {
+        match result {
             Ok(code) => {
                 any_skipped |= code == EXIT_SKIPPED;
-                tables.push(table.clone());
+                tables.push(table);
                 skipped_tables.push(photometry_dir.join(format!("{name}_skipped.csv")));
                 growth_tables.push(diagnostics.join("growth.csv"));
                 zp_tables.push(diagnostics.join("zp_stars.csv"));
             }
             Err(e) => {
-                failed_nights.push((name.clone(), format!("{e:#}")));
-                bar.suspend(|| {
-                    if verbosity != Verbosity::Quiet {
-                        eprintln!("      {name}: skipped: {e:#}");
-                    }
-                });
+                if verbosity != Verbosity::Quiet {
+                    bar.println(format!("      {name}: skipped: {e:#}"));
+                }
+                failed_nights.push((name, format!("{e:#}")));
             }
         }
-        bar.inc(1);
     }
     bar.finish_and_clear();
     let photometry = out.join("photometry.csv");
