@@ -19,7 +19,7 @@ use super::astrometry::{refine_wcs, ReferenceStar, RefineParams, RefinedWcs};
 use super::background::{estimate_background, Background, BackgroundParams};
 use super::catalogue::CatalogueStar;
 use super::comet::{locate_comet, Exclusion, LocateParams};
-use super::detect::{detect_sources, source_flag, DetectParams, Source};
+use super::detect::{detect_segmentation, detect_sources, source_flag, DetectParams, Source};
 use super::zeropoint::{
     catalogue_zero_point, instrumental_mag, CalibrationStar, ZeroPoint, ZeroPointMethod,
 };
@@ -270,9 +270,10 @@ fn model_frame(
     let image = &frame.image_e;
     let first = estimate_background(image, Some(&frame.mask), None, &config.background)
         .map_err(|e| pixels_error(frame, e))?;
-    let detection = detect_sources(image, &first, Some(&frame.mask), &config.detect)
-        .map_err(|e| pixels_error(frame, e))?;
-    let footprints = detection.segmentation.to_exclusion_mask(3.0);
+    // The first pass needs only the footprints (no centroids or FWHM fits).
+    let footprints = detect_segmentation(image, &first, Some(&frame.mask), &config.detect)
+        .map_err(|e| pixels_error(frame, e))?
+        .to_exclusion_mask(3.0);
     let background = estimate_background(
         image,
         Some(&frame.mask),
