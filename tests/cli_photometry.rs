@@ -153,3 +153,36 @@ fn shards_merge_to_the_unsharded_table() {
         );
     }
 }
+
+/// The table does not depend on the number of threads (frames are measured in parallel).
+#[test]
+fn photometry_is_identical_with_one_thread_and_with_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    simulated_night(&raw);
+    let run = |threads: &str| {
+        let out = dir.path().join(format!("threads{threads}.csv"));
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_cometphot"))
+            .args([
+                "photometry",
+                raw.to_str().unwrap(),
+                "--object",
+                "3I",
+                "--catalog",
+                raw.join("catalogue.csv").to_str().unwrap(),
+                "--radius-km",
+                "5000,10000",
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+            ])
+            .env("RAYON_NUM_THREADS", threads)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(out).unwrap()
+    };
+    let one = run("1");
+    assert!(one.len() > 500);
+    assert_eq!(one, run("4"));
+}
