@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::frame::meta::{extract_meta, Severity};
 use crate::frame::profile::{ProfileChoice, ProfileRegistry};
-use crate::frame::read::{choose_profile, sniff, FileKind, FitsSource, ImageHdu};
+use crate::frame::read::{choose_profile, empty_detail, sniff, FileKind, FitsSource, ImageHdu};
 use crate::frame::FrameError;
 
 /// File name endings that announce a FITS file: such a file that is not FITS is reported.
@@ -225,6 +225,7 @@ pub fn scan_file(path: &Path, options: &ScanOptions) -> Vec<ScanRow> {
     if images.is_empty() {
         let e = FrameError::NoImage {
             path: path.display().to_string(),
+            detail: empty_detail(source.empty_hdus()),
         };
         return vec![ScanRow::failed(path, None, e.to_string())];
     }

@@ -93,7 +93,13 @@ impl Header {
     /// Parses a header given as concatenated 80-character card images (as cfitsio's
     /// `fits_hdr2str` returns it). Stops at `END`.
     pub fn from_card_images(text: &str) -> Self {
-        let bytes = text.as_bytes();
+        Header::from_card_bytes(text.as_bytes())
+    }
+
+    /// As [`Header::from_card_images`], from raw bytes: the cards are cut every 80 bytes
+    /// before any decoding, so a non-ASCII byte (invalid in FITS, but met in hand-edited
+    /// headers) spoils only its own card, not the alignment of the following ones.
+    pub fn from_card_bytes(bytes: &[u8]) -> Self {
         let mut cards: Vec<Card> = Vec::with_capacity(bytes.len() / 80);
         for chunk in bytes.chunks(80) {
             let image = String::from_utf8_lossy(chunk);
@@ -206,12 +212,13 @@ pub fn parse_card(image: &str) -> Card {
             None => (normalise_key(image), None),
         }
     } else {
-        let key_field: String = image.chars().take(8).collect();
+        // Split after 8 characters, not bytes: a card holding non-ASCII bytes (invalid FITS,
+        // but met in hand-edited headers) must not panic on a char boundary.
+        let split = image.char_indices().nth(8).map_or(image.len(), |(i, _)| i);
+        let (key_field, after) = image.split_at(split);
         let key = key_field.trim().to_ascii_uppercase();
-        let has_value = image.len() >= 10 && &image[8..10] == "= ";
-        let after = if image.len() > 8 { &image[8..] } else { "" };
-        if has_value {
-            (key, Some(&image[10..]))
+        if let Some(value_field) = after.strip_prefix("= ") {
+            (key, Some(value_field))
         } else if key == "CONTINUE" {
             (key, Some(after))
         } else {
@@ -369,6 +376,28 @@ mod tests {
             h.text("PROPTITL").as_deref(),
             Some("Identifying radio loud quasars")
         );
+    }
+
+    #[test]
+    fn non_ascii_cards_do_not_panic() {
+        // Found by tests/properties.rs: byte slicing at columns 9-10 split a multi-byte char.
+        let c = parse_card(" \0AAA¡");
+        assert_eq!(c.value, HeaderValue::Empty);
+        let c = parse_card("=¡");
+        assert_eq!(c.key, "=¡");
+        let c = parse_card("OBSERVER= 'Ångström'");
+        assert_eq!(c.value, HeaderValue::Str("Ångström".into()));
+        let c = parse_card("ÅÅÅÅÅÅÅÅ= 1");
+        assert_eq!(c.value, HeaderValue::Int(1));
+        let h = Header::from_card_images(&String::from_utf8_lossy(&[0xff_u8; 200]));
+        assert!(!h.cards().is_empty());
+        // A Latin-1 byte in one card does not shift the next cards.
+        let mut bytes = pad("OBSERVER= 'JosX'").into_bytes();
+        bytes[14] = 0xe9;
+        bytes.extend_from_slice(pad("EXPTIME =                 30.0").as_bytes());
+        let h = Header::from_card_bytes(&bytes);
+        assert_eq!(h.number("EXPTIME"), Some(30.0));
+        assert_eq!(h.text("OBSERVER").as_deref(), Some("Jos\u{fffd}"));
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub enum FrameError {
         hdu: usize,
         message: String,
     },
-    #[error("{path}: no image HDU with data")]
-    NoImage { path: String },
+    /// `detail` lists the HDUs without an image and why (`; HDU 1 'im1': NAXIS = 0`).
+    #[error("{path}: no image HDU with data{detail}")]
+    NoImage { path: String, detail: String },
 }

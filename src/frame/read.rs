@@ -5,11 +5,11 @@
 //! floats, gzip-compressed files (`.fits.gz`) and tile-compressed images (`.fits.fz`), which it
 //! presents as ordinary image HDUs. Files are always opened read-only.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use fitsio::hdu::HduInfo;
+use fitsio::sys::{self, LONGLONG};
 use fitsio::FitsFile;
 
 use super::header::Header;
@@ -70,19 +70,48 @@ pub struct ImageHdu {
     pub height: usize,
 }
 
+/// Largest image read, in pixels (1 GiB as f32): a header claiming more is corrupt (or a
+/// format cometphot does not handle), and allocating it would abort the process.
+pub const MAX_PIXELS: usize = 1 << 28;
+
+/// Largest NAXIS of the FITS standard.
+const MAX_NAXIS: c_int = 999;
+
 /// An open FITS file.
+///
+/// Only raw cfitsio calls are used on it (`fitsio::sys`): the safe `fitsio` wrappers panic on
+/// some corrupt or merely unusual files (binary tables with variable-length columns, BITPIX
+/// values they do not know, negative axis lengths), and a panic must not reach the user.
 pub struct FitsSource {
     path: PathBuf,
     file: FitsFile,
     primary: Header,
+    /// HDUs left out by [`FitsSource::image_hdus`] and why ("HDU 1 'im1': NAXIS = 0").
+    empty: Vec<String>,
 }
 
 fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// cfitsio's text for a status code.
+fn status_text(status: c_int) -> String {
+    let mut buffer = [0 as c_char; 31];
+    // SAFETY: ffgerr writes at most 30 characters and a NUL into the buffer.
+    unsafe { sys::ffgerr(status, buffer.as_mut_ptr()) };
+    // SAFETY: NUL-terminated by ffgerr (and the buffer was zeroed).
+    let text = unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy();
+    format!("cfitsio status {status}: {}", text.trim())
+}
+
+/// BITPIX values of the FITS standard (and cfitsio's equivalent unsigned/signed-byte codes).
+fn known_bitpix(bitpix: c_int) -> bool {
+    matches!(bitpix, 8 | 10 | 16 | 20 | 32 | 40 | 64 | 80 | -32 | -64)
+}
+
 impl FitsSource {
-    /// Opens a file read-only after checking that its content is FITS (or gzip).
+    /// Opens a file read-only after checking that its content is FITS (or gzip). The name is
+    /// taken literally (no cfitsio extended file-name syntax: `a[1].fits` is a file name).
     pub fn open(path: &Path) -> Result<Self, FrameError> {
         let shown = display(path);
         match sniff(path)? {
@@ -94,31 +123,48 @@ impl FitsSource {
                 })
             }
         }
-        if path.to_str().is_none() {
+        let Some(name) = path.to_str() else {
             return Err(FrameError::Fits {
                 path: shown,
                 message: "the file name is not valid UTF-8".into(),
             });
+        };
+        let c_name = CString::new(name).map_err(|_| FrameError::Fits {
+            path: shown.clone(),
+            message: "the file name contains a NUL byte".into(),
+        })?;
+        let mut raw: *mut sys::fitsfile = std::ptr::null_mut();
+        let mut status: c_int = 0;
+        // SAFETY: c_name is a valid C string; cfitsio sets `raw` to an open file or leaves an
+        // error status (and then no file is left open).
+        unsafe { sys::ffdkopn(&mut raw, c_name.as_ptr(), 0, &mut status) };
+        if status != 0 || raw.is_null() {
+            return Err(FrameError::Fits {
+                path: shown,
+                message: format!("cannot open: {}", status_text(status)),
+            });
         }
-        let mut file = FitsFile::open(path).map_err(|e| FrameError::Fits {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
-        let primary_hdu = file.primary_hdu().map_err(|e| FrameError::Hdu {
-            path: shown.clone(),
-            hdu: 0,
-            message: format!("cannot read the primary header: {e}"),
-        })?;
-        drop(primary_hdu);
-        let primary = header_of_current_hdu(&mut file).map_err(|message| FrameError::Hdu {
-            path: shown.clone(),
-            hdu: 0,
-            message,
-        })?;
+        // SAFETY: `raw` is a file opened read-only above; FitsFile closes it when dropped.
+        let mut file =
+            unsafe { FitsFile::from_raw(raw, fitsio::FileOpenMode::READONLY) }.map_err(|e| {
+                FrameError::Fits {
+                    path: shown.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        let primary = move_to(&mut file, 0)
+            .map_err(|(_, message)| message)
+            .and_then(|_| header_of_current_hdu(&mut file))
+            .map_err(|message| FrameError::Hdu {
+                path: shown.clone(),
+                hdu: 0,
+                message: format!("cannot read the primary header: {message}"),
+            })?;
         Ok(FitsSource {
             path: path.to_path_buf(),
             file,
             primary,
+            empty: Vec::new(),
         })
     }
 
@@ -130,41 +176,83 @@ impl FitsSource {
         &self.primary
     }
 
+    /// HDUs that [`FitsSource::image_hdus`] left out as holding no image, with the reason
+    /// (e.g. `HDU 1 'im1': NAXIS = 0`).
+    pub fn empty_hdus(&self) -> &[String] {
+        &self.empty
+    }
+
     /// Every image HDU holding data, in file order. A problem with one HDU (unreadable header,
     /// unsupported layout) is returned in place as an error so the others can still be used.
-    /// Empty image HDUs (NAXIS = 0, or a zero-length axis) and tables are left out.
+    /// Empty image HDUs (NAXIS = 0, or a zero-length axis) and tables are left out (and listed
+    /// by [`FitsSource::empty_hdus`]).
     pub fn image_hdus(&mut self) -> Vec<Result<ImageHdu, FrameError>> {
         let shown = display(&self.path);
-        let count = match self.file.num_hdus() {
-            Ok(n) => n,
-            Err(e) => {
-                return vec![Err(FrameError::Fits {
-                    path: shown,
-                    message: format!("cannot count HDUs (file truncated?): {e}"),
-                })]
-            }
-        };
+        self.empty.clear();
         let mut result = Vec::new();
-        for index in 0..count {
-            let hdu = match self.file.hdu(index) {
-                Ok(h) => h,
-                Err(e) => {
+        // HDUs are visited until cfitsio reports the end of the file; any other error is a
+        // broken header that must be reported (cfitsio's own HDU count stops silently there).
+        for index in 0.. {
+            let kind = match move_to(&mut self.file, index) {
+                Ok(kind) => kind,
+                Err((status, message)) => {
+                    let diagnosis = self.diagnose_header(index);
+                    let end_of_file = status == sys::END_OF_FILE as c_int;
+                    if index > 0 && end_of_file && diagnosis.is_none() {
+                        // Nothing (or only padding) after the last HDU.
+                        break;
+                    }
+                    let message = match diagnosis {
+                        Some(d) => format!("cannot read the header: {d} ({message})"),
+                        None => format!(
+                            "cannot read the header (file truncated or corrupt?): {message}"
+                        ),
+                    };
                     result.push(Err(FrameError::Hdu {
                         path: shown.clone(),
                         hdu: index,
-                        message: format!("cannot read the header (file truncated?): {e}"),
+                        message,
                     }));
                     break;
                 }
             };
-            let shape = match &hdu.info {
-                HduInfo::ImageInfo { shape, .. } => shape.clone(),
-                _ => continue,
-            };
-            if shape.is_empty() || shape.contains(&0) {
+            let own = header_of_current_hdu(&mut self.file);
+            let name = own
+                .as_ref()
+                .ok()
+                .and_then(|h| h.text("EXTNAME"))
+                .map(|n| format!(" '{n}'"))
+                .unwrap_or_default();
+            if kind != sys::IMAGE_HDU as c_int {
+                self.empty.push(format!("HDU {index}{name}: a table"));
                 continue;
             }
-            let own = match header_of_current_hdu(&mut self.file) {
+            let shape = match image_shape(&mut self.file) {
+                Ok(shape) => shape,
+                Err(message) => {
+                    result.push(Err(FrameError::Hdu {
+                        path: shown.clone(),
+                        hdu: index,
+                        message,
+                    }));
+                    continue;
+                }
+            };
+            if shape.is_empty() || shape.contains(&0) {
+                let what = if shape.is_empty() {
+                    "NAXIS = 0".to_string()
+                } else {
+                    let axes: Vec<String> = shape
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| format!("NAXIS{} = {n}", i + 1))
+                        .collect();
+                    axes.join(", ")
+                };
+                self.empty.push(format!("HDU {index}{name}: {what}"));
+                continue;
+            }
+            let own = match own {
                 Ok(h) => h,
                 Err(message) => {
                     result.push(Err(FrameError::Hdu {
@@ -195,40 +283,233 @@ impl FitsSource {
             result.push(Ok(ImageHdu {
                 hdu: index,
                 extname: header.text("EXTNAME").filter(|_| index > 0),
-                width: shape[1],
-                height: shape[0],
+                width: shape[0],
+                height: shape[1],
                 header,
             }));
         }
         result
     }
 
+    /// Why cfitsio could not read the header of HDU `index`, from the header's own cards
+    /// (a BITPIX or NAXIS value outside the standard, a missing XTENSION or END card). Plain
+    /// (not gzip-compressed) files only; `None` when nothing specific is found.
+    fn diagnose_header(&mut self, index: usize) -> Option<String> {
+        if sniff(&self.path).ok()? != FileKind::Fits {
+            return None;
+        }
+        let start = if index == 0 {
+            0
+        } else {
+            move_to(&mut self.file, index - 1).ok()?;
+            let (mut head, mut data, mut end): (LONGLONG, LONGLONG, LONGLONG) = (0, 0, 0);
+            let mut status: c_int = 0;
+            // SAFETY: the file is open on HDU index − 1; the call writes three integers.
+            unsafe {
+                sys::ffghadll(
+                    self.file.as_raw(),
+                    &mut head,
+                    &mut data,
+                    &mut end,
+                    &mut status,
+                )
+            };
+            if status != 0 {
+                return None;
+            }
+            u64::try_from(end).ok()?
+        };
+        diagnose_header_at(&self.path, start, index)
+    }
+
     /// Pixels of an image HDU as f32 (BZERO/BSCALE applied), row-major, row 0 = FITS row 1.
+    ///
+    /// The last pixel is read first, so that a truncated file (or a header claiming a huge
+    /// image) is an error before the whole image is allocated.
     pub fn read_pixels(&mut self, image: &ImageHdu) -> Result<Vec<f32>, FrameError> {
         let err = |message: String| FrameError::Hdu {
             path: display(&self.path),
             hdu: image.hdu,
             message,
         };
-        let hdu = self
-            .file
-            .hdu(image.hdu)
-            .map_err(|e| err(format!("cannot select HDU: {e}")))?;
-        let pixels: Vec<f32> = hdu.read_image(&mut self.file).map_err(|e| {
-            err(format!(
-                "cannot read the pixel data (file truncated or corrupt?): {e}"
-            ))
-        })?;
-        if pixels.len() != image.width * image.height {
+        let (w, h) = (image.width, image.height);
+        let n = match w.checked_mul(h) {
+            Some(n) if n <= MAX_PIXELS => n,
+            _ => {
+                return Err(err(format!(
+                    "NAXIS1 × NAXIS2 = {w} × {h} pixels: more than cometphot reads \
+                     ({MAX_PIXELS}); header corrupt?"
+                )))
+            }
+        };
+        move_to(&mut self.file, image.hdu)
+            .map_err(|(_, e)| err(format!("cannot select HDU: {e}")))?;
+        let raw = unsafe { self.file.as_raw() };
+        let read = |first: usize, out: &mut [f32]| -> c_int {
+            let mut status: c_int = 0;
+            let mut any_null: c_int = 0;
+            // SAFETY: `out` holds `out.len()` floats; cfitsio writes at most that many
+            // (TFLOAT, no null substitution).
+            unsafe {
+                sys::ffgpv(
+                    raw,
+                    sys::TFLOAT as c_int,
+                    first as LONGLONG,
+                    out.len() as LONGLONG,
+                    std::ptr::null_mut(),
+                    out.as_mut_ptr().cast(),
+                    &mut any_null,
+                    &mut status,
+                )
+            };
+            status
+        };
+        let mut last = [0f32; 1];
+        let status = read(n, &mut last);
+        if status != 0 {
             return Err(err(format!(
-                "read {} pixels, expected NAXIS1 × NAXIS2 = {} × {}",
-                pixels.len(),
-                image.width,
-                image.height
+                "the data unit ends before the last of NAXIS1 × NAXIS2 = {w} × {h} pixels \
+                 (file truncated or corrupt?): {}",
+                status_text(status)
+            )));
+        }
+        let mut pixels = vec![0f32; n];
+        let status = read(1, &mut pixels);
+        if status != 0 {
+            return Err(err(format!(
+                "cannot read the pixel data of NAXIS1 × NAXIS2 = {w} × {h} pixels \
+                 (file truncated or corrupt?): {}",
+                status_text(status)
             )));
         }
         Ok(pixels)
     }
+}
+
+/// Reads the cards of the header starting at byte `start` of a plain FITS file and names the
+/// first structural problem (FITS standard 4.0 §4.4.1).
+fn diagnose_header_at(path: &Path, start: u64, index: usize) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(2880 * 20).read_to_end(&mut bytes).ok()?;
+    // The end of the file, or zero/blank padding after the last HDU: nothing is wrong.
+    if bytes.iter().all(|b| *b == 0 || *b == b' ') {
+        return None;
+    }
+    let cards: Vec<_> = bytes
+        .chunks(80)
+        .map(|c| super::header::parse_card(&String::from_utf8_lossy(c)))
+        .collect();
+    let first = cards.first()?;
+    let expected = if index == 0 { "SIMPLE" } else { "XTENSION" };
+    if first.key != expected {
+        return Some(format!(
+            "the header at byte {start} starts with '{}', not {expected}",
+            first.key
+        ));
+    }
+    let end = cards.iter().position(|c| c.key == "END");
+    let value = |key: &str| {
+        cards[..end.unwrap_or(cards.len())]
+            .iter()
+            .find(|c| c.key == key)
+            .map(|c| &c.value)
+    };
+    let int = |key: &str| match value(key) {
+        Some(super::header::HeaderValue::Int(i)) => Ok(*i),
+        Some(other) => Err(format!("{key} = {other} is not an integer")),
+        None => Err(format!("no {key} keyword")),
+    };
+    let bitpix = match int("BITPIX") {
+        Ok(b) => b,
+        Err(e) => return Some(e),
+    };
+    if !matches!(bitpix, 8 | 16 | 32 | 64 | -32 | -64) {
+        return Some(format!(
+            "BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32, -64)"
+        ));
+    }
+    let naxis = match int("NAXIS") {
+        Ok(n) if (0..=999).contains(&n) => n,
+        Ok(n) => return Some(format!("NAXIS = {n} is outside 0–999")),
+        Err(e) => return Some(e),
+    };
+    for i in 1..=naxis {
+        match int(&format!("NAXIS{i}")) {
+            Ok(n) if n < 0 => return Some(format!("NAXIS{i} = {n} is negative")),
+            Ok(_) => {}
+            Err(e) => return Some(e),
+        }
+    }
+    if end.is_none() {
+        return Some("no END card (header truncated or corrupt)".into());
+    }
+    None
+}
+
+/// The `detail` of [`FrameError::NoImage`]: `(HDU 0: NAXIS = 0; HDU 1 'im1': NAXIS = 0)`.
+pub fn empty_detail(empty: &[String]) -> String {
+    if empty.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", empty.join("; "))
+    }
+}
+
+/// Moves to HDU `index` (0-based) and returns its logical type (a tile-compressed image is an
+/// image).
+fn move_to(file: &mut FitsFile, index: usize) -> Result<c_int, (c_int, String)> {
+    let number = c_int::try_from(index + 1).map_err(|_| (0, format!("no HDU {index}")))?;
+    let mut kind: c_int = 0;
+    let mut status: c_int = 0;
+    // SAFETY: the file is open; ffmahd and ffghdt only write the two ints.
+    unsafe {
+        let raw = file.as_raw();
+        sys::ffmahd(raw, number, &mut kind, &mut status);
+        sys::ffghdt(raw, &mut kind, &mut status);
+    }
+    if status != 0 {
+        Err((status, status_text(status)))
+    } else {
+        Ok(kind)
+    }
+}
+
+/// Axis lengths (NAXIS1 first) of the current image HDU, checked: BITPIX known, NAXIS at most
+/// 999, no negative length.
+fn image_shape(file: &mut FitsFile) -> Result<Vec<usize>, String> {
+    let mut status: c_int = 0;
+    let mut bitpix: c_int = 0;
+    let mut naxis: c_int = 0;
+    // SAFETY: the file is open on an image HDU; the calls write the ints.
+    unsafe {
+        let raw = file.as_raw();
+        sys::ffgiet(raw, &mut bitpix, &mut status);
+        sys::ffgidm(raw, &mut naxis, &mut status);
+    }
+    if status != 0 {
+        return Err(format!("cannot read BITPIX/NAXIS: {}", status_text(status)));
+    }
+    if !known_bitpix(bitpix) {
+        return Err(format!(
+            "BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32, -64)"
+        ));
+    }
+    if !(0..=MAX_NAXIS).contains(&naxis) {
+        return Err(format!("NAXIS = {naxis} is outside 0–999"));
+    }
+    let mut axes: Vec<LONGLONG> = vec![0; naxis as usize];
+    // SAFETY: `axes` holds `naxis` values.
+    unsafe { sys::ffgiszll(file.as_raw(), naxis, axes.as_mut_ptr(), &mut status) };
+    if status != 0 {
+        return Err(format!("cannot read NAXISn: {}", status_text(status)));
+    }
+    axes.iter()
+        .enumerate()
+        .map(|(i, &n)| usize::try_from(n).map_err(|_| format!("NAXIS{} = {n} is negative", i + 1)))
+        .collect()
 }
 
 /// The header of the HDU cfitsio is positioned on, as cards (tile-compressed images give
@@ -241,9 +522,9 @@ fn header_of_current_hdu(file: &mut FitsFile) -> Result<Header, String> {
     // fffree; the exclusion list is empty (null pointer with length 0).
     let header = unsafe {
         let raw = file.as_raw();
-        let compressed = fitsio::sys::fits_is_compressed_image(raw, &mut status);
+        let compressed = sys::fits_is_compressed_image(raw, &mut status);
         if compressed != 0 {
-            fitsio::sys::ffcnvthdr2str(
+            sys::ffcnvthdr2str(
                 raw,
                 0,
                 std::ptr::null_mut(),
@@ -253,7 +534,7 @@ fn header_of_current_hdu(file: &mut FitsFile) -> Result<Header, String> {
                 &mut status,
             );
         } else {
-            fitsio::sys::ffhdr2str(
+            sys::ffhdr2str(
                 raw,
                 0,
                 std::ptr::null_mut(),
@@ -264,15 +545,13 @@ fn header_of_current_hdu(file: &mut FitsFile) -> Result<Header, String> {
             );
         }
         let header = if status == 0 && !text.is_null() {
-            Ok(Header::from_card_images(
-                &CStr::from_ptr(text).to_string_lossy(),
-            ))
+            Ok(Header::from_card_bytes(CStr::from_ptr(text).to_bytes()))
         } else {
             Err(format!("cfitsio status {status} reading the header"))
         };
         if !text.is_null() {
             let mut free_status: c_int = 0;
-            fitsio::sys::fffree(text.cast(), &mut free_status);
+            sys::fffree(text.cast(), &mut free_status);
         }
         header
     };
@@ -348,6 +627,7 @@ pub fn read_frame(
     if amplifiers.is_empty() {
         return Err(FrameError::NoImage {
             path: display(path),
+            detail: empty_detail(source.empty_hdus()),
         });
     }
     Ok(Frame {
