@@ -59,6 +59,9 @@ pub struct ScanRow {
     pub status: ScanStatus,
     /// Messages (errors and warnings), separated by `; `.
     pub error: Option<String>,
+    /// Digest of the pixel values (not written to the table): equal digests in two files
+    /// mark a duplicate exposure.
+    pub pixel_digest: Option<u64>,
 }
 
 impl ScanRow {
@@ -80,6 +83,7 @@ impl ScanRow {
             has_wcs: None,
             status: ScanStatus::Error,
             error: Some(message),
+            pixel_digest: None,
         }
     }
 }
@@ -201,7 +205,62 @@ pub fn scan_files(files: &[PathBuf], options: &ScanOptions) -> Vec<ScanRow> {
         })
         .collect();
     rows.sort_by(|a, b| a.path.cmp(&b.path).then(a.hdu.cmp(&b.hdu)));
+    mark_duplicates(&mut rows);
     rows
+}
+
+/// A usable HDU whose pixels are identical to those of an HDU of an earlier file (in path
+/// order) is a duplicate exposure (a copy, or the same frame under two names): a warning
+/// naming the first file, so that it is not measured twice unknowingly.
+fn mark_duplicates(rows: &mut [ScanRow]) {
+    use std::collections::HashMap;
+    let mut first: HashMap<(u64, Option<u32>, Option<u32>), usize> = HashMap::new();
+    for i in 0..rows.len() {
+        let row = &rows[i];
+        let Some(digest) = row.pixel_digest else {
+            continue;
+        };
+        if row.status == ScanStatus::Error {
+            continue;
+        }
+        let key = (digest, row.naxis1, row.naxis2);
+        let Some(&j) = first.get(&key) else {
+            first.insert(key, i);
+            continue;
+        };
+        if rows[j].path == row.path {
+            continue;
+        }
+        let original = &rows[j];
+        let same_date =
+            original.date_obs_utc.is_some() && original.date_obs_utc == row.date_obs_utc;
+        let message = format!(
+            "{} HDU {}: duplicate of {} HDU {} (identical pixel data{})",
+            row.path,
+            row.hdu.unwrap_or(0),
+            original.path,
+            original.hdu.unwrap_or(0),
+            if same_date { ", same DATE-OBS" } else { "" }
+        );
+        let row = &mut rows[i];
+        row.error = Some(match row.error.take() {
+            Some(e) => format!("{e}; {message}"),
+            None => message,
+        });
+        row.status = row.status.max(ScanStatus::Warning);
+    }
+}
+
+/// Digest of pixel values (their bit patterns, so NaNs compare equal).
+fn pixel_digest(pixels: &[f32]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    pixels.len().hash(&mut hasher);
+    for chunk in pixels.chunks(4096) {
+        let bits: Vec<u32> = chunk.iter().map(|v| v.to_bits()).collect();
+        bits.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// Rows for one file: one per image HDU; one error row if the file cannot be opened; none if
@@ -258,8 +317,10 @@ fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions
             )
         })
         .collect();
+    let mut digest = None;
     match source.read_pixels(image) {
         Ok(pixels) => {
+            digest = Some(pixel_digest(&pixels));
             if let Some(m) = pixel_problem(&pixels) {
                 messages.push((m.0, format!("{shown} HDU {}: {}", image.hdu, m.1)));
             }
@@ -296,6 +357,7 @@ fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions
         has_wcs: Some(meta.has_wcs()),
         status,
         error,
+        pixel_digest: digest,
     }
 }
 
