@@ -62,10 +62,9 @@ pub fn write_plots(
     curve.sort_by(|a, b| a.mjd.total_cmp(&b.mjd));
     let title = format!("{}: lightcurve", config.object);
     let mut written = Vec::new();
-    for ext in ["png", "svg"] {
-        let path = dir.join(format!("lightcurve.{ext}"));
+    written.extend(png_and_svg(&dir, "lightcurve", |path| {
         lightcurve_vs_time(
-            &path,
+            path,
             &LightcurvePlot {
                 title: &title,
                 y_label: "magnitude in the aperture",
@@ -76,9 +75,8 @@ pub fn write_plots(
                 ..LightcurvePlot::default()
             },
             PlotSize::default(),
-        )?;
-        written.push(path);
-    }
+        )
+    })?);
     // The plotted quantity is m − 5 log10 Δ − Φ(α) = mag_reduced + 5 log10 rH.
     let reduced_points: Vec<ReducedMagnitudePoint> = (0..rh.len())
         .map(|i| ReducedMagnitudePoint {
@@ -106,10 +104,9 @@ pub fn write_plots(
         Some(b)
     })();
     let title = format!("{}: m − 5 log Δ − βα vs rH", config.object);
-    for ext in ["png", "svg"] {
-        let path = dir.join(format!("reduced_magnitude.{ext}"));
+    written.extend(png_and_svg(&dir, "reduced_magnitude", |path| {
         reduced_magnitude_vs_log_rh(
-            &path,
+            path,
             &ReducedMagnitudePlot {
                 title: &title,
                 points: &reduced_points,
@@ -118,9 +115,8 @@ pub fn write_plots(
                 ..ReducedMagnitudePlot::default()
             },
             PlotSize::default(),
-        )?;
-        written.push(path);
-    }
+        )
+    })?);
     let dust = Table::read(&out.join("dust.csv"))?;
     let (drh, rate, rate_err) = (
         dust.f64("rh_au")?,
@@ -154,10 +150,9 @@ pub fn write_plots(
         fit: line,
     }];
     let title = format!("{}: dust production rate", config.object);
-    for ext in ["png", "svg"] {
-        let path = dir.join(format!("production.{ext}"));
+    written.extend(png_and_svg(&dir, "production", |path| {
         production_vs_rh(
-            &path,
+            path,
             &ProductionPlot {
                 title: &title,
                 series: &series,
@@ -165,9 +160,8 @@ pub fn write_plots(
                 ..ProductionPlot::default()
             },
             PlotSize::default(),
-        )?;
-        written.push(path);
-    }
+        )
+    })?);
     match growth_plot(config, out, &dir) {
         Ok(paths) => written.extend(paths),
         Err(e) => eprintln!("      curve of growth not plotted: {e:#}"),
@@ -260,11 +254,9 @@ fn growth_plot(config: &RunConfig, out: &Path, dir: &Path) -> anyhow::Result<Vec
         series.len(),
         frames.len()
     );
-    let mut written = Vec::new();
-    for ext in ["png", "svg"] {
-        let path = dir.join(format!("curve_of_growth.{ext}"));
+    png_and_svg(dir, "curve_of_growth", |path| {
         curve_of_growth(
-            &path,
+            path,
             &CurveOfGrowthPlot {
                 title: &title,
                 series: &series,
@@ -274,10 +266,8 @@ fn growth_plot(config: &RunConfig, out: &Path, dir: &Path) -> anyhow::Result<Vec
                 chosen_radius: Some(config.radius_km),
             },
             PlotSize::default(),
-        )?;
-        written.push(path);
-    }
-    Ok(written)
+        )
+    })
 }
 
 /// β of the syndynes drawn, and ages (days) of the synchrones.
@@ -327,11 +317,9 @@ fn syndyne_plot(config: &RunConfig, date: UtcInstant, dir: &Path) -> anyhow::Res
         config.object,
         date.to_string().get(..10).unwrap_or("")
     );
-    let mut written = Vec::new();
-    for ext in ["png", "svg"] {
-        let path = dir.join(format!("syndyne.{ext}"));
+    png_and_svg(dir, "syndyne", |path| {
         syndyne_diagram(
-            &path,
+            path,
             &SyndynePlot {
                 title: &title,
                 syndynes: &syndynes,
@@ -341,8 +329,22 @@ fn syndyne_plot(config: &RunConfig, date: UtcInstant, dir: &Path) -> anyhow::Res
                 half_width_arcsec: Some(120.0),
             },
             PlotSize::new(800, 800),
-        )?;
-        written.push(path);
-    }
-    Ok(written)
+        )
+    })
+}
+
+/// Draws a plot twice, as `<dir>/<stem>.png` and `<dir>/<stem>.svg`; returns both paths.
+fn png_and_svg(
+    dir: &Path,
+    stem: &str,
+    draw: impl Fn(&Path) -> Result<(), cometphot::plots::PlotError>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    ["png", "svg"]
+        .iter()
+        .map(|ext| {
+            let path = dir.join(format!("{stem}.{ext}"));
+            draw(&path)?;
+            Ok(path)
+        })
+        .collect()
 }
