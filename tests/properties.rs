@@ -860,6 +860,53 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
     }
 }
 
+/// cfitsio divides by the tile size when it moves to a tile-compressed HDU: a ZTILEn of 0 (or
+/// a ZNAXISn of 0 without ZTILEn) killed the process with SIGFPE (found by
+/// `fuzz_mutated_files_never_panic`). The reader checks these keywords first, in plain and in
+/// gzip-compressed files.
+#[test]
+fn zero_tile_sizes_are_an_error_not_a_crash() {
+    let (_, original) = seeds().iter().find(|(n, _)| n == "seed21.fits.fz").unwrap();
+    let scratch = Scratch::new();
+    let cases = [
+        ("ZTILE1", "0", "ZTILE1 = 0 is not a positive integer"),
+        ("ZTILE1", "''", "ZTILE1 = '' is not a positive integer"),
+        ("ZTILE2", "-3", "ZTILE2 = -3 is not a positive integer"),
+        ("ZNAXIS1", "0", "ZNAXIS1 = 0 is not a positive integer"),
+        ("ZNAXIS", "7", "ZNAXIS = 7"),
+        ("ZVAL1", "0", "ZVAL1 = 0 is not a positive integer"),
+    ];
+    for (key, value, needle) in cases {
+        let mut bytes = original.clone();
+        let mutation = Mutation::Card {
+            slot: 0,
+            card: fixed_card(key, value, ""),
+            by_key: true,
+        };
+        apply(&mut bytes, &mutation);
+        if key == "ZNAXIS1" {
+            // No ZTILE1: cfitsio takes ZNAXIS1 as the tile width.
+            let at = (0..bytes.len() / 80)
+                .find(|s| bytes[s * 80..].starts_with(b"ZTILE1  "))
+                .unwrap();
+            bytes[at * 80..at * 80 + 80].copy_from_slice(format!("{:80}", "COMMENT").as_bytes());
+        }
+        for (name, content) in [
+            ("t.fits.fz", bytes.clone()),
+            ("t.fits.gz", gzip_stored(&bytes)),
+        ] {
+            let path = scratch.write(name, &content);
+            let err = read_frame(&path, &ProfileChoice::Detect, registry()).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains("HDU 1") && message.contains(needle),
+                "{key} = {value} ({name}): {message}"
+            );
+            assert!(!read_everything(&path).unwrap());
+        }
+    }
+}
+
 /// A non-ASCII byte in a card value (invalid FITS, met in hand-edited headers) spoils that
 /// value only: the cards after it keep their 80-byte alignment.
 #[test]

@@ -193,6 +193,16 @@ impl FitsSource {
         // HDUs are visited until cfitsio reports the end of the file; any other error is a
         // broken header that must be reported (cfitsio's own HDU count stops silently there).
         for index in 0.. {
+            if index > 0 {
+                if let Err(message) = self.check_next_header() {
+                    result.push(Err(FrameError::Hdu {
+                        path: shown.clone(),
+                        hdu: index,
+                        message: format!("cannot read the header: {message}"),
+                    }));
+                    break;
+                }
+            }
             let kind = match move_to(&mut self.file, index) {
                 Ok(kind) => kind,
                 Err((status, message)) => {
@@ -291,6 +301,48 @@ impl FitsSource {
         result
     }
 
+    /// Checks the header of the HDU after the current one before cfitsio parses it: cfitsio
+    /// divides by the tile size of a tile-compressed image when it moves to that HDU, so a
+    /// ZTILEn of 0 (or a ZNAXISn of 0 without ZTILEn) kills the process with SIGFPE.
+    fn check_next_header(&mut self) -> Result<(), String> {
+        let (mut head, mut data, mut end): (LONGLONG, LONGLONG, LONGLONG) = (0, 0, 0);
+        let mut status: c_int = 0;
+        let raw = unsafe { self.file.as_raw() };
+        // SAFETY: the file is open on a parsed HDU; the call writes three integers.
+        unsafe { sys::ffghadll(raw, &mut head, &mut data, &mut end, &mut status) };
+        if status != 0 {
+            // cfitsio will report the problem itself when moving on.
+            return Ok(());
+        }
+        let mut cards = Vec::new();
+        let mut block = [0u8; 2880];
+        for k in 0..MAX_HEADER_BLOCKS {
+            let mut status: c_int = 0;
+            // SAFETY: ffmbyt positions the file (no write); ffgbyt writes at most 2880 bytes
+            // into `block`. Reading past the end is an error status, not a crash.
+            unsafe {
+                sys::ffmbyt(raw, end + (k as LONGLONG) * 2880, 0, &mut status);
+                ffgbyt(raw, 2880, block.as_mut_ptr().cast(), &mut status);
+            }
+            if status != 0 {
+                return Ok(());
+            }
+            let mut done = false;
+            for chunk in block.chunks(80) {
+                let card = super::header::parse_card(&String::from_utf8_lossy(chunk));
+                if card.key == "END" {
+                    done = true;
+                    break;
+                }
+                cards.push(card);
+            }
+            if done {
+                break;
+            }
+        }
+        check_tile_compression(&Header::new(cards))
+    }
+
     /// Why cfitsio could not read the header of HDU `index`, from the header's own cards
     /// (a BITPIX or NAXIS value outside the standard, a missing XTENSION or END card). Plain
     /// (not gzip-compressed) files only; `None` when nothing specific is found.
@@ -384,6 +436,59 @@ impl FitsSource {
         }
         Ok(pixels)
     }
+}
+
+/// Headers longer than this many 2880-byte blocks are not pre-checked.
+const MAX_HEADER_BLOCKS: usize = 200;
+
+extern "C" {
+    /// cfitsio's low-level read of `nbytes` at the current position (buffers.c; not in the
+    /// public header, hence not in `fitsio::sys`). It reads through cfitsio's own driver, so
+    /// it also works on gzip files that cfitsio decompressed into memory.
+    fn ffgbyt(
+        fptr: *mut sys::fitsfile,
+        nbytes: LONGLONG,
+        buffer: *mut std::ffi::c_void,
+        status: *mut c_int,
+    ) -> c_int;
+}
+
+/// The keywords of a tile-compressed image (FITS standard 4.0 §10.1) that cfitsio divides by
+/// or allocates from without checking: ZNAXIS in 1–6, every ZNAXISn ≥ 1, every ZTILEn
+/// present ≥ 1, ZVAL1 (Rice block size) ≥ 1.
+fn check_tile_compression(header: &Header) -> Result<(), String> {
+    use super::header::HeaderValue;
+    let is_true = |key: &str| matches!(header.get(key), Some(HeaderValue::Bool(true)));
+    if !is_true("ZIMAGE") {
+        return Ok(());
+    }
+    let positive = |key: &str, required: bool| -> Result<Option<i64>, String> {
+        match header.get(key) {
+            Some(HeaderValue::Int(i)) if *i >= 1 => Ok(Some(*i)),
+            None if !required => Ok(None),
+            None => Err(format!("tile-compressed image without {key}")),
+            Some(v) => Err(format!(
+                "{key} = {v} is not a positive integer (tile-compressed image)"
+            )),
+        }
+    };
+    let n = positive("ZNAXIS", true)?.unwrap_or(0);
+    if n > 6 {
+        return Err(format!(
+            "ZNAXIS = {n}: cfitsio reads at most 6 compressed axes"
+        ));
+    }
+    for i in 1..=n {
+        positive(&format!("ZNAXIS{i}"), true)?;
+        positive(&format!("ZTILE{i}"), false)?;
+    }
+    if header
+        .text("ZCMPTYPE")
+        .is_some_and(|c| c.eq_ignore_ascii_case("RICE_1"))
+    {
+        positive("ZVAL1", false)?;
+    }
+    Ok(())
 }
 
 /// Reads the cards of the header starting at byte `start` of a plain FITS file and names the
