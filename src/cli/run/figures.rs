@@ -9,7 +9,7 @@ use cometphot::ephem::site::Site;
 use cometphot::ephem::time::UtcInstant;
 use cometphot::plots::{
     curve_of_growth, syndyne_diagram, CurveOfGrowthPlot, GrowthPoint, GrowthQuantity, GrowthSeries,
-    PlotSize, RadiusUnit, SkyOffset, Synchrone, Syndyne, SyndynePlot,
+    PlotSize, ProductionPoint, RadiusUnit, SkyOffset, Synchrone, Syndyne, SyndynePlot,
 };
 
 use super::config::RunConfig;
@@ -27,8 +27,7 @@ pub fn write_plots(
     use cometphot::plots::{
         lightcurve_vs_time, production_vs_rh, reduced_magnitude_vs_log_rh, BrokenPowerLawLine,
         LightcurvePlot, LightcurvePoint, ModelCurvePoint, PowerLawLine, ProductionPlot,
-        ProductionPoint, ProductionSeries, RatePowerLaw, ReducedMagnitudePlot,
-        ReducedMagnitudePoint,
+        ProductionSeries, RatePowerLaw, ReducedMagnitudePlot, ReducedMagnitudePoint,
     };
     let dir = out.join("plots");
     std::fs::create_dir_all(&dir)?;
@@ -144,12 +143,24 @@ pub fn write_plots(
         }),
         _ => None,
     };
-    let series = [ProductionSeries {
+    let mut series = vec![ProductionSeries {
         label: &config.object,
         points: &rates,
         fit: line,
     }];
-    let title = format!("{}: dust production rate", config.object);
+    let reference = reference_production(config, out);
+    let reference_label = format!("{} ({})", config.reference, reference.1);
+    if !reference.0.is_empty() {
+        series.push(ProductionSeries {
+            label: &reference_label,
+            points: &reference.0,
+            fit: None,
+        });
+    }
+    let title = format!(
+        "{} and {}: dust production rate",
+        config.object, config.reference
+    );
     written.extend(png_and_svg(&dir, "production", |path| {
         production_vs_rh(
             path,
@@ -268,6 +279,65 @@ fn growth_plot(config: &RunConfig, out: &Path, dir: &Path) -> anyhow::Result<Vec
             PlotSize::default(),
         )
     })
+}
+
+/// The reference comet's dM/dt from `comparison.csv`: cometphot's value when it measured the
+/// reference comet, else the literature value ("70 kg/s (rH = 2 au)") at its stated rH; with
+/// where it comes from.
+fn reference_production(config: &RunConfig, out: &Path) -> (Vec<ProductionPoint>, String) {
+    let none = (Vec::new(), String::new());
+    let Ok(c) = Table::read(&out.join("comparison.csv")) else {
+        return none;
+    };
+    let r = &config.reference;
+    let (Ok(quantity), Ok(value), Ok(err), Ok(literature), Ok(source)) = (
+        c.text("quantity"),
+        c.f64(&format!("{r}_cometphot")),
+        c.f64(&format!("{r}_cometphot_err")),
+        c.text(&format!("{r}_literature")),
+        c.text(&format!("{r}_literature_source")),
+    ) else {
+        return none;
+    };
+    let Some(i) = quantity.iter().position(|q| q.starts_with("dM/dt at rH")) else {
+        return none;
+    };
+    if value[i].is_finite() {
+        let point = ProductionPoint {
+            rh_au: config.at_rh_au,
+            rate_kg_s: value[i],
+            rate_err_kg_s: err[i],
+        };
+        return (vec![point], "cometphot".into());
+    }
+    // "70 kg/s (rH = 2 au)": the rate is the first number, the distance follows "rH =".
+    let first_number = |text: &str| -> Option<f64> {
+        let start = text.find(|c: char| c.is_ascii_digit())?;
+        let rest = &text[start..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    };
+    let text = &literature[i];
+    let rate = first_number(text);
+    let rh = text
+        .split_once("rH =")
+        .and_then(|(_, after)| first_number(after));
+    match (rate, rh) {
+        (Some(rate_kg_s), Some(rh_au)) => {
+            let cited = source[i].split(" (").next().unwrap_or("literature");
+            (
+                vec![ProductionPoint {
+                    rh_au,
+                    rate_kg_s,
+                    rate_err_kg_s: 0.0,
+                }],
+                cited.to_string(),
+            )
+        }
+        _ => none,
+    }
 }
 
 /// β of the syndynes drawn, and ages (days) of the synchrones.
