@@ -861,11 +861,11 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
 }
 
 /// cfitsio divides by the tile size when it moves to a tile-compressed HDU: a ZTILEn of 0 (or
-/// a ZNAXISn of 0 without ZTILEn) killed the process with SIGFPE (found by
-/// `fuzz_mutated_files_never_panic`). The reader checks these keywords first, in plain and in
-/// gzip-compressed files.
+/// a ZNAXISn of 0 without ZTILEn) killed the process with SIGFPE, and a huge TFIELDS made it
+/// allocate gigabytes (both found by `fuzz_mutated_files_never_panic`). The reader checks
+/// these keywords first, in plain and in gzip-compressed files.
 #[test]
-fn zero_tile_sizes_are_an_error_not_a_crash() {
+fn dangerous_extension_keywords_are_an_error_not_a_crash() {
     let (_, original) = seeds().iter().find(|(n, _)| n == "seed21.fits.fz").unwrap();
     let scratch = Scratch::new();
     let cases = [
@@ -875,6 +875,13 @@ fn zero_tile_sizes_are_an_error_not_a_crash() {
         ("ZNAXIS1", "0", "ZNAXIS1 = 0 is not a positive integer"),
         ("ZNAXIS", "7", "ZNAXIS = 7"),
         ("ZVAL1", "0", "ZVAL1 = 0 is not a positive integer"),
+        ("ZTILE1", "1000000000", "tiles of 1000000000 pixels"),
+        // cfitsio allocated a column structure per field: 10 GB and minutes for this one.
+        (
+            "TFIELDS",
+            "113634536",
+            "TFIELDS = 113634536 is outside 0–999",
+        ),
     ];
     for (key, value, needle) in cases {
         let mut bytes = original.clone();

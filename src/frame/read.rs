@@ -301,9 +301,10 @@ impl FitsSource {
         result
     }
 
-    /// Checks the header of the HDU after the current one before cfitsio parses it: cfitsio
-    /// divides by the tile size of a tile-compressed image when it moves to that HDU, so a
-    /// ZTILEn of 0 (or a ZNAXISn of 0 without ZTILEn) kills the process with SIGFPE.
+    /// Checks the header of the HDU after the current one before cfitsio parses it
+    /// ([`check_extension_header`]): cfitsio divides by the tile size of a tile-compressed
+    /// image when it moves to that HDU, so a ZTILEn of 0 (or a ZNAXISn of 0 without ZTILEn)
+    /// killed the process with SIGFPE, and allocates per table column (TFIELDS).
     fn check_next_header(&mut self) -> Result<(), String> {
         let (mut head, mut data, mut end): (LONGLONG, LONGLONG, LONGLONG) = (0, 0, 0);
         let mut status: c_int = 0;
@@ -340,7 +341,7 @@ impl FitsSource {
                 break;
             }
         }
-        check_tile_compression(&Header::new(cards))
+        check_extension_header(&Header::new(cards))
     }
 
     /// Why cfitsio could not read the header of HDU `index`, from the header's own cards
@@ -453,11 +454,20 @@ extern "C" {
     ) -> c_int;
 }
 
-/// The keywords of a tile-compressed image (FITS standard 4.0 §10.1) that cfitsio divides by
-/// or allocates from without checking: ZNAXIS in 1–6, every ZNAXISn ≥ 1, every ZTILEn
-/// present ≥ 1, ZVAL1 (Rice block size) ≥ 1.
-fn check_tile_compression(header: &Header) -> Result<(), String> {
+/// The keywords of an extension header that cfitsio divides by or allocates from without
+/// checking when it moves to the HDU: TFIELDS of a table at most 999 (FITS standard 4.0
+/// §7.2.1; cfitsio allocates a column structure per field, so TFIELDS = 113634536 took
+/// gigabytes), and for a tile-compressed image (§10.1) ZNAXIS in 1–6, every ZNAXISn ≥ 1,
+/// every ZTILEn present ≥ 1 with a tile of at most [`MAX_PIXELS`], ZVAL1 (Rice block size)
+/// ≥ 1.
+fn check_extension_header(header: &Header) -> Result<(), String> {
     use super::header::HeaderValue;
+    if let Some(value) = header.get("TFIELDS") {
+        match value {
+            HeaderValue::Int(n) if (0..=999).contains(n) => {}
+            other => return Err(format!("TFIELDS = {other} is outside 0–999")),
+        }
+    }
     let is_true = |key: &str| matches!(header.get(key), Some(HeaderValue::Bool(true)));
     if !is_true("ZIMAGE") {
         return Ok(());
@@ -478,9 +488,17 @@ fn check_tile_compression(header: &Header) -> Result<(), String> {
             "ZNAXIS = {n}: cfitsio reads at most 6 compressed axes"
         ));
     }
+    let mut tile: i64 = 1;
     for i in 1..=n {
-        positive(&format!("ZNAXIS{i}"), true)?;
-        positive(&format!("ZTILE{i}"), false)?;
+        let length = positive(&format!("ZNAXIS{i}"), true)?.unwrap_or(1);
+        let default = if i == 1 { length } else { 1 };
+        let size = positive(&format!("ZTILE{i}"), false)?.unwrap_or(default);
+        tile = tile.saturating_mul(size);
+    }
+    if tile > MAX_PIXELS as i64 {
+        return Err(format!(
+            "tiles of {tile} pixels (ZTILEn): more than cometphot reads ({MAX_PIXELS})"
+        ));
     }
     if header
         .text("ZCMPTYPE")
