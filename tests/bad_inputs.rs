@@ -243,3 +243,18 @@ fn scan_of_an_empty_directory_finds_nothing_and_exits_1() {
     assert!(stderr.contains("no FITS files found"), "{stderr}");
     assert_eq!(stdout.lines().count(), 1, "header only: {stdout}");
 }
+
+/// Writes the corpus to `$COMETPHOT_CORPUS_DIR` for manual runs of other commands
+/// (`cargo test --release --test bad_inputs -- --ignored`).
+#[test]
+#[ignore = "writes the corpus to $COMETPHOT_CORPUS_DIR"]
+fn write_the_corpus() {
+    let dir = std::env::var("COMETPHOT_CORPUS_DIR").expect("COMETPHOT_CORPUS_DIR");
+    let corpus = Corpus::generate_in(Path::new(&dir));
+    eprintln!(
+        "{} valid frames and {} bad inputs in {}",
+        corpus.good.len(),
+        corpus.cases.len(),
+        corpus.root.display()
+    );
+}

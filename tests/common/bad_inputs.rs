@@ -87,8 +87,10 @@ pub struct BadInput {
 }
 
 pub struct Corpus {
-    /// Owns everything below.
-    pub tmp: tempfile::TempDir,
+    /// Owns everything below (None when generated into a given directory).
+    pub tmp: Option<tempfile::TempDir>,
+    /// The directory holding `clean/` and `corpus/`.
+    pub base: PathBuf,
     /// The valid night alone.
     pub clean: PathBuf,
     /// The valid night plus the bad inputs.
@@ -113,11 +115,20 @@ impl Corpus {
             .unwrap_or_else(|| panic!("no case {kind:?}"))
     }
 
-    /// Generates the corpus in a new temporary directory.
+    /// Generates the corpus in a new temporary directory (removed on drop).
     pub fn generate() -> Corpus {
         let tmp = tempfile::tempdir().unwrap();
-        let clean = tmp.path().join("clean");
-        let root = tmp.path().join("corpus");
+        let mut corpus = Corpus::generate_in(tmp.path());
+        corpus.tmp = Some(tmp);
+        corpus
+    }
+
+    /// Generates the corpus in `base` (created; `base/clean` and `base/corpus` must not
+    /// exist), which is kept. The unreadable file keeps its mode 000 until the `Corpus` is
+    /// dropped.
+    pub fn generate_in(base: &Path) -> Corpus {
+        let clean = base.join("clean");
+        let root = base.join("corpus");
         let night = simulate_night(&clean);
         std::fs::create_dir_all(&root).unwrap();
         let mut good = Vec::new();
@@ -136,7 +147,8 @@ impl Corpus {
             .map(|(p, _)| p.clone())
             .collect::<Vec<_>>();
         let mut corpus = Corpus {
-            tmp,
+            tmp: None,
+            base: base.to_path_buf(),
             clean,
             root,
             good,
@@ -292,10 +304,9 @@ impl Corpus {
             cut_h,
         );
 
+        // A valid frame otherwise (its pixel (0, 0) differs, so it is not a duplicate).
         let p = self.add(BadKind::Unreadable, "bad_unreadable.fits");
-        std::fs::copy(&src, &p).unwrap();
-        // A distinct exposure, so it is not also a duplicate.
-        frame.write(&p, |p, e| set_date(p, e, "2025-08-01T23:59:00.000"));
+        frame.write(&p, |_, _| {});
         set_mode(&p, 0o000);
         self.permissions_enforced = std::fs::File::open(&p).is_err();
 
@@ -313,7 +324,7 @@ impl Corpus {
     pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>, u64, std::time::SystemTime, u32)> {
         use std::os::unix::fs::PermissionsExt;
         let mut out = Vec::new();
-        let mut stack = vec![self.tmp.path().to_path_buf()];
+        let mut stack = vec![self.clean.clone(), self.root.clone()];
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let entry = entry.unwrap();
