@@ -25,8 +25,8 @@ for n in $N_LIST $PEER_N; do (( n > max_n )) && max_n=$n; done
 (( max_n <= 100 )) || { echo "at most 100 frames (bench/campaign.toml)" >&2; exit 1; }
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    echo "== build (cargo build --release --bin cometphot --example read_floor)" >&2
-    cargo build --release --bin cometphot --example read_floor >&2
+    echo "== build (cargo build --release --features bench --bin cometphot --example read_floor)" >&2
+    cargo build --release --features bench --bin cometphot --example read_floor >&2
 fi
 bin="$root/target/release/cometphot"
 floor="$root/target/release/examples/read_floor"

@@ -6,8 +6,8 @@
 //! masters and calibrates the science frame once; each benchmark then times one kernel on it.
 //! Kernels that use rayon internally (background boxes, detection, cosmic rays) run on the
 //! global pool, i.e. on every core. Sample counts and times are kept small so that
-//! `cargo bench --bench kernels` finishes in a few minutes; pass a filter to run one group,
-//! e.g. `cargo bench --bench kernels -- aperture`.
+//! `cargo bench --features bench --bench kernels` finishes in a few minutes; pass a filter to run one group,
+//! e.g. `cargo bench --features bench --bench kernels -- aperture`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
