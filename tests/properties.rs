@@ -871,7 +871,7 @@ fn dangerous_extension_keywords_are_an_error_not_a_crash() {
     let cases = [
         ("ZTILE1", "0", "ZTILE1 = 0 is not a positive integer"),
         ("ZTILE1", "''", "ZTILE1 = '' is not a positive integer"),
-        ("ZTILE2", "-3", "ZTILE2 = -3 is not a positive integer"),
+        ("ZTILE2", "0", "ZTILE2 = 0 is not a positive integer"),
         ("ZNAXIS1", "0", "ZNAXIS1 = 0 is not a positive integer"),
         ("ZNAXIS", "7", "ZNAXIS = 7"),
         ("ZVAL1", "0", "ZVAL1 = 0 is not a positive integer"),
@@ -897,6 +897,16 @@ fn dangerous_extension_keywords_are_an_error_not_a_crash() {
                 .find(|s| bytes[s * 80..].starts_with(b"ZTILE1  "))
                 .unwrap();
             bytes[at * 80..at * 80 + 80].copy_from_slice(format!("{:80}", "COMMENT").as_bytes());
+        }
+        if key == "ZTILE2" {
+            // The header over two blocks, the second one incomplete: cfitsio still parses it
+            // (the check read whole blocks only, and SIGFPE came back).
+            let end = (36..72)
+                .find(|s| bytes[s * 80..].starts_with(b"END     "))
+                .unwrap();
+            bytes[end * 80..end * 80 + 80].copy_from_slice(format!("{:80}", "COMMENT").as_bytes());
+            bytes[2 * 2880..2 * 2880 + 80].copy_from_slice(format!("{:80}", "END").as_bytes());
+            bytes.truncate(2 * 2880 + 1000);
         }
         for (name, content) in [
             ("t.fits.fz", bytes.clone()),
@@ -958,7 +968,9 @@ proptest! {
         let (name, bytes) = &seeds()[seed % seeds().len()];
         let scratch = Scratch::new();
         let keep = if name.ends_with(".gz") {
-            (bytes.len() as f64 * fraction) as usize
+            // Up to the gzip trailer (CRC-32 and size): a file cut inside the trailer holds
+            // all its data, and zlib (through cfitsio) reads it.
+            ((bytes.len() - 8) as f64 * fraction) as usize
         } else {
             let (_, data_end) = data_span(bytes).unwrap();
             (data_end as f64 * fraction) as usize

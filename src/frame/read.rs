@@ -326,7 +326,9 @@ impl FitsSource {
                 ffgbyt(raw, 2880, block.as_mut_ptr().cast(), &mut status);
             }
             if status != 0 {
-                return Ok(());
+                // The end of the file (or of what cfitsio can read): check what was read,
+                // since cfitsio also parses a header whose last block is incomplete.
+                break;
             }
             let mut done = false;
             for chunk in block.chunks(80) {
