@@ -882,6 +882,10 @@ fn dangerous_extension_keywords_are_an_error_not_a_crash() {
             "113634536",
             "TFIELDS = 113634536 is outside 0–999",
         ),
+        // A negative data size: cfitsio found the same HDUs again and again (memory grew
+        // until the process was killed).
+        ("GCOUNT", "-32", "GCOUNT = -32 is not a count"),
+        ("PCOUNT", "-4000", "PCOUNT = -4000 is not a count"),
     ];
     for (key, value, needle) in cases {
         let mut bytes = original.clone();
@@ -922,6 +926,26 @@ fn dangerous_extension_keywords_are_an_error_not_a_crash() {
             assert!(!read_everything(&path).unwrap());
         }
     }
+    // The negative data size in an image extension, as the fuzzer found it.
+    let (_, plain) = seeds().iter().find(|(n, _)| n == "seed00.fits").unwrap();
+    let mut bytes = plain.clone();
+    let card = fixed_card("GCOUNT", "-32", "");
+    apply(
+        &mut bytes,
+        &Mutation::Card {
+            slot: 0,
+            card,
+            by_key: true,
+        },
+    );
+    let path = scratch.write("image.fits", &bytes);
+    let message = read_frame(&path, &ProfileChoice::Detect, registry())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("HDU 1: cannot read the header: GCOUNT = -32"),
+        "{message}"
+    );
 }
 
 /// A non-ASCII byte in a card value (invalid FITS, met in hand-edited headers) spoils that

@@ -74,6 +74,9 @@ pub struct ImageHdu {
 /// format cometphot does not handle), and allocating it would abort the process.
 pub const MAX_PIXELS: usize = 1 << 28;
 
+/// More HDUs than this in one file is taken as corruption.
+const MAX_HDUS: usize = 10_000;
+
 /// Largest NAXIS of the FITS standard.
 const MAX_NAXIS: c_int = 999;
 
@@ -190,6 +193,7 @@ impl FitsSource {
         let shown = display(&self.path);
         self.empty.clear();
         let mut result = Vec::new();
+        let mut previous_end: LONGLONG = 0;
         // HDUs are visited until cfitsio reports the end of the file; any other error is a
         // broken header that must be reported (cfitsio's own HDU count stops silently there).
         for index in 0.. {
@@ -226,6 +230,32 @@ impl FitsSource {
                     break;
                 }
             };
+            // Each HDU must end after it starts and before the next one: a negative data size
+            // (GCOUNT < 0) made cfitsio find the same HDUs again and again, for ever.
+            match hdu_span(&mut self.file) {
+                Some((start, end)) if start >= previous_end && end >= start => {
+                    previous_end = end;
+                }
+                span => {
+                    result.push(Err(FrameError::Hdu {
+                        path: shown.clone(),
+                        hdu: index,
+                        message: format!(
+                            "the HDU does not follow the previous one (bytes {span:?}): \
+                             data size negative (PCOUNT/GCOUNT) or file corrupt"
+                        ),
+                    }));
+                    break;
+                }
+            }
+            if index >= MAX_HDUS {
+                result.push(Err(FrameError::Hdu {
+                    path: shown.clone(),
+                    hdu: index,
+                    message: format!("more than {MAX_HDUS} HDUs: file corrupt?"),
+                }));
+                break;
+            }
             let own = header_of_current_hdu(&mut self.file);
             let name = own
                 .as_ref()
@@ -457,13 +487,20 @@ extern "C" {
 }
 
 /// The keywords of an extension header that cfitsio divides by or allocates from without
-/// checking when it moves to the HDU: TFIELDS of a table at most 999 (FITS standard 4.0
+/// checking when it moves to the HDU: PCOUNT and GCOUNT ≥ 0 (a negative data size sent it
+/// round in circles over the same HDUs), TFIELDS of a table at most 999 (FITS standard 4.0
 /// §7.2.1; cfitsio allocates a column structure per field, so TFIELDS = 113634536 took
 /// gigabytes), and for a tile-compressed image (§10.1) ZNAXIS in 1–6, every ZNAXISn ≥ 1,
 /// every ZTILEn present ≥ 1 with a tile of at most [`MAX_PIXELS`], ZVAL1 (Rice block size)
 /// ≥ 1.
 fn check_extension_header(header: &Header) -> Result<(), String> {
     use super::header::HeaderValue;
+    for key in ["PCOUNT", "GCOUNT"] {
+        match header.get(key) {
+            None | Some(HeaderValue::Int(0..)) => {}
+            Some(other) => return Err(format!("{key} = {other} is not a count (≥ 0)")),
+        }
+    }
     if let Some(value) = header.get("TFIELDS") {
         match value {
             HeaderValue::Int(n) if (0..=999).contains(n) => {}
@@ -581,6 +618,15 @@ pub fn empty_detail(empty: &[String]) -> String {
     } else {
         format!(" ({})", empty.join("; "))
     }
+}
+
+/// (start of the header, end of the data) of the current HDU, in bytes.
+fn hdu_span(file: &mut FitsFile) -> Option<(LONGLONG, LONGLONG)> {
+    let (mut head, mut data, mut end): (LONGLONG, LONGLONG, LONGLONG) = (0, 0, 0);
+    let mut status: c_int = 0;
+    // SAFETY: the file is open on a parsed HDU; the call writes three integers.
+    unsafe { sys::ffghadll(file.as_raw(), &mut head, &mut data, &mut end, &mut status) };
+    (status == 0).then_some((head, end))
 }
 
 /// Moves to HDU `index` (0-based) and returns its logical type (a tile-compressed image is an
