@@ -926,6 +926,22 @@ fn dangerous_extension_keywords_are_an_error_not_a_crash() {
             assert!(!read_everything(&path).unwrap());
         }
     }
+    // A keyword written twice, the first value bad: cfitsio reads the first one.
+    let mut bytes = original.clone();
+    let ttype = (36..72)
+        .find(|s| bytes[s * 80..].starts_with(b"TTYPE1  "))
+        .unwrap();
+    bytes[ttype * 80..ttype * 80 + 80]
+        .copy_from_slice(fixed_card("ZTILE2", "'BLOCKSIZE'", "").as_bytes());
+    let path = scratch.write("twice.fits.fz", &bytes);
+    let message = read_frame(&path, &ProfileChoice::Detect, registry())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("ZTILE2 = 'BLOCKSIZE' is not a positive integer"),
+        "{message}"
+    );
+
     // The negative data size in an image extension, as the fuzzer found it.
     let (_, plain) = seeds().iter().find(|(n, _)| n == "seed00.fits").unwrap();
     let mut bytes = plain.clone();

@@ -495,30 +495,48 @@ extern "C" {
 /// ≥ 1.
 fn check_extension_header(header: &Header) -> Result<(), String> {
     use super::header::HeaderValue;
+    // Every card with the key is checked: cfitsio reads the first one, Header::get the last,
+    // and a header may hold the same keyword twice.
+    let values = |key: &str| -> Vec<&HeaderValue> {
+        header
+            .cards()
+            .iter()
+            .filter(|c| c.key == key)
+            .map(|c| &c.value)
+            .collect()
+    };
     for key in ["PCOUNT", "GCOUNT"] {
-        match header.get(key) {
-            None | Some(HeaderValue::Int(0..)) => {}
-            Some(other) => return Err(format!("{key} = {other} is not a count (≥ 0)")),
+        for value in values(key) {
+            if !matches!(value, HeaderValue::Int(0..)) {
+                return Err(format!("{key} = {value} is not a count (≥ 0)"));
+            }
         }
     }
-    if let Some(value) = header.get("TFIELDS") {
-        match value {
-            HeaderValue::Int(n) if (0..=999).contains(n) => {}
-            other => return Err(format!("TFIELDS = {other} is outside 0–999")),
+    for value in values("TFIELDS") {
+        if !matches!(value, HeaderValue::Int(0..=999)) {
+            return Err(format!("TFIELDS = {value} is outside 0–999"));
         }
     }
-    let is_true = |key: &str| matches!(header.get(key), Some(HeaderValue::Bool(true)));
-    if !is_true("ZIMAGE") {
+    let compressed = values("ZIMAGE")
+        .iter()
+        .any(|v| matches!(v, HeaderValue::Bool(true)));
+    if !compressed {
         return Ok(());
     }
+    // The first value (cfitsio's), after checking that every one is a positive integer.
     let positive = |key: &str, required: bool| -> Result<Option<i64>, String> {
-        match header.get(key) {
-            Some(HeaderValue::Int(i)) if *i >= 1 => Ok(Some(*i)),
-            None if !required => Ok(None),
-            None => Err(format!("tile-compressed image without {key}")),
-            Some(v) => Err(format!(
-                "{key} = {v} is not a positive integer (tile-compressed image)"
-            )),
+        let found = values(key);
+        for v in &found {
+            if !matches!(v, HeaderValue::Int(1..)) {
+                return Err(format!(
+                    "{key} = {v} is not a positive integer (tile-compressed image)"
+                ));
+            }
+        }
+        match found.first() {
+            Some(HeaderValue::Int(i)) => Ok(Some(*i)),
+            _ if required => Err(format!("tile-compressed image without {key}")),
+            _ => Ok(None),
         }
     };
     let n = positive("ZNAXIS", true)?.unwrap_or(0);
@@ -539,10 +557,11 @@ fn check_extension_header(header: &Header) -> Result<(), String> {
             "tiles of {tile} pixels (ZTILEn): more than cometphot reads ({MAX_PIXELS})"
         ));
     }
-    if header
-        .text("ZCMPTYPE")
-        .is_some_and(|c| c.eq_ignore_ascii_case("RICE_1"))
-    {
+    let rice = header.cards().iter().any(|c| {
+        c.key == "ZCMPTYPE"
+            && matches!(&c.value, HeaderValue::Str(t) if t.trim().eq_ignore_ascii_case("RICE_1"))
+    });
+    if rice {
         positive("ZVAL1", false)?;
     }
     Ok(())
