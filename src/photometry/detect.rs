@@ -265,46 +265,88 @@ fn gaussian_kernel(fwhm_px: f64) -> Vec<f64> {
     k.into_iter().map(|v| v / sum).collect()
 }
 
-/// Separable convolution with zero padding (pixels off the image count as background), rows
-/// in parallel.
-fn smooth(values: &[f64], w: usize, h: usize, kernel: &[f64]) -> Vec<f64> {
-    let half = (kernel.len() / 2) as i64;
-    let mut tmp = vec![0.0; w * h];
-    tmp.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
-        let row = &values[y * w..(y + 1) * w];
+/// The background-subtracted signal used for detection: the pixel's value where it is finite
+/// and not flagged [`EXCLUDED_PIXELS`], 0 elsewhere (read from the subtracted image, never
+/// stored as a whole image).
+struct Signal<'a> {
+    sub: &'a [f32],
+    /// The mask's bits, or empty without a mask.
+    bits: &'a [u8],
+}
+
+impl Signal<'_> {
+    #[inline]
+    fn at(&self, i: usize) -> f64 {
+        let v = self.sub[i];
+        if v.is_finite() && self.bits.get(i).is_none_or(|b| b & EXCLUDED_PIXELS == 0) {
+            f64::from(v)
+        } else {
+            0.0
+        }
+    }
+
+    /// Row `y` (`w` pixels) into `out`.
+    fn row_into(&self, y: usize, w: usize, out: &mut [f64]) {
         for (x, o) in out.iter_mut().enumerate() {
-            let start = x as i64 - half;
-            let mut s = 0.0;
-            if start >= 0 && start + kernel.len() as i64 <= w as i64 {
-                // Inside: every tap on the row (same sum, same order, no bound checks).
-                let window = &row[start as usize..start as usize + kernel.len()];
-                for (kv, v) in kernel.iter().zip(window) {
-                    s += kv * v;
-                }
-            } else {
-                for (k, kv) in kernel.iter().enumerate() {
-                    let xx = start + k as i64;
-                    if xx >= 0 && xx < w as i64 {
-                        s += kv * row[xx as usize];
+            *o = self.at(y * w + x);
+        }
+    }
+}
+
+/// Rows per band of [`smooth`]: each band convolves its rows plus the kernel's half-width
+/// above and below along x in a buffer of its own, so no full-frame intermediate is needed.
+const SMOOTH_BAND_ROWS: usize = 64;
+
+/// Separable convolution of the signal with zero padding (pixels off the image count as
+/// background), bands of rows in parallel. Each output pixel is
+/// `Σ_j kernel[j] × (Σ_k kernel[k] × signal[x + k − half, y + j − half])`, every sum taken in
+/// tap order with the taps off the image skipped; the loops run tap by tap over whole rows so
+/// that the compiler vectorises them across pixels while every pixel's sums keep that order
+/// (the same values, to the bit, as a pixel-by-pixel loop).
+fn smooth(signal: &Signal, w: usize, h: usize, kernel: &[f64]) -> Vec<f64> {
+    let half = kernel.len() / 2;
+    let mut out = vec![0.0; w * h];
+    out.par_chunks_mut(w * SMOOTH_BAND_ROWS)
+        .enumerate()
+        .for_each(|(band, dst)| {
+            let y0 = band * SMOOTH_BAND_ROWS;
+            let rows = dst.len() / w;
+            // Rows first..last of the image, convolved along x.
+            let first = y0.saturating_sub(half);
+            let last = (y0 + rows + half).min(h);
+            let mut along_x = vec![0.0; (last - first) * w];
+            let mut row = vec![0.0; w];
+            for (yy, out) in (first..last).zip(along_x.chunks_mut(w)) {
+                signal.row_into(yy, w, &mut row);
+                for (k, &kv) in kernel.iter().enumerate() {
+                    // Output x reads row[x + k − half], x from max(0, half − k) to
+                    // min(w, w + half − k).
+                    let x0 = half.saturating_sub(k);
+                    let x1 = (w + half).saturating_sub(k).min(w);
+                    if x0 >= x1 {
+                        continue;
+                    }
+                    let src = &row[x0 + k - half..x1 + k - half];
+                    for (o, v) in out[x0..x1].iter_mut().zip(src) {
+                        *o += kv * v;
                     }
                 }
             }
-            *o = s;
-        }
-    });
-    let mut out = vec![0.0; w * h];
-    out.par_chunks_mut(w).enumerate().for_each(|(y, dst)| {
-        for (k, kv) in kernel.iter().enumerate() {
-            let yy = y as i64 + k as i64 - half;
-            if yy < 0 || yy >= h as i64 {
-                continue;
+            for (r, d) in dst.chunks_mut(w).enumerate() {
+                let y = y0 + r;
+                for (k, kv) in kernel.iter().enumerate() {
+                    let yy = y as i64 + k as i64 - half as i64;
+                    if yy < 0 || yy >= h as i64 {
+                        continue;
+                    }
+                    let i = yy as usize - first;
+                    let src = &along_x[i * w..(i + 1) * w];
+                    for (o, s) in d.iter_mut().zip(src) {
+                        *o += kv * s;
+                    }
+                }
             }
-            let src = &tmp[yy as usize * w..(yy as usize + 1) * w];
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d += kv * s;
-            }
-        }
-    });
+        });
     out
 }
 
@@ -384,6 +426,21 @@ fn adaptive_sigma(
     None
 }
 
+/// The detection threshold per pixel, `thresh_sigma × ‖k‖₂² factor × rms` (module notes),
+/// computed where it is needed rather than stored for the whole image.
+struct Threshold<'a> {
+    rms: &'a [f32],
+    /// `thresh_sigma` times the noise factor of the smoothing kernel.
+    scale: f64,
+}
+
+impl Threshold<'_> {
+    #[inline]
+    fn at(&self, i: usize) -> f64 {
+        self.scale * f64::from(self.rms[i])
+    }
+}
+
 /// The significant peaks of a footprint, main (highest) first. `peaks` are pixel indices of
 /// local maxima of the smoothed image. A secondary peak is significant when its prominence
 /// (its height above the lowest point of the smoothed image on the straight path to the main
@@ -392,7 +449,7 @@ fn adaptive_sigma(
 fn significant_peaks(
     peaks: &[usize],
     detection: &[f64],
-    threshold: &[f64],
+    threshold: &Threshold,
     w: usize,
     params: &DetectParams,
 ) -> Vec<usize> {
@@ -402,11 +459,11 @@ fn significant_peaks(
     else {
         return Vec::new();
     };
-    let main_height = detection[main] - threshold[main];
+    let main_height = detection[main] - threshold.at(main);
     let (mx, my) = ((main % w) as f64, (main / w) as f64);
     let mut out = vec![main];
     for &p in peaks.iter().filter(|&&p| p != main) {
-        let height = detection[p] - threshold[p];
+        let height = detection[p] - threshold.at(p);
         if height < params.blend_contrast * main_height {
             continue;
         }
@@ -419,7 +476,7 @@ fn significant_peaks(
                 detection[y as usize * w + x as usize]
             })
             .fold(f64::INFINITY, f64::min);
-        let sigma = threshold[p] / params.thresh_sigma;
+        let sigma = threshold.at(p) / params.thresh_sigma;
         if detection[p] - lowest >= 3.0 * sigma {
             out.push(p);
         }
@@ -535,13 +592,13 @@ struct Partial {
 fn measure_footprint(
     pixels: Vec<(usize, usize)>,
     blended: bool,
-    signal: &[f64],
+    signal: &Signal,
     image: &Image,
     mask: Option<&PixelMask>,
     params: &DetectParams,
 ) -> Option<Partial> {
     let (w, h) = (image.width(), image.height());
-    let values: Vec<f64> = pixels.iter().map(|&(x, y)| signal[y * w + x]).collect();
+    let values: Vec<f64> = pixels.iter().map(|&(x, y)| signal.at(y * w + x)).collect();
     let [mx, my, xx, yy, xy] = isophotal_moments(&pixels, &values)?;
     let flux: f64 = values.iter().sum();
     let peak = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -648,19 +705,13 @@ fn find_footprints(
     let sub = background
         .subtract(image)
         .expect("shapes were checked above");
-    let excluded_bits = |i: usize| mask.is_some_and(|m| m.bits()[i] & EXCLUDED_PIXELS != 0);
-    let signal: Vec<f64> = sub
-        .data()
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            if v.is_finite() && !excluded_bits(i) {
-                f64::from(*v)
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let no_bits: [u8; 0] = [];
+    let bits: &[u8] = mask.map_or(&no_bits, |m| m.bits());
+    let excluded_at = |i: usize| bits.get(i).is_some_and(|b| b & EXCLUDED_PIXELS != 0);
+    let signal = Signal {
+        sub: sub.data(),
+        bits,
+    };
     // The smoothed noise is the pixel noise times the kernel's L2 norm.
     let (detection, noise_factor) = match params.smoothing_fwhm_px {
         Some(fwhm) => {
@@ -668,23 +719,30 @@ fn find_footprints(
             let norm2: f64 = kernel.iter().map(|k| k * k).sum();
             (smooth(&signal, w, h, &kernel), norm2)
         }
-        None => (signal.clone(), 1.0),
+        None => ((0..w * h).map(|i| signal.at(i)).collect(), 1.0),
     };
     // Threshold in units of the noise of the smoothed image (SEP's matched filter).
-    let threshold: Vec<f64> = background
-        .rms
-        .data()
-        .iter()
-        .map(|r| params.thresh_sigma * noise_factor * f64::from(*r))
-        .collect();
-    let above: Vec<bool> = (0..w * h)
-        .map(|i| {
-            image.data()[i].is_finite()
-                && !excluded_bits(i)
-                && threshold[i].is_finite()
-                && detection[i] > threshold[i]
-        })
-        .collect();
+    let threshold = Threshold {
+        rms: background.rms.data(),
+        scale: params.thresh_sigma * noise_factor,
+    };
+    let mut above = vec![false; w * h];
+    above.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
+        let row = y * w..(y + 1) * w;
+        let pixels = &image.data()[row.clone()];
+        let smoothed = &detection[row.clone()];
+        let rms = &threshold.rms[row];
+        for (x, (((o, v), d), r)) in out
+            .iter_mut()
+            .zip(pixels)
+            .zip(smoothed)
+            .zip(rms)
+            .enumerate()
+        {
+            let t = threshold.scale * f64::from(*r);
+            *o = v.is_finite() && !excluded_at(y * w + x) && t.is_finite() && *d > t;
+        }
+    });
 
     // 8-connected labelling by flood fill.
     let mut labels = vec![0u32; w * h];

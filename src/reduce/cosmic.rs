@@ -119,54 +119,82 @@ fn median_of_5(v: [f32; 5]) -> f32 {
 /// the exact median is computed.
 fn median5_lower_bound(w: usize, h: usize, v: &[f32]) -> Vec<f32> {
     let grid = Grid { w, h, v };
-    // Horizontal medians of 5.
+    // Horizontal medians of 5 (away from the left and right edges straight from the row).
     let mut rows = vec![0f32; w * h];
     rows.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         let yi = y as isize;
+        let src = &v[y * w..(y + 1) * w];
         for (x, o) in row.iter_mut().enumerate() {
-            let xi = x as isize;
-            *o = median_of_5([
-                grid.at(xi - 2, yi),
-                grid.at(xi - 1, yi),
-                grid.at(xi, yi),
-                grid.at(xi + 1, yi),
-                grid.at(xi + 2, yi),
-            ]);
+            *o = if x >= 2 && x + 2 < w {
+                let s = &src[x - 2..x + 3];
+                median_of_5([s[0], s[1], s[2], s[3], s[4]])
+            } else {
+                let xi = x as isize;
+                median_of_5([
+                    grid.at(xi - 2, yi),
+                    grid.at(xi - 1, yi),
+                    grid.at(xi, yi),
+                    grid.at(xi + 1, yi),
+                    grid.at(xi + 2, yi),
+                ])
+            };
         }
     });
-    let rows_grid = Grid { w, h, v: &rows };
+    // Smallest of the five row medians, rows y − 2 ..= y + 2 (edge rows replicated), taken
+    // in that order.
     let mut out = vec![0f32; w * h];
     out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         let yi = y as isize;
-        for (x, o) in row.iter_mut().enumerate() {
-            let xi = x as isize;
-            *o = (-2..=2)
-                .map(|dy| rows_grid.at(xi, yi + dy))
-                .fold(f32::INFINITY, f32::min);
+        row.fill(f32::INFINITY);
+        for dy in -2..=2 {
+            let yy = (yi + dy).clamp(0, h as isize - 1) as usize;
+            for (o, m) in row.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
+                *o = o.min(*m);
+            }
         }
     });
     out
 }
 
-/// L⁺ (see the module documentation) of a whole image.
-fn laplacian_plus(w: usize, h: usize, v: &[f32]) -> Vec<f32> {
+/// L⁺ (see the module documentation) of a whole image, into `out`.
+fn laplacian_plus(w: usize, h: usize, v: &[f32], out: &mut [f32]) {
     let grid = Grid { w, h, v };
-    let mut out = vec![0f32; w * h];
     out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         let yi = y as isize;
-        for (x, o) in row.iter_mut().enumerate() {
+        let lplus = |c: f32, l: f32, r: f32, d: f32, u: f32| {
+            let c2 = 2.0 * c;
+            0.25 * ((c2 - l - d).max(0.0)
+                + (c2 - r - d).max(0.0)
+                + (c2 - l - u).max(0.0)
+                + (c2 - r - u).max(0.0))
+        };
+        let edge = |x: usize| {
             let xi = x as isize;
-            let c2 = 2.0 * grid.at(xi, yi);
-            let (l, r) = (grid.at(xi - 1, yi), grid.at(xi + 1, yi));
-            let (d, u) = (grid.at(xi, yi - 1), grid.at(xi, yi + 1));
-            *o = 0.25
-                * ((c2 - l - d).max(0.0)
-                    + (c2 - r - d).max(0.0)
-                    + (c2 - l - u).max(0.0)
-                    + (c2 - r - u).max(0.0));
+            lplus(
+                grid.at(xi, yi),
+                grid.at(xi - 1, yi),
+                grid.at(xi + 1, yi),
+                grid.at(xi, yi - 1),
+                grid.at(xi, yi + 1),
+            )
+        };
+        if y == 0 || y + 1 >= h || w < 3 {
+            for (x, o) in row.iter_mut().enumerate() {
+                *o = edge(x);
+            }
+            return;
+        }
+        let (below, centre, above) = (
+            &v[(y - 1) * w..y * w],
+            &v[y * w..(y + 1) * w],
+            &v[(y + 1) * w..(y + 2) * w],
+        );
+        row[0] = edge(0);
+        row[w - 1] = edge(w - 1);
+        for x in 1..w - 1 {
+            row[x] = lplus(centre[x], centre[x - 1], centre[x + 1], below[x], above[x]);
         }
     });
-    out
 }
 
 /// Fine structure at (x, y): med3(I) − med7(med3(I)).
@@ -328,8 +356,12 @@ pub fn clean_cosmic_rays(
     let siglow = (options.sigma_clip * options.sigma_frac) as f32;
     let objlim = options.object_limit as f32;
     let mut buf = Vec::with_capacity(49);
+    let mut lplus = vec![0f32; n];
+    // Per iteration: the pixels found so far; over all iterations: cosmic or unusable.
+    let mut flagged = vec![false; n];
+    let mut excluded = unusable.clone();
     for _ in 0..options.max_iterations.max(1) {
-        let lplus = laplacian_plus(w, h, &work);
+        laplacian_plus(w, h, &work, &mut lplus);
         let w_grid = Grid { w, h, v: &work };
         // S′ = S − med5(S) at pixel k, S = L⁺ / 2N (memoised for this iteration).
         let mut sp_cache: std::collections::HashMap<usize, f32> = Default::default();
@@ -378,14 +410,17 @@ pub fn clean_cosmic_rays(
                 new.push(k);
             }
         }
-        // Growth: neighbours above σ_clip, then neighbours above σ_frac σ_clip.
-        let mut flagged = vec![false; n];
-        for &k in &new {
+        // Growth: neighbours above σ_clip, then neighbours above σ_frac σ_clip. Whether a
+        // neighbour joins does not depend on the order of the visits, only on the pixels
+        // flagged before the pass began.
+        let mut found = new;
+        for &k in &found {
             flagged[k] = true;
         }
         for limit in [sigclip, siglow] {
-            let current: Vec<usize> = (0..n).filter(|&k| flagged[k]).collect();
-            for k in current {
+            let current = found.len();
+            for c in 0..current {
+                let k = found[c];
                 let (x, y) = (k % w, k / w);
                 for yy in y.saturating_sub(1)..(y + 2).min(h) {
                     for xx in x.saturating_sub(1)..(x + 2).min(w) {
@@ -396,24 +431,24 @@ pub fn clean_cosmic_rays(
                             && work[q] - neighbour_median(&w_grid, xx, yy) > limit * noise.at(q)
                         {
                             flagged[q] = true;
+                            found.push(q);
                         }
                     }
                 }
             }
         }
-        let found: Vec<usize> = (0..n).filter(|&k| flagged[k]).collect();
+        found.sort_unstable();
+        for &k in &found {
+            flagged[k] = false;
+        }
         report.per_iteration.push(found.len());
         if found.is_empty() {
             break;
         }
         for &k in &found {
             cosmic[k] = true;
+            excluded[k] = true;
         }
-        let excluded: Vec<bool> = cosmic
-            .iter()
-            .zip(&unusable)
-            .map(|(c, u)| *c || *u)
-            .collect();
         let values: Vec<(usize, f32)> = found
             .iter()
             .filter_map(|&k| replacement(w, h, &work, &excluded, k).map(|v| (k, v)))
