@@ -204,11 +204,14 @@ impl SigmaClip {
         let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
         let mut iterations = 0;
         let mut converged = false;
+        // Mean and σ of the last pass's run, with its bounds in `sorted`.
+        let mut last_pass = None;
         while iterations < self.maxiters && lo < hi {
             iterations += 1;
             let run = &sorted[lo..hi];
             let centre = middle(run);
-            let (_, std) = mean_std(run)?;
+            let (mean, std) = mean_std(run)?;
+            last_pass = Some((lo, hi, mean, std));
             (lower, upper) = (centre - self.sigma * std, centre + self.sigma * std);
             let new_lo = lo + run.partition_point(|v| *v < lower);
             let new_hi = lo + run.partition_point(|v| *v <= upper);
@@ -226,7 +229,11 @@ impl SigmaClip {
             return None;
         }
         let kept = &sorted[first..last];
-        let (mean, std) = mean_std(kept)?;
+        // Usually the last pass's run itself: its statistics are not computed again.
+        let (mean, std) = match last_pass {
+            Some((l, h, mean, std)) if (l, h) == (first, last) => (mean, std),
+            _ => mean_std(kept)?,
+        };
         Some(ClippedStats {
             median: middle(kept),
             mean,

@@ -408,17 +408,21 @@ fn clip_presorted(values: &[f64], clip: &SigmaClip) -> Option<(f64, f64, f64)> {
         }
     };
     let (mut lo, mut hi) = (0, values.len());
+    // Mean and σ of the run the last pass kept, when that pass changed nothing (the final
+    // statistics are then those of its run, not computed twice).
+    let mut converged = None;
     for _ in 0..clip.maxiters {
         if lo == hi {
             return None;
         }
         let run = &values[lo..hi];
         let centre = median_of(run);
-        let (_, std) = crate::stats::mean_std(run)?;
+        let (mean, std) = crate::stats::mean_std(run)?;
         let (low, high) = (centre - clip.sigma * std, centre + clip.sigma * std);
         let new_lo = lo + run.partition_point(|v| *v < low);
         let new_hi = lo + run.partition_point(|v| *v <= high);
         if (new_lo, new_hi) == (lo, hi) {
+            converged = Some((mean, std));
             break;
         }
         (lo, hi) = (new_lo, new_hi);
@@ -427,7 +431,10 @@ fn clip_presorted(values: &[f64], clip: &SigmaClip) -> Option<(f64, f64, f64)> {
         return None;
     }
     let run = &values[lo..hi];
-    let (mean, std) = crate::stats::mean_std(run)?;
+    let (mean, std) = match converged {
+        Some(stats) => stats,
+        None => crate::stats::mean_std(run)?,
+    };
     Some((median_of(run), mean, std))
 }
 
