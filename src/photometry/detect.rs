@@ -76,6 +76,10 @@ pub mod source_flag {
     pub const CENTROID_FALLBACK: u16 = 1 << 4;
     /// The Moffat fit failed; `fwhm_px` comes from adaptive (or isophotal) moments.
     pub const FWHM_FALLBACK: u16 = 1 << 5;
+    /// `fwhm_px` was not measured (NaN): [`super::DetectParams::fwhm_of_every_source`] was
+    /// off and the source is not among those that set the seeing; see
+    /// [`super::Detection::source_fwhm_px`].
+    pub const FWHM_NOT_MEASURED: u16 = 1 << 6;
 
     /// Flags that make a source unsuitable as an astrometric or photometric reference.
     pub const NOT_CLEAN: u16 = SATURATED | NEAR_EDGE | MASKED | BLENDED | CENTROID_FALLBACK;
@@ -89,6 +93,7 @@ pub mod source_flag {
             (BLENDED, "blended"),
             (CENTROID_FALLBACK, "centroid_fallback"),
             (FWHM_FALLBACK, "fwhm_fallback"),
+            (FWHM_NOT_MEASURED, "fwhm_not_measured"),
         ];
         names
             .iter()
@@ -138,7 +143,18 @@ pub struct DetectParams {
     pub blend_contrast: f64,
     /// σ of the centroid window (px); `None`: from the measured FWHM (module notes).
     pub window_sigma_px: Option<f64>,
+    /// Fit the FWHM of every source (`true`), or only of the clean sources that set the
+    /// image's Moffat β, the centroid window and the seeing — in flux order until
+    /// [`SEEING_SOURCES`] of them have a fitted (not fallback) and a finite FWHM — leaving
+    /// the others NaN and flagged [`source_flag::FWHM_NOT_MEASURED`], to be measured on
+    /// demand with [`Detection::source_fwhm_px`] (the same value, to the bit). The fits are
+    /// most of the cost of detection after the footprints.
+    pub fwhm_of_every_source: bool,
 }
+
+/// Clean sources (brightest first) whose FWHM set the Moffat β, the centroid window and the
+/// seeing.
+pub const SEEING_SOURCES: usize = 50;
 
 impl Default for DetectParams {
     /// A 5σ matched-filter threshold with a 3 px FWHM kernel (ALFOSC unbinned seeing is 3–6
@@ -156,6 +172,7 @@ impl Default for DetectParams {
             deblend: true,
             blend_contrast: 0.005,
             window_sigma_px: None,
+            fwhm_of_every_source: true,
         }
     }
 }
@@ -242,6 +259,42 @@ pub struct Detection {
     /// of the other sources.
     pub moffat_beta: f64,
     pub params: DetectParams,
+    /// Per source: the rms radius of its isophotal footprint, √((σx² + σy²)/2) (px), where
+    /// its FWHM fit starts.
+    pub isophotal_sigma_px: Vec<f64>,
+}
+
+impl Detection {
+    /// The FWHM (px) of source `k`: its `fwhm_px`, or when that was not measured
+    /// ([`source_flag::FWHM_NOT_MEASURED`]) the fit [`detect_sources`] would have made with
+    /// [`DetectParams::fwhm_of_every_source`] (the fallback value when it fails). `sub` is the
+    /// background-subtracted image the detection was made on (`background.subtract(image)`)
+    /// and `mask` its mask. NaN for an unknown `k`.
+    pub fn source_fwhm_px(&self, sub: &Image, mask: Option<&PixelMask>, k: usize) -> f64 {
+        match (self.sources.get(k), self.isophotal_sigma_px.get(k)) {
+            (Some(s), Some(&sigma_iso)) => {
+                source_fwhm_px(sub, mask, s, sigma_iso, self.moffat_beta)
+            }
+            _ => f64::NAN,
+        }
+    }
+}
+
+/// [`Detection::source_fwhm_px`] of `source`, given its entry of
+/// [`Detection::isophotal_sigma_px`] and the detection's [`Detection::moffat_beta`].
+pub fn source_fwhm_px(
+    sub: &Image,
+    mask: Option<&PixelMask>,
+    source: &Source,
+    isophotal_sigma_px: f64,
+    moffat_beta: f64,
+) -> f64 {
+    if source.flags & source_flag::FWHM_NOT_MEASURED == 0 {
+        return source.fwhm_px;
+    }
+    let (x, y) = (source.x_iso, source.y_iso);
+    let guess = fwhm_guess(sub, mask, x, y, isophotal_sigma_px);
+    fixed_beta_fwhm(sub, mask, x, y, guess, moffat_beta).0
 }
 
 fn shape_error(what: &'static str, w: usize, h: usize, image: &Image) -> DetectError {
@@ -856,6 +909,61 @@ pub fn detect_segmentation(
     })
 }
 
+/// Start of a source's FWHM fit: the FWHM of its adaptive moments when they converge
+/// (`adaptive`), and the value the fit starts from (that, else the Gaussian FWHM of its
+/// isophotal moments).
+#[derive(Debug, Clone, Copy)]
+struct FwhmGuess {
+    adaptive: Option<f64>,
+    start: f64,
+}
+
+fn fwhm_guess(
+    sub: &Image,
+    mask: Option<&PixelMask>,
+    x_iso: f64,
+    y_iso: f64,
+    sigma_iso: f64,
+) -> FwhmGuess {
+    let adaptive = adaptive_sigma(sub, mask, x_iso, y_iso, sigma_iso).map(|s| FWHM_PER_SIGMA * s);
+    FwhmGuess {
+        adaptive,
+        start: adaptive.unwrap_or(FWHM_PER_SIGMA * sigma_iso),
+    }
+}
+
+/// Settings of the Moffat fits for a source whose FWHM is about `start` px.
+fn fwhm_fit_params(start: f64) -> GaussianFitParams {
+    GaussianFitParams {
+        max_shift_px: Some(start.max(2.0)),
+        max_iterations: 50,
+        ..GaussianFitParams::new((1.5 * start).ceil().clamp(3.0, 15.0) as usize)
+    }
+}
+
+/// A fitted FWHM is kept when within (0.4, 2) × its start.
+fn plausible_fwhm(fwhm: f64, start: f64) -> bool {
+    fwhm > 0.4 * start && fwhm < 2.0 * start
+}
+
+/// The FWHM of a Moffat fit at the image's `beta`, and `true` when that fit failed and the
+/// value is the guess instead ([`source_flag::FWHM_FALLBACK`]).
+fn fixed_beta_fwhm(
+    sub: &Image,
+    mask: Option<&PixelMask>,
+    x_iso: f64,
+    y_iso: f64,
+    guess: FwhmGuess,
+    beta: f64,
+) -> (f64, bool) {
+    let start = guess.start;
+    moffat_2d_fit_fixed_beta(sub, mask, x_iso, y_iso, &fwhm_fit_params(start), beta)
+        .ok()
+        .map(|m| m.fwhm_px)
+        .filter(|f| plausible_fwhm(*f, start))
+        .map_or((guess.adaptive.unwrap_or(start), true), |f| (f, false))
+}
+
 /// Detects and measures sources on `image` (same units as `background`). `mask` flags:
 /// [`EXCLUDED_PIXELS`] never count as signal, SATURATED marks saturated sources.
 pub fn detect_sources(
@@ -868,33 +976,41 @@ pub fn detect_sources(
     let Footprints { sub, mut partial } = find_footprints(image, background, mask, params)?;
     // FWHM: Moffat fits started from adaptive moments (in parallel). β is fitted on the (up to
     // 50) brightest clean sources; the others are fitted with their median β.
-    let guesses: Vec<(Option<f64>, f64)> = partial
-        .par_iter()
-        .map(|p| {
-            let s = &p.source;
-            let guess = adaptive_sigma(&sub, mask, s.x_iso, s.y_iso, p.sigma_iso)
-                .map(|sigma| FWHM_PER_SIGMA * sigma);
-            (guess, guess.unwrap_or(FWHM_PER_SIGMA * p.sigma_iso))
-        })
+    let n = partial.len();
+    let clean: Vec<bool> = partial
+        .iter()
+        .map(|p| p.source.is_clean(source_flag::NOT_CLEAN))
         .collect();
-    let fit_params = |start: f64| GaussianFitParams {
-        max_shift_px: Some(start.max(2.0)),
-        max_iterations: 50,
-        ..GaussianFitParams::new((1.5 * start).ceil().clamp(3.0, 15.0) as usize)
-    };
-    let plausible = |f: f64, start: f64| f > 0.4 * start && f < 2.0 * start;
-    let bright: Vec<usize> = (0..partial.len())
-        .filter(|&k| partial[k].source.is_clean(source_flag::NOT_CLEAN) && guesses[k].0.is_some())
-        .take(50)
+    let guess_of =
+        |p: &Partial| fwhm_guess(&sub, mask, p.source.x_iso, p.source.y_iso, p.sigma_iso);
+    // Start values: for every source, or for the clean ones in flux order until the bright set
+    // below is complete.
+    let mut guesses: Vec<Option<FwhmGuess>> = vec![None; n];
+    if params.fwhm_of_every_source {
+        guesses = partial.par_iter().map(|p| Some(guess_of(p))).collect();
+    } else {
+        let mut n_bright = 0;
+        for k in (0..n).filter(|&k| clean[k]) {
+            let g = guess_of(&partial[k]);
+            guesses[k] = Some(g);
+            n_bright += usize::from(g.adaptive.is_some());
+            if n_bright == SEEING_SOURCES {
+                break;
+            }
+        }
+    }
+    let bright: Vec<usize> = (0..n)
+        .filter(|&k| clean[k] && guesses[k].is_some_and(|g| g.adaptive.is_some()))
+        .take(SEEING_SOURCES)
         .collect();
     let free_fits: Vec<(usize, Option<MoffatFit>)> = bright
         .par_iter()
         .map(|&k| {
             let s = &partial[k].source;
-            let start = guesses[k].1;
-            let fit = moffat_2d_fit(&sub, mask, s.x_iso, s.y_iso, &fit_params(start))
+            let start = guesses[k].map_or(f64::NAN, |g| g.start);
+            let fit = moffat_2d_fit(&sub, mask, s.x_iso, s.y_iso, &fwhm_fit_params(start))
                 .ok()
-                .filter(|m| plausible(m.fwhm_px, start) && m.beta > 1.0 && m.beta < 10.0);
+                .filter(|m| plausible_fwhm(m.fwhm_px, start) && m.beta > 1.0 && m.beta < 10.0);
             (k, fit)
         })
         .collect();
@@ -903,30 +1019,48 @@ pub fn detect_sources(
         .filter_map(|(_, f)| f.map(|m| m.beta))
         .collect();
     let beta = crate::stats::median(&betas).unwrap_or(DEFAULT_MOFFAT_BETA);
-    let mut fwhm_of: Vec<Option<f64>> = vec![None; partial.len()];
+    let mut fwhm_of: Vec<Option<f64>> = vec![None; n];
     for (k, fit) in free_fits {
         fwhm_of[k] = fit.map(|m| m.fwhm_px);
     }
-    partial
-        .par_iter_mut()
-        .zip(fwhm_of.par_iter())
-        .zip(guesses.par_iter())
-        .for_each(|((p, done), &(guess, start))| {
-            let s = &mut p.source;
-            let fitted = done.or_else(|| {
-                moffat_2d_fit_fixed_beta(&sub, mask, s.x_iso, s.y_iso, &fit_params(start), beta)
-                    .ok()
-                    .map(|m| m.fwhm_px)
-                    .filter(|f| plausible(*f, start))
-            });
-            match fitted {
-                Some(f) => s.fwhm_px = f,
-                None => {
-                    s.fwhm_px = guess.unwrap_or(start);
-                    s.flags |= source_flag::FWHM_FALLBACK;
-                }
+    // The FWHM of source k (its free fit, else a fit at the image's β, else the fallback).
+    let measure = |p: &mut Partial, done: Option<f64>, guess: Option<FwhmGuess>| {
+        let s = &mut p.source;
+        let guess = guess.unwrap_or_else(|| fwhm_guess(&sub, mask, s.x_iso, s.y_iso, p.sigma_iso));
+        let (fwhm, fallback) = match done {
+            Some(f) => (f, false),
+            None => fixed_beta_fwhm(&sub, mask, s.x_iso, s.y_iso, guess, beta),
+        };
+        s.fwhm_px = fwhm;
+        s.flags &= !source_flag::FWHM_NOT_MEASURED;
+        if fallback {
+            s.flags |= source_flag::FWHM_FALLBACK;
+        }
+    };
+    if params.fwhm_of_every_source {
+        partial
+            .par_iter_mut()
+            .zip(fwhm_of.par_iter())
+            .zip(guesses.par_iter())
+            .for_each(|((p, done), guess)| measure(p, *done, *guess));
+    } else {
+        for p in partial.iter_mut() {
+            p.source.fwhm_px = f64::NAN;
+            p.source.flags |= source_flag::FWHM_NOT_MEASURED;
+        }
+        // The clean sources in flux order until enough have a fitted and a finite FWHM for
+        // the window below and for the seeing of the callers.
+        let (mut fitted, mut finite) = (0, 0);
+        for k in (0..n).filter(|&k| clean[k]) {
+            if fitted >= SEEING_SOURCES && finite >= SEEING_SOURCES {
+                break;
             }
-        });
+            measure(&mut partial[k], fwhm_of[k], guesses[k]);
+            let s = &partial[k].source;
+            fitted += usize::from(s.flags & source_flag::FWHM_FALLBACK == 0);
+            finite += usize::from(s.fwhm_px.is_finite());
+        }
+    }
     let moffat_beta = beta;
     let window_sigma = match params.window_sigma_px {
         Some(s) => s,
@@ -934,10 +1068,24 @@ pub fn detect_sources(
             let fwhms: Vec<f64> = partial
                 .iter()
                 .map(|p| &p.source)
-                .filter(|s| s.is_clean(source_flag::NOT_CLEAN | source_flag::FWHM_FALLBACK))
-                .take(50)
+                .filter(|s| {
+                    s.is_clean(
+                        source_flag::NOT_CLEAN
+                            | source_flag::FWHM_FALLBACK
+                            | source_flag::FWHM_NOT_MEASURED,
+                    )
+                })
+                .take(SEEING_SOURCES)
                 .map(|s| s.fwhm_px)
                 .collect();
+            if fwhms.is_empty() && !params.fwhm_of_every_source {
+                // No clean source with a fitted FWHM: the window comes from all of them.
+                for (k, p) in partial.iter_mut().enumerate() {
+                    if p.source.flags & source_flag::FWHM_NOT_MEASURED != 0 {
+                        measure(p, fwhm_of[k], guesses[k]);
+                    }
+                }
+            }
             crate::stats::median(&fwhms)
                 .or_else(|| {
                     crate::stats::median(
@@ -960,6 +1108,7 @@ pub fn detect_sources(
         max_shift_px: Some((2.0 * window_sigma).max(2.0)),
         ..WindowedParams::new(window_sigma)
     };
+    let isophotal_sigma_px: Vec<f64> = partial.iter().map(|p| p.sigma_iso).collect();
     let sources: Vec<Source> = partial
         .into_par_iter()
         .enumerate()
@@ -990,6 +1139,35 @@ pub fn detect_sources(
             s
         })
         .collect();
+    // The seeing of the callers: the first clean sources (final flags) with a finite FWHM,
+    // measured now where the fits above stopped short of them.
+    let mut sources = sources;
+    if !params.fwhm_of_every_source {
+        let mut finite = 0;
+        for (k, s) in sources.iter_mut().enumerate() {
+            if finite >= SEEING_SOURCES {
+                break;
+            }
+            if !s.is_clean(source_flag::NOT_CLEAN) {
+                continue;
+            }
+            if s.flags & source_flag::FWHM_NOT_MEASURED != 0 {
+                let guess = guesses[k].unwrap_or_else(|| {
+                    fwhm_guess(&sub, mask, s.x_iso, s.y_iso, isophotal_sigma_px[k])
+                });
+                let (fwhm, fallback) = match fwhm_of[k] {
+                    Some(f) => (f, false),
+                    None => fixed_beta_fwhm(&sub, mask, s.x_iso, s.y_iso, guess, beta),
+                };
+                s.fwhm_px = fwhm;
+                s.flags &= !source_flag::FWHM_NOT_MEASURED;
+                if fallback {
+                    s.flags |= source_flag::FWHM_FALLBACK;
+                }
+            }
+            finite += usize::from(s.fwhm_px.is_finite());
+        }
+    }
     Ok(Detection {
         sources,
         segmentation: Segmentation {
@@ -1000,6 +1178,7 @@ pub fn detect_sources(
         window_sigma_px: window_sigma,
         moffat_beta,
         params: *params,
+        isophotal_sigma_px,
     })
 }
 
@@ -1107,6 +1286,63 @@ mod tests {
         assert!((det.window_sigma_px * FWHM_PER_SIGMA / 4.0 - 1.0).abs() < 0.25);
         let m = det.segmentation.to_exclusion_mask(2.0);
         assert!(m.count() > det.sources.iter().map(|s| s.area_px).sum::<usize>());
+    }
+
+    /// Without `fwhm_of_every_source` only the brightest clean sources are fitted, and every
+    /// other's FWHM from [`Detection::source_fwhm_px`] is the one the full detection fits.
+    #[test]
+    fn fwhm_on_demand_equals_the_full_detection() {
+        let (w, h) = (440, 400);
+        let mut rng = Pcg64::seed_from_u64(11);
+        let noise = Normal::new(0.0, 10.0).unwrap();
+        let mut img = Image::filled(w, h, 0.0);
+        for v in img.data_mut() {
+            *v = (100.0 + noise.sample(&mut rng)) as f32;
+        }
+        // 90 stars on a 40 px grid, brightest first, with sub-pixel offsets.
+        for k in 0..90 {
+            let (x, y) = (
+                25.0 + 40.0 * (k % 10) as f64 + 0.1 * (k % 7) as f64,
+                25.0 + 40.0 * (k / 10) as f64 + 0.13 * (k % 5) as f64,
+            );
+            add_moffat(
+                &mut img,
+                x,
+                y,
+                4.0 + 0.01 * k as f64,
+                40_000.0 - 400.0 * k as f64,
+            );
+        }
+        let bkg = estimate_background(&img, None, None, &BackgroundParams::default()).unwrap();
+        let full = detect_sources(&img, &bkg, None, &DetectParams::default()).unwrap();
+        let lazy_params = DetectParams {
+            fwhm_of_every_source: false,
+            ..DetectParams::default()
+        };
+        let lazy = detect_sources(&img, &bkg, None, &lazy_params).unwrap();
+        assert_eq!(full.sources.len(), 90);
+        assert_eq!(lazy.sources.len(), full.sources.len());
+        assert_eq!(lazy.moffat_beta, full.moffat_beta);
+        assert_eq!(lazy.window_sigma_px, full.window_sigma_px);
+        let sub = bkg.subtract(&img).unwrap();
+        let unmeasured = source_flag::FWHM_NOT_MEASURED;
+        for (k, (a, b)) in full.sources.iter().zip(&lazy.sources).enumerate() {
+            assert_eq!((a.x, a.y, a.flux, a.label), (b.x, b.y, b.flux, b.label));
+            assert_eq!(lazy.source_fwhm_px(&sub, None, k), a.fwhm_px, "source {k}");
+            if b.flags & unmeasured == 0 {
+                assert_eq!((a.fwhm_px, a.flags), (b.fwhm_px, b.flags), "source {k}");
+            } else {
+                assert!(b.fwhm_px.is_nan());
+                assert_eq!(
+                    a.flags & !source_flag::FWHM_FALLBACK,
+                    b.flags & !unmeasured,
+                    "source {k}"
+                );
+            }
+        }
+        // Measured: the first SEEING_SOURCES (all clean here), not the other 40.
+        let n_unmeasured = lazy.sources.iter().filter(|s| s.flags & unmeasured != 0);
+        assert_eq!(n_unmeasured.count(), 90 - SEEING_SOURCES);
     }
 
     #[test]

@@ -19,7 +19,10 @@ use super::astrometry::{refine_wcs, ReferenceStar, RefineParams, RefinedWcs};
 use super::background::{estimate_background, Background, BackgroundParams};
 use super::catalogue::CatalogueStar;
 use super::comet::{locate_comet, Exclusion, LocateParams};
-use super::detect::{detect_segmentation, detect_sources, source_flag, DetectParams, Source};
+use super::detect::{
+    detect_segmentation, detect_sources, source_flag, source_fwhm_px, DetectParams, Detection,
+    Source,
+};
 use super::zeropoint::{
     catalogue_zero_point, instrumental_mag, CalibrationStar, ZeroPoint, ZeroPointMethod,
 };
@@ -249,7 +252,12 @@ const UNMEASURED_APERTURE_CORRECTION_MAG: f64 = 0.05;
 /// Background, sources and (optionally refined) WCS of a frame.
 struct FrameModel {
     background: Background,
+    /// The sources, with an FWHM only for those that set the seeing
+    /// ([`source_fwhm_px`] gives any other's from the detection's Moffat β and the sources'
+    /// isophotal σ).
     sources: Vec<Source>,
+    moffat_beta: f64,
+    isophotal_sigma_px: Vec<f64>,
     wcs: Option<TanWcs>,
     refined: Option<RefinedWcs>,
     fwhm_px: f64,
@@ -281,9 +289,19 @@ fn model_frame(
         &config.background,
     )
     .map_err(|e| pixels_error(frame, e))?;
-    let sources = detect_sources(image, &background, Some(&frame.mask), &config.detect)
-        .map_err(|e| pixels_error(frame, e))?
-        .sources;
+    // FWHM fits only for the sources that set the seeing; the few others whose width matters
+    // (point sources in the comet's aperture) are fitted when needed.
+    let detect_params = DetectParams {
+        fwhm_of_every_source: false,
+        ..config.detect
+    };
+    let Detection {
+        sources,
+        moffat_beta,
+        isophotal_sigma_px,
+        ..
+    } = detect_sources(image, &background, Some(&frame.mask), &detect_params)
+        .map_err(|e| pixels_error(frame, e))?;
     let clean_fwhm: Vec<f64> = sources
         .iter()
         .filter(|s| s.is_clean(source_flag::NOT_CLEAN) && s.fwhm_px.is_finite())
@@ -310,6 +328,8 @@ fn model_frame(
     Ok(FrameModel {
         background,
         sources,
+        moffat_beta,
+        isophotal_sigma_px,
         wcs,
         refined,
         fwhm_px,
@@ -601,6 +621,21 @@ pub fn measure_frame(
         location.y_px.round().max(0.0) as usize,
         crate::image::pixel_flag::SATURATED,
     );
+    // The FWHM of source k, fitted on the background-subtracted image when detection left it
+    // unmeasured (made once, on first use).
+    let subtracted = std::cell::OnceCell::new();
+    let source_fwhm = |k: usize| match (model.sources.get(k), model.isophotal_sigma_px.get(k)) {
+        (Some(s), _) if s.flags & source_flag::FWHM_NOT_MEASURED == 0 => s.fwhm_px,
+        (Some(s), Some(&sigma_iso)) => {
+            match subtracted.get_or_init(|| model.background.subtract(&frame.image_e).ok()) {
+                Some(sub) => {
+                    source_fwhm_px(sub, Some(&frame.mask), s, sigma_iso, model.moffat_beta)
+                }
+                None => f64::NAN,
+            }
+        }
+        _ => f64::NAN,
+    };
     let radius_arcsec_of = |radius: &ApertureRadius| match radius {
         ApertureRadius::Km(km) => km / (KM_PER_ARCSEC_AT_1AU * obs.delta_au),
         ApertureRadius::Arcsec(arcsec) => *arcsec,
@@ -630,14 +665,17 @@ pub fn measure_frame(
             }
             // Detected point sources in the aperture (not the coma itself, nor fragments of its
             // footprint): star-like width and a signal above the measurement's error.
-            let stars_inside = other_sources(&model.sources, location.x_px, location.y_px, 0.0)
+            let stars_inside = model
+                .sources
                 .iter()
-                .filter(|s| {
+                .enumerate()
+                .filter(|(k, s)| {
                     let d = (s.x - location.x_px).hypot(s.y - location.y_px);
-                    d > 2.0 * model.fwhm_px
+                    d > 0.0
+                        && d > 2.0 * model.fwhm_px
                         && d < radius_px + model.fwhm_px
-                        && s.fwhm_px < 1.5 * model.fwhm_px
                         && s.flux > m.net_err
+                        && source_fwhm(*k) < 1.5 * model.fwhm_px
                 })
                 .count();
             let (mag_inst, mag_inst_err) =
