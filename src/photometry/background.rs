@@ -315,35 +315,55 @@ pub fn estimate_background(
         sigma: params.sigma,
         maxiters: params.maxiters,
     };
-    let estimates: Vec<Option<(f64, f64)>> = (0..nx * ny)
-        .into_par_iter()
-        .map(|k| {
-            let (x0, x1) = xs[k % nx];
-            let (y0, y1) = ys[k / nx];
-            let mut kept: Vec<f32> = Vec::with_capacity((x1 - x0) * (y1 - y0));
-            for y in y0..y1 {
-                let row = &image.row(y)[x0..x1];
-                let bits = pixel_mask.map(|m| &m.bits()[y * w + x0..y * w + x1]);
-                let excluded = exclude.map(|m| &m.excluded[y * w + x0..y * w + x1]);
-                for (i, &v) in row.iter().enumerate() {
-                    if !v.is_finite()
-                        || bits.is_some_and(|b| b[i] & EXCLUDED_FLAGS != 0)
-                        || excluded.is_some_and(|e| e[i])
-                    {
-                        continue;
-                    }
-                    kept.push(v);
+    // The usable pixels of box k, sorted (as f32, a radix sort: the same order as sorting
+    // the f64 values); `None` when too few.
+    let box_values = |k: usize| -> Option<Vec<f64>> {
+        let (x0, x1) = xs[k % nx];
+        let (y0, y1) = ys[k / nx];
+        let mut kept: Vec<f32> = Vec::with_capacity((x1 - x0) * (y1 - y0));
+        for y in y0..y1 {
+            let row = &image.row(y)[x0..x1];
+            let bits = pixel_mask.map(|m| &m.bits()[y * w + x0..y * w + x1]);
+            let excluded = exclude.map(|m| &m.excluded[y * w + x0..y * w + x1]);
+            for (i, &v) in row.iter().enumerate() {
+                if !v.is_finite()
+                    || bits.is_some_and(|b| b[i] & EXCLUDED_FLAGS != 0)
+                    || excluded.is_some_and(|e| e[i])
+                {
+                    continue;
                 }
+                kept.push(v);
             }
-            let total = (x1 - x0) * (y1 - y0);
-            if kept.is_empty() || (kept.len() as f64) < params.min_valid_fraction * total as f64 {
-                return None;
-            }
-            // Sorted as f32 (a radix sort, the same order as sorting the f64 values).
-            crate::stats::sort_f32_total(&mut kept);
-            let values: Vec<f64> = kept.into_iter().map(f64::from).collect();
-            let (median, mean, std) = clip_presorted(&values, &clip)?;
-            Some((sextractor_mode(median, mean, std), std))
+        }
+        let total = (x1 - x0) * (y1 - y0);
+        if kept.is_empty() || (kept.len() as f64) < params.min_valid_fraction * total as f64 {
+            return None;
+        }
+        crate::stats::sort_f32_total(&mut kept);
+        Some(kept.into_iter().map(f64::from).collect())
+    };
+    // Boxes in groups of CLIP_LANES, clipped together (see `clip_presorted_lanes`).
+    let n_boxes = nx * ny;
+    let estimates: Vec<Option<(f64, f64)>> = (0..n_boxes.div_ceil(CLIP_LANES))
+        .into_par_iter()
+        .flat_map_iter(|g| {
+            let boxes: [Option<Vec<f64>>; CLIP_LANES] = std::array::from_fn(|l| {
+                let k = g * CLIP_LANES + l;
+                if k < n_boxes {
+                    box_values(k)
+                } else {
+                    None
+                }
+            });
+            let runs: [&[f64]; CLIP_LANES] =
+                std::array::from_fn(|l| boxes[l].as_deref().unwrap_or(&[]));
+            let clipped = clip_presorted_lanes(runs, &clip);
+            let n_in_group = CLIP_LANES.min(n_boxes - g * CLIP_LANES);
+            (0..n_in_group)
+                .map(move |l| {
+                    clipped[l].map(|(median, mean, std)| (sextractor_mode(median, mean, std), std))
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     let estimated: Vec<bool> = estimates.iter().map(Option::is_some).collect();
@@ -385,7 +405,7 @@ pub fn estimate_background(
     })
 }
 
-/// [`clip_presorted`] of any values: non-finite ones dropped, the others sorted.
+/// `clip_presorted` of any values: non-finite ones dropped, the others sorted.
 #[cfg(test)]
 fn clip_sorted(values: &mut Vec<f64>, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
     values.retain(|v| v.is_finite());
@@ -398,6 +418,7 @@ fn clip_sorted(values: &mut Vec<f64>, clip: &SigmaClip) -> Option<(f64, f64, f64
 /// of them, so each pass needs no copy and its median is the middle of the run. Returns the
 /// median, mean and population σ of the kept values; `None` when none is left. `values`
 /// must be finite and sorted in ascending order.
+#[cfg(test)]
 fn clip_presorted(values: &[f64], clip: &SigmaClip) -> Option<(f64, f64, f64)> {
     let median_of = |run: &[f64]| {
         let n = run.len();
@@ -436,6 +457,110 @@ fn clip_presorted(values: &[f64], clip: &SigmaClip) -> Option<(f64, f64, f64)> {
         None => crate::stats::mean_std(run)?,
     };
     Some((median_of(run), mean, std))
+}
+
+/// Boxes clipped together by [`clip_presorted_lanes`].
+const CLIP_LANES: usize = 4;
+
+/// `Σ f(v)` over each run, in index order from −0.0 (what `iter().sum::<f64>()` computes,
+/// to the bit), for [`CLIP_LANES`] runs at once: the additions of different runs are
+/// independent, so interleaving them keeps the floating-point adder busy where one run's
+/// chain of dependent additions would wait on each.
+fn lane_sums(runs: [&[f64]; CLIP_LANES], f: impl Fn(usize, f64) -> f64) -> [f64; CLIP_LANES] {
+    let common = runs.iter().map(|r| r.len()).min().unwrap_or(0);
+    let mut s = [-0.0f64; CLIP_LANES];
+    let [a, b, c, d] = runs.map(|r| &r[..common]);
+    for (((va, vb), vc), vd) in a.iter().zip(b).zip(c).zip(d) {
+        s[0] += f(0, *va);
+        s[1] += f(1, *vb);
+        s[2] += f(2, *vc);
+        s[3] += f(3, *vd);
+    }
+    for (l, run) in runs.iter().enumerate() {
+        for v in &run[common..] {
+            s[l] += f(l, *v);
+        }
+    }
+    s
+}
+
+/// [`crate::stats::mean_std`] of each run (NaN for an empty one), computed by [`lane_sums`].
+fn lane_mean_std(runs: [&[f64]; CLIP_LANES]) -> [(f64, f64); CLIP_LANES] {
+    let n = runs.map(|r| r.len() as f64);
+    let sums = lane_sums(runs, |_, v| v);
+    let mean: [f64; CLIP_LANES] = std::array::from_fn(|l| sums[l] / n[l]);
+    let squares = lane_sums(runs, |l, v| (v - mean[l]).powi(2));
+    std::array::from_fn(|l| (mean[l], (squares[l] / n[l]).sqrt()))
+}
+
+/// `clip_presorted` (the one-run form, kept for the tests) of [`CLIP_LANES`] runs at once
+/// (an empty run gives `None`): the same
+/// passes, bounds and statistics for each, to the bit, with the sums of the runs still being
+/// clipped interleaved ([`lane_sums`]).
+fn clip_presorted_lanes(
+    values: [&[f64]; CLIP_LANES],
+    clip: &SigmaClip,
+) -> [Option<(f64, f64, f64)>; CLIP_LANES] {
+    let median_of = |run: &[f64]| {
+        let n = run.len();
+        if n % 2 == 1 {
+            run[n / 2]
+        } else {
+            0.5 * (run[n / 2 - 1] + run[n / 2])
+        }
+    };
+    let mut bounds: [(usize, usize); CLIP_LANES] = values.map(|v| (0, v.len()));
+    // Per run: still clipping, and the mean and σ of its final run once known.
+    let mut active = [true; CLIP_LANES];
+    let mut done: [Option<(f64, f64)>; CLIP_LANES] = [None; CLIP_LANES];
+    for _ in 0..clip.maxiters {
+        for l in 0..CLIP_LANES {
+            if active[l] && bounds[l].0 == bounds[l].1 {
+                active[l] = false;
+            }
+        }
+        if !active.iter().any(|a| *a) {
+            break;
+        }
+        let runs: [&[f64]; CLIP_LANES] = std::array::from_fn(|l| {
+            if active[l] {
+                &values[l][bounds[l].0..bounds[l].1]
+            } else {
+                &[]
+            }
+        });
+        let stats = lane_mean_std(runs);
+        for l in 0..CLIP_LANES {
+            if !active[l] {
+                continue;
+            }
+            let (lo, hi) = bounds[l];
+            let run = runs[l];
+            let centre = median_of(run);
+            let (mean, std) = stats[l];
+            let (low, high) = (centre - clip.sigma * std, centre + clip.sigma * std);
+            let new_lo = lo + run.partition_point(|v| *v < low);
+            let new_hi = lo + run.partition_point(|v| *v <= high);
+            if (new_lo, new_hi) == (lo, hi) {
+                done[l] = Some((mean, std));
+                active[l] = false;
+            } else {
+                bounds[l] = (new_lo, new_hi);
+            }
+        }
+    }
+    std::array::from_fn(|l| {
+        let (lo, hi) = bounds[l];
+        if lo == hi {
+            return None;
+        }
+        let run = &values[l][lo..hi];
+        let (mean, std) = match done[l] {
+            Some(stats) => stats,
+            None => crate::stats::mean_std(run)?,
+        };
+        Some((median_of(run), mean, std))
+    })
 }
 
 /// Fills the boxes without an estimate: first with the mean of their estimated
@@ -870,6 +995,48 @@ mod tests {
             .map(|r| (f64::from(*r) - expected_rms).abs())
             .fold(0.0, f64::max);
         assert!(rms_err < 1.0, "rms error {rms_err}");
+    }
+
+    /// Clipping four boxes together gives each box's own clipping to the bit.
+    #[test]
+    fn clipping_in_lanes_equals_clipping_one_box() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(8);
+        let normal = Normal::new(100.0, 7.0).unwrap();
+        let clip = SigmaClip::default();
+        for trial in 0..40 {
+            let runs: Vec<Vec<f64>> = (0..CLIP_LANES)
+                .map(|l| {
+                    let n = [0, 1, 2, 57, 1000, 4096][(trial + 2 * l) % 6];
+                    let mut v: Vec<f64> = (0..n)
+                        .map(|i| {
+                            let x = normal.sample(&mut rng);
+                            // A few outliers so that the runs need different numbers of passes.
+                            if i % (7 + l) == 0 {
+                                x + 100.0 * (l + 1) as f64
+                            } else {
+                                x
+                            }
+                        })
+                        .collect();
+                    v.sort_unstable_by(f64::total_cmp);
+                    v
+                })
+                .collect();
+            let lanes = clip_presorted_lanes(std::array::from_fn(|l| runs[l].as_slice()), &clip);
+            for (l, run) in runs.iter().enumerate() {
+                let one = clip_presorted(run, &clip);
+                let same = match (one, lanes[l]) {
+                    (Some(a), Some(b)) => {
+                        a.0.to_bits() == b.0.to_bits()
+                            && a.1.to_bits() == b.1.to_bits()
+                            && a.2.to_bits() == b.2.to_bits()
+                    }
+                    (None, None) => true,
+                    _ => false,
+                };
+                assert!(same, "trial {trial} lane {l}: {one:?} vs {:?}", lanes[l]);
+            }
+        }
     }
 
     #[test]
