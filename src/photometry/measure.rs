@@ -12,7 +12,7 @@
 //! (total-light catalogue magnitudes); (6) m = m_inst + zp with m_inst = −2.5 log10(e⁻/s).
 
 use super::aperture::{
-    annulus_background, aperture_flag, measure, measure_radii, CircularAnnulus, CircularAperture,
+    annulus_background, aperture_flag, measure_radii, CircularAnnulus, CircularAperture,
     MeasureOptions, NoiseModel,
 };
 use super::astrometry::{refine_wcs, ReferenceStar, RefineParams, RefinedWcs};
@@ -371,7 +371,24 @@ fn catalogue_zp(
         ) else {
             continue;
         };
-        let Ok(m) = measure(&frame.image_e, &inner, Some(&annulus), &options) else {
+        // The annulus's clipped background once for both apertures (as `measure` computes it).
+        let Ok(sky) =
+            annulus_background(&frame.image_e, options.mask, &annulus, &options.sigma_clip)
+        else {
+            continue;
+        };
+        let in_aperture = |aperture: &CircularAperture| {
+            measure_radii(
+                &frame.image_e,
+                aperture.x,
+                aperture.y,
+                &[aperture.radius_px],
+                Some(&sky),
+                &options,
+            )
+            .map(|mut m| m.remove(0))
+        };
+        let Ok(m) = in_aperture(&inner) else {
             continue;
         };
         let spoiled = aperture_flag::APERTURE_TRUNCATED
@@ -389,8 +406,8 @@ fn catalogue_zp(
             continue;
         };
         if m.net > APERTURE_CORRECTION_MIN_SNR * m.net_err {
-            let total = CircularAperture::new(source.x, source.y, large)
-                .and_then(|outer| measure(&frame.image_e, &outer, Some(&annulus), &options));
+            let total =
+                CircularAperture::new(source.x, source.y, large).and_then(|o| in_aperture(&o));
             if let Ok(total) = total {
                 if total.flags & spoiled == 0 {
                     growth.push((m.net, total.net));
