@@ -52,6 +52,9 @@ def main():
     p.add_argument("--n-list", type=int, nargs="+", required=True)
     p.add_argument("--peer-n", type=int, required=True)
     p.add_argument("--peer-jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--reuse-peer", action="store_true",
+                   help="do not run the peer: take its timing from out/peer_nN.json and its "
+                        "table from out/peer_nN.csv, written by an earlier run on the same frames")
     args = p.parse_args()
 
     with open(os.path.join(args.night, "truth_frames.csv"), newline="") as f:
@@ -83,14 +86,27 @@ def main():
     _, _, out = timed([args.read_floor, "--passes", "3", *files])
     floor = json.loads(out)
 
-    print(f"== photutils peer, {args.peer_n} frames, {args.peer_jobs} processes", file=sys.stderr)
     peer_csv = os.path.join(args.out, f"peer_n{args.peer_n}.csv")
-    peer_wall, peer_rss, out = timed(
-        [sys.executable, os.path.join(os.path.dirname(__file__), "peer.py"),
-         os.path.join(args.frames, f"n{args.peer_n}"), args.truth, peer_csv,
-         "--jobs", str(args.peer_jobs)]
-    )
-    peer = json.loads(out.strip().splitlines()[-1])
+    peer_json = os.path.join(args.out, f"peer_n{args.peer_n}.json")
+    if args.reuse_peer:
+        with open(peer_json) as f:
+            saved = json.load(f)
+        peer_wall, peer_rss, peer = saved["wall_s"], saved["rss_mib"], saved["peer"]
+        print(f"== photutils peer, {args.peer_n} frames: reused from {peer_json} "
+              f"({saved.get('measured_utc', 'date unknown')})", file=sys.stderr)
+    else:
+        print(f"== photutils peer, {args.peer_n} frames, {args.peer_jobs} processes",
+              file=sys.stderr)
+        peer_wall, peer_rss, out = timed(
+            [sys.executable, os.path.join(os.path.dirname(__file__), "peer.py"),
+             os.path.join(args.frames, f"n{args.peer_n}"), args.truth, peer_csv,
+             "--jobs", str(args.peer_jobs)]
+        )
+        peer = json.loads(out.strip().splitlines()[-1])
+        with open(peer_json, "w") as f:
+            json.dump({"wall_s": peer_wall, "rss_mib": peer_rss, "peer": peer,
+                       "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                      f, indent=1)
     print(f"   {peer_wall:.1f} s", file=sys.stderr)
 
     # The comet's net flux, cometphot vs the peer (same frames): the two do the same job.
@@ -122,6 +138,7 @@ def main():
     lines.append(
         f"| photutils peer ({peer['jobs']} processes) | {args.peer_n} | {peer_wall:.1f} "
         f"| {p_fps:.3f} | {1e3 * peer_wall / args.peer_n:.0f} | {peer_rss:.0f} (largest process) |"
+        + (" reused" if args.reuse_peer else "")
     )
     lines.append(
         f"| read_frame only (I/O floor, {floor['threads']} threads) | {floor['frames']} "

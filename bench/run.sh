@@ -5,6 +5,8 @@
 #   bench/run.sh                 # 20, 50 and 100 frames; the peer on 50
 #   N_LIST="20 100" PEER_N=20 bench/run.sh
 #   SKIP_BUILD=1 bench/run.sh    # use target/release/{cometphot,examples/read_floor} as they are
+#   REUSE_PEER=1 bench/run.sh    # do not run the peer (~5 min on 50 frames): reuse the timing
+#                                # and table of its last run on the same frames (bench/out)
 #
 # Steps: build cometphot and the read-floor example (one cargo invocation, so both share one
 # feature set), install the peer into bench/.venv (pinned, bench/requirements.txt), simulate
@@ -30,6 +32,9 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
 fi
 bin="$root/target/release/cometphot"
 floor="$root/target/release/examples/read_floor"
+
+reuse=()
+[[ "${REUSE_PEER:-0}" == 1 ]] && reuse=(--reuse-peer)
 
 if [[ ! -x "$here/.venv/bin/python" ]] \
     || ! cmp -s "$here/requirements.txt" "$here/.venv/requirements.installed"; then
@@ -61,4 +66,5 @@ done
 mkdir -p "$here/out"
 exec "$here/.venv/bin/python" "$here/measure.py" \
     --cometphot "$bin" --read-floor "$floor" --frames "$FRAMES" --night "$night" \
-    --truth "$raw/truth_campaign.csv" --out "$here/out" --n-list $N_LIST --peer-n "$PEER_N"
+    --truth "$raw/truth_campaign.csv" --out "$here/out" --n-list $N_LIST --peer-n "$PEER_N" \
+    "${reuse[@]}"

@@ -24,7 +24,7 @@ use cometphot::photometry::aperture::{
     annulus_background, measure_radii, CircularAnnulus, MeasureOptions, NoiseModel,
 };
 use cometphot::photometry::background::{estimate_background, BackgroundParams};
-use cometphot::photometry::detect::{detect_sources, DetectParams};
+use cometphot::photometry::detect::{detect_segmentation, detect_sources, DetectParams};
 use cometphot::reduce::calibrate::calibrate_prepared;
 use cometphot::reduce::combine::CombineOptions;
 use cometphot::reduce::cosmic::{clean_cosmic_rays, LaCosmicOptions};
@@ -206,6 +206,26 @@ fn kernels(c: &mut Criterion) {
                 black_box(
                     detect_sources(image, &background, Some(mask), &DetectParams::default())
                         .expect("ok"),
+                )
+            })
+        });
+        // As `photometry` detects: Moffat FWHM fits only for the sources that set the seeing.
+        let seeing_only = DetectParams {
+            fwhm_of_every_source: false,
+            ..DetectParams::default()
+        };
+        g.bench_function("detect_sources_seeing_fwhm_only", |b| {
+            b.iter(|| {
+                black_box(detect_sources(image, &background, Some(mask), &seeing_only).expect("ok"))
+            })
+        });
+        // The first pass of `photometry`: footprints only, dilated into a source mask.
+        g.bench_function("detect_segmentation_source_mask", |b| {
+            b.iter(|| {
+                black_box(
+                    detect_segmentation(image, &background, Some(mask), &DetectParams::default())
+                        .expect("ok")
+                        .to_exclusion_mask(3.0),
                 )
             })
         });
