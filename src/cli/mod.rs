@@ -139,3 +139,43 @@ fn profile_registry(
     }
     Ok(registry)
 }
+
+/// Refuses an output path (`option`: the flag that gave it) inside the input directory: the
+/// inputs are never modified, and files written among them would be found by the next scan.
+/// Paths are compared after resolving symbolic links (of the part of `output` that exists).
+pub fn refuse_output_inside_input(
+    output: &std::path::Path,
+    input: &std::path::Path,
+    option: &str,
+) -> anyhow::Result<()> {
+    let Ok(input_abs) = input.canonicalize() else {
+        return Ok(());
+    };
+    let input_dir = if input_abs.is_file() {
+        input_abs.parent().map(Into::into).unwrap_or(input_abs)
+    } else {
+        input_abs
+    };
+    let mut existing = std::path::absolute(output)?;
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_owned());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut resolved = existing.canonicalize().unwrap_or(existing);
+    resolved.extend(rest.iter().rev());
+    if resolved.starts_with(&input_dir) {
+        anyhow::bail!(
+            "{option} {} is inside the input directory {}: inputs are never modified, choose \
+             another {option}",
+            output.display(),
+            input.display()
+        );
+    }
+    Ok(())
+}

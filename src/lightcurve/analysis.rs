@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::bootstrap::{bootstrap_broken_power_law, bootstrap_power_law, BootstrapInterval};
 use super::broken::{fit_broken_power_law, BrokenPowerLawFit};
 use super::model::{FitData, FitOptions};
-use super::nights::{aggregate_nights, DEFAULT_MAX_GAP_DAYS};
+use super::nights::{aggregate_nights, group_nights, DEFAULT_MAX_GAP_DAYS};
 use super::points::{LightcurvePoint, Selection};
 use super::power::{fit_power_law, PowerLawFit};
 use super::robust::{fit_robust_power_law, RobustPowerLawFit};
@@ -122,6 +122,14 @@ pub fn analyse(
         )));
     }
     let n_selected_points = selected.len();
+    if let [night] = group_nights(&selected, DEFAULT_MAX_GAP_DAYS).as_slice() {
+        let rh = |f: fn(f64, f64) -> f64, start| night.iter().map(|p| p.rh_au).fold(start, f);
+        return Err(LightcurveError::SingleNight {
+            points: night.len(),
+            rh_min_au: rh(f64::min, f64::INFINITY),
+            rh_max_au: rh(f64::max, f64::NEG_INFINITY),
+        });
+    }
     let selected = if options.per_night {
         aggregate_nights(&selected, DEFAULT_MAX_GAP_DAYS)
     } else {

@@ -63,6 +63,16 @@ pub enum LightcurveError {
     )]
     SingleRh { rh_au: f64, points: usize },
     #[error(
+        "all {points} selected points come from one night (rH {rh_min_au:.4}–{rh_max_au:.4} au, \
+         no gap over 6 h): the index n needs a range of heliocentric distances, from several \
+         nights"
+    )]
+    SingleNight {
+        points: usize,
+        rh_min_au: f64,
+        rh_max_au: f64,
+    },
+    #[error(
         "the fit is degenerate in ({names}): the data do not constrain these parameters \
          separately (e.g. one rH only, a phase angle that does not vary while fitting the \
          phase coefficient, or a filter offset that cannot be separated)"
