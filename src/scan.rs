@@ -63,8 +63,8 @@ pub struct ScanRow {
     /// mark a duplicate exposure.
     pub pixel_digest: Option<u64>,
     /// The earlier file (in path order) whose HDU has the same pixels, when this HDU is a
-    /// duplicate exposure (not written to the table; the message in `error` names it too).
-    pub duplicate_of: Option<String>,
+    /// duplicate (not written to the table; the message in `error` names it too).
+    pub duplicate_of: Option<DuplicateOf>,
 }
 
 impl ScanRow {
@@ -90,6 +90,16 @@ impl ScanRow {
             duplicate_of: None,
         }
     }
+}
+
+/// The HDU of an earlier file with the same pixel values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateOf {
+    pub path: String,
+    pub hdu: u32,
+    /// Both HDUs have the same DATE-OBS: the same exposure under two names (otherwise a
+    /// header may have been edited, and the two are not interchangeable).
+    pub same_date_obs: bool,
 }
 
 /// Result of a scan.
@@ -265,7 +275,11 @@ fn mark_duplicates(rows: &mut [ScanRow]) {
             original.hdu.unwrap_or(0),
             if same_date { ", same DATE-OBS" } else { "" }
         );
-        let original = format!("{} HDU {}", original.path, original.hdu.unwrap_or(0));
+        let original = DuplicateOf {
+            path: original.path.clone(),
+            hdu: original.hdu.unwrap_or(0),
+            same_date_obs: same_date,
+        };
         let row = &mut rows[i];
         row.duplicate_of = Some(original);
         row.error = Some(match row.error.take() {

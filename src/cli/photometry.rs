@@ -1,6 +1,7 @@
 //! `cometphot photometry`: raw frames in, one calibrated magnitude of the comet per frame and
 //! radius out.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -100,6 +101,10 @@ pub struct PhotometryArgs {
     /// DS9 region files, and the curves of growth and zero-point stars as tables.
     #[arg(long, value_name = "DIR")]
     pub diagnostics: Option<PathBuf>,
+    /// Allow --out or --diagnostics inside DIR (refused by default: inputs are never
+    /// modified, and a later scan of DIR would find the outputs).
+    #[arg(long)]
+    pub allow_output_in_input: bool,
 }
 
 /// Years on each side of the elements' epoch (or, without one, the perihelion time) within
@@ -219,9 +224,19 @@ fn science_time_span(
     (first.zip(last).map(|(f, l)| (f.1, l.1)), refused)
 }
 
-/// A skip reason for every file all of whose usable HDUs repeat the pixels of an earlier file
-/// (in path order): the exposure is measured once, under the first name.
-fn duplicates(rows: &[ScanRow]) -> Vec<(String, String)> {
+/// A skip reason for every file whose usable HDUs all repeat an earlier file's pixels *and*
+/// DATE-OBS (the same exposure under two names), when that earlier file is itself used (not
+/// refused by the scan or in `refused`): the exposure is measured once, under the first name.
+/// Equal pixels under another date (a header edited by hand) are both kept, with the scan's
+/// warning.
+fn duplicates(rows: &[ScanRow], refused: &[(String, String)]) -> Vec<(String, String)> {
+    let usable = |path: &str| {
+        !refused.iter().any(|(p, _)| p == path)
+            && rows
+                .iter()
+                .filter(|r| r.path == path)
+                .all(|r| r.status != ScanStatus::Error)
+    };
     let mut out: Vec<(String, String)> = Vec::new();
     for row in rows {
         let Some(original) = &row.duplicate_of else {
@@ -230,15 +245,18 @@ fn duplicates(rows: &[ScanRow]) -> Vec<(String, String)> {
         let all_duplicate = rows
             .iter()
             .filter(|r| r.path == row.path && r.status != ScanStatus::Error)
-            .all(|r| r.duplicate_of.is_some());
-        if all_duplicate && !out.iter().any(|(path, _)| *path == row.path) {
+            .all(|r| r.duplicate_of.as_ref().is_some_and(|d| d.same_date_obs));
+        if all_duplicate && usable(&original.path) && !out.iter().any(|(path, _)| *path == row.path)
+        {
             out.push((
                 row.path.clone(),
                 format!(
-                    "{} HDU {}: the same pixels as {original}: a duplicate exposure, measured \
-                     once under the first name",
+                    "{} HDU {}: the same pixels and DATE-OBS as {} HDU {}: a duplicate \
+                     exposure, measured once under the first name",
                     row.path,
-                    row.hdu.unwrap_or(0)
+                    row.hdu.unwrap_or(0),
+                    original.path,
+                    original.hdu
                 ),
             ));
         }
@@ -313,9 +331,9 @@ fn shard_files(files: Vec<PathBuf>, rows: &[ScanRow], shard: Shard) -> Vec<PathB
         .collect()
 }
 
-/// The configuration of the measurement, and the inputs it had to set aside: catalogue rows
-/// that cannot be read, or the whole catalogue (the frames are then measured without a
-/// zero point) — each as (file, reason).
+/// The configuration of the measurement, and the catalogue rows it had to set aside (each as
+/// (file, reason)). A catalogue that cannot be used at all (unreadable, a required column
+/// missing, no usable star) is an error.
 fn config(args: &PhotometryArgs) -> anyhow::Result<(PhotometryConfig, Vec<(String, String)>)> {
     let radii: Vec<ApertureRadius> = if !args.radius_arcsec.is_empty() {
         args.radius_arcsec
@@ -337,24 +355,29 @@ fn config(args: &PhotometryArgs) -> anyhow::Result<(PhotometryConfig, Vec<(Strin
     let zero_point = match (&args.catalog, args.zero_point) {
         (Some(path), _) => match read_catalogue(path) {
             Ok(catalogue) => {
+                // One line per bad row, up to a point: a large export may have many.
+                const LISTED_ROWS: usize = 20;
+                let file = path.display().to_string();
+                let rows = &catalogue.rejected_rows;
                 set_aside.extend(
-                    catalogue
-                        .rejected_rows
-                        .iter()
-                        .map(|e| (path.display().to_string(), format!("{e}: row not used"))),
+                    rows.iter()
+                        .take(LISTED_ROWS)
+                        .map(|e| (file.clone(), format!("{e}: row not used"))),
                 );
+                if rows.len() > LISTED_ROWS {
+                    set_aside.push((
+                        file.clone(),
+                        format!(
+                            "catalogue {file}: {} more unreadable rows not used",
+                            rows.len() - LISTED_ROWS
+                        ),
+                    ));
+                }
                 ZeroPointSource::Catalogue(catalogue.stars)
             }
-            Err(e) => {
-                set_aside.push((
-                    path.display().to_string(),
-                    format!(
-                        "{e}: catalogue not used; frames measured without a zero point or \
-                         WCS refinement (instrumental magnitudes only)"
-                    ),
-                ));
-                ZeroPointSource::None
-            }
+            // A catalogue that cannot be used at all is the user's to fix before anything
+            // runs: measuring uncalibrated would only fail later in the lightcurve.
+            Err(e) => return Err(e.into()),
         },
         (None, Some(zp_mag)) => ZeroPointSource::Given {
             zp_mag,
@@ -396,10 +419,13 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         bail!("{}: no such file or directory", args.dir.display());
     }
     for (option, path) in [("--out", &args.out), ("--diagnostics", &args.diagnostics)] {
-        if let Some(path) = path {
+        if let (Some(path), false) = (path, args.allow_output_in_input) {
             super::refuse_output_inside_input(path, &args.dir, option)?;
         }
     }
+    // Options first: a mistake in them is reported before any frame is read.
+    let trajectory = Trajectory::from_args(&args)?;
+    let (config, catalogue_problems) = config(&args)?;
     let registry = ProfileRegistry::shipped()?;
     let (files, walk_problems) = files_to_scan(&args.dir);
     let noop = || {};
@@ -411,28 +437,32 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             on_file: &noop,
         },
     );
-    let trajectory = Trajectory::from_args(&args)?;
     let (span, mut refused) = science_time_span(&scan_rows, &trajectory);
-    refused.extend(duplicates(&scan_rows));
-    let (first, last) = span.with_context(|| {
-        format!(
-            "{}: no science frame with a usable time{}",
-            args.dir.display(),
-            refused
-                .iter()
-                .map(|(_, reason)| format!("\n  {reason}"))
-                .collect::<String>()
-        )
-    })?;
+    let repeated = duplicates(&scan_rows, &refused);
+    refused.extend(repeated);
     let mut files = match args.shard {
         Some(shard) => shard_files(files, &scan_rows, shard),
         None => files,
     };
-    let shown = |f: &PathBuf| f.display().to_string();
-    refused.retain(|(path, _)| files.iter().any(|f| shown(f) == *path));
-    files.retain(|f| !refused.iter().any(|(path, _)| *path == shown(f)));
-    let geometry = trajectory.source(first, last)?;
-    let (config, catalogue_problems) = config(&args)?;
+    let in_shard: HashSet<String> = files.iter().map(|f| f.display().to_string()).collect();
+    refused.retain(|(path, _)| in_shard.contains(path));
+    let refused_paths: HashSet<&str> = refused.iter().map(|(p, _)| p.as_str()).collect();
+    files.retain(|f| !refused_paths.contains(f.display().to_string().as_str()));
+    // Without a science frame to measure there is no geometry to prepare: nothing is reduced,
+    // and the tables (empty, and the skipped inputs with their reasons) are still written.
+    let geometry = match span {
+        Some((first, last)) => Some(trajectory.source(first, last)?),
+        None => {
+            if verbosity != Verbosity::Quiet {
+                eprintln!(
+                    "{}: no science frame with a usable time",
+                    args.dir.display()
+                );
+            }
+            files.clear();
+            None
+        }
+    };
     let default_site = Site::parse(&args.site).context("--site")?;
     let mut options = ReduceOptions::new(registry);
     if args.no_cosmic {
@@ -461,7 +491,10 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
                 .obsgeo_m
                 .and_then(|[x, y, z]| Site::from_obsgeo(x, y, z).ok())
                 .unwrap_or_else(|| default_site.clone());
-            match measure_frame(frame, &geometry, &site, &config) {
+            let Some(geometry) = &geometry else {
+                return;
+            };
+            match measure_frame(frame, geometry, &site, &config) {
                 Ok(measurement) => {
                     if let Some(dir) = &args.diagnostics {
                         match diagnostics::write_frame(dir, frame, &measurement) {

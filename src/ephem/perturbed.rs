@@ -321,6 +321,11 @@ mod tests {
             assert_eq!(s.position_au, states[0].position_au);
             assert_eq!(s.velocity_au_per_day, states[0].velocity_au_per_day);
         }
+        // Before the epoch, integrated backwards over two different spans.
+        let jd = 2_460_760.4;
+        let a = PerturbedOrbit::new(&el, 2_460_700.0, 2_460_890.0).unwrap();
+        let b = PerturbedOrbit::new(&el, 2_460_650.3, 2_460_886.0).unwrap();
+        assert_eq!(a.state_at(jd).unwrap(), b.state_at(jd).unwrap());
     }
 
     #[test]

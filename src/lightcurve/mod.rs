@@ -63,14 +63,15 @@ pub enum LightcurveError {
     )]
     SingleRh { rh_au: f64, points: usize },
     #[error(
-        "all {points} selected points come from one night (rH {rh_min_au:.4}–{rh_max_au:.4} au, \
-         no gap over 6 h): the index n needs a range of heliocentric distances, from several \
-         nights"
+        "the {points} selected points span rH {rh_min_au:.4}–{rh_max_au:.4} au, a relative \
+         spread under {min_spread:e}: the index n is not constrained; it needs a range of \
+         heliocentric distances (observations over several nights)"
     )]
-    SingleNight {
+    NarrowRh {
         points: usize,
         rh_min_au: f64,
         rh_max_au: f64,
+        min_spread: f64,
     },
     #[error(
         "the fit is degenerate in ({names}): the data do not constrain these parameters \

@@ -15,7 +15,7 @@ pub const DEFAULT_MAX_GAP_DAYS: f64 = 0.25;
 
 /// The points grouped into nights: runs of points (in time order) with no gap longer than
 /// `max_gap_days` between consecutive ones.
-pub fn group_nights(points: &[LightcurvePoint], max_gap_days: f64) -> Vec<Vec<&LightcurvePoint>> {
+fn group_nights(points: &[LightcurvePoint], max_gap_days: f64) -> Vec<Vec<&LightcurvePoint>> {
     let mut sorted: Vec<&LightcurvePoint> = points.iter().collect();
     sorted.sort_by(|a, b| a.time_mjd.total_cmp(&b.time_mjd));
     let mut nights: Vec<Vec<&LightcurvePoint>> = Vec::new();

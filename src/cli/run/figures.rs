@@ -17,8 +17,8 @@ use super::table::{read_json, Table};
 
 /// The lightcurve, the reduced magnitude with the fits, dM/dt against rH, the curves of growth
 /// and the syndyne diagram on `syndyne_date` (the configured date, else the last frame's), as
-/// PNG and SVG in `<out>/plots`. The last three are left out (with a message) when their data
-/// are missing.
+/// PNG and SVG in `<out>/plots`. Each is left out (with a message, and its files from an
+/// earlier run removed) when its data are missing.
 pub fn write_plots(
     config: &RunConfig,
     out: &Path,
@@ -29,31 +29,54 @@ pub fn write_plots(
     let fit = read_json(&out.join("fit.json")).unwrap_or_default();
     let trend = read_json(&out.join("dust_trend.json")).unwrap_or_default();
     let mut written = Vec::new();
-    // Each figure on its own: one that lacks its table (a step not done) costs only itself.
-    match lightcurve_plots(config, out, &dir, &fit) {
+    // Each figure on its own: one that lacks its table (a step not done) costs only itself,
+    // and its files from an earlier run are removed rather than left to mislead.
+    let mut plot = |what: &str, stems: &[&str], result: anyhow::Result<Vec<PathBuf>>| match result {
         Ok(paths) => written.extend(paths),
-        Err(e) => eprintln!("      lightcurve not plotted: {e:#}"),
-    }
-    match production_plot(config, out, &dir, &trend) {
-        Ok(paths) => written.extend(paths),
-        Err(e) => eprintln!("      production rates not plotted: {e:#}"),
-    }
-    match growth_plot(config, out, &dir) {
-        Ok(paths) => written.extend(paths),
-        Err(e) => eprintln!("      curve of growth not plotted: {e:#}"),
-    }
-    let date = match &config.syndyne_date {
-        Some(text) => Some(
-            UtcInstant::parse_iso(&date_time(text))
-                .with_context(|| format!("syndyne_date '{text}' is not an ISO date"))?,
-        ),
-        None => last_frame,
-    };
-    if let Some(date) = date {
-        match syndyne_plot(config, date, &dir) {
-            Ok(paths) => written.extend(paths),
-            Err(e) => eprintln!("      syndyne diagram not plotted: {e:#}"),
+        Err(e) => {
+            eprintln!("      {what} not plotted: {e:#}");
+            for stem in stems {
+                for ext in ["png", "svg"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{stem}.{ext}")));
+                }
+            }
         }
+    };
+    plot(
+        "lightcurve",
+        &["lightcurve", "reduced_magnitude"],
+        lightcurve_plots(config, out, &dir, &fit),
+    );
+    plot(
+        "production rates",
+        &["production"],
+        production_plot(config, out, &dir, &trend),
+    );
+    plot(
+        "curve of growth",
+        &["curve_of_growth"],
+        growth_plot(config, out, &dir),
+    );
+    let date = match &config.syndyne_date {
+        Some(text) => UtcInstant::parse_iso(&date_time(text))
+            .with_context(|| format!("syndyne_date '{text}' is not an ISO date"))
+            .map(Some),
+        None => Ok(last_frame),
+    };
+    match date {
+        Ok(Some(date)) => plot(
+            "syndyne diagram",
+            &["syndyne"],
+            syndyne_plot(config, date, &dir),
+        ),
+        Ok(None) => plot(
+            "syndyne diagram",
+            &["syndyne"],
+            Err(anyhow::anyhow!(
+                "no date (no frame measured, no syndyne_date)"
+            )),
+        ),
+        Err(e) => plot("syndyne diagram", &["syndyne"], Err(e)),
     }
     Ok(written)
 }

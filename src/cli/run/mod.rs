@@ -49,8 +49,13 @@ Every file is written to a temporary name and renamed: an interrupted run leaves
 outputs whole. The sample run also measures the real NEOSSat frames of C/2021 A1 in
 data/real/neossat (aperture_examples.csv).
 
+When fit, dust, grains or compare cannot be done (e.g. the frames span too small a range of
+rH), the run goes on without that step's outputs and the report lists it under 'Steps not
+done'. --out inside the raw directory is refused unless --allow-output-in-input.
+
 Exit status: 0 every frame was used; 2 some frames or nights were skipped (listed in
-skipped.csv and the report); 1 nothing usable or a usage error.
+skipped.csv and the report) or an analysis step was not done; 1 nothing usable or a usage
+error.
 
 Examples:
   cometphot run
@@ -65,6 +70,10 @@ pub struct RunArgs {
     /// Output directory.
     #[arg(long, short, default_value = "outputs")]
     pub out: PathBuf,
+    /// Allow --out inside the raw directory (refused by default: inputs are never modified,
+    /// and a later scan would find the outputs).
+    #[arg(long)]
+    pub allow_output_in_input: bool,
 }
 
 /// Runs one cometphot command in-process; returns its exit status. `-v` prints the command.
@@ -169,7 +178,9 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         if !raw.is_dir() {
             bail!("{}: not a directory of raw frames", raw.display());
         }
-        super::refuse_output_inside_input(&out, raw, "--out")?;
+        if !args.allow_output_in_input {
+            super::refuse_output_inside_input(&out, raw, "--out")?;
+        }
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let raw = match &config.raw_dir {
@@ -325,7 +336,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     });
     let mut inputs = Vec::new();
     for dir in &input_dirs {
-        inputs.extend(checksum_inputs(dir)?);
+        inputs.extend(checksum_inputs(dir));
     }
     write_text_atomic(&out.join("inputs.csv"), &inputs_csv(Path::new(""), &inputs))?;
     let stamps = files_with_extension(&out.join("diagnostics"), "stamps", "png");
