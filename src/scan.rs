@@ -62,6 +62,9 @@ pub struct ScanRow {
     /// Digest of the pixel values (not written to the table): equal digests in two files
     /// mark a duplicate exposure.
     pub pixel_digest: Option<u64>,
+    /// The earlier file (in path order) whose HDU has the same pixels, when this HDU is a
+    /// duplicate (not written to the table; the message in `error` names it too).
+    pub duplicate_of: Option<DuplicateOf>,
 }
 
 impl ScanRow {
@@ -84,8 +87,19 @@ impl ScanRow {
             status: ScanStatus::Error,
             error: Some(message),
             pixel_digest: None,
+            duplicate_of: None,
         }
     }
+}
+
+/// The HDU of an earlier file with the same pixel values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateOf {
+    pub path: String,
+    pub hdu: u32,
+    /// Both HDUs have the same DATE-OBS: the same exposure under two names (otherwise a
+    /// header may have been edited, and the two are not interchangeable).
+    pub same_date_obs: bool,
 }
 
 /// Result of a scan.
@@ -93,12 +107,25 @@ impl ScanRow {
 pub struct ScanReport {
     pub rows: Vec<ScanRow>,
     /// Directories that could not be listed, and symlink loops avoided.
-    pub walk_problems: Vec<String>,
+    pub walk_problems: Vec<WalkProblem>,
 }
 
 impl ScanReport {
     pub fn count(&self, status: ScanStatus) -> usize {
         self.rows.iter().filter(|r| r.status == status).count()
+    }
+}
+
+/// A directory the walk could not enter, or did not enter again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkProblem {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for WalkProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
     }
 }
 
@@ -112,7 +139,7 @@ pub struct ScanOptions<'a> {
 
 /// Files under `root` that may be FITS: recursive, sorted, symlinked directories followed
 /// once (loops are detected through canonical paths).
-pub fn find_candidates(root: &Path) -> (Vec<PathBuf>, Vec<String>) {
+pub fn find_candidates(root: &Path) -> (Vec<PathBuf>, Vec<WalkProblem>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     let mut visited = HashSet::new();
@@ -121,22 +148,28 @@ pub fn find_candidates(root: &Path) -> (Vec<PathBuf>, Vec<String>) {
         match std::fs::canonicalize(&dir) {
             Ok(canonical) => {
                 if !visited.insert(canonical) {
-                    problems.push(format!(
-                        "{}: already visited (symlink loop), not entered again",
-                        dir.display()
-                    ));
+                    problems.push(WalkProblem {
+                        path: dir,
+                        reason: "already visited (symlink loop), not entered again".into(),
+                    });
                     continue;
                 }
             }
             Err(e) => {
-                problems.push(format!("{}: cannot resolve: {e}", dir.display()));
+                problems.push(WalkProblem {
+                    path: dir,
+                    reason: format!("cannot resolve: {e}"),
+                });
                 continue;
             }
         }
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) => {
-                problems.push(format!("{}: cannot list directory: {e}", dir.display()));
+                problems.push(WalkProblem {
+                    path: dir,
+                    reason: format!("cannot list directory: {e}"),
+                });
                 continue;
             }
         };
@@ -163,7 +196,7 @@ fn has_fits_suffix(path: &Path) -> bool {
 
 /// Files to scan under `root` (a directory, walked recursively, or a single file), and the
 /// problems met while walking.
-pub fn files_to_scan(root: &Path) -> (Vec<PathBuf>, Vec<String>) {
+pub fn files_to_scan(root: &Path) -> (Vec<PathBuf>, Vec<WalkProblem>) {
     if root.is_file() {
         (vec![root.to_path_buf()], Vec::new())
     } else {
@@ -242,7 +275,13 @@ fn mark_duplicates(rows: &mut [ScanRow]) {
             original.hdu.unwrap_or(0),
             if same_date { ", same DATE-OBS" } else { "" }
         );
+        let original = DuplicateOf {
+            path: original.path.clone(),
+            hdu: original.hdu.unwrap_or(0),
+            same_date_obs: same_date,
+        };
         let row = &mut rows[i];
+        row.duplicate_of = Some(original);
         row.error = Some(match row.error.take() {
             Some(e) => format!("{e}; {message}"),
             None => message,
@@ -358,6 +397,7 @@ fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions
         status,
         error,
         pixel_digest: digest,
+        duplicate_of: None,
     }
 }
 

@@ -13,6 +13,7 @@ pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), std::io::Error
             .map(|e| e.to_string_lossy())
             .unwrap_or_default()
     ));
+    create_parent(path)?;
     let result = (|| -> PolarsResult<()> {
         let file = std::fs::File::create(&tmp)?;
         if path.extension().is_some_and(|e| e == "parquet") {
@@ -47,6 +48,14 @@ pub fn write_table_or_stdout(df: &mut DataFrame, path: Option<&Path>) -> std::io
     }
 }
 
+/// Creates the directory that will hold `path`, when it does not exist yet.
+fn create_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
+}
+
 /// Writes `content` to `path` through a temporary file in the same directory renamed into
 /// place, so an interrupted write never leaves a partial file.
 pub fn write_text_atomic(path: &Path, content: &str) -> std::io::Result<()> {
@@ -55,6 +64,7 @@ pub fn write_text_atomic(path: &Path, content: &str) -> std::io::Result<()> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    create_parent(path)?;
     std::fs::write(&tmp, content)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);

@@ -88,7 +88,7 @@ fn run_campaign(dir: &std::path::Path) -> Vec<Measured> {
             .iter()
             .map(|f| (f.file.clone(), f.clone()))
             .collect();
-        let catalogue = read_catalogue(&sim.catalogue_csv).expect("catalogue");
+        let catalogue = read_catalogue(&sim.catalogue_csv).expect("catalogue").stars;
         let photometry = PhotometryConfig {
             radii: vec![ApertureRadius::Arcsec(APERTURE_ARCSEC)],
             annulus_inner_arcsec: 12.0,

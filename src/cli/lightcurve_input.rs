@@ -98,6 +98,14 @@ impl LightcurveInput {
                     .join("; ")
             );
         }
+        if read.points.is_empty() && !read.excluded.is_empty() {
+            anyhow::bail!(
+                "{name}: all {} rows carry a flag that leaves them out ({}): no point to fit \
+                 (keep them with --keep-flagged, at your own risk)",
+                read.excluded.len(),
+                DEFAULT_EXCLUDED_FLAGS.join(" or ")
+            );
+        }
         validate(&read.points, &name)?;
         Ok(LoadedLightcurve {
             points: read.points,

@@ -15,6 +15,7 @@ mod run;
 mod scan;
 mod simulate;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Every input was read.
@@ -138,4 +139,90 @@ fn profile_registry(
         }
     }
     Ok(registry)
+}
+
+/// Refuses an output path (`option`: the flag that gave it) inside the input directory: the
+/// inputs are never modified, and files written among them would be found by the next scan
+/// (`--allow-output-in-input` lifts this). An input that is a single file refuses only itself.
+/// Paths are compared after resolving symbolic links and `..` (in the part of `output` that
+/// does not exist yet, lexically).
+pub fn refuse_output_inside_input(
+    output: &std::path::Path,
+    input: &std::path::Path,
+    option: &str,
+) -> anyhow::Result<()> {
+    let Ok(input_abs) = input.canonicalize() else {
+        return Ok(());
+    };
+    let resolved = resolve_path(output)
+        .with_context(|| format!("{option} {}: cannot resolve", output.display()))?;
+    let (inside, what) = if input_abs.is_file() {
+        (resolved == input_abs, "is the input file")
+    } else {
+        (
+            resolved.starts_with(&input_abs),
+            "is inside the input directory",
+        )
+    };
+    if inside {
+        anyhow::bail!(
+            "{option} {} {what} {}: inputs are never modified, choose another {option} (or \
+             pass --allow-output-in-input)",
+            output.display(),
+            input.display()
+        );
+    }
+    Ok(())
+}
+
+/// `path` made absolute with symbolic links and `..` resolved, component by component, as far
+/// as it exists (the rest lexically).
+fn resolve_path(path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    use std::path::Component;
+    let mut resolved = std::path::PathBuf::new();
+    for component in std::path::absolute(path)?.components() {
+        match component {
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::CurDir => {}
+            other => {
+                resolved.push(other);
+                if let Ok(canonical) = resolved.canonicalize() {
+                    resolved = canonical;
+                }
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_inside_the_input_are_refused_through_links_and_dots() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw");
+        std::fs::create_dir_all(raw.join("night")).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&raw, &link).unwrap();
+        let frame = raw.join("night").join("a.fits");
+        std::fs::write(&frame, b"").unwrap();
+        let refused = |out: &std::path::Path, input: &std::path::Path| {
+            refuse_output_inside_input(out, input, "--out").is_err()
+        };
+        assert!(refused(&raw.join("out.csv"), &raw));
+        assert!(refused(&raw, &raw));
+        assert!(refused(&link.join("new/deeper/out.csv"), &raw));
+        assert!(refused(&dir.path().join("missing/../raw/out.csv"), &raw));
+        assert!(refused(&raw.join("night/../out.csv"), &link));
+        assert!(!refused(&raw.join("new/../../elsewhere/out.csv"), &raw));
+        assert!(!refused(&dir.path().join("out.csv"), &raw));
+        assert!(!refused(&dir.path().join("raw2/out.csv"), &raw));
+        // A single-file input refuses only itself.
+        assert!(refused(&frame, &frame));
+        assert!(!refused(&raw.join("night/b.csv"), &frame));
+    }
 }

@@ -1,6 +1,7 @@
 //! `cometphot photometry`: raw frames in, one calibrated magnitude of the comet per frame and
 //! radius out.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use cometphot::ephem::elements::{builtin, read_elements_file};
 use cometphot::ephem::ephemeris::{GeometrySource, OrbitModel};
 use cometphot::ephem::horizons;
+use cometphot::ephem::orbit::CometElements;
 use cometphot::ephem::site::Site;
 use cometphot::ephem::time::UtcInstant;
 use cometphot::frame::profile::ProfileRegistry;
@@ -21,7 +23,7 @@ use cometphot::photometry::measure::{
 };
 use cometphot::photometry::table::to_dataframe;
 use cometphot::reduce::pipeline::{reduce_files, Progress, ReduceOptions};
-use cometphot::scan::{files_to_scan, scan_files, ScanOptions, ScanRow};
+use cometphot::scan::{files_to_scan, scan_files, ScanOptions, ScanRow, ScanStatus};
 use cometphot::table::{write_table_or_stdout, write_text_atomic};
 
 use super::diagnostics::{self, csv_field, DiagnosticRows};
@@ -99,17 +101,178 @@ pub struct PhotometryArgs {
     /// DS9 region files, and the curves of growth and zero-point stars as tables.
     #[arg(long, value_name = "DIR")]
     pub diagnostics: Option<PathBuf>,
+    /// Allow --out or --diagnostics inside DIR (refused by default: inputs are never
+    /// modified, and a later scan of DIR would find the outputs).
+    #[arg(long)]
+    pub allow_output_in_input: bool,
 }
 
-/// Earliest and latest mid-exposure times of the frames of a scan.
-fn time_span(rows: &[ScanRow]) -> Option<(UtcInstant, UtcInstant)> {
-    let mjds: Vec<f64> = rows.iter().filter_map(|r| r.mjd_mid_utc).collect();
-    let first = mjds.iter().copied().fold(f64::INFINITY, f64::min);
-    let last = mjds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Some((
-        UtcInstant::from_mjd(first).ok()?,
-        UtcInstant::from_mjd(last).ok()?,
-    ))
+/// Years on each side of the elements' epoch (or, without one, the perihelion time) within
+/// which an orbit is propagated. Osculating elements fitted to one apparition describe the comet
+/// near it: decades away, unmodelled non-gravitational forces dominate, and integrating the
+/// planets that far costs minutes. A frame dated outside is skipped with its DATE-OBS.
+pub const ORBIT_SPAN_YEARS: f64 = 20.0;
+
+/// Days per Julian year.
+const DAYS_PER_YEAR: f64 = 365.25;
+
+/// The comet's trajectory as the user gave it, before it is prepared for the frames' times.
+enum Trajectory {
+    Orbit(CometElements, OrbitModel),
+    Horizons(PathBuf, horizons::HorizonsTable),
+}
+
+impl Trajectory {
+    fn from_args(args: &PhotometryArgs) -> anyhow::Result<Trajectory> {
+        if let Some(path) = &args.horizons {
+            let table = horizons::read(path)?;
+            return Ok(Trajectory::Horizons(path.clone(), table));
+        }
+        let elements = match (&args.elements, &args.object) {
+            (Some(path), object) => read_elements_file(path, object.as_deref())?,
+            (None, Some(name)) => builtin(name)?,
+            (None, None) => {
+                bail!("say which comet: --object 3I|2I|NAME, --elements or --horizons")
+            }
+        };
+        let model = if args.two_body {
+            OrbitModel::TwoBody
+        } else {
+            OrbitModel::Perturbed
+        };
+        Ok(Trajectory::Orbit(elements, model))
+    }
+
+    /// Why a frame at `time` cannot be given a geometry, if it cannot: its time is outside
+    /// [`ORBIT_SPAN_YEARS`] of the elements' epoch.
+    fn refuses(&self, time: UtcInstant, jd_tdb: f64) -> Option<String> {
+        let Trajectory::Orbit(elements, _) = self else {
+            return None;
+        };
+        let (epoch_jd_tdb, what) = match elements.epoch_jd_tdb {
+            Some(epoch) => (epoch, "the epoch of the elements"),
+            None => (elements.tp_jd_tdb, "the perihelion time"),
+        };
+        let years = (jd_tdb - epoch_jd_tdb) / DAYS_PER_YEAR;
+        if years.abs() <= ORBIT_SPAN_YEARS {
+            return None;
+        }
+        let epoch = UtcInstant::from_jd_tdb(epoch_jd_tdb)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| format!("JD {epoch_jd_tdb:.1} TDB"));
+        Some(format!(
+            "{time} UTC is {:.1} years {} {what} of {} ({epoch}); the orbit is propagated \
+             only within ±{ORBIT_SPAN_YEARS} years of it",
+            years.abs(),
+            if years > 0.0 { "after" } else { "before" },
+            elements.designation
+        ))
+    }
+
+    /// The geometry source, ready for times between `first` and `last`.
+    fn source(self, first: UtcInstant, last: UtcInstant) -> anyhow::Result<GeometrySource> {
+        match self {
+            Trajectory::Horizons(path, table) => GeometrySource::from_horizons(table)
+                .with_context(|| format!("cannot use {}", path.display())),
+            Trajectory::Orbit(elements, model) => {
+                Ok(GeometrySource::orbit(elements, model, first, last)?)
+            }
+        }
+    }
+}
+
+/// First and last mid-exposure time.
+type TimeSpan = (UtcInstant, UtcInstant);
+
+/// The science frames' mid-exposure times that the trajectory covers, as (first, last), and
+/// a skip reason for every science frame whose time it does not (DATE-OBS before 1961, where
+/// UTC is undefined, or beyond [`ORBIT_SPAN_YEARS`] of the elements). Calibration frames and
+/// frames the scan already refused play no part.
+fn science_time_span(
+    rows: &[ScanRow],
+    trajectory: &Trajectory,
+) -> (Option<TimeSpan>, Vec<(String, String)>) {
+    let mut refused: Vec<(String, String)> = Vec::new();
+    let mut times: Vec<(f64, UtcInstant)> = Vec::new();
+    for row in rows {
+        let science = matches!(row.frame_type.as_deref(), Some("science" | "standard"));
+        let (Some(mjd), true) = (row.mjd_mid_utc, science) else {
+            continue;
+        };
+        if row.status == ScanStatus::Error {
+            continue;
+        }
+        let hdu = row.hdu.map(|h| format!("HDU {h}: ")).unwrap_or_default();
+        let date_obs = row.date_obs_utc.as_deref().unwrap_or("?");
+        let checked = UtcInstant::from_mjd(mjd)
+            .and_then(|t| Ok((t, t.jd_tdb()?)))
+            .map_err(|e| e.to_string())
+            .and_then(|(t, jd)| match trajectory.refuses(t, jd) {
+                Some(reason) => Err(reason),
+                None => Ok(t),
+            });
+        match checked {
+            Ok(t) => times.push((mjd, t)),
+            Err(reason) => refused.push((
+                row.path.clone(),
+                format!("{}: {hdu}DATE-OBS = '{date_obs}': {reason}", row.path),
+            )),
+        }
+    }
+    let first = times.iter().min_by(|a, b| a.0.total_cmp(&b.0));
+    let last = times.iter().max_by(|a, b| a.0.total_cmp(&b.0));
+    (first.zip(last).map(|(f, l)| (f.1, l.1)), refused)
+}
+
+/// A skip reason for every file whose usable HDUs all repeat an earlier file's pixels *and*
+/// DATE-OBS (the same exposure under two names), when that earlier file is itself used (not
+/// refused by the scan or in `refused`): the exposure is measured once, under the first name.
+/// Equal pixels under another date (a header edited by hand) are both kept, with the scan's
+/// warning.
+fn duplicates(rows: &[ScanRow], refused: &[(String, String)]) -> Vec<(String, String)> {
+    let usable = |path: &str| {
+        !refused.iter().any(|(p, _)| p == path)
+            && rows
+                .iter()
+                .filter(|r| r.path == path)
+                .all(|r| r.status != ScanStatus::Error)
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for row in rows {
+        let Some(original) = &row.duplicate_of else {
+            continue;
+        };
+        let all_duplicate = rows
+            .iter()
+            .filter(|r| r.path == row.path && r.status != ScanStatus::Error)
+            .all(|r| r.duplicate_of.as_ref().is_some_and(|d| d.same_date_obs));
+        if all_duplicate && usable(&original.path) && !out.iter().any(|(path, _)| *path == row.path)
+        {
+            out.push((
+                row.path.clone(),
+                format!(
+                    "{} HDU {}: the same pixels and DATE-OBS as {} HDU {}: a duplicate \
+                     exposure, measured once under the first name",
+                    row.path,
+                    row.hdu.unwrap_or(0),
+                    original.path,
+                    original.hdu
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// The scan's warnings about `file` (an unknown instrument, NaN pixels...), which may explain
+/// why it was skipped.
+fn scan_warnings(rows: &[ScanRow], file: &str) -> Option<String> {
+    let warnings: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.path == file && r.status == ScanStatus::Warning && r.duplicate_of.is_none())
+        .filter_map(|r| r.error.as_deref())
+        .collect();
+    (!warnings.is_empty()).then(|| warnings.join("; "))
 }
 
 /// `--shard I/N`: the I-th of N deterministic subsets of the frames (1 ≤ I ≤ N).
@@ -168,28 +331,10 @@ fn shard_files(files: Vec<PathBuf>, rows: &[ScanRow], shard: Shard) -> Vec<PathB
         .collect()
 }
 
-fn geometry(
-    args: &PhotometryArgs,
-    span: (UtcInstant, UtcInstant),
-) -> anyhow::Result<GeometrySource> {
-    if let Some(path) = &args.horizons {
-        return GeometrySource::from_horizons(horizons::read(path)?)
-            .with_context(|| format!("cannot use {}", path.display()));
-    }
-    let elements = match (&args.elements, &args.object) {
-        (Some(path), object) => read_elements_file(path, object.as_deref())?,
-        (None, Some(name)) => builtin(name)?,
-        (None, None) => bail!("say which comet: --object 3I|2I|NAME, --elements or --horizons"),
-    };
-    let model = if args.two_body {
-        OrbitModel::TwoBody
-    } else {
-        OrbitModel::Perturbed
-    };
-    Ok(GeometrySource::orbit(elements, model, span.0, span.1)?)
-}
-
-fn config(args: &PhotometryArgs) -> anyhow::Result<PhotometryConfig> {
+/// The configuration of the measurement, and the catalogue rows it had to set aside (each as
+/// (file, reason)). A catalogue that cannot be used at all (unreadable, a required column
+/// missing, no usable star) is an error.
+fn config(args: &PhotometryArgs) -> anyhow::Result<(PhotometryConfig, Vec<(String, String)>)> {
     let radii: Vec<ApertureRadius> = if !args.radius_arcsec.is_empty() {
         args.radius_arcsec
             .iter()
@@ -206,8 +351,34 @@ fn config(args: &PhotometryArgs) -> anyhow::Result<PhotometryConfig> {
     let [inner, outer] = args.annulus_arcsec[..] else {
         bail!("--annulus-arcsec takes IN,OUT (two radii in arcsec)");
     };
+    let mut set_aside = Vec::new();
     let zero_point = match (&args.catalog, args.zero_point) {
-        (Some(path), _) => ZeroPointSource::Catalogue(read_catalogue(path)?),
+        (Some(path), _) => match read_catalogue(path) {
+            Ok(catalogue) => {
+                // One line per bad row, up to a point: a large export may have many.
+                const LISTED_ROWS: usize = 20;
+                let file = path.display().to_string();
+                let rows = &catalogue.rejected_rows;
+                set_aside.extend(
+                    rows.iter()
+                        .take(LISTED_ROWS)
+                        .map(|e| (file.clone(), format!("{e}: row not used"))),
+                );
+                if rows.len() > LISTED_ROWS {
+                    set_aside.push((
+                        file.clone(),
+                        format!(
+                            "catalogue {file}: {} more unreadable rows not used",
+                            rows.len() - LISTED_ROWS
+                        ),
+                    ));
+                }
+                ZeroPointSource::Catalogue(catalogue.stars)
+            }
+            // A catalogue that cannot be used at all is the user's to fix before anything
+            // runs: measuring uncalibrated would only fail later in the lightcurve.
+            Err(e) => return Err(e.into()),
+        },
         (None, Some(zp_mag)) => ZeroPointSource::Given {
             zp_mag,
             zp_err_mag: args.zero_point_err,
@@ -222,14 +393,15 @@ fn config(args: &PhotometryArgs) -> anyhow::Result<PhotometryConfig> {
         Some(_) => bail!("--at takes X,Y (0-based pixels)"),
         None => CometSearch::Ephemeris,
     };
-    Ok(PhotometryConfig {
+    let config = PhotometryConfig {
         radii,
         annulus_inner_arcsec: inner,
         annulus_outer_arcsec: outer,
         search,
         zero_point,
         ..PhotometryConfig::default()
-    })
+    };
+    Ok((config, set_aside))
 }
 
 /// `<out stem>_skipped.csv` beside the output table.
@@ -246,10 +418,18 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     if !args.dir.exists() {
         bail!("{}: no such file or directory", args.dir.display());
     }
+    for (option, path) in [("--out", &args.out), ("--diagnostics", &args.diagnostics)] {
+        if let (Some(path), false) = (path, args.allow_output_in_input) {
+            super::refuse_output_inside_input(path, &args.dir, option)?;
+        }
+    }
+    // Options first: a mistake in them is reported before any frame is read.
+    let trajectory = Trajectory::from_args(&args)?;
+    let (config, catalogue_problems) = config(&args)?;
     let registry = ProfileRegistry::shipped()?;
     let (files, walk_problems) = files_to_scan(&args.dir);
     let noop = || {};
-    let rows = scan_files(
+    let scan_rows = scan_files(
         &files,
         &ScanOptions {
             profiles: &registry,
@@ -257,14 +437,32 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             on_file: &noop,
         },
     );
-    let span = time_span(&rows)
-        .with_context(|| format!("{}: no frame with a usable time", args.dir.display()))?;
-    let files = match args.shard {
-        Some(shard) => shard_files(files, &rows, shard),
+    let (span, mut refused) = science_time_span(&scan_rows, &trajectory);
+    let repeated = duplicates(&scan_rows, &refused);
+    refused.extend(repeated);
+    let mut files = match args.shard {
+        Some(shard) => shard_files(files, &scan_rows, shard),
         None => files,
     };
-    let geometry = geometry(&args, span)?;
-    let config = config(&args)?;
+    let in_shard: HashSet<String> = files.iter().map(|f| f.display().to_string()).collect();
+    refused.retain(|(path, _)| in_shard.contains(path));
+    let refused_paths: HashSet<&str> = refused.iter().map(|(p, _)| p.as_str()).collect();
+    files.retain(|f| !refused_paths.contains(f.display().to_string().as_str()));
+    // Without a science frame to measure there is no geometry to prepare: nothing is reduced,
+    // and the tables (empty, and the skipped inputs with their reasons) are still written.
+    let geometry = match span {
+        Some((first, last)) => Some(trajectory.source(first, last)?),
+        None => {
+            if verbosity != Verbosity::Quiet {
+                eprintln!(
+                    "{}: no science frame with a usable time",
+                    args.dir.display()
+                );
+            }
+            files.clear();
+            None
+        }
+    };
     let default_site = Site::parse(&args.site).context("--site")?;
     let mut options = ReduceOptions::new(registry);
     if args.no_cosmic {
@@ -293,7 +491,10 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
                 .obsgeo_m
                 .and_then(|[x, y, z]| Site::from_obsgeo(x, y, z).ok())
                 .unwrap_or_else(|| default_site.clone());
-            match measure_frame(frame, &geometry, &site, &config) {
+            let Some(geometry) = &geometry else {
+                return;
+            };
+            match measure_frame(frame, geometry, &site, &config) {
                 Ok(measurement) => {
                     if let Some(dir) = &args.diagnostics {
                         match diagnostics::write_frame(dir, frame, &measurement) {
@@ -344,7 +545,18 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
                 .map(|(f, r)| (f.display().to_string(), r)),
         )
         .collect();
-    skipped.extend(walk_problems.into_iter().map(|p| (String::new(), p)));
+    skipped.extend(refused);
+    skipped.extend(catalogue_problems);
+    skipped.extend(
+        walk_problems
+            .into_iter()
+            .map(|p| (p.path.display().to_string(), p.to_string())),
+    );
+    for (file, reason) in &mut skipped {
+        if let Some(warnings) = scan_warnings(&scan_rows, file) {
+            reason.push_str(&format!(" (the scan warned: {warnings})"));
+        }
+    }
     skipped.sort();
 
     let mut df = to_dataframe(&rows)?;

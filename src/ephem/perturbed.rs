@@ -127,11 +127,16 @@ impl PlanetTable {
 }
 
 /// Nodes from `start` over `span_days` (negative: backwards), the start node included.
-fn integrate(start: Node, span_days: f64, max_step_days: f64, with_planets: bool) -> Vec<Node> {
-    let steps = (span_days.abs() / max_step_days).ceil().max(1.0) as usize;
-    let h = span_days / steps as f64;
+///
+/// The step is `step_days` exactly (the last node may lie up to one step beyond the span): the
+/// nodes sit at `start + k·step` whatever the span, so that the state at a given time does not
+/// depend on which other times were requested with it (a frame's geometry is the same whatever
+/// the other frames of the batch).
+fn integrate(start: Node, span_days: f64, step_days: f64, with_planets: bool) -> Vec<Node> {
+    let steps = (span_days.abs() / step_days).ceil().max(1.0) as usize;
+    let h = step_days.copysign(span_days);
     let (mut t, mut r, mut v) = start;
-    let table = with_planets.then(|| PlanetTable::new(t, t + span_days));
+    let table = with_planets.then(|| PlanetTable::new(t, t + h * steps as f64));
     let planets_at = |jd: f64| match &table {
         Some(table) => table.at(jd),
         // Far away and massless in effect: the planets' terms vanish.
@@ -291,6 +296,36 @@ mod tests {
             worst < 3e-7,
             "worst planet interpolation error {worst:e} au"
         );
+    }
+
+    #[test]
+    fn a_state_does_not_depend_on_the_span_requested() {
+        // Epoch 2025-07-27: one span after it, one reaching further, one on both sides.
+        let el = builtin("3I").unwrap();
+        let jd = 2_460_889.417;
+        let spans = [
+            (2_460_888.0, 2_460_890.0),
+            (2_460_888.0, 2_460_890.062_5),
+            (2_460_800.3, 2_460_950.7),
+        ];
+        let states: Vec<StateVector> = spans
+            .iter()
+            .map(|&(a, b)| {
+                PerturbedOrbit::new(&el, a, b)
+                    .unwrap()
+                    .state_at(jd)
+                    .unwrap()
+            })
+            .collect();
+        for s in &states[1..] {
+            assert_eq!(s.position_au, states[0].position_au);
+            assert_eq!(s.velocity_au_per_day, states[0].velocity_au_per_day);
+        }
+        // Before the epoch, integrated backwards over two different spans.
+        let jd = 2_460_760.4;
+        let a = PerturbedOrbit::new(&el, 2_460_700.0, 2_460_890.0).unwrap();
+        let b = PerturbedOrbit::new(&el, 2_460_650.3, 2_460_886.0).unwrap();
+        assert_eq!(a.state_at(jd).unwrap(), b.state_at(jd).unwrap());
     }
 
     #[test]

@@ -103,6 +103,12 @@ pub struct LightcurveAnalysis {
     pub n_selected_points: usize,
 }
 
+/// Smallest relative spread of rH, max/min − 1, over which n is fitted. Below it (e.g. one
+/// night: 3I moved by ~3·10⁻⁵ in rH over a night at 3.5 au) the magnitude changes by
+/// 2.5 n log10(1 + spread) < 0.004 n mag, lost in the photometric errors: n is not
+/// constrained and a fit would only return noise with a huge error.
+pub const MIN_RELATIVE_RH_SPREAD: f64 = 1e-3;
+
 /// Selects, optionally aggregates and fits `points` (validated by
 /// [`super::points::validate`]).
 pub fn analyse(
@@ -132,6 +138,16 @@ pub fn analyse(
         return Err(LightcurveError::SingleRh {
             rh_au: first_rh,
             points: selected.len(),
+        });
+    }
+    let rh = |f: fn(f64, f64) -> f64, start| selected.iter().map(|p| p.rh_au).fold(start, f);
+    let (rh_min_au, rh_max_au) = (rh(f64::min, f64::INFINITY), rh(f64::max, f64::NEG_INFINITY));
+    if rh_max_au / rh_min_au - 1.0 < MIN_RELATIVE_RH_SPREAD {
+        return Err(LightcurveError::NarrowRh {
+            points: selected.len(),
+            rh_min_au,
+            rh_max_au,
+            min_spread: MIN_RELATIVE_RH_SPREAD,
         });
     }
     let data = FitData::new(selected, &options.fit)?;

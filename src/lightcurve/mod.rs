@@ -63,6 +63,17 @@ pub enum LightcurveError {
     )]
     SingleRh { rh_au: f64, points: usize },
     #[error(
+        "the {points} selected points span rH {rh_min_au:.4}–{rh_max_au:.4} au, a relative \
+         spread under {min_spread:e}: the index n is not constrained; it needs a range of \
+         heliocentric distances (observations over several nights)"
+    )]
+    NarrowRh {
+        points: usize,
+        rh_min_au: f64,
+        rh_max_au: f64,
+        min_spread: f64,
+    },
+    #[error(
         "the fit is degenerate in ({names}): the data do not constrain these parameters \
          separately (e.g. one rH only, a phase angle that does not vary while fitting the \
          phase coefficient, or a filter offset that cannot be separated)"

@@ -13,9 +13,9 @@ use super::points::LightcurvePoint;
 /// Default largest gap within a night (days): 6 h.
 pub const DEFAULT_MAX_GAP_DAYS: f64 = 0.25;
 
-/// Aggregated points, one per night and filter, in time order. `row` is the first input
-/// row of the night.
-pub fn aggregate_nights(points: &[LightcurvePoint], max_gap_days: f64) -> Vec<LightcurvePoint> {
+/// The points grouped into nights: runs of points (in time order) with no gap longer than
+/// `max_gap_days` between consecutive ones.
+fn group_nights(points: &[LightcurvePoint], max_gap_days: f64) -> Vec<Vec<&LightcurvePoint>> {
     let mut sorted: Vec<&LightcurvePoint> = points.iter().collect();
     sorted.sort_by(|a, b| a.time_mjd.total_cmp(&b.time_mjd));
     let mut nights: Vec<Vec<&LightcurvePoint>> = Vec::new();
@@ -31,6 +31,13 @@ pub fn aggregate_nights(points: &[LightcurvePoint], max_gap_days: f64) -> Vec<Li
             _ => nights.push(vec![p]),
         }
     }
+    nights
+}
+
+/// Aggregated points, one per night and filter, in time order. `row` is the first input
+/// row of the night.
+pub fn aggregate_nights(points: &[LightcurvePoint], max_gap_days: f64) -> Vec<LightcurvePoint> {
+    let nights = group_nights(points, max_gap_days);
     let mut out = Vec::new();
     for night in nights {
         let mut by_filter: BTreeMap<&str, Vec<&LightcurvePoint>> = BTreeMap::new();

@@ -69,6 +69,11 @@ pub enum BadKind {
     MixedBinning,
     /// A science frame read out in a smaller window (DETWIN1) than its calibrations.
     Windowed,
+    /// The comet's core saturated: a 5 × 5 px block at its position above ALFOSC's 80,000 ADU.
+    SaturatedComet,
+    /// DATE-OBS 1.5 h later: at 3I's ~460 px/h the ephemeris puts the comet ~700 px away,
+    /// outside the 500 px window, while the header WCS still matches the stars.
+    CometOffFrame,
     /// A science frame with permissions 000 (readable anyway when the tests run as root).
     Unreadable,
     /// An empty directory.
@@ -304,6 +309,26 @@ impl Corpus {
             cut_h,
         );
 
+        let p = self.add(BadKind::SaturatedComet, "bad_saturated_comet.fits");
+        let (comet_x, comet_y) = truth_comet_position(&self.clean, science);
+        let mut pixels: Vec<f32> = frame.pixels.clone();
+        let (cx, cy) = (comet_x.round() as usize, comet_y.round() as usize);
+        for y in cy - 2..=cy + 2 {
+            for x in cx - 2..=cx + 2 {
+                pixels[y * w + x] = 90_000.0;
+            }
+        }
+        frame.write_f32(&p, |_, _| {}, pixels);
+
+        let p = self.add(BadKind::CometOffFrame, "bad_comet_off_frame.fits");
+        frame.write(&p, |p, e| {
+            let date = header_text(p, e, "DATE-OBS").expect("DATE-OBS");
+            let later = cometphot::ephem::time::UtcInstant::parse_iso(&date)
+                .expect("simulated DATE-OBS")
+                .plus_seconds(5400.0);
+            set_date(p, e, &later.to_string());
+        });
+
         // A valid frame otherwise (its pixel (0, 0) differs, so it is not a duplicate).
         let p = self.add(BadKind::Unreadable, "bad_unreadable.fits");
         frame.write(&p, |_, _| {});
@@ -396,6 +421,21 @@ fn simulate_night(dir: &Path) -> Vec<(PathBuf, String)> {
         .iter()
         .map(|f| (PathBuf::from(&f.file), f.frame_type.as_str().to_string()))
         .collect()
+}
+
+/// The comet's pixel position in `science` (0-based, from the simulator's truth table).
+fn truth_comet_position(night: &Path, science: &Path) -> (f64, f64) {
+    let text = std::fs::read_to_string(night.join("truth_frames.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let (x, y) = (column("comet_x_px"), column("comet_y_px"));
+    let name = science.file_name().unwrap().to_string_lossy().into_owned();
+    let row: Vec<&str> = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|r| r[0] == name)
+        .unwrap_or_else(|| panic!("{name} not in truth_frames.csv"));
+    (row[x].parse().unwrap(), row[y].parse().unwrap())
 }
 
 /// A valid raw frame: its own primary and extension headers and its pixels.

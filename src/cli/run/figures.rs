@@ -17,22 +17,83 @@ use super::table::{read_json, Table};
 
 /// The lightcurve, the reduced magnitude with the fits, dM/dt against rH, the curves of growth
 /// and the syndyne diagram on `syndyne_date` (the configured date, else the last frame's), as
-/// PNG and SVG in `<out>/plots`. The last three are left out (with a message) when their data
-/// are missing.
+/// PNG and SVG in `<out>/plots`. Each is left out (with a message, and its files from an
+/// earlier run removed) when its data are missing.
 pub fn write_plots(
     config: &RunConfig,
     out: &Path,
     last_frame: Option<UtcInstant>,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    use cometphot::plots::{
-        lightcurve_vs_time, production_vs_rh, reduced_magnitude_vs_log_rh, BrokenPowerLawLine,
-        LightcurvePlot, LightcurvePoint, ModelCurvePoint, PowerLawLine, ProductionPlot,
-        ProductionSeries, RatePowerLaw, ReducedMagnitudePlot, ReducedMagnitudePoint,
-    };
     let dir = out.join("plots");
     std::fs::create_dir_all(&dir)?;
     let fit = read_json(&out.join("fit.json")).unwrap_or_default();
     let trend = read_json(&out.join("dust_trend.json")).unwrap_or_default();
+    let mut written = Vec::new();
+    // Each figure on its own: one that lacks its table (a step not done) costs only itself,
+    // and its files from an earlier run are removed rather than left to mislead.
+    let mut plot = |what: &str, stems: &[&str], result: anyhow::Result<Vec<PathBuf>>| match result {
+        Ok(paths) => written.extend(paths),
+        Err(e) => {
+            eprintln!("      {what} not plotted: {e:#}");
+            for stem in stems {
+                for ext in ["png", "svg"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{stem}.{ext}")));
+                }
+            }
+        }
+    };
+    plot(
+        "lightcurve",
+        &["lightcurve", "reduced_magnitude"],
+        lightcurve_plots(config, out, &dir, &fit),
+    );
+    plot(
+        "production rates",
+        &["production"],
+        production_plot(config, out, &dir, &trend),
+    );
+    plot(
+        "curve of growth",
+        &["curve_of_growth"],
+        growth_plot(config, out, &dir),
+    );
+    let date = match &config.syndyne_date {
+        Some(text) => UtcInstant::parse_iso(&date_time(text))
+            .with_context(|| format!("syndyne_date '{text}' is not an ISO date"))
+            .map(Some),
+        None => Ok(last_frame),
+    };
+    match date {
+        Ok(Some(date)) => plot(
+            "syndyne diagram",
+            &["syndyne"],
+            syndyne_plot(config, date, &dir),
+        ),
+        Ok(None) => plot(
+            "syndyne diagram",
+            &["syndyne"],
+            Err(anyhow::anyhow!(
+                "no date (no frame measured, no syndyne_date)"
+            )),
+        ),
+        Err(e) => plot("syndyne diagram", &["syndyne"], Err(e)),
+    }
+    Ok(written)
+}
+
+/// The lightcurve and the reduced magnitude vs rH, from `lightcurve.csv` and the fit.
+fn lightcurve_plots(
+    config: &RunConfig,
+    out: &Path,
+    dir: &Path,
+    fit: &serde_json::Value,
+) -> anyhow::Result<Vec<PathBuf>> {
+    use cometphot::plots::{
+        lightcurve_vs_time, reduced_magnitude_vs_log_rh, BrokenPowerLawLine, LightcurvePlot,
+        LightcurvePoint, ModelCurvePoint, PowerLawLine, ReducedMagnitudePlot,
+        ReducedMagnitudePoint,
+    };
+    let mut written = Vec::new();
     let lc = Table::read(&out.join("lightcurve.csv"))?;
     let (mjd, rh, mag, err, reduced, model) = (
         lc.f64("mjd")?,
@@ -60,8 +121,7 @@ pub fn write_plots(
         .collect();
     curve.sort_by(|a, b| a.mjd.total_cmp(&b.mjd));
     let title = format!("{}: lightcurve", config.object);
-    let mut written = Vec::new();
-    written.extend(png_and_svg(&dir, "lightcurve", |path| {
+    written.extend(png_and_svg(dir, "lightcurve", |path| {
         lightcurve_vs_time(
             path,
             &LightcurvePlot {
@@ -103,7 +163,7 @@ pub fn write_plots(
         Some(b)
     })();
     let title = format!("{}: m − 5 log Δ − βα vs rH", config.object);
-    written.extend(png_and_svg(&dir, "reduced_magnitude", |path| {
+    written.extend(png_and_svg(dir, "reduced_magnitude", |path| {
         reduced_magnitude_vs_log_rh(
             path,
             &ReducedMagnitudePlot {
@@ -116,6 +176,18 @@ pub fn write_plots(
             PlotSize::default(),
         )
     })?);
+    Ok(written)
+}
+
+/// dM/dt vs rH from `dust.csv` and its trend, with the reference comet.
+fn production_plot(
+    config: &RunConfig,
+    out: &Path,
+    dir: &Path,
+    trend: &serde_json::Value,
+) -> anyhow::Result<Vec<PathBuf>> {
+    use cometphot::plots::{production_vs_rh, ProductionPlot, ProductionSeries, RatePowerLaw};
+    let mut written = Vec::new();
     let dust = Table::read(&out.join("dust.csv"))?;
     let (drh, rate, rate_err) = (
         dust.f64("rh_au")?,
@@ -161,7 +233,7 @@ pub fn write_plots(
         "{} and {}: dust production rate",
         config.object, config.reference
     );
-    written.extend(png_and_svg(&dir, "production", |path| {
+    written.extend(png_and_svg(dir, "production", |path| {
         production_vs_rh(
             path,
             &ProductionPlot {
@@ -173,23 +245,6 @@ pub fn write_plots(
             PlotSize::default(),
         )
     })?);
-    match growth_plot(config, out, &dir) {
-        Ok(paths) => written.extend(paths),
-        Err(e) => eprintln!("      curve of growth not plotted: {e:#}"),
-    }
-    let date = match &config.syndyne_date {
-        Some(text) => Some(
-            UtcInstant::parse_iso(&date_time(text))
-                .with_context(|| format!("syndyne_date '{text}' is not an ISO date"))?,
-        ),
-        None => last_frame,
-    };
-    if let Some(date) = date {
-        match syndyne_plot(config, date, &dir) {
-            Ok(paths) => written.extend(paths),
-            Err(e) => eprintln!("      syndyne diagram not plotted: {e:#}"),
-        }
-    }
     Ok(written)
 }
 

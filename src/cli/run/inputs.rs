@@ -4,7 +4,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -17,27 +16,14 @@ pub struct InputFile {
     pub sha256: String,
 }
 
-/// Every regular file under `dir` (recursively, symbolic links not followed), sorted by path,
-/// with its checksum. Files that cannot be read are returned with an empty checksum.
-pub fn checksum_inputs(dir: &Path) -> anyhow::Result<Vec<InputFile>> {
-    let mut paths = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        let entries =
-            std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))?;
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if kind.is_file() {
-                paths.push(entry.path());
-            }
-        }
-    }
+/// Every file under `dir` (recursively, symbolic links followed, loops entered once), sorted
+/// by path, with its checksum. Files that cannot be read are returned with an empty checksum.
+pub fn checksum_inputs(dir: &Path) -> Vec<InputFile> {
+    // The same walk as the scan: symbolic links followed (a night may be a link), loops
+    // entered once.
+    let (mut paths, _) = cometphot::scan::find_candidates(dir);
     paths.sort();
-    Ok(paths
+    paths
         .into_par_iter()
         .map(|path| {
             let (size_bytes, sha256) = sha256_file(&path).unwrap_or((0, String::new()));
@@ -47,7 +33,7 @@ pub fn checksum_inputs(dir: &Path) -> anyhow::Result<Vec<InputFile>> {
                 sha256,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// Size and SHA-256 (hex) of a file, read in 1 MiB blocks.
@@ -110,7 +96,7 @@ mod tests {
             sha256_file(&empty).unwrap().1,
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        let listed = checksum_inputs(dir.path()).unwrap();
+        let listed = checksum_inputs(dir.path());
         assert_eq!(listed.len(), 2);
         assert!(listed[0].path.ends_with("abc"));
         let csv = inputs_csv(dir.path(), &listed);

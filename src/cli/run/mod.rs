@@ -49,8 +49,13 @@ Every file is written to a temporary name and renamed: an interrupted run leaves
 outputs whole. The sample run also measures the real NEOSSat frames of C/2021 A1 in
 data/real/neossat (aperture_examples.csv).
 
+When fit, dust, grains or compare cannot be done (e.g. the frames span too small a range of
+rH), the run goes on without that step's outputs and the report lists it under 'Steps not
+done'. --out inside the raw directory is refused unless --allow-output-in-input.
+
 Exit status: 0 every frame was used; 2 some frames or nights were skipped (listed in
-skipped.csv and the report); 1 nothing usable or a usage error.
+skipped.csv and the report) or an analysis step was not done; 1 nothing usable or a usage
+error.
 
 Examples:
   cometphot run
@@ -65,6 +70,10 @@ pub struct RunArgs {
     /// Output directory.
     #[arg(long, short, default_value = "outputs")]
     pub out: PathBuf,
+    /// Allow --out inside the raw directory (refused by default: inputs are never modified,
+    /// and a later scan would find the outputs).
+    #[arg(long)]
+    pub allow_output_in_input: bool,
 }
 
 /// Runs one cometphot command in-process; returns its exit status. `-v` prints the command.
@@ -169,13 +178,8 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         if !raw.is_dir() {
             bail!("{}: not a directory of raw frames", raw.display());
         }
-        let (raw_abs, out_abs) = (raw.canonicalize()?, std::path::absolute(&out)?);
-        if out_abs.starts_with(&raw_abs) {
-            bail!(
-                "the output directory {} is inside the input directory {}: choose another --out",
-                out.display(),
-                raw.display()
-            );
+        if !args.allow_output_in_input {
+            super::refuse_output_inside_input(&out, raw, "--out")?;
         }
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -221,40 +225,61 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     }
     let photometry_csv = out.join("photometry.csv");
 
+    let mut failed_steps: Vec<FailedStep> = Vec::new();
     say(&format!("[3/{STEPS}] fit"));
     let fit_json = out.join("fit.json");
-    step(
-        &[
-            "fit".into(),
-            path_arg(&photometry_csv),
-            "--object".into(),
-            config.object.clone(),
-            "--phase-coeff".into(),
-            config.phase_coeff_mag_per_deg.to_string(),
-            "--phase-coeff-err".into(),
-            config.phase_coeff_err_mag_per_deg.to_string(),
-            "--model".into(),
-            config.model.clone(),
-            "--bootstrap".into(),
-            config.bootstrap.to_string(),
-            "--out".into(),
-            path_arg(&fit_json),
-            "--points".into(),
-            path_arg(&out.join("lightcurve.csv")),
-        ],
+    let fit_args = [
+        "fit".into(),
+        path_arg(&photometry_csv),
+        "--object".into(),
+        config.object.clone(),
+        "--phase-coeff".into(),
+        config.phase_coeff_mag_per_deg.to_string(),
+        "--phase-coeff-err".into(),
+        config.phase_coeff_err_mag_per_deg.to_string(),
+        "--model".into(),
+        config.model.clone(),
+        "--bootstrap".into(),
+        config.bootstrap.to_string(),
+        "--out".into(),
+        path_arg(&fit_json),
+        "--points".into(),
+        path_arg(&out.join("lightcurve.csv")),
+    ];
+    let mut analysis = |name: &'static str, args: &[String], outputs: &[&str], v: Verbosity| {
+        if let Err(failed) = analysis_step(name, args, &out, outputs, v) {
+            say(&format!("      {name} not done: {}", failed.reason));
+            failed_steps.push(failed);
+        }
+    };
+    analysis(
+        "fit",
+        &fit_args,
+        &["fit.json", "lightcurve.csv", "lightcurve.parquet"],
         verbosity,
-    )?;
+    );
     let fit = read_json(&fit_json).unwrap_or_default();
 
     say(&format!("[4/{STEPS}] dust"));
-    step(&dust_args(&config, &out, &fit), verbosity)?;
+    analysis(
+        "dust",
+        &dust_args(&config, &out, &fit),
+        &["dust.csv", "dust.parquet", "dust_trend.json"],
+        verbosity,
+    );
 
     say(&format!("[5/{STEPS}] grains"));
     let (first_mjd, last_mjd) = mjd_span(&photometry_csv);
-    step(&grain_args(&config, &out, first_mjd, last_mjd), verbosity)?;
+    analysis(
+        "grains",
+        &grain_args(&config, &out, first_mjd, last_mjd),
+        &["grains.csv", "grains.parquet"],
+        verbosity,
+    );
 
     say(&format!("[6/{STEPS}] compare"));
-    step(
+    analysis(
+        "compare",
         &[
             "compare".into(),
             "--object".into(),
@@ -270,8 +295,9 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             "--out".into(),
             path_arg(&out.join("comparison.csv")),
         ],
+        &["comparison.csv", "comparison.parquet"],
         Verbosity::Quiet,
-    )?;
+    );
 
     let examples: Vec<&config::ApertureExample> = config
         .aperture_examples
@@ -310,7 +336,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     });
     let mut inputs = Vec::new();
     for dir in &input_dirs {
-        inputs.extend(checksum_inputs(dir)?);
+        inputs.extend(checksum_inputs(dir));
     }
     write_text_atomic(&out.join("inputs.csv"), &inputs_csv(Path::new(""), &inputs))?;
     let stamps = files_with_extension(&out.join("diagnostics"), "stamps", "png");
@@ -321,6 +347,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         out: &out,
         n_measurements: n_rows,
         failed_nights: &photometry.failed_nights,
+        failed_steps: &failed_steps,
         plots: &plots,
         stamps: &stamps,
         zero_point_plot: zero_points.get(zero_points.len() / 2).map(PathBuf::as_path),
@@ -341,12 +368,46 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         out.join("report.html").display()
     ));
     Ok(
-        if !photometry.failed_nights.is_empty() || photometry.any_skipped || skipped_examples > 0 {
+        if !photometry.failed_nights.is_empty()
+            || photometry.any_skipped
+            || skipped_examples > 0
+            || !failed_steps.is_empty()
+        {
             EXIT_SKIPPED
         } else {
             EXIT_OK
         },
     )
+}
+
+/// An analysis step (fit, dust, grains, compare) that could not be done: the run goes on
+/// without its outputs, and the report says why.
+pub struct FailedStep {
+    pub step: &'static str,
+    pub reason: String,
+}
+
+/// Runs one analysis step. When it fails, its `outputs` in `out` (left by an earlier run, and
+/// now stale) are removed, so that the report and tables never mix two runs.
+fn analysis_step(
+    name: &'static str,
+    args: &[String],
+    out: &Path,
+    outputs: &[&str],
+    verbosity: Verbosity,
+) -> Result<(), FailedStep> {
+    let reason = match step(args, verbosity) {
+        Ok(code) if code != EXIT_FAILURE => return Ok(()),
+        Ok(code) => format!("exit status {code}"),
+        Err(e) => format!("{e:#}"),
+    };
+    for file in outputs {
+        let path = out.join(file);
+        if path.is_file() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    Err(FailedStep { step: name, reason })
 }
 
 /// Lists the skipped frames (at most 20) and the failed nights with their reasons.

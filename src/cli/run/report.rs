@@ -16,6 +16,8 @@ pub struct ReportInputs<'a> {
     pub out: &'a Path,
     pub n_measurements: usize,
     pub failed_nights: &'a [(String, String)],
+    /// Analysis steps that could not be done, with their reasons.
+    pub failed_steps: &'a [super::FailedStep],
     /// Plots written (paths inside `out`).
     pub plots: &'a [PathBuf],
     /// Postage stamps of the comet, one per frame (paths inside `out`).
@@ -72,16 +74,29 @@ pub fn report(r: &ReportInputs<'_>) -> anyhow::Result<Document> {
         r.elapsed_s
     ));
 
+    if !r.failed_steps.is_empty() {
+        doc.heading("Steps not done");
+        doc.paragraph(
+            "These steps failed; their tables and numbers are absent from this report and from \
+             the output directory.",
+        );
+        doc.list(
+            r.failed_steps
+                .iter()
+                .map(|f| format!("{}: {}", f.step, f.reason))
+                .collect(),
+        );
+    }
+
     doc.heading("Headline numbers");
     let mut rows = vec![
         vec!["index n".into(), fmt_pm(&fit, &["n"], &["n_err"])],
         vec![
             "rH range (au)".into(),
-            format!(
-                "{:.2}–{:.2}",
-                fit["rh_min_au"].as_f64().unwrap_or(f64::NAN),
-                fit["rh_max_au"].as_f64().unwrap_or(f64::NAN)
-            ),
+            match (fit["rh_min_au"].as_f64(), fit["rh_max_au"].as_f64()) {
+                (Some(min), Some(max)) => format!("{min:.2}–{max:.2}"),
+                _ => "—".into(),
+            },
         ],
         vec!["H (mag)".into(), fmt_pm(&fit, &["h_mag"], &["h_err"])],
     ];
