@@ -93,7 +93,10 @@ fn run_campaign(dir: &std::path::Path) -> Vec<Measured> {
             radii: vec![ApertureRadius::Arcsec(APERTURE_ARCSEC)],
             annulus_inner_arcsec: 12.0,
             annulus_outer_arcsec: 20.0,
-            zero_point: ZeroPointSource::Catalogue(catalogue),
+            zero_point: ZeroPointSource::Catalogue {
+                stars: catalogue,
+                comet_colour: None,
+            },
             ..PhotometryConfig::default()
         };
         let results = Mutex::new(Vec::new());

@@ -72,6 +72,11 @@ pub struct PhotometryArgs {
     /// zero point, in the band and system of the photometry.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
+    /// The comet's assumed colour index (mag) in the system of the catalogue's `color` column
+    /// (e.g. g-r = 0.6): fits a colour term to the catalogue stars and gives the zero point
+    /// for that colour (zp_method catalogue_colour).
+    #[arg(long, requires = "catalog", allow_hyphen_values = true)]
+    pub comet_colour: Option<f64>,
     /// Known zero point (mag for 1 e-/s) instead of a catalogue one.
     #[arg(long, conflicts_with = "catalog", allow_hyphen_values = true)]
     pub zero_point: Option<f64>,
@@ -373,7 +378,19 @@ fn config(args: &PhotometryArgs) -> anyhow::Result<(PhotometryConfig, Vec<(Strin
                         ),
                     ));
                 }
-                ZeroPointSource::Catalogue(catalogue.stars)
+                if args.comet_colour.is_some()
+                    && !catalogue.stars.iter().any(|s| s.colour.is_some())
+                {
+                    bail!(
+                        "--comet-colour needs star colours: catalogue {} has no 'color' column \
+                         (or no value in it)",
+                        path.display()
+                    );
+                }
+                ZeroPointSource::Catalogue {
+                    stars: catalogue.stars,
+                    comet_colour: args.comet_colour,
+                }
             }
             // A catalogue that cannot be used at all is the user's to fix before anything
             // runs: measuring uncalibrated would only fail later in the lightcurve.

@@ -24,7 +24,8 @@ use super::detect::{
     Source,
 };
 use super::zeropoint::{
-    catalogue_zero_point, instrumental_mag, CalibrationStar, ZeroPoint, ZeroPointMethod,
+    catalogue_zero_point, catalogue_zero_point_with_colour, instrumental_mag, CalibrationStar,
+    ZeroPoint, ZeroPointMethod,
 };
 use crate::ephem::ephemeris::GeometrySource;
 use crate::ephem::geometry::Observation;
@@ -66,8 +67,13 @@ pub enum ApertureRadius {
 pub enum ZeroPointSource {
     /// A known zero point (mag for 1 e⁻/s) and its error.
     Given { zp_mag: f64, zp_err_mag: f64 },
-    /// Stars of a reference catalogue in the frame.
-    Catalogue(Vec<CatalogueStar>),
+    /// Stars of a reference catalogue in the frame; with `comet_colour` (the comet's assumed
+    /// colour index, in the catalogue's `color` column's system, mag), a colour term is
+    /// fitted and the zero point given for that colour.
+    Catalogue {
+        stars: Vec<CatalogueStar>,
+        comet_colour: Option<f64>,
+    },
     /// None: instrumental magnitudes only.
     None,
 }
@@ -343,6 +349,7 @@ fn catalogue_zp(
     frame: &CalibratedFrame,
     model: &FrameModel,
     catalogue: &[CatalogueStar],
+    comet_colour: Option<f64>,
     exptime_s: f64,
     avoid: (f64, f64, f64),
 ) -> (Option<ZeroPoint>, Vec<ZeroPointStar>) {
@@ -440,27 +447,42 @@ fn catalogue_zp(
     for s in &mut stars {
         s.instrumental_mag += correction;
     }
-    let zero_point = catalogue_zero_point(&stars).ok().map(|zp| ZeroPoint {
+    let with_correction_err = |zp: ZeroPoint| ZeroPoint {
         zp_err_mag: zp.zp_err_mag.hypot(correction_err),
         ..zp
-    });
-    // The stars the clipped median kept: inside the bounds of the last clipping pass.
-    let offsets: Vec<f64> = stars
-        .iter()
-        .map(|s| s.catalogue_mag - s.instrumental_mag)
-        .collect();
-    let bounds = SigmaClip::default()
-        .clip(&offsets)
-        .map_or((f64::NAN, f64::NAN), |c| (c.lower, c.upper));
+    };
+    let (zero_point, used): (Option<ZeroPoint>, Vec<bool>) = match comet_colour {
+        Some(colour) => match catalogue_zero_point_with_colour(&stars, colour) {
+            Ok((zp, used)) => (Some(with_correction_err(zp)), used),
+            Err(_) => (None, vec![false; stars.len()]),
+        },
+        None => {
+            // The stars the clipped median kept: inside the bounds of its last pass.
+            let offsets: Vec<f64> = stars
+                .iter()
+                .map(|s| s.catalogue_mag - s.instrumental_mag)
+                .collect();
+            let bounds = SigmaClip::default()
+                .clip(&offsets)
+                .map_or((f64::NAN, f64::NAN), |c| (c.lower, c.upper));
+            (
+                catalogue_zero_point(&stars).ok().map(with_correction_err),
+                offsets
+                    .iter()
+                    .map(|o| *o >= bounds.0 && *o <= bounds.1)
+                    .collect(),
+            )
+        }
+    };
     let used = stars
         .into_iter()
         .zip(positions)
-        .zip(offsets)
-        .map(|((star, (x_px, y_px)), offset)| ZeroPointStar {
+        .zip(used)
+        .map(|((star, (x_px, y_px)), used)| ZeroPointStar {
             star,
             x_px,
             y_px,
-            used: offset >= bounds.0 && offset <= bounds.1,
+            used,
         })
         .collect();
     (zero_point, used)
@@ -518,7 +540,7 @@ pub fn measure_frame(
             message: e.to_string(),
         })?;
     let catalogue: &[CatalogueStar] = match &config.zero_point {
-        ZeroPointSource::Catalogue(stars) => stars,
+        ZeroPointSource::Catalogue { stars, .. } => stars,
         _ => &[],
     };
     let references: Vec<ReferenceStar> = catalogue.iter().map(ReferenceStar::from).collect();
@@ -590,10 +612,14 @@ pub fn measure_frame(
             }),
             Vec::new(),
         ),
-        ZeroPointSource::Catalogue(stars) => catalogue_zp(
+        ZeroPointSource::Catalogue {
+            stars,
+            comet_colour,
+        } => catalogue_zp(
             frame,
             &model,
             stars,
+            *comet_colour,
             exptime_s,
             (
                 location.x_px,
@@ -721,7 +747,7 @@ pub fn measure_frame(
                 flags |= comet_flag::LOW_SNR;
             }
             let (zp, zp_err, method, n_stars) = match &zero_point {
-                Some(z) => (z.zp_mag, z.zp_err_mag, z.method.as_str(), z.n_stars),
+                Some(z) => (z.zp_mag, z.zp_err_mag, z.label(), z.n_stars),
                 None => (f64::NAN, f64::NAN, "none", 0),
             };
             Ok(CometPhotometry {

@@ -5,7 +5,7 @@
 //! Magnitudes: `m_inst = −2.5 log10(net_e / exptime_s)` (electrons per second), so that
 //! `m = m_inst + zp`. The zero point is in the band and system of the catalogue or standards.
 
-use crate::stats::{mad_std, SigmaClip};
+use crate::stats::{mad_std, median, SigmaClip};
 use nalgebra::{DMatrix, DVector};
 use thiserror::Error;
 
@@ -51,6 +51,17 @@ pub struct ZeroPoint {
     pub n_candidates: usize,
     /// Colour-term coefficient c in `m_cat − m_inst = zp + c·(colour − colour_ref)`, when used.
     pub colour_coefficient: Option<f64>,
+}
+
+impl ZeroPoint {
+    /// The method as written to tables: `given`, `catalogue`, `catalogue_colour` (with a
+    /// colour term) or `standards`.
+    pub fn label(&self) -> &'static str {
+        match (self.method, self.colour_coefficient) {
+            (ZeroPointMethod::Catalogue, Some(_)) => "catalogue_colour",
+            (method, _) => method.as_str(),
+        }
+    }
 }
 
 /// Instrumental magnitude of a net signal (e⁻) over an exposure: −2.5 log10(e⁻/s), and its
@@ -107,22 +118,25 @@ pub fn catalogue_zero_point(stars: &[CalibrationStar]) -> Result<ZeroPoint, Zero
 }
 
 /// Zero point with a colour term, `m_cat − m_inst = zp + c·(colour − colour_ref)`, fitted by
-/// weighted least squares with 3σ iterative rejection (residuals against the MAD-based σ);
+/// weighted least squares with 3σ iterative rejection (residuals about their median against
+/// the MAD-based σ);
 /// the returned zero point applies to an object of colour `colour_ref` (e.g. the comet's
-/// assumed colour).
+/// assumed colour). Also returns, per star, whether the fit kept it (stars without a colour
+/// are not used).
 pub fn catalogue_zero_point_with_colour(
     stars: &[CalibrationStar],
     colour_ref: f64,
-) -> Result<ZeroPoint, ZeroPointError> {
-    let usable: Vec<(f64, f64, f64)> = stars
+) -> Result<(ZeroPoint, Vec<bool>), ZeroPointError> {
+    let (index, usable): (Vec<usize>, Vec<(f64, f64, f64)>) = stars
         .iter()
-        .filter_map(|s| {
+        .enumerate()
+        .filter_map(|(i, s)| {
             let y = s.catalogue_mag - s.instrumental_mag;
             let err = s.catalogue_mag_err.hypot(s.instrumental_mag_err).max(1e-3);
             let colour = s.colour?;
-            (y.is_finite() && colour.is_finite()).then_some((colour - colour_ref, y, err))
+            (y.is_finite() && colour.is_finite()).then_some((i, (colour - colour_ref, y, err)))
         })
-        .collect();
+        .unzip();
     let mut keep = vec![true; usable.len()];
     let mut fit = None;
     for _ in 0..10 {
@@ -149,8 +163,14 @@ pub fn catalogue_zero_point_with_colour(
             .filter(|(_, k)| **k)
             .map(|(r, _)| *r)
             .collect();
+        // Residuals about their median: an outlier pulls the line, and with it every other
+        // star's residual, by the same amount.
+        let centre = median(&kept_residuals).unwrap_or(0.0);
         let sigma = mad_std(&kept_residuals).unwrap_or(0.0).max(1e-6);
-        let next: Vec<bool> = residuals.iter().map(|r| r.abs() <= 3.0 * sigma).collect();
+        let next: Vec<bool> = residuals
+            .iter()
+            .map(|r| (r - centre).abs() <= 3.0 * sigma)
+            .collect();
         let changed = next != keep;
         keep = next;
         fit = Some((line, keep.iter().filter(|k| **k).count()));
@@ -159,14 +179,19 @@ pub fn catalogue_zero_point_with_colour(
         }
     }
     let (line, n_stars) = fit.ok_or(ZeroPointError::NoStars(stars.len()))?;
-    Ok(ZeroPoint {
+    let mut used = vec![false; stars.len()];
+    for (&i, &k) in index.iter().zip(&keep) {
+        used[i] = k;
+    }
+    let zero_point = ZeroPoint {
         zp_mag: line.intercept,
         zp_err_mag: line.intercept_err,
         method: ZeroPointMethod::Catalogue,
         n_stars,
         n_candidates: stars.len(),
         colour_coefficient: Some(line.slope),
-    })
+    };
+    Ok((zero_point, used))
 }
 
 /// A straight line fitted by weighted least squares, with parameter errors scaled by
@@ -320,9 +345,19 @@ mod tests {
                 star(16.0, 16.0 - 25.0 - 0.08 * (colour - 0.5), Some(colour))
             })
             .collect();
-        let zp = catalogue_zero_point_with_colour(&stars, 0.5).unwrap();
+        let (zp, used) = catalogue_zero_point_with_colour(&stars, 0.5).unwrap();
         assert!((zp.zp_mag - 25.0).abs() < 1e-9);
         assert!((zp.colour_coefficient.unwrap() - 0.08).abs() < 1e-9);
+        assert!(used.iter().all(|u| *u));
+        // A star without a colour and one 1 mag off the line: neither used.
+        let mut more = stars.clone();
+        more.push(star(16.0, -9.0, None));
+        more.push(star(16.0, 16.0 - 26.0, Some(0.5)));
+        let (zp, used) = catalogue_zero_point_with_colour(&more, 0.5).unwrap();
+        assert!((zp.zp_mag - 25.0).abs() < 1e-9, "{}", zp.zp_mag);
+        assert_eq!(used.len(), 32);
+        assert!(used[..30].iter().all(|u| *u) && !used[30] && !used[31]);
+        assert_eq!(zp.n_stars, 30);
     }
 
     #[test]
