@@ -34,8 +34,11 @@ Reduces the raw frames under DIR in memory (as `cometphot reduce`), then measure
 every science frame: background mesh and sources, the header WCS refined on the catalogue stars
 (--catalog), the comet's position from its ephemeris at mid-exposure refined on the coma, an
 exact-overlap aperture of fixed linear (--radius-km, default 10000 km at the comet) or angular
-(--radius-arcsec) radius with a sigma-clipped sky annulus, and the zero point (--zero-point, or
-from the catalogue stars with an aperture correction). Several radii give several rows.
+(--radius-arcsec) radius with a sigma-clipped sky annulus, and the zero point: --zero-point;
+or from the catalogue stars with an aperture correction (with --comet-colour, a colour term
+fitted and applied at the comet's colour); or, with neither, the header's PHOTZP/MAGZPT (the
+profile's zero_point_adu_mag, for 1 ADU/s, converted with the gain). Several radii give
+several rows.
 
 Columns: file,mjd_mid_utc,filter,exptime_s,airmass,x,y,ra_deg,dec_deg,rh_au,delta_au,
 phase_deg,radius_km,radius_arcsec,net_e,net_err_e,mag_inst,zp,zp_err,zp_method,n_stars,mag,

@@ -68,6 +68,9 @@ pub struct FrameMeta {
     pub wcs: Option<TanWcs>,
     /// Observatory position, geocentric Cartesian (m), from OBSGEO-X/Y/Z.
     pub obsgeo_m: Option<[f64; 3]>,
+    /// Zero point from the header (the profile's `zero_point_adu_mag` keywords): magnitude
+    /// of a source giving 1 ADU/s.
+    pub zero_point_adu_mag: Option<f64>,
 }
 
 impl FrameMeta {
@@ -209,6 +212,10 @@ pub fn extract_meta(
         .number(&kw.read_noise_e, Severity::Warning)
         .map(|(_, v)| v)
         .or(profile.defaults.read_noise_e);
+    let zero_point_adu_mag = r
+        .number(&kw.zero_point_adu_mag, Severity::Warning)
+        .map(|(_, v)| v)
+        .filter(|zp| zp.is_finite());
     let saturation_adu = r
         .number(&kw.saturation_adu, Severity::Warning)
         .map(|(_, v)| v)
@@ -293,6 +300,7 @@ pub fn extract_meta(
         pixel_scale_arcsec,
         wcs,
         obsgeo_m,
+        zero_point_adu_mag,
     };
     (meta, r.problems)
 }

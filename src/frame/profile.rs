@@ -207,6 +207,10 @@ pub struct Keywords {
     pub data_section: KeySpec,
     #[serde(default)]
     pub detector_section: KeySpec,
+    /// Photometric zero point written by another pipeline: the magnitude of a source giving
+    /// 1 ADU/s (e.g. PHOTZP, MAGZPT); cometphot converts it to e⁻/s with the gain.
+    #[serde(default)]
+    pub zero_point_adu_mag: KeySpec,
     /// Observatory position, geocentric Cartesian (m): three keywords X, Y, Z.
     #[serde(default)]
     pub obsgeo_m: Vec<String>,

@@ -24,8 +24,8 @@ use super::detect::{
     Source,
 };
 use super::zeropoint::{
-    catalogue_zero_point, catalogue_zero_point_with_colour, instrumental_mag, CalibrationStar,
-    ZeroPoint, ZeroPointMethod,
+    catalogue_zero_point, catalogue_zero_point_with_colour, instrumental_mag,
+    zero_point_from_header, CalibrationStar, ZeroPoint, ZeroPointMethod,
 };
 use crate::ephem::ephemeris::GeometrySource;
 use crate::ephem::geometry::Observation;
@@ -74,7 +74,8 @@ pub enum ZeroPointSource {
         stars: Vec<CatalogueStar>,
         comet_colour: Option<f64>,
     },
-    /// None: instrumental magnitudes only.
+    /// None given: the header's zero point when the profile names one and the frame has it
+    /// (converted from ADU/s to e⁻/s with the gain), else instrumental magnitudes only.
     None,
 }
 
@@ -627,7 +628,13 @@ pub fn measure_frame(
                 config.annulus_outer_arcsec / scale_arcsec,
             ),
         ),
-        ZeroPointSource::None => (None, Vec::new()),
+        ZeroPointSource::None => (
+            frame
+                .meta
+                .zero_point_adu_mag
+                .and_then(|zp| zero_point_from_header(zp, frame.gain_e_per_adu)),
+            Vec::new(),
+        ),
     };
     let mut frame_flags = 0;
     if location.large_offset {

@@ -22,8 +22,10 @@ pub enum ZeroPointError {
 /// How the zero point was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ZeroPointMethod {
-    /// Given by the user or a header keyword.
+    /// Given by the user.
     Given,
+    /// From a header keyword (the instrument profile's `zero_point_adu_mag`).
+    Header,
     /// Field stars matched to a reference catalogue.
     Catalogue,
     /// Standard stars over the night, with an extinction fit.
@@ -34,6 +36,7 @@ impl ZeroPointMethod {
     pub fn as_str(&self) -> &'static str {
         match self {
             ZeroPointMethod::Given => "given",
+            ZeroPointMethod::Header => "header",
             ZeroPointMethod::Catalogue => "catalogue",
             ZeroPointMethod::Standards => "standards",
         }
@@ -54,14 +57,30 @@ pub struct ZeroPoint {
 }
 
 impl ZeroPoint {
-    /// The method as written to tables: `given`, `catalogue`, `catalogue_colour` (with a
-    /// colour term) or `standards`.
+    /// The method as written to tables: `given`, `header`, `catalogue`, `catalogue_colour`
+    /// (with a colour term) or `standards`.
     pub fn label(&self) -> &'static str {
         match (self.method, self.colour_coefficient) {
             (ZeroPointMethod::Catalogue, Some(_)) => "catalogue_colour",
             (method, _) => method.as_str(),
         }
     }
+}
+
+/// A zero point for 1 ADU/s (a header's PHOTZP or MAGZPT) as one for 1 e⁻/s:
+/// m = zp_ADU − 2.5 log10(ADU/s) = zp_ADU + 2.5 log10(g) − 2.5 log10(e⁻/s) with g in e⁻/ADU.
+/// `None` without a positive, finite gain.
+pub fn zero_point_from_header(zp_adu_mag: f64, gain_e_per_adu: f64) -> Option<ZeroPoint> {
+    (zp_adu_mag.is_finite() && gain_e_per_adu.is_finite() && gain_e_per_adu > 0.0).then(|| {
+        ZeroPoint {
+            zp_mag: zp_adu_mag + 2.5 * gain_e_per_adu.log10(),
+            zp_err_mag: 0.0,
+            method: ZeroPointMethod::Header,
+            n_stars: 0,
+            n_candidates: 0,
+            colour_coefficient: None,
+        }
+    })
 }
 
 /// Instrumental magnitude of a net signal (e⁻) over an exposure: −2.5 log10(e⁻/s), and its
@@ -335,6 +354,16 @@ mod tests {
         assert_eq!(zp.n_stars, 20);
         assert_eq!(zp.n_candidates, 21);
         assert!(catalogue_zero_point(&[]).is_err());
+    }
+
+    #[test]
+    fn header_zero_point_is_converted_to_electrons() {
+        // Gain 2 e⁻/ADU: 1 e⁻/s is 0.5 ADU/s, 0.753 mag fainter than 1 ADU/s.
+        let zp = zero_point_from_header(25.0, 2.0).unwrap();
+        assert!((zp.zp_mag - (25.0 + 2.5 * 2f64.log10())).abs() < 1e-12);
+        assert_eq!(zp.label(), "header");
+        assert!(zero_point_from_header(25.0, 0.0).is_none());
+        assert!(zero_point_from_header(f64::NAN, 1.0).is_none());
     }
 
     #[test]

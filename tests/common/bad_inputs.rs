@@ -611,7 +611,7 @@ pub fn fixed_card(key: &str, value: &str) -> String {
 }
 
 /// Replaces the first card with `key` in a header byte range.
-fn replace_card(header: &mut [u8], key: &str, card: &str) {
+pub fn replace_card(header: &mut [u8], key: &str, card: &str) {
     let wanted = format!("{key:<8}");
     let slot = (0..header.len() / 80)
         .find(|s| &header[s * 80..s * 80 + 8] == wanted.as_bytes())

@@ -1,8 +1,10 @@
-//! The catalogue colour term through `cometphot photometry --comet-colour`: the simulated
-//! night's catalogue is given a `color` column and magnitudes carrying a known colour term,
-//! m_cat' = m_cat + c·(colour − 0.5); the fitted zero point at colour 0.5 must equal the plain
-//! zero point of the original catalogue, and moving the comet's colour by 1 mag must move the
-//! zero point by c.
+//! Zero points other than the plain catalogue one, through `cometphot photometry`:
+//! - the colour term (`--comet-colour`): the simulated night's catalogue is given a `color`
+//!   column and magnitudes carrying a known colour term, m_cat' = m_cat + c·(colour − 0.5); the
+//!   fitted zero point at colour 0.5 must equal the plain zero point of the original catalogue,
+//!   and moving the comet's colour by 1 mag must move the zero point by c;
+//! - a header keyword (PHOTZP, for 1 ADU/s): used without --zero-point or --catalog, converted
+//!   to e⁻/s with the frame's gain.
 
 #[path = "common/bad_inputs.rs"]
 mod bad_inputs;
@@ -10,7 +12,7 @@ mod common;
 
 use std::path::Path;
 
-use bad_inputs::Corpus;
+use bad_inputs::{fixed_card, replace_card, Corpus};
 
 /// The coefficient of the colour term written into the catalogue.
 const COLOUR_COEFFICIENT: f64 = 0.12;
@@ -106,4 +108,74 @@ fn colour_term_is_fitted_and_applied_at_the_comets_colour() {
     ]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("has no 'color' column"), "{stderr}");
+}
+
+/// PHOTZP = 24.0 in the primary header of every science frame (in place of OBSERVER): the
+/// table's zero point is 24.0 + 2.5 log10(GAIN) with zp_method `header`, and the magnitude is
+/// the instrumental one plus it. Without PHOTZP, no zero point.
+#[test]
+fn header_zero_point_is_used_when_nothing_else_is_given() {
+    let corpus = Corpus::generate();
+    let out = tempfile::tempdir().unwrap();
+    let night = out.path().join("night");
+    std::fs::create_dir(&night).unwrap();
+    for entry in std::fs::read_dir(&corpus.clean).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_owned();
+        let science = std::fs::read_to_string(corpus.clean.join("truth_frames.csv"))
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with(&format!("{},science,", name.to_string_lossy())));
+        if science {
+            replace_card(
+                &mut bytes[..2880],
+                "OBSERVER",
+                &fixed_card("PHOTZP", "24.0"),
+            );
+        }
+        std::fs::write(night.join(name), bytes).unwrap();
+    }
+    let table = out.path().join("header.csv");
+    let (code, _, stderr) = common::cometphot(&[
+        "photometry",
+        night.to_str().unwrap(),
+        "--object",
+        "3I",
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&table).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3);
+    // The simulated ALFOSC frames carry GAIN = 0.16 e⁻/ADU in their image extension.
+    let expected_zp = 24.0 + 2.5 * 0.16f64.log10();
+    for row in &rows {
+        let number = |name: &str| row[column(name)].parse::<f64>().unwrap();
+        assert_eq!(row[column("zp_method")], "header");
+        assert!(
+            (number("zp") - expected_zp).abs() < 1e-12,
+            "{}",
+            number("zp")
+        );
+        assert!((number("mag") - number("mag_inst") - expected_zp).abs() < 1e-9);
+    }
+
+    // The same frames without PHOTZP: instrumental magnitudes only.
+    let plain = out.path().join("plain.csv");
+    let (code, _, stderr) = common::cometphot(&[
+        "photometry",
+        corpus.clean.to_str().unwrap(),
+        "--object",
+        "3I",
+        "--out",
+        plain.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&plain).unwrap();
+    assert!(text.lines().skip(1).all(|l| l.contains(",none,")), "{text}");
 }
