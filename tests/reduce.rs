@@ -570,8 +570,8 @@ const EFOSC_BIAS: &str = "EFOSC.2022-01-26T19-02-38.210.fits.gz";
 const EFOSC_FLAT: &str = "EFOSC.2022-01-28T00-08-16.282.fits.gz";
 const EFOSC_SCIENCE: &str = "EFOSC.2022-01-28T04-54-24.341.fits.gz";
 
-/// The EFOSC2 profile with the sections these raw frames actually have. The pixel data
-/// show that FITS columns 1–6 (the shipped profile's prescan) are illuminated in the flat
+/// The EFOSC2 profile with other sections. The pixel data show that FITS columns 1–6 (the
+/// profile's prescan until it was corrected) are illuminated in the flat
 /// (22,500–35,000 ADU) and the science frame (~100 ADU of sky), while columns 1024–1029
 /// read the bias level (216 ADU in the bias, 214–219 in the science frame; column 1030
 /// picks up charge: 5,970 ADU in the flat). The read-out port is at X = 2048 (ESO DET OUT1
@@ -584,8 +584,17 @@ fn efosc2_profile(overscan: &str, data: &str) -> ProfileChoice {
     ProfileChoice::Fixed(Box::new(p))
 }
 
+/// The shipped EFOSC2 profile, whose sections are the measured ones above.
 fn efosc2_measured() -> ProfileChoice {
-    efosc2_profile("[1025:1029,1:1030]", "[1:1023,1:1024]")
+    let shipped = registry().by_name("efosc2").unwrap().clone();
+    assert_eq!(
+        (
+            shipped.defaults.overscan_section.as_deref(),
+            shipped.defaults.data_section.as_deref()
+        ),
+        (Some("[1025:1029,1:1030]"), Some("[1:1023,1:1024]"))
+    );
+    ProfileChoice::Fixed(Box::new(shipped))
 }
 
 #[test]
