@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use bad_inputs::{BadKind, Corpus};
+use bad_inputs::{photometry_3i, BadKind, Corpus};
 
 /// A parsed CSV table: header and rows (RFC 4180 quoting, as polars writes it).
 fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
@@ -433,16 +433,7 @@ fn photometry_skips_every_bad_input_and_measures_the_rest_as_without_them() {
     let bad_lines = catalogue_with_bad_rows(&corpus, &bad_catalogue);
     let photometry = |dir: &Path, catalogue: &Path, table: &str| {
         let table = out.path().join(table);
-        let (code, _, stderr) = common::cometphot(&[
-            "photometry",
-            dir.to_str().unwrap(),
-            "--object",
-            "3I",
-            "--catalog",
-            catalogue.to_str().unwrap(),
-            "--out",
-            table.to_str().unwrap(),
-        ]);
+        let (code, stderr) = photometry_3i(dir, Some(catalogue), Some(&table), &[]);
         (code, stderr, table)
     };
     let (code, stderr, clean_table) = photometry(&corpus.clean, &catalogue, "clean/phot.csv");
@@ -518,14 +509,7 @@ fn photometry_refuses_outputs_inside_its_input_directory() {
     let corpus = Corpus::generate();
     let before = corpus.snapshot();
     let inside = corpus.clean.join("results").join("phot.csv");
-    let (code, _, stderr) = common::cometphot(&[
-        "photometry",
-        corpus.clean.to_str().unwrap(),
-        "--object",
-        "3I",
-        "--out",
-        inside.to_str().unwrap(),
-    ]);
+    let (code, stderr) = photometry_3i(&corpus.clean, None, Some(&inside), &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("is inside the input directory"), "{stderr}");
     assert!(!corpus.clean.join("results").exists());
@@ -551,16 +535,8 @@ fn run_reports_the_corpus_and_survives_interruption() {
     assert_eq!(code, 2, "{stderr}");
 
     let clean_out = dir.path().join("clean.csv");
-    let (code, _, stderr) = common::cometphot(&[
-        "photometry",
-        corpus.clean.to_str().unwrap(),
-        "--object",
-        "3I",
-        "--catalog",
-        corpus.clean.join("catalogue.csv").to_str().unwrap(),
-        "--out",
-        clean_out.to_str().unwrap(),
-    ]);
+    let catalogue = corpus.clean.join("catalogue.csv");
+    let (code, stderr) = photometry_3i(&corpus.clean, Some(&catalogue), Some(&clean_out), &[]);
     assert_eq!(code, 0, "{stderr}");
     let clean = read_by_file(&clean_out, "file");
     let measured = read_by_file(&out.join("photometry.csv"), "file");
@@ -709,16 +685,7 @@ fn photometry_refuses_a_catalogue_without_a_magnitude_column() {
     let catalogue = out.path().join("no_mag.csv");
     std::fs::write(&catalogue, "ra_deg,dec_deg,g_mag\n252.26,-17.45,15.0\n").unwrap();
     let table = out.path().join("phot.csv");
-    let (code, _, stderr) = common::cometphot(&[
-        "photometry",
-        corpus.clean.to_str().unwrap(),
-        "--object",
-        "3I",
-        "--catalog",
-        catalogue.to_str().unwrap(),
-        "--out",
-        table.to_str().unwrap(),
-    ]);
+    let (code, stderr) = photometry_3i(&corpus.clean, Some(&catalogue), Some(&table), &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains(&format!(

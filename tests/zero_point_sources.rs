@@ -12,7 +12,7 @@ mod common;
 
 use std::path::Path;
 
-use bad_inputs::{fixed_card, replace_card, Corpus};
+use bad_inputs::{fixed_card, photometry_3i, replace_card, Corpus};
 
 /// The coefficient of the colour term written into the catalogue.
 const COLOUR_COEFFICIENT: f64 = 0.12;
@@ -55,20 +55,8 @@ fn colour_term_is_fitted_and_applied_at_the_comets_colour() {
 
     let photometry = |catalogue: &Path, colour: Option<&str>, name: &str| {
         let table = out.path().join(name);
-        let mut args = vec![
-            "photometry",
-            corpus.clean.to_str().unwrap(),
-            "--object",
-            "3I",
-            "--catalog",
-            catalogue.to_str().unwrap(),
-            "--out",
-            table.to_str().unwrap(),
-        ];
-        if let Some(c) = colour {
-            args.extend(["--comet-colour", c]);
-        }
-        let (code, _, stderr) = common::cometphot(&args);
+        let extra: Vec<&str> = colour.map_or(Vec::new(), |c| vec!["--comet-colour", c]);
+        let (code, stderr) = photometry_3i(&corpus.clean, Some(catalogue), Some(&table), &extra);
         assert_eq!(code, 0, "{stderr}");
         zero_points(&table)
     };
@@ -96,16 +84,13 @@ fn colour_term_is_fitted_and_applied_at_the_comets_colour() {
     }
 
     // Without colours in the catalogue, --comet-colour is a usage error.
-    let (code, _, stderr) = common::cometphot(&[
-        "photometry",
-        corpus.clean.to_str().unwrap(),
-        "--object",
-        "3I",
-        "--catalog",
-        corpus.clean.join("catalogue.csv").to_str().unwrap(),
-        "--comet-colour",
-        "0.5",
-    ]);
+    let plain_catalogue = corpus.clean.join("catalogue.csv");
+    let (code, stderr) = photometry_3i(
+        &corpus.clean,
+        Some(&plain_catalogue),
+        None,
+        &["--comet-colour", "0.5"],
+    );
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("has no 'color' column"), "{stderr}");
 }
@@ -137,14 +122,7 @@ fn header_zero_point_is_used_when_nothing_else_is_given() {
         std::fs::write(night.join(name), bytes).unwrap();
     }
     let table = out.path().join("header.csv");
-    let (code, _, stderr) = common::cometphot(&[
-        "photometry",
-        night.to_str().unwrap(),
-        "--object",
-        "3I",
-        "--out",
-        table.to_str().unwrap(),
-    ]);
+    let (code, stderr) = photometry_3i(&night, None, Some(&table), &[]);
     assert_eq!(code, 0, "{stderr}");
     let text = std::fs::read_to_string(&table).unwrap();
     let mut lines = text.lines();
@@ -167,14 +145,7 @@ fn header_zero_point_is_used_when_nothing_else_is_given() {
 
     // The same frames without PHOTZP: instrumental magnitudes only.
     let plain = out.path().join("plain.csv");
-    let (code, _, stderr) = common::cometphot(&[
-        "photometry",
-        corpus.clean.to_str().unwrap(),
-        "--object",
-        "3I",
-        "--out",
-        plain.to_str().unwrap(),
-    ]);
+    let (code, stderr) = photometry_3i(&corpus.clean, None, Some(&plain), &[]);
     assert_eq!(code, 0, "{stderr}");
     let text = std::fs::read_to_string(&plain).unwrap();
     assert!(text.lines().skip(1).all(|l| l.contains(",none,")), "{text}");

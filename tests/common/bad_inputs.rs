@@ -387,6 +387,33 @@ fn set_mode(path: &Path, mode: u32) {
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
 }
 
+/// `cometphot photometry DIR --object 3I [--catalog CATALOGUE] [--out OUT] EXTRA…`, as the
+/// corpus tests run it (the including crate must declare `mod common;`); returns the exit
+/// code and standard error.
+pub fn photometry_3i(
+    dir: &Path,
+    catalogue: Option<&Path>,
+    out: Option<&Path>,
+    extra: &[&str],
+) -> (i32, String) {
+    let mut args: Vec<String> = vec![
+        "photometry".into(),
+        dir.display().to_string(),
+        "--object".into(),
+        "3I".into(),
+    ];
+    if let Some(c) = catalogue {
+        args.extend(["--catalog".into(), c.display().to_string()]);
+    }
+    if let Some(o) = out {
+        args.extend(["--out".into(), o.display().to_string()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, stderr) = crate::common::cometphot(&refs);
+    (code, stderr)
+}
+
 /// The small night of `tests/cli_photometry.rs`: 3I/ATLAS on 2025-08-01 at the NOT, a
 /// 500 × 500 px window, three frames of each type. Returns (file name, frame kind).
 fn simulate_night(dir: &Path) -> Vec<(PathBuf, String)> {
