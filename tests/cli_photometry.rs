@@ -1,48 +1,20 @@
 //! `cometphot photometry` on a small simulated night of 3I/ATLAS (raw frames with biases and
 //! flats): exact columns, one row per frame and radius, magnitudes near the truth.
 
+#[path = "common/bad_inputs.rs"]
+mod bad_inputs;
 mod common;
 use common::cometphot;
 
-use cometphot::ephem::elements::builtin;
-use cometphot::ephem::ephemeris::{GeometrySource, OrbitModel};
-use cometphot::ephem::site::Site;
-use cometphot::ephem::time::UtcInstant;
-use cometphot::simulate::ephemeris::place_comet;
 use cometphot::simulate::NightConfig;
 
 const COLUMNS: &str = "file,mjd_mid_utc,filter,exptime_s,airmass,x,y,ra_deg,dec_deg,rh_au,\
                        delta_au,phase_deg,radius_km,radius_arcsec,net_e,net_err_e,mag_inst,zp,\
                        zp_err,zp_method,n_stars,mag,mag_err,flags";
 
+/// The night of `tests/common/bad_inputs.rs` with this file's seed.
 fn simulated_night(dir: &std::path::Path) -> NightConfig {
-    let site = Site::parse("NOT").unwrap();
-    let (first, last) = (
-        UtcInstant::parse_iso("2025-08-01").unwrap(),
-        UtcInstant::parse_iso("2025-08-03").unwrap(),
-    );
-    let geometry =
-        GeometrySource::orbit(builtin("3I").unwrap(), OrbitModel::Perturbed, first, last).unwrap();
-    let mut config = NightConfig {
-        seed: 7,
-        n_bias: 3,
-        n_flat: 3,
-        n_science: 3,
-        science_start_utc: "2025-08-01T22:00:00".into(),
-        science_exptime_s: 30.0,
-        overhead_s: 10.0,
-        detector_window: "[801:1300, 801:1300]".into(),
-        star_density_per_arcmin2: 12.0,
-        star_mag_min: 15.5,
-        star_mag_max: 19.0,
-        ..NightConfig::default()
-    };
-    config.comet.coma_mag = 16.0;
-    config.comet.coma_aperture_radius_arcsec = 4.0;
-    config.comet.coma_outer_radius_arcsec = 10.0;
-    place_comet(&mut config, &geometry, &site, (0.0, 0.0)).unwrap();
-    cometphot::simulate::run(&config, dir).unwrap();
-    config
+    bad_inputs::simulate_night(dir, 7).0
 }
 
 #[test]

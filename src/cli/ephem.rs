@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use cometphot::ephem::elements::{builtin, read_elements_file};
 use cometphot::ephem::ephemeris::{ephemeris, time_grid, to_dataframe, GeometrySource, OrbitModel};
 use cometphot::ephem::horizons;
 use cometphot::ephem::site::Site;
@@ -70,12 +69,9 @@ fn geometry_source(
         return GeometrySource::from_horizons(table)
             .with_context(|| format!("cannot use {}", path.display()));
     }
-    let elements = match (&args.elements, &args.object) {
-        (Some(path), object) => read_elements_file(path, object.as_deref())?,
-        (None, Some(name)) => builtin(name)?,
-        (None, None) => {
-            bail!("say which comet: --object 3I|2I|NAME, --elements FILE or --horizons FILE")
-        }
+    let Some(elements) = super::comet_elements(args.elements.as_deref(), args.object.as_deref())?
+    else {
+        bail!("say which comet: --object 3I|2I|NAME, --elements FILE or --horizons FILE")
     };
     let model = if args.two_body {
         OrbitModel::TwoBody

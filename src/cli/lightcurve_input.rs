@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use cometphot::ephem::elements::{builtin, read_elements_file};
 use cometphot::ephem::ephemeris::OrbitModel;
 use cometphot::ephem::orbit::CometElements;
 use cometphot::ephem::site::Site;
@@ -58,11 +57,7 @@ pub struct LoadedLightcurve {
 impl LightcurveInput {
     /// Reads and validates the table; reports rows left out for their flags.
     pub fn load(&self, verbosity: Verbosity) -> anyhow::Result<LoadedLightcurve> {
-        let elements = match (&self.elements, &self.object) {
-            (Some(path), object) => Some(read_elements_file(path, object.as_deref())?),
-            (None, Some(name)) => Some(builtin(name)?),
-            (None, None) => None,
-        };
+        let elements = super::comet_elements(self.elements.as_deref(), self.object.as_deref())?;
         let site = Site::parse(&self.site)?;
         let name = self.lightcurve.display().to_string();
         let read_options = ReadOptions {

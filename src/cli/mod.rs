@@ -141,6 +141,21 @@ fn profile_registry(
     Ok(registry)
 }
 
+/// The comet's orbital elements from `--elements FILE` (the entry named by `--object`, or the
+/// file's only one) or, without a file, the built-in orbit `--object` names; `None` when
+/// neither is given.
+pub fn comet_elements(
+    elements: Option<&std::path::Path>,
+    object: Option<&str>,
+) -> anyhow::Result<Option<cometphot::ephem::orbit::CometElements>> {
+    use cometphot::ephem::elements::{builtin, read_elements_file};
+    Ok(match (elements, object) {
+        (Some(path), object) => Some(read_elements_file(path, object)?),
+        (None, Some(name)) => Some(builtin(name)?),
+        (None, None) => None,
+    })
+}
+
 /// Refuses an output path (`option`: the flag that gave it) inside the input directory: the
 /// inputs are never modified, and files written among them would be found by the next scan
 /// (`--allow-output-in-input` lifts this). An input that is a single file refuses only itself.

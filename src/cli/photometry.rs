@@ -10,7 +10,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cometphot::ephem::elements::{builtin, read_elements_file};
 use cometphot::ephem::ephemeris::{GeometrySource, OrbitModel};
 use cometphot::ephem::horizons;
 use cometphot::ephem::orbit::CometElements;
@@ -136,12 +135,10 @@ impl Trajectory {
             let table = horizons::read(path)?;
             return Ok(Trajectory::Horizons(path.clone(), table));
         }
-        let elements = match (&args.elements, &args.object) {
-            (Some(path), object) => read_elements_file(path, object.as_deref())?,
-            (None, Some(name)) => builtin(name)?,
-            (None, None) => {
-                bail!("say which comet: --object 3I|2I|NAME, --elements or --horizons")
-            }
+        let Some(elements) =
+            super::comet_elements(args.elements.as_deref(), args.object.as_deref())?
+        else {
+            bail!("say which comet: --object 3I|2I|NAME, --elements or --horizons")
         };
         let model = if args.two_body {
             OrbitModel::TwoBody

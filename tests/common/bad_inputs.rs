@@ -134,7 +134,7 @@ impl Corpus {
     pub fn generate_in(base: &Path) -> Corpus {
         let clean = base.join("clean");
         let root = base.join("corpus");
-        let night = simulate_night(&clean);
+        let (_, night) = simulate_night(&clean, 9);
         std::fs::create_dir_all(&root).unwrap();
         let mut good = Vec::new();
         for entry in std::fs::read_dir(&clean).unwrap() {
@@ -414,9 +414,10 @@ pub fn photometry_3i(
     (code, stderr)
 }
 
-/// The small night of `tests/cli_photometry.rs`: 3I/ATLAS on 2025-08-01 at the NOT, a
-/// 500 × 500 px window, three frames of each type. Returns (file name, frame kind).
-fn simulate_night(dir: &Path) -> Vec<(PathBuf, String)> {
+/// A small simulated night (seeded): 3I/ATLAS on 2025-08-01 at the NOT, a 500 × 500 px
+/// window, three frames of each type. Returns its configuration (the truth) and each frame's
+/// (file name, frame kind).
+pub fn simulate_night(dir: &Path, seed: u64) -> (NightConfig, Vec<(PathBuf, String)>) {
     let site = Site::parse("NOT").unwrap();
     let (first, last) = (
         UtcInstant::parse_iso("2025-08-01").unwrap(),
@@ -425,7 +426,7 @@ fn simulate_night(dir: &Path) -> Vec<(PathBuf, String)> {
     let geometry =
         GeometrySource::orbit(builtin("3I").unwrap(), OrbitModel::Perturbed, first, last).unwrap();
     let mut config = NightConfig {
-        seed: 9,
+        seed,
         n_bias: 3,
         n_flat: 3,
         n_science: 3,
@@ -443,11 +444,12 @@ fn simulate_night(dir: &Path) -> Vec<(PathBuf, String)> {
     config.comet.coma_outer_radius_arcsec = 10.0;
     place_comet(&mut config, &geometry, &site, (0.0, 0.0)).unwrap();
     let night = cometphot::simulate::run(&config, dir).unwrap();
-    night
+    let frames = night
         .frames
         .iter()
         .map(|f| (PathBuf::from(&f.file), f.frame_type.as_str().to_string()))
-        .collect()
+        .collect();
+    (config, frames)
 }
 
 /// The comet's pixel position in `science` (0-based, from the simulator's truth table).
