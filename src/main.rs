@@ -4,6 +4,9 @@ mod cli;
 
 use clap::Parser;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // clap's own exit status for a usage error is 2, which cometphot reserves for "some
     // inputs skipped": usage errors exit with 1 (help and version with 0).

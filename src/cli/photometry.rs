@@ -21,7 +21,7 @@ use cometphot::photometry::measure::{
     measure_frame, ApertureRadius, CometSearch, PhotometryConfig, ZeroPointSource,
 };
 use cometphot::photometry::table::to_dataframe;
-use cometphot::reduce::pipeline::{reduce_files, Progress, ReduceOptions};
+use cometphot::reduce::pipeline::{reduce_scanned, Progress, ReduceOptions};
 use cometphot::scan::{files_to_scan, scan_files, ScanOptions, ScanRow, ScanStatus};
 use cometphot::table::{write_table_or_stdout, write_text_atomic};
 
@@ -498,8 +498,15 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let results = Mutex::new(Vec::new());
     let failures = Mutex::new(Vec::new());
     let diagnostic_rows: Mutex<Vec<(String, DiagnosticRows)>> = Mutex::new(Vec::new());
-    let report = reduce_files(
-        &files,
+    // The files to reduce were scanned above (same profiles, profile detection): their rows
+    // classify them, so no file is read twice.
+    let to_reduce: HashSet<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let report = reduce_scanned(
+        scan_rows
+            .iter()
+            .filter(|r| to_reduce.contains(&r.path))
+            .cloned()
+            .collect(),
         None,
         &options,
         &|frame| {

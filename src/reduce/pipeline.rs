@@ -230,17 +230,35 @@ pub fn reduce_files(
     on_frame: &(dyn Fn(&CalibratedFrame) + Sync),
     progress: &(dyn Fn(Progress) + Sync),
 ) -> ReduceReport {
-    let mut report = ReduceReport::default();
     let noop = || {};
     let scan_options = ScanOptions {
         profiles: &options.profiles,
         choice: &options.choice,
         on_file: &noop,
     };
+    reduce_scanned(
+        scan_files(files, &scan_options),
+        out_dir,
+        options,
+        on_frame,
+        progress,
+    )
+}
+
+/// [`reduce_files`] on files already scanned (with `options.profiles` and `options.choice`):
+/// the rows classify the files, so a caller that has scanned them does not read them twice.
+pub fn reduce_scanned(
+    scan_rows: Vec<ScanRow>,
+    out_dir: Option<&Path>,
+    options: &ReduceOptions,
+    on_frame: &(dyn Fn(&CalibratedFrame) + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
+) -> ReduceReport {
+    let mut report = ReduceReport::default();
     let mut biases = Vec::new();
     let mut flats = Vec::new();
     let mut science = Vec::new();
-    for (path, rows) in group_rows(scan_files(files, &scan_options)) {
+    for (path, rows) in group_rows(scan_rows) {
         let path = PathBuf::from(path);
         if rows.iter().any(|r| r.status == ScanStatus::Error) {
             let reason = rows
