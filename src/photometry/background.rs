@@ -745,37 +745,6 @@ impl<'a> NaturalSpline<'a> {
         NaturalSpline { t, v, d2 }
     }
 
-    /// Slopes of the linear continuations before the first and after the last node (as in
-    /// [`NaturalSpline::eval`]; zero with fewer than two nodes).
-    fn end_slopes(&self) -> (f64, f64) {
-        let (t, v, d2) = (self.t, &self.v, &self.d2);
-        let n = t.len();
-        if n < 2 {
-            return (0.0, 0.0);
-        }
-        let h0 = t[1] - t[0];
-        let h1 = t[n - 1] - t[n - 2];
-        (
-            (v[1] - v[0]) / h0 - h0 * (2.0 * d2[0] + d2[1]) / 6.0,
-            (v[n - 1] - v[n - 2]) / h1 + h1 * (d2[n - 2] + 2.0 * d2[n - 1]) / 6.0,
-        )
-    }
-
-    /// [`NaturalSpline::eval`] at a precomputed [`Piece`], with `ends` from
-    /// [`NaturalSpline::end_slopes`].
-    #[inline]
-    fn eval_piece(&self, piece: &Piece, ends: (f64, f64)) -> f64 {
-        let (v, d2) = (&self.v, &self.d2);
-        match *piece {
-            Piece::Single => v[0],
-            Piece::Before { dx } => v[0] + ends.0 * dx,
-            Piece::After { dx } => v[v.len() - 1] + ends.1 * dx,
-            Piece::Inside { k, a, b, ca, cb, h } => {
-                a * v[k] + b * v[k + 1] + (ca * d2[k] + cb * d2[k + 1]) * h * h / 6.0
-            }
-        }
-    }
-
     /// Value at `x`, given the interval index `k` (`t[k] ≤ x ≤ t[k+1]`, clamped) from
     /// [`interval`].
     fn eval(&self, x: f64, k: usize) -> f64 {
@@ -801,49 +770,58 @@ impl<'a> NaturalSpline<'a> {
     }
 }
 
-/// Where `x` falls on a spline's nodes, with the weights of [`NaturalSpline::eval`] that
-/// depend on `x` only.
+/// The value of a natural spline at `x` as a weighted sum of four of its numbers:
+/// `wv0 v[k] + wv1 v[k+1] + wd0 d2[k] + wd1 d2[k+1]`, with weights that depend on `x` and the
+/// nodes only (the same for every spline on these nodes). Inside an interval of length h,
+/// with a = (t[k+1] − x)/h and b = 1 − a (Press et al., Numerical Recipes, §3.3):
+/// `a v[k] + b v[k+1] + ((a³ − a) d2[k] + (b³ − b) d2[k+1]) h²/6`; beyond the end nodes the
+/// linear continuation of [`NaturalSpline::eval`], whose slope is itself such a sum.
+/// Needs at least two nodes.
 #[derive(Debug, Clone, Copy)]
-enum Piece {
-    /// A single node: its value.
-    Single,
-    /// Before the first node (linear), by `x − t[0]`.
-    Before { dx: f64 },
-    /// After the last node (linear), by `x − t[n−1]`.
-    After { dx: f64 },
-    /// In interval `k` with the cubic's weights `a`, `b`, `a³ − a`, `b³ − b` and length `h`.
-    Inside {
-        k: usize,
-        a: f64,
-        b: f64,
-        ca: f64,
-        cb: f64,
-        h: f64,
-    },
+struct SplineWeights {
+    k: usize,
+    wv0: f64,
+    wv1: f64,
+    wd0: f64,
+    wd1: f64,
 }
 
-impl Piece {
-    fn new(t: &[f64], x: f64, k: usize) -> Piece {
+impl SplineWeights {
+    fn new(t: &[f64], x: f64) -> SplineWeights {
         let n = t.len();
-        if n == 1 {
-            return Piece::Single;
-        }
+        debug_assert!(n >= 2);
+        let k = interval(t, x);
+        let h = t[k + 1] - t[k];
         if x < t[0] {
-            return Piece::Before { dx: x - t[0] };
+            // v0 + dx ((v1 − v0)/h − h (2 d0 + d1)/6)
+            let dx = x - t[0];
+            return SplineWeights {
+                k,
+                wv0: 1.0 - dx / h,
+                wv1: dx / h,
+                wd0: -dx * h / 3.0,
+                wd1: -dx * h / 6.0,
+            };
         }
         if x > t[n - 1] {
-            return Piece::After { dx: x - t[n - 1] };
+            // v[n−1] + dx ((v[n−1] − v[n−2])/h + h (d[n−2] + 2 d[n−1])/6)
+            let dx = x - t[n - 1];
+            return SplineWeights {
+                k,
+                wv0: -dx / h,
+                wv1: 1.0 + dx / h,
+                wd0: dx * h / 6.0,
+                wd1: dx * h / 3.0,
+            };
         }
-        let h = t[k + 1] - t[k];
         let a = (t[k + 1] - x) / h;
         let b = 1.0 - a;
-        Piece::Inside {
+        SplineWeights {
             k,
-            a,
-            b,
-            ca: a * a * a - a,
-            cb: b * b * b - b,
-            h,
+            wv0: a,
+            wv1: b,
+            wd0: (a * a * a - a) * h * h / 6.0,
+            wd1: (b * b * b - b) * h * h / 6.0,
         }
     }
 }
@@ -878,18 +856,45 @@ fn interpolate(
             columns[y * nx + i] = spline.eval(yf, interval(node_y, yf));
         }
     }
-    // Along x the spline pieces and their weights depend on x only: computed once for all
-    // rows (the arithmetic of `NaturalSpline::eval`, in the same order, so the values are
-    // the same to the bit).
-    let pieces: Vec<Piece> = (0..w)
-        .map(|x| Piece::new(node_x, x as f64, interval(node_x, x as f64)))
-        .collect();
     let mut data = vec![0f32; w * h];
+    if nx == 1 {
+        // One column of boxes: the value along y, the same across x.
+        data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+            row.fill(columns[y].max(floor) as f32);
+        });
+        return Image::new(w, h, data).expect("interpolated map has the image's size");
+    }
+    // Along x the weights depend on x only: computed once for all rows, then each row is a
+    // few runs of pixels (one per interval) over which the four spline numbers are constant.
+    let weights: Vec<SplineWeights> = (0..w)
+        .map(|x| SplineWeights::new(node_x, x as f64))
+        .collect();
+    let mut runs: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    for (x, wt) in weights.iter().enumerate() {
+        match runs.last_mut() {
+            Some((k, range)) if *k == wt.k => range.end = x + 1,
+            _ => runs.push((wt.k, x..x + 1)),
+        }
+    }
+    let (wv0, wv1, wd0, wd1): (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) = (
+        weights.iter().map(|wt| wt.wv0).collect(),
+        weights.iter().map(|wt| wt.wv1).collect(),
+        weights.iter().map(|wt| wt.wd0).collect(),
+        weights.iter().map(|wt| wt.wd1).collect(),
+    );
     data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         let spline = NaturalSpline::new(node_x, columns[y * nx..(y + 1) * nx].to_vec());
-        let ends = spline.end_slopes();
-        for (out, piece) in row.iter_mut().zip(&pieces) {
-            *out = spline.eval_piece(piece, ends).max(floor) as f32;
+        let (v, d2) = (&spline.v, &spline.d2);
+        for (k, range) in &runs {
+            let (v0, v1, d0, d1) = (v[*k], v[*k + 1], d2[*k], d2[*k + 1]);
+            let weights = wv0[range.clone()]
+                .iter()
+                .zip(&wv1[range.clone()])
+                .zip(&wd0[range.clone()])
+                .zip(&wd1[range.clone()]);
+            for (out, (((a, b), c), d)) in row[range.clone()].iter_mut().zip(weights) {
+                *out = (a * v0 + b * v1 + c * d0 + d * d1).max(floor) as f32;
+            }
         }
     });
     Image::new(w, h, data).expect("interpolated map has the image's size")
@@ -945,6 +950,40 @@ mod tests {
         assert_eq!(box_edges(100, 64), vec![(0, 64), (64, 100)]);
         assert_eq!(box_edges(200, 64), vec![(0, 64), (64, 128), (128, 200)]);
         assert_eq!(box_edges(64, 64), vec![(0, 64)]);
+    }
+
+    /// The row-by-runs interpolation equals the bicubic spline evaluated pixel by pixel
+    /// (splines along y through each column of nodes, then along x through those values),
+    /// inside the nodes and on the linear continuations beyond them.
+    #[test]
+    fn interpolation_equals_the_spline_pixel_by_pixel() {
+        for (nx, ny, w, h) in [(5, 4, 97, 61), (2, 3, 40, 33), (1, 3, 9, 30), (6, 1, 50, 7)] {
+            let node_x: Vec<f64> = (0..nx).map(|i| 6.5 + 17.0 * i as f64).collect();
+            let node_y: Vec<f64> = (0..ny).map(|j| 4.5 + 13.0 * j as f64).collect();
+            let mesh: Vec<f64> = (0..nx * ny)
+                .map(|k| 100.0 + ((k * 7919) % 101) as f64 * 0.37 - 0.02 * k as f64)
+                .collect();
+            let map = interpolate(&mesh, &node_x, &node_y, w, h, 0.0);
+            for y in 0..h {
+                let yf = y as f64;
+                let along_y: Vec<f64> = (0..nx)
+                    .map(|i| {
+                        let v = (0..ny).map(|j| mesh[j * nx + i]).collect();
+                        NaturalSpline::new(&node_y, v).eval(yf, interval(&node_y, yf))
+                    })
+                    .collect();
+                let spline = NaturalSpline::new(&node_x, along_y);
+                for x in 0..w {
+                    let xf = x as f64;
+                    let expected = spline.eval(xf, interval(&node_x, xf)) as f32;
+                    let got = map.get(x, y);
+                    assert!(
+                        (got - expected).abs() <= 1e-5 * expected.abs(),
+                        "{nx}x{ny} nodes, {w}x{h}: ({x}, {y}) {got} vs {expected}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -19,10 +19,8 @@ use super::astrometry::{refine_wcs, ReferenceStar, RefineParams, RefinedWcs};
 use super::background::{estimate_background, Background, BackgroundParams};
 use super::catalogue::CatalogueStar;
 use super::comet::{locate_comet, Exclusion, LocateParams};
-use super::detect::{
-    detect_segmentation, detect_sources, source_flag, source_fwhm_px, DetectParams, Detection,
-    Source,
-};
+use super::detect::{detect_sources, source_flag, source_fwhm_px, DetectParams, Detection, Source};
+use super::source_mask::source_mask;
 use super::zeropoint::{
     catalogue_zero_point, catalogue_zero_point_with_colour, instrumental_mag,
     zero_point_from_header, CalibrationStar, ZeroPoint, ZeroPointMethod,
@@ -283,12 +281,15 @@ fn model_frame(
     references: &[ReferenceStar],
 ) -> Result<FrameModel, MeasureError> {
     let image = &frame.image_e;
-    let first = estimate_background(image, Some(&frame.mask), None, &config.background)
-        .map_err(|e| pixels_error(frame, e))?;
-    // The first pass needs only the footprints (no centroids or FWHM fits).
-    let footprints = detect_segmentation(image, &first, Some(&frame.mask), &config.detect)
-        .map_err(|e| pixels_error(frame, e))?
-        .to_exclusion_mask(3.0);
+    // The first pass needs only where the sources are (found on the image binned 2 x 2).
+    let footprints = source_mask(
+        image,
+        Some(&frame.mask),
+        &config.background,
+        &config.detect,
+        3.0,
+    )
+    .map_err(|e| pixels_error(frame, e))?;
     let background = estimate_background(
         image,
         Some(&frame.mask),

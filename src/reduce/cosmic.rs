@@ -116,28 +116,48 @@ fn median_of_5(v: [f32; 5]) -> f32 {
 /// the medians of the box's five rows. Each row has 3 values at or above its median, so at
 /// least 15 of the 25 values are at or above the smallest row median, which is therefore
 /// at most the 13th value (the median). Cheap, and enough to rule out most pixels before
-/// the exact median is computed.
-fn median5_lower_bound(w: usize, h: usize, v: &[f32]) -> Vec<f32> {
+/// the exact median is computed. Returned through `finish` (applied to every value, in
+/// the same pass).
+fn median5_lower_bound(
+    w: usize,
+    h: usize,
+    v: &[f32],
+    finish: impl Fn(f32) -> f32 + Sync,
+) -> Vec<f32> {
     let grid = Grid { w, h, v };
-    // Horizontal medians of 5 (away from the left and right edges straight from the row).
+    // Horizontal medians of 5 (away from the left and right edges straight from the row,
+    // as five shifted slices that the compiler vectorises).
     let mut rows = vec![0f32; w * h];
     rows.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         let yi = y as isize;
+        let edge = |x: usize| {
+            let xi = x as isize;
+            median_of_5([
+                grid.at(xi - 2, yi),
+                grid.at(xi - 1, yi),
+                grid.at(xi, yi),
+                grid.at(xi + 1, yi),
+                grid.at(xi + 2, yi),
+            ])
+        };
+        if w < 5 {
+            for (x, o) in row.iter_mut().enumerate() {
+                *o = edge(x);
+            }
+            return;
+        }
         let src = &v[y * w..(y + 1) * w];
-        for (x, o) in row.iter_mut().enumerate() {
-            *o = if x >= 2 && x + 2 < w {
-                let s = &src[x - 2..x + 3];
-                median_of_5([s[0], s[1], s[2], s[3], s[4]])
-            } else {
-                let xi = x as isize;
-                median_of_5([
-                    grid.at(xi - 2, yi),
-                    grid.at(xi - 1, yi),
-                    grid.at(xi, yi),
-                    grid.at(xi + 1, yi),
-                    grid.at(xi + 2, yi),
-                ])
-            };
+        let shifted = src[..w - 4]
+            .iter()
+            .zip(&src[1..w - 3])
+            .zip(&src[2..w - 2])
+            .zip(&src[3..w - 1])
+            .zip(&src[4..]);
+        for (o, ((((a, b), c), d), e)) in row[2..w - 2].iter_mut().zip(shifted) {
+            *o = median_of_5([*a, *b, *c, *d, *e]);
+        }
+        for x in [0, 1, w - 2, w - 1] {
+            row[x] = edge(x);
         }
     });
     // Smallest of the five row medians, rows y − 2 ..= y + 2 (edge rows replicated), taken
@@ -151,6 +171,9 @@ fn median5_lower_bound(w: usize, h: usize, v: &[f32]) -> Vec<f32> {
             for (o, m) in row.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
                 *o = o.min(*m);
             }
+        }
+        for o in row.iter_mut() {
+            *o = finish(*o);
         }
     });
     out
@@ -235,27 +258,26 @@ fn dilate(w: usize, h: usize, flags: &[bool], r: usize) -> Vec<bool> {
     if r == 0 {
         return flags.to_vec();
     }
-    // Separable: along rows, then along columns.
+    // Separable: along rows (rows without a flag are skipped), then along columns (an OR
+    // of whole rows).
     let mut rows = vec![false; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            if flags[y * w + x] {
-                for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
-                    rows[y * w + xx] = true;
-                }
-            }
+    rows.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
+        let src = &flags[y * w..(y + 1) * w];
+        if !src.contains(&true) {
+            return;
         }
-    }
+        for (x, _) in src.iter().enumerate().filter(|(_, f)| **f) {
+            out[x.saturating_sub(r)..(x + r + 1).min(w)].fill(true);
+        }
+    });
     let mut out = vec![false; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            if rows[y * w + x] {
-                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
-                    out[yy * w + x] = true;
-                }
+    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+            for (o, f) in row.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
+                *o |= *f;
             }
         }
-    }
+    });
     out
 }
 
@@ -341,10 +363,7 @@ pub fn clean_cosmic_rays(
     }
     let original = work.clone();
     let rn2 = (read_noise_e * read_noise_e) as f32;
-    let noise_floor: Vec<f32> = median5_lower_bound(w, h, &original)
-        .into_iter()
-        .map(|m| (m.max(0.0) + rn2).sqrt().max(1e-3))
-        .collect();
+    let noise_floor = median5_lower_bound(w, h, &original, |m| (m.max(0.0) + rn2).sqrt().max(1e-3));
     let mut noise = Noise {
         image: Grid { w, h, v: &original },
         rn2,
@@ -389,11 +408,26 @@ pub fn clean_cosmic_rays(
         };
         let eligible = |k: usize, cosmic: &[bool]| !protected[k] && !cosmic[k];
         // Candidates: S > σ_clip (ruled out cheaply with the lower bound of N first).
+        // The cheap test on every pixel (rows in parallel), the others on what passes it.
+        let passing: Vec<usize> = lplus
+            .par_chunks(w)
+            .zip(noise_floor.par_chunks(w))
+            .enumerate()
+            .flat_map_iter(|(y, (l_row, floor_row))| {
+                let cosmic = &cosmic;
+                let protected = &protected;
+                l_row
+                    .iter()
+                    .zip(floor_row)
+                    .enumerate()
+                    .filter(move |(x, (l, floor))| {
+                        **l > 2.0 * sigclip * **floor && !protected[y * w + x] && !cosmic[y * w + x]
+                    })
+                    .map(move |(x, _)| y * w + x)
+            })
+            .collect();
         let mut new: Vec<usize> = Vec::new();
-        for k in 0..n {
-            if lplus[k] <= 2.0 * sigclip * noise_floor[k] || !eligible(k, &cosmic) {
-                continue;
-            }
+        for k in passing {
             let nk = noise.at(k);
             if lplus[k] / (2.0 * nk) <= sigclip {
                 continue;
@@ -551,7 +585,7 @@ mod tests {
         let mut seed = 9;
         let (w, h) = (23, 17);
         let v: Vec<f32> = (0..w * h).map(|_| gauss(&mut seed) * 10.0).collect();
-        let lb = median5_lower_bound(w, h, &v);
+        let lb = median5_lower_bound(w, h, &v, |m| m);
         let grid = Grid { w, h, v: &v };
         let mut buf = Vec::new();
         for y in 0..h {
