@@ -25,7 +25,7 @@ use super::detect::{
 };
 use super::zeropoint::{
     catalogue_zero_point, catalogue_zero_point_with_colour, instrumental_mag,
-    zero_point_from_header, CalibrationStar, ZeroPoint, ZeroPointMethod,
+    zero_point_from_header, CalibrationStar, StandardMeasurement, ZeroPoint, ZeroPointMethod,
 };
 use crate::ephem::ephemeris::GeometrySource;
 use crate::ephem::geometry::Observation;
@@ -51,6 +51,10 @@ pub enum MeasureError {
     Pixels { file: String, message: String },
     #[error("{file}: the comet's predicted position is outside the frame: {message}")]
     CometOutside { file: String, message: String },
+    #[error("{0}: standard-star frame without an airmass (AIRMASS): not usable for the extinction fit")]
+    NoAirmass(String),
+    #[error("{file}: standard-star frame: {message}")]
+    NoStandards { file: String, message: String },
 }
 
 /// Radius of the comet's aperture.
@@ -343,20 +347,28 @@ fn model_frame(
     })
 }
 
-/// Zero point from the catalogue stars matched by the WCS refinement.
+/// Catalogue stars matched by the WCS refinement, measured for a zero point: clean,
+/// uncrowded, unsaturated sources in 2 FWHM apertures, aperture-corrected to 4 FWHM.
+struct MeasuredStars {
+    stars: Vec<CalibrationStar>,
+    /// Detected positions (0-based px), in the order of `stars`.
+    positions: Vec<(f64, f64)>,
+    /// Uncertainty of the aperture correction (mag): 0 when measured, else
+    /// [`UNMEASURED_APERTURE_CORRECTION_MAG`].
+    correction_err_mag: f64,
+}
+
+/// Measures the catalogue stars matched by the WCS refinement (`None` without a refined WCS).
 /// `avoid`: a circle (x, y, radius px) around the comet whose stars are not used (the coma
 /// would add to their light and to their background).
-fn catalogue_zp(
+fn measure_catalogue_stars(
     frame: &CalibratedFrame,
     model: &FrameModel,
     catalogue: &[CatalogueStar],
-    comet_colour: Option<f64>,
     exptime_s: f64,
     avoid: (f64, f64, f64),
-) -> (Option<ZeroPoint>, Vec<ZeroPointStar>) {
-    let Some(refined) = model.refined.as_ref() else {
-        return (None, Vec::new());
-    };
+) -> Option<MeasuredStars> {
+    let refined = model.refined.as_ref()?;
     let fwhm = model.fwhm_px;
     let options = star_options(frame);
     let (small, large) = (2.0 * fwhm, 4.0 * fwhm);
@@ -448,6 +460,31 @@ fn catalogue_zp(
     for s in &mut stars {
         s.instrumental_mag += correction;
     }
+    Some(MeasuredStars {
+        stars,
+        positions,
+        correction_err_mag: correction_err,
+    })
+}
+
+/// Zero point from the catalogue stars matched by the WCS refinement (see
+/// [`measure_catalogue_stars`]).
+fn catalogue_zp(
+    frame: &CalibratedFrame,
+    model: &FrameModel,
+    catalogue: &[CatalogueStar],
+    comet_colour: Option<f64>,
+    exptime_s: f64,
+    avoid: (f64, f64, f64),
+) -> (Option<ZeroPoint>, Vec<ZeroPointStar>) {
+    let Some(MeasuredStars {
+        stars,
+        positions,
+        correction_err_mag: correction_err,
+    }) = measure_catalogue_stars(frame, model, catalogue, exptime_s, avoid)
+    else {
+        return (None, Vec::new());
+    };
     let with_correction_err = |zp: ZeroPoint| ZeroPoint {
         zp_err_mag: zp.zp_err_mag.hypot(correction_err),
         ..zp
@@ -487,6 +524,99 @@ fn catalogue_zp(
         })
         .collect();
     (zero_point, used)
+}
+
+/// The standard stars measured in one standard-star frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandardFrame {
+    pub file: String,
+    pub filter: String,
+    pub mjd_mid_utc: f64,
+    /// The header's airmass (ALFOSC writes it at the start of the exposure).
+    pub airmass: f64,
+    /// One per star kept: `m_cat − m_inst` inside the frame's 3σ clipping bounds (astropy's
+    /// rule), `mag_err` combining the catalogue, photometric and aperture-correction errors.
+    pub measurements: Vec<StandardMeasurement>,
+    /// Stars measured before the clipping.
+    pub n_candidates: usize,
+}
+
+/// Measures the standard stars of a standard-star frame exactly as the catalogue stars of a
+/// science frame are measured for its zero point: the header WCS refined on `standards`, the
+/// matched clean and uncrowded stars in 2 FWHM apertures aperture-corrected to 4 FWHM, and
+/// `m_inst = −2.5 log10(e⁻/s)`. Each kept star gives `m_cat − m_inst` at the frame's airmass
+/// for [`super::zeropoint::fit_extinction`].
+pub fn measure_standard_frame(
+    frame: &CalibratedFrame,
+    standards: &[CatalogueStar],
+    config: &PhotometryConfig,
+) -> Result<StandardFrame, MeasureError> {
+    let file = frame.source.display().to_string();
+    let meta = &frame.meta;
+    let time = meta
+        .mid_exposure_utc
+        .ok_or_else(|| MeasureError::NoTime(file.clone()))?;
+    let exptime_s = meta
+        .exptime_s
+        .filter(|t| *t > 0.0)
+        .ok_or_else(|| MeasureError::NoExposure(file.clone()))?;
+    let airmass = meta
+        .airmass
+        .filter(|x| x.is_finite() && *x >= 1.0)
+        .ok_or_else(|| MeasureError::NoAirmass(file.clone()))?;
+    let no_standards = |message: &str| MeasureError::NoStandards {
+        file: file.clone(),
+        message: message.to_string(),
+    };
+    if frame.wcs.is_none() {
+        return Err(no_standards(
+            "no WCS in the header: the standard stars cannot be identified",
+        ));
+    }
+    let references: Vec<ReferenceStar> = standards.iter().map(ReferenceStar::from).collect();
+    let model = model_frame(frame, config, &references)?;
+    let measured = measure_catalogue_stars(
+        frame,
+        &model,
+        standards,
+        exptime_s,
+        (f64::NAN, f64::NAN, 0.0),
+    )
+    .ok_or_else(|| {
+        no_standards("the WCS could not be refined on the standard stars (none matched)")
+    })?;
+    let offsets: Vec<f64> = measured
+        .stars
+        .iter()
+        .map(|s| s.catalogue_mag - s.instrumental_mag)
+        .collect();
+    let (lower, upper) = SigmaClip::default()
+        .clip(&offsets)
+        .map(|c| (c.lower, c.upper))
+        .ok_or_else(|| no_standards("no standard star could be measured"))?;
+    let measurements: Vec<StandardMeasurement> = measured
+        .stars
+        .iter()
+        .zip(&offsets)
+        .filter(|(_, o)| **o >= lower && **o <= upper)
+        .map(|(s, _)| StandardMeasurement {
+            catalogue_mag: s.catalogue_mag,
+            instrumental_mag: s.instrumental_mag,
+            mag_err: s
+                .catalogue_mag_err
+                .hypot(s.instrumental_mag_err)
+                .hypot(measured.correction_err_mag),
+            airmass,
+        })
+        .collect();
+    Ok(StandardFrame {
+        file,
+        filter: meta.filter.clone().unwrap_or_default(),
+        mjd_mid_utc: time.mjd(),
+        airmass,
+        measurements,
+        n_candidates: measured.stars.len(),
+    })
 }
 
 fn star_options(frame: &CalibratedFrame) -> MeasureOptions<'_> {

@@ -11,5 +11,6 @@ pub mod comet;
 pub mod detect;
 pub mod measure;
 pub mod regions;
+pub mod standards;
 pub mod table;
 pub mod zeropoint;

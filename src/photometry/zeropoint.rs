@@ -9,13 +9,16 @@ use crate::stats::{mad_std, median, SigmaClip};
 use nalgebra::{DMatrix, DVector};
 use thiserror::Error;
 
-#[derive(Debug, Error, PartialEq)]
+#[derive(Debug, Clone, Error, PartialEq)]
 pub enum ZeroPointError {
     #[error("no usable star for the zero point ({0} candidates, none with finite magnitudes)")]
     NoStars(usize),
     #[error("{found} stars for a fit that needs at least {needed}")]
     TooFewStars { found: usize, needed: usize },
-    #[error("the standard-star airmasses span only {0:.3}: extinction cannot be fitted")]
+    #[error(
+        "the standard-star airmasses span only {0:.3} (at least {MIN_AIRMASS_RANGE} needed): \
+         extinction cannot be fitted"
+    )]
     NoAirmassRange(f64),
 }
 
@@ -221,6 +224,8 @@ struct Line {
     slope: f64,
     intercept_err: f64,
     slope_err: f64,
+    /// Covariance of intercept and slope (scaled as the errors).
+    covariance: f64,
 }
 
 fn weighted_line(points: &[(f64, f64, f64)]) -> Line {
@@ -251,10 +256,12 @@ fn weighted_line(points: &[(f64, f64, f64)]) -> Line {
         slope: solution[1],
         intercept_err: covariance[(0, 0)].sqrt() * scale,
         slope_err: covariance[(1, 1)].sqrt() * scale,
+        covariance: covariance[(0, 1)] * scale * scale,
     }
 }
 
-/// A standard-star measurement: catalogue magnitude, instrumental magnitude and airmass.
+/// A standard-star measurement: catalogue magnitude, instrumental magnitude (aperture
+/// corrected, `−2.5 log10(e⁻/s)`), their combined error and the frame's airmass.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StandardMeasurement {
     pub catalogue_mag: f64,
@@ -263,26 +270,42 @@ pub struct StandardMeasurement {
     pub airmass: f64,
 }
 
-/// Night zero point and extinction: `m_std − m_inst = zp − k·X`, weighted least squares.
+/// Night zero point and extinction coefficient from standard stars (Bouguer's law, e.g.
+/// Hardie 1962, "Photoelectric reductions", in *Astronomical Techniques*, ch. 8):
+///
+/// `m_cat − m_inst = zp0 − k·X`
+///
+/// with `m_inst = −2.5 log10(e⁻/s)`, `zp0` the zero point above the atmosphere (X = 0), `k` the
+/// extinction coefficient (mag/airmass) and `X` the airmass. A frame at airmass X then has the
+/// zero point `zp(X) = zp0 − k·X`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ExtinctionFit {
-    /// Zero point above the atmosphere (X = 0) and its error.
+    /// Zero point above the atmosphere (X = 0) and its error (mag).
     pub zp_mag: f64,
     pub zp_err_mag: f64,
     /// Extinction coefficient k (mag/airmass) and its error.
     pub k_mag_per_airmass: f64,
-    pub k_err: f64,
+    pub k_err_mag_per_airmass: f64,
+    /// Covariance of zp0 and k (mag²/airmass).
+    pub zp_k_covariance: f64,
+    /// Star measurements in the fit and the airmasses they span.
     pub n_stars: usize,
+    pub airmass_min: f64,
+    pub airmass_max: f64,
+    /// χ² per degree of freedom with the stated errors; above 1 the errors of zp0 and k were
+    /// scaled by √(χ²/dof).
+    pub chi2_dof: f64,
 }
 
 impl ExtinctionFit {
-    /// The zero point of a frame taken at airmass `x`, with its error from the covariance.
+    /// The zero point of a frame taken at airmass `x`: `zp0 − k·X`, with the error from the
+    /// full covariance, `σ² = σ²(zp0) + X² σ²(k) − 2X cov(zp0, k)`.
     pub fn zero_point_at(&self, airmass: f64) -> ZeroPoint {
+        let variance = self.zp_err_mag.powi(2) + (airmass * self.k_err_mag_per_airmass).powi(2)
+            - 2.0 * airmass * self.zp_k_covariance;
         ZeroPoint {
             zp_mag: self.zp_mag - self.k_mag_per_airmass * airmass,
-            // The intercept–slope covariance is not kept: adding in quadrature is conservative
-            // for X > 0 (the two are anticorrelated).
-            zp_err_mag: self.zp_err_mag.hypot(self.k_err * airmass),
+            zp_err_mag: variance.max(0.0).sqrt(),
             method: ZeroPointMethod::Standards,
             n_stars: self.n_stars,
             n_candidates: self.n_stars,
@@ -291,11 +314,18 @@ impl ExtinctionFit {
     }
 }
 
-/// Fits zero point and extinction coefficient to standard-star measurements.
+/// Smallest span of airmass (max − min) over which [`fit_extinction`] fits k.
+pub const MIN_AIRMASS_RANGE: f64 = 0.1;
+
+/// Fits zero point and extinction coefficient to standard-star measurements (see
+/// [`ExtinctionFit`]) by weighted least squares (weights 1/σ², the normal equations solved
+/// with nalgebra; errors scaled by √(χ²/dof) when the scatter exceeds the stated errors).
+/// Needs at least 3 measurements with finite values and positive errors over an airmass span
+/// of at least [`MIN_AIRMASS_RANGE`].
 pub fn fit_extinction(stars: &[StandardMeasurement]) -> Result<ExtinctionFit, ZeroPointError> {
     let points: Vec<(f64, f64, f64)> = stars
         .iter()
-        .filter(|s| s.airmass.is_finite() && s.mag_err > 0.0)
+        .filter(|s| s.airmass.is_finite() && s.mag_err > 0.0 && s.mag_err.is_finite())
         .map(|s| (s.airmass, s.catalogue_mag - s.instrumental_mag, s.mag_err))
         .filter(|(_, y, _)| y.is_finite())
         .collect();
@@ -310,16 +340,25 @@ pub fn fit_extinction(stars: &[StandardMeasurement]) -> Result<ExtinctionFit, Ze
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
             (lo.min(p.0), hi.max(p.0))
         });
-    if hi - lo < 0.1 {
+    if hi - lo < MIN_AIRMASS_RANGE {
         return Err(ZeroPointError::NoAirmassRange(hi - lo));
     }
     let line = weighted_line(&points);
+    let chi2: f64 = points
+        .iter()
+        .map(|(x, y, err)| ((y - line.intercept - line.slope * x) / err).powi(2))
+        .sum();
     Ok(ExtinctionFit {
         zp_mag: line.intercept,
         zp_err_mag: line.intercept_err,
         k_mag_per_airmass: -line.slope,
-        k_err: line.slope_err,
+        k_err_mag_per_airmass: line.slope_err,
+        // cov(zp0, k) = cov(intercept, −slope).
+        zp_k_covariance: -line.covariance,
         n_stars: points.len(),
+        airmass_min: lo,
+        airmass_max: hi,
+        chi2_dof: chi2 / (points.len() - 2) as f64,
     })
 }
 
@@ -406,6 +445,9 @@ mod tests {
         assert!((fit.k_mag_per_airmass - 0.07).abs() < 1e-9);
         assert!((fit.zp_mag - 25.0).abs() < 1e-9);
         assert!((fit.zero_point_at(1.3).zp_mag - (25.0 - 0.091)).abs() < 1e-9);
+        assert_eq!(fit.zero_point_at(1.3).label(), "standards");
+        assert_eq!(fit.n_stars, 12);
+        assert!((fit.airmass_min - 1.0).abs() < 1e-12 && (fit.airmass_max - 2.1).abs() < 1e-12);
         let flat: Vec<StandardMeasurement> = stars
             .iter()
             .map(|s| StandardMeasurement { airmass: 1.2, ..*s })
@@ -414,6 +456,46 @@ mod tests {
             fit_extinction(&flat),
             Err(ZeroPointError::NoAirmassRange(_))
         ));
+        assert_eq!(
+            fit_extinction(&stars[..2]),
+            Err(ZeroPointError::TooFewStars {
+                found: 2,
+                needed: 3
+            })
+        );
+    }
+
+    /// Equal errors σ and no scatter beyond them: σ(zp0) and σ(k) are those of a straight
+    /// line fit, σ(k) = σ/√(Σ(X − X̄)²), and at the mean airmass the zero point is as well
+    /// known as a mean of N values, σ/√N (the covariance cancels the slope's share).
+    #[test]
+    fn zero_point_error_uses_the_covariance() {
+        let airmasses = [1.1, 1.3, 1.6, 2.0];
+        let sigma = 0.02;
+        // Residuals ±0.01 (below σ: no scaling), alternating so that the line stays the same.
+        let stars: Vec<StandardMeasurement> = airmasses
+            .iter()
+            .flat_map(|&x| {
+                [0.01, -0.01].map(|r| StandardMeasurement {
+                    catalogue_mag: 14.0,
+                    instrumental_mag: 14.0 - (25.0 - 0.1 * x) + r,
+                    mag_err: sigma,
+                    airmass: x,
+                })
+            })
+            .collect();
+        let fit = fit_extinction(&stars).unwrap();
+        let n = stars.len() as f64;
+        let mean = stars.iter().map(|s| s.airmass).sum::<f64>() / n;
+        let sxx: f64 = stars.iter().map(|s| (s.airmass - mean).powi(2)).sum();
+        assert!((fit.k_err_mag_per_airmass - sigma / sxx.sqrt()).abs() < 1e-12);
+        let at_mean = fit.zero_point_at(mean);
+        assert!((at_mean.zp_err_mag - sigma / n.sqrt()).abs() < 1e-12);
+        assert!(fit.chi2_dof < 1.0);
+        // σ(zp0) = σ √(1/N + X̄²/Sxx).
+        let expected = sigma * (1.0 / n + mean * mean / sxx).sqrt();
+        assert!((fit.zp_err_mag - expected).abs() < 1e-12);
+        assert!((fit.zero_point_at(0.0).zp_err_mag - expected).abs() < 1e-12);
     }
 
     #[test]
