@@ -22,7 +22,7 @@ use cometphot::photometry::measure::{
     ZeroPointSource,
 };
 use cometphot::photometry::standards::{
-    apply_standards, describe, extinction_csv, fit_night_extinction,
+    apply_standards, describe, extinction_csv, fit_night_extinction, standard_frames_csv,
 };
 use cometphot::photometry::table::to_dataframe;
 use cometphot::reduce::pipeline::{reduce_scanned, Progress, ReduceOptions};
@@ -42,7 +42,8 @@ or from the catalogue stars with an aperture correction (with --comet-colour, a 
 fitted and applied at the comet's colour); or, with neither (or where the catalogue gave
 none), from the standard-star frames (--standards): zp = zp0 - k X at the frame's airmass X,
 with zp0 and the extinction k fitted per filter over the night's frames classified
-'standard' (m_cat - m_inst = zp0 - k X), printed and written to <out>_extinction.csv; or,
+'standard' (m_cat - m_inst = zp0 - k X), printed and written to <out>_extinction.csv (the
+standard frames' own zero points and residuals to <out>_standards.csv); or,
 failing all these, the header's PHOTZP/MAGZPT (the profile's zero_point_adu_mag, for 1 ADU/s,
 converted with the gain). Standard-star frames give no comet rows. Several radii give
 several rows.
@@ -466,13 +467,13 @@ fn config(args: &PhotometryArgs) -> anyhow::Result<Setup> {
     })
 }
 
-/// `<out stem>_extinction.csv` beside the output table.
-fn extinction_path(out: &Path) -> PathBuf {
+/// `<out stem>_<suffix>.csv` beside the output table.
+fn companion_path(out: &Path, suffix: &str) -> PathBuf {
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "photometry".into());
-    out.with_file_name(format!("{stem}_extinction.csv"))
+    out.with_file_name(format!("{stem}_{suffix}.csv"))
 }
 
 /// `<out stem>_skipped.csv` beside the output table.
@@ -649,7 +650,9 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     // that have no zero point of higher precedence get theirs.
     let mut standard_frames = standard_frames.into_inner().unwrap_or_default();
     standard_frames.sort_by(|a, b| a.file.cmp(&b.file));
-    let extinction = standards.as_ref().map(|_| fit_night_extinction(&standard_frames));
+    let extinction = standards
+        .as_ref()
+        .map(|_| fit_night_extinction(&standard_frames));
     let n_calibrated = extinction
         .as_deref()
         .map_or(0, |fits| apply_standards(&mut rows, fits));
@@ -717,9 +720,14 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let (Some(out), Some(fits)) = (&args.out, &extinction) {
-        let path = extinction_path(out);
-        write_text_atomic(&path, &extinction_csv(fits))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        for (suffix, text) in [
+            ("extinction", extinction_csv(fits)),
+            ("standards", standard_frames_csv(&standard_frames, fits)),
+        ] {
+            let path = companion_path(out, suffix);
+            write_text_atomic(&path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
     }
     if let Some(dir) = &args.diagnostics {
         diagnostics::write_tables(dir, diagnostic_rows.into_inner().unwrap_or_default())?;

@@ -51,7 +51,9 @@ pub enum MeasureError {
     Pixels { file: String, message: String },
     #[error("{file}: the comet's predicted position is outside the frame: {message}")]
     CometOutside { file: String, message: String },
-    #[error("{0}: standard-star frame without an airmass (AIRMASS): not usable for the extinction fit")]
+    #[error(
+        "{0}: standard-star frame without an airmass (AIRMASS): not usable for the extinction fit"
+    )]
     NoAirmass(String),
     #[error("{file}: standard-star frame: {message}")]
     NoStandards { file: String, message: String },
@@ -353,9 +355,12 @@ struct MeasuredStars {
     stars: Vec<CalibrationStar>,
     /// Detected positions (0-based px), in the order of `stars`.
     positions: Vec<(f64, f64)>,
-    /// Uncertainty of the aperture correction (mag): 0 when measured, else
-    /// [`UNMEASURED_APERTURE_CORRECTION_MAG`].
+    /// Uncertainty of the aperture correction (mag) as the catalogue zero point states it:
+    /// 0 when measured, else [`UNMEASURED_APERTURE_CORRECTION_MAG`].
     correction_err_mag: f64,
+    /// The same with the measured correction's own error: that of the clipped median ratio,
+    /// 1.0857 × √(π/2) σ / (√N × median) (Kenney & Keeping 1962).
+    correction_scatter_err_mag: f64,
 }
 
 /// Measures the catalogue stars matched by the WCS refinement (`None` without a refined WCS).
@@ -453,10 +458,20 @@ fn measure_catalogue_stars(
         .filter(|(small, total)| *small > 0.0 && *total > 0.0)
         .map(|(small, total)| total / small)
         .collect();
-    let (correction, correction_err) = match SigmaClip::default().apply(&ratios) {
-        Some(clipped) if clipped.n_kept >= 3 => (-2.5 * clipped.median.log10(), 0.0),
-        _ => (0.0, UNMEASURED_APERTURE_CORRECTION_MAG),
-    };
+    let (correction, correction_err, correction_scatter_err) =
+        match SigmaClip::default().apply(&ratios) {
+            Some(clipped) if clipped.n_kept >= 3 => (
+                -2.5 * clipped.median.log10(),
+                0.0,
+                2.5 / std::f64::consts::LN_10 * (std::f64::consts::PI / 2.0).sqrt() * clipped.std
+                    / ((clipped.n_kept as f64).sqrt() * clipped.median),
+            ),
+            _ => (
+                0.0,
+                UNMEASURED_APERTURE_CORRECTION_MAG,
+                UNMEASURED_APERTURE_CORRECTION_MAG,
+            ),
+        };
     for s in &mut stars {
         s.instrumental_mag += correction;
     }
@@ -464,6 +479,7 @@ fn measure_catalogue_stars(
         stars,
         positions,
         correction_err_mag: correction_err,
+        correction_scatter_err_mag: correction_scatter_err,
     })
 }
 
@@ -481,6 +497,7 @@ fn catalogue_zp(
         stars,
         positions,
         correction_err_mag: correction_err,
+        ..
     }) = measure_catalogue_stars(frame, model, catalogue, exptime_s, avoid)
     else {
         return (None, Vec::new());
@@ -535,8 +552,10 @@ pub struct StandardFrame {
     /// The header's airmass (ALFOSC writes it at the start of the exposure).
     pub airmass: f64,
     /// One per star kept: `m_cat − m_inst` inside the frame's 3σ clipping bounds (astropy's
-    /// rule), `mag_err` combining the catalogue, photometric and aperture-correction errors.
+    /// rule), `mag_err` combining the catalogue and photometric errors.
     pub measurements: Vec<StandardMeasurement>,
+    /// Error shared by all the frame's stars: that of its aperture correction (mag).
+    pub shared_err_mag: f64,
     /// Stars measured before the clipping.
     pub n_candidates: usize,
 }
@@ -583,7 +602,11 @@ pub fn measure_standard_frame(
         (f64::NAN, f64::NAN, 0.0),
     )
     .ok_or_else(|| {
-        no_standards("the WCS could not be refined on the standard stars (none matched)")
+        no_standards(&format!(
+            "the WCS could not be refined on the standard stars (at least {} of them must be \
+             detected and matched)",
+            config.refine.min_matches
+        ))
     })?;
     let offsets: Vec<f64> = measured
         .stars
@@ -602,10 +625,7 @@ pub fn measure_standard_frame(
         .map(|(s, _)| StandardMeasurement {
             catalogue_mag: s.catalogue_mag,
             instrumental_mag: s.instrumental_mag,
-            mag_err: s
-                .catalogue_mag_err
-                .hypot(s.instrumental_mag_err)
-                .hypot(measured.correction_err_mag),
+            mag_err: s.catalogue_mag_err.hypot(s.instrumental_mag_err),
             airmass,
         })
         .collect();
@@ -615,6 +635,7 @@ pub fn measure_standard_frame(
         mjd_mid_utc: time.mjd(),
         airmass,
         measurements,
+        shared_err_mag: measured.correction_scatter_err_mag,
         n_candidates: measured.stars.len(),
     })
 }

@@ -4,7 +4,9 @@
 //!
 //! `m_cat − m_inst = zp0 − k·X`
 //!
-//! (Bouguer's law; Hardie 1962, *Astronomical Techniques* ch. 8; [`fit_extinction`]) gives the
+//! (Bouguer's law; Hardie 1962, *Astronomical Techniques* ch. 8; [`fit_extinction`], through
+//! each frame's weighted mean, which is the least-squares fit of the stars when a frame's
+//! stars share its aperture correction's error) gives the
 //! zero point above the atmosphere zp0 and the extinction coefficient k, and a science frame
 //! of that filter at airmass X gets `zp(X) = zp0 − k·X` ([`ExtinctionFit::zero_point_at`]).
 //!
@@ -16,7 +18,8 @@
 
 use super::measure::{CometPhotometry, StandardFrame};
 use super::zeropoint::{
-    fit_extinction, instrumental_mag, ExtinctionFit, StandardMeasurement, ZeroPointError,
+    fit_extinction, frame_zero_point, instrumental_mag, ExtinctionFit, FrameZeroPoint,
+    ZeroPointError,
 };
 use std::fmt::Write as _;
 
@@ -31,6 +34,11 @@ pub struct FilterExtinction {
     pub result: Result<ExtinctionFit, ZeroPointError>,
 }
 
+/// The zero point of a standard frame from its stars ([`frame_zero_point`]).
+pub fn standard_frame_zero_point(frame: &StandardFrame) -> Option<FrameZeroPoint> {
+    frame_zero_point(&frame.measurements, frame.shared_err_mag)
+}
+
 /// One fit per filter over every star of the standard frames of that filter, filters in
 /// alphabetical order.
 pub fn fit_night_extinction(frames: &[StandardFrame]) -> Vec<FilterExtinction> {
@@ -40,19 +48,16 @@ pub fn fit_night_extinction(frames: &[StandardFrame]) -> Vec<FilterExtinction> {
     filters
         .into_iter()
         .map(|filter| {
-            let of_filter: Vec<&StandardFrame> = frames
+            let zero_points: Vec<FrameZeroPoint> = frames
                 .iter()
-                .filter(|f| f.filter == filter && !f.measurements.is_empty())
-                .collect();
-            let stars: Vec<StandardMeasurement> = of_filter
-                .iter()
-                .flat_map(|f| f.measurements.iter().copied())
+                .filter(|f| f.filter == filter)
+                .filter_map(standard_frame_zero_point)
                 .collect();
             FilterExtinction {
                 filter: filter.to_string(),
-                n_frames: of_filter.len(),
-                n_measurements: stars.len(),
-                result: fit_extinction(&stars),
+                n_frames: zero_points.len(),
+                n_measurements: zero_points.iter().map(|z| z.n_stars).sum(),
+                result: fit_extinction(&zero_points),
             }
         })
         .collect()
@@ -132,6 +137,43 @@ pub fn extinction_csv(fits: &[FilterExtinction]) -> String {
     out
 }
 
+/// Columns of `<out>_standards.csv`.
+pub const STANDARD_FRAME_COLUMNS: &str = "file,filter,mjd_mid_utc,airmass,n_stars,\
+n_candidates,zp_mag,zp_err_mag,aperture_correction_err_mag,residual_mag";
+
+/// One row per standard frame: its zero point (weighted mean of `m_cat − m_inst`), the stars
+/// used and measured, and its residual from its filter's fit, `zp − (zp0 − k·X)` (empty
+/// without a fit), in the order of `frames`.
+pub fn standard_frames_csv(frames: &[StandardFrame], fits: &[FilterExtinction]) -> String {
+    let mut out = format!("{STANDARD_FRAME_COLUMNS}\n");
+    let opt = |v: Option<f64>| v.map(|x| format!("{x:?}")).unwrap_or_default();
+    for frame in frames {
+        let zp = standard_frame_zero_point(frame);
+        let fit = fits
+            .iter()
+            .find(|f| f.filter == frame.filter)
+            .and_then(|f| f.result.as_ref().ok());
+        let residual = zp
+            .zip(fit)
+            .map(|(z, f)| z.zp_mag - f.zero_point_at(frame.airmass).zp_mag);
+        let _ = writeln!(
+            out,
+            "{},{},{:?},{:?},{},{},{},{},{:?},{}",
+            csv_text(&frame.file),
+            csv_text(&frame.filter),
+            frame.mjd_mid_utc,
+            frame.airmass,
+            zp.map_or(0, |z| z.n_stars),
+            frame.n_candidates,
+            opt(zp.map(|z| z.zp_mag)),
+            opt(zp.map(|z| z.zp_err_mag)),
+            frame.shared_err_mag,
+            opt(residual)
+        );
+    }
+    out
+}
+
 /// One line per filter for the summary on standard error.
 pub fn describe(fit: &FilterExtinction) -> String {
     match &fit.result {
@@ -168,6 +210,7 @@ fn csv_text(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::photometry::zeropoint::StandardMeasurement;
 
     fn frame(filter: &str, airmass: f64, n: usize) -> StandardFrame {
         StandardFrame {
@@ -186,6 +229,7 @@ mod tests {
                     }
                 })
                 .collect(),
+            shared_err_mag: 0.0,
             n_candidates: n,
         }
     }
@@ -253,10 +297,24 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[0], EXTINCTION_COLUMNS);
         let columns = EXTINCTION_COLUMNS.split(',').count();
-        assert!(lines.iter().all(|l| l.split(',').count() == columns), "{csv}");
+        assert!(
+            lines.iter().all(|l| l.split(',').count() == columns),
+            "{csv}"
+        );
         assert!(lines[1].starts_with("B,,,,,,8,2,,,,the standard-star airmasses span"));
         assert!(lines[2].starts_with("R,25.0"), "{}", lines[2]);
         assert!(describe(&fits[2]).contains("2 stars for a fit that needs at least 3"));
+        let table = standard_frames_csv(&frames, &fits);
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(rows.len(), 8);
+        assert_eq!(rows[0], STANDARD_FRAME_COLUMNS);
+        // An R frame: 5 stars, zp = 25 − 0.07 × 1.1, residual 0 from the R fit.
+        let r = rows[1].split(',').collect::<Vec<_>>();
+        assert_eq!((r[1], r[4], r[5]), ("R", "5", "5"));
+        assert!((r[6].parse::<f64>().unwrap() - 24.923).abs() < 1e-9);
+        assert!(r[9].parse::<f64>().unwrap().abs() < 1e-9);
+        // A V frame: no fit, no residual.
+        assert!(rows[4].ends_with(','), "{}", rows[4]);
     }
 
     #[test]
