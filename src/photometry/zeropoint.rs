@@ -583,13 +583,13 @@ mod tests {
             mag_err: err,
             airmass: 1.4,
         };
-        // Weights 4 : 1 → mean 25.02; error 1/√(Σw) = 0.01/√1.25; χ² = 0.64 < 1.
-        let f = frame_zero_point(&[star(25.0, 0.01), star(25.1, 0.02)], 0.0).unwrap();
-        assert!((f.zp_mag - 25.02).abs() < 1e-12);
+        // Weights 4 : 1 → mean 25.002; error 1/√(Σw) = 0.01/√1.25; χ² = 0.2 < 1.
+        let f = frame_zero_point(&[star(25.0, 0.01), star(25.01, 0.02)], 0.0).unwrap();
+        assert!((f.zp_mag - 25.002).abs() < 1e-12);
         assert!((f.zp_err_mag - 0.01 / 1.25f64.sqrt()).abs() < 1e-12);
         assert_eq!((f.n_stars, f.airmass), (2, 1.4));
         // A shared error adds in quadrature; scatter beyond the errors scales the mean's.
-        let g = frame_zero_point(&[star(25.0, 0.01), star(25.1, 0.02)], 0.03).unwrap();
+        let g = frame_zero_point(&[star(25.0, 0.01), star(25.01, 0.02)], 0.03).unwrap();
         assert!((g.zp_err_mag - f.zp_err_mag.hypot(0.03)).abs() < 1e-12);
         let h = frame_zero_point(&[star(25.0, 0.001), star(25.1, 0.001)], 0.0).unwrap();
         assert!((h.zp_err_mag - 0.05).abs() < 1e-9, "{}", h.zp_err_mag);

@@ -1347,6 +1347,64 @@ mod tests {
     }
 
     #[test]
+    fn standard_frames_are_planned_in_darkness_around_the_science_frames() {
+        let mut c = campaign(&["2025-07-15", "2025-08-01"]);
+        // Absent by default, and then not in the TOML either.
+        assert!(!campaign_toml(&c).unwrap().contains("standards"));
+        assert!(plan(&c)
+            .unwrap()
+            .iter()
+            .all(|p| p.night.standards.is_none()));
+        c.standards = Some(CampaignStandards::default());
+        let text = campaign_toml(&c).unwrap();
+        assert_eq!(parse_campaign_toml(&text, "round trip").unwrap(), c);
+        let (lat, lon) = (
+            super::super::model::NOT_LATITUDE_DEG,
+            super::super::model::NOT_EAST_LONGITUDE_DEG,
+        );
+        for p in plan(&c).unwrap() {
+            let s = p.night.standards.as_ref().unwrap();
+            assert_eq!(s.start_utc.len(), 5);
+            let o = &p.observation;
+            assert!(
+                (s.dec_deg - (o.dec_deg + 10.0)).abs() < 0.5,
+                "{}",
+                s.dec_deg
+            );
+            let science_end = p
+                .science_start_utc
+                .plus_seconds(c.n_science as f64 * (p.science_exptime_s + p.night.overhead_s));
+            let times: Vec<UtcInstant> = s
+                .start_utc
+                .iter()
+                .map(|t| UtcInstant::parse_iso(t).unwrap())
+                .collect();
+            assert!(times.windows(2).all(|w| w[0] < w[1]));
+            let mut airmasses = Vec::new();
+            for t in &times {
+                assert!(*t >= p.dark_start_utc && t.plus_seconds(s.exptime_s) <= p.dark_end_utc);
+                assert!(
+                    t.plus_seconds(s.exptime_s) <= p.science_start_utc || *t >= science_end,
+                    "{t} overlaps the science frames"
+                );
+                let altitude = altitude_deg(s.ra_deg, s.dec_deg, t.jd(), lat, lon);
+                // The planner's site is the NOT from its MPC code: the same to ~1e-4 deg.
+                assert!(altitude >= 24.99, "{altitude}");
+                airmasses.push(airmass_from_altitude(altitude));
+            }
+            let span = airmasses.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+                - airmasses.iter().cloned().fold(f64::INFINITY, f64::min);
+            assert!(span > 0.3, "{}: airmasses {airmasses:?}", p.date_utc);
+        }
+        // More frames than the darkness holds: the night is named.
+        c.standards = Some(CampaignStandards {
+            n_frames: 10_000,
+            ..CampaignStandards::default()
+        });
+        assert_eq!(plan(&c).map_err(field_of).unwrap_err(), "nights_utc");
+    }
+
+    #[test]
     fn plan_with_reuses_the_geometry() {
         let c = campaign(&["2025-07-15", "2025-08-01"]);
         let g = CampaignGeometry::new(&c).unwrap();
