@@ -673,15 +673,15 @@ fn make_standards(
     let scale = c.pixel_scale_arcsec_per_px;
     let margin_px = s.edge_margin_arcsec / scale;
     let separation_px = s.min_separation_arcsec / scale;
-    let (cols, rows) = (readout.used_columns(), readout.used_rows());
-    let x_range = (
-        cols.start.max(DATA_COLUMNS.start) as f64 + margin_px,
-        cols.end.min(DATA_COLUMNS.end) as f64 - 1.0 - margin_px,
-    );
-    let y_range = (
-        rows.start.max(DATA_ROWS.start) as f64 + margin_px,
-        rows.end.min(DATA_ROWS.end) as f64 - 1.0 - margin_px,
-    );
+    // The light-sensitive pixels of the window, shrunk by the margin.
+    let inside = |used: std::ops::Range<usize>, data: std::ops::Range<usize>| {
+        (
+            used.start.max(data.start) as f64 + margin_px,
+            used.end.min(data.end) as f64 - 1.0 - margin_px,
+        )
+    };
+    let x_range = inside(readout.used_columns(), DATA_COLUMNS);
+    let y_range = inside(readout.used_rows(), DATA_ROWS);
     let too_small = || SimulateError::InvalidConfig {
         field: "standards.n_stars",
         message: format!(
