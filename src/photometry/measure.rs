@@ -10,6 +10,9 @@
 //! (5) the zero point: given, or from catalogue stars measured in 2 × FWHM apertures and
 //! corrected to 4 × FWHM by the clipped median curve of growth of the brighter stars
 //! (total-light catalogue magnitudes); (6) m = m_inst + zp with m_inst = −2.5 log10(e⁻/s).
+//!
+//! [`measure_standard_frame`] measures the stars of a standard-star frame the same way, for
+//! the night's extinction fit ([`super::standards`]).
 
 use super::aperture::{
     annulus_background, aperture_flag, measure_radii, CircularAnnulus, CircularAperture,
