@@ -15,10 +15,14 @@ use cometphot::ephem::horizons;
 use cometphot::ephem::orbit::CometElements;
 use cometphot::ephem::site::Site;
 use cometphot::ephem::time::UtcInstant;
-use cometphot::frame::profile::ProfileRegistry;
-use cometphot::photometry::catalogue::read_catalogue;
+use cometphot::frame::profile::{FrameType, ProfileRegistry};
+use cometphot::photometry::catalogue::{read_catalogue, Catalogue, CatalogueStar};
 use cometphot::photometry::measure::{
-    measure_frame, ApertureRadius, CometSearch, PhotometryConfig, ZeroPointSource,
+    measure_frame, measure_standard_frame, ApertureRadius, CometSearch, PhotometryConfig,
+    ZeroPointSource,
+};
+use cometphot::photometry::standards::{
+    apply_standards, describe, extinction_csv, fit_night_extinction, standard_frames_csv,
 };
 use cometphot::photometry::table::to_dataframe;
 use cometphot::reduce::pipeline::{reduce_scanned, Progress, ReduceOptions};
@@ -35,8 +39,13 @@ every science frame: background mesh and sources, the header WCS refined on the 
 exact-overlap aperture of fixed linear (--radius-km, default 10000 km at the comet) or angular
 (--radius-arcsec) radius with a sigma-clipped sky annulus, and the zero point: --zero-point;
 or from the catalogue stars with an aperture correction (with --comet-colour, a colour term
-fitted and applied at the comet's colour); or, with neither, the header's PHOTZP/MAGZPT (the
-profile's zero_point_adu_mag, for 1 ADU/s, converted with the gain). Several radii give
+fitted and applied at the comet's colour); or, with neither (or where the catalogue gave
+none), from the standard-star frames (--standards): zp = zp0 - k X at the frame's airmass X,
+with zp0 and the extinction k fitted per filter over the night's frames classified
+'standard' (m_cat - m_inst = zp0 - k X), printed and written to <out>_extinction.csv (the
+standard frames' own zero points and residuals to <out>_standards.csv); or,
+failing all these, the header's PHOTZP/MAGZPT (the profile's zero_point_adu_mag, for 1 ADU/s,
+converted with the gain). Standard-star frames give no comet rows. Several radii give
 several rows.
 
 Columns: file,mjd_mid_utc,filter,exptime_s,airmass,x,y,ra_deg,dec_deg,rh_au,delta_au,
@@ -79,6 +88,12 @@ pub struct PhotometryArgs {
     /// for that colour (zp_method catalogue_colour).
     #[arg(long, requires = "catalog", allow_hyphen_values = true)]
     pub comet_colour: Option<f64>,
+    /// Standard-star catalogue CSV (ra_deg, dec_deg, mag[, mag_err, color], as --catalog) of
+    /// the stars in the frames classified 'standard': zero point and extinction coefficient
+    /// fitted per filter over the night and applied at each science frame's airmass when
+    /// neither --zero-point nor the catalogue gives its zero point.
+    #[arg(long)]
+    pub standards: Option<PathBuf>,
     /// Known zero point (mag for 1 e-/s) instead of a catalogue one.
     #[arg(long, conflicts_with = "catalog", allow_hyphen_values = true)]
     pub zero_point: Option<f64>,
@@ -309,8 +324,9 @@ impl std::str::FromStr for Shard {
 }
 
 /// The files of `shard`: every calibration file (bias, dark, flat: each shard needs the
-/// masters) and every `count`-th of the other files in path order, so that the shards of a
-/// directory partition its science frames whatever the machine or the order on disk.
+/// masters; standard-star frames: each shard fits the same extinction) and every `count`-th
+/// of the other files in path order, so that the shards of a directory partition its science
+/// frames whatever the machine or the order on disk.
 fn shard_files(files: Vec<PathBuf>, rows: &[ScanRow], shard: Shard) -> Vec<PathBuf> {
     let calibration = |path: &Path| {
         let shown = path.display().to_string();
@@ -319,7 +335,10 @@ fn shard_files(files: Vec<PathBuf>, rows: &[ScanRow], shard: Shard) -> Vec<PathB
             .filter(|r| r.path == shown)
             .filter_map(|r| r.frame_type.as_deref())
             .collect();
-        !types.is_empty() && types.iter().all(|t| matches!(*t, "bias" | "dark" | "flat"))
+        !types.is_empty()
+            && types
+                .iter()
+                .all(|t| matches!(*t, "bias" | "dark" | "flat" | "standard"))
     };
     let mut files = files;
     files.sort();
@@ -336,10 +355,42 @@ fn shard_files(files: Vec<PathBuf>, rows: &[ScanRow], shard: Shard) -> Vec<PathB
         .collect()
 }
 
-/// The configuration of the measurement, and the catalogue rows it had to set aside (each as
-/// (file, reason)). A catalogue that cannot be used at all (unreadable, a required column
-/// missing, no usable star) is an error.
-fn config(args: &PhotometryArgs) -> anyhow::Result<(PhotometryConfig, Vec<(String, String)>)> {
+/// The rows of a catalogue that could not be read, as (file, reason) for the skipped inputs:
+/// one line per bad row, up to a point (a large export may have many).
+fn rows_set_aside(path: &Path, catalogue: &Catalogue) -> Vec<(String, String)> {
+    const LISTED_ROWS: usize = 20;
+    let file = path.display().to_string();
+    let rows = &catalogue.rejected_rows;
+    let mut set_aside: Vec<(String, String)> = rows
+        .iter()
+        .take(LISTED_ROWS)
+        .map(|e| (file.clone(), format!("{e}: row not used")))
+        .collect();
+    if rows.len() > LISTED_ROWS {
+        set_aside.push((
+            file.clone(),
+            format!(
+                "catalogue {file}: {} more unreadable rows not used",
+                rows.len() - LISTED_ROWS
+            ),
+        ));
+    }
+    set_aside
+}
+
+/// What [`config`] makes of the options.
+struct Setup {
+    config: PhotometryConfig,
+    /// The standard stars (`--standards`).
+    standards: Option<Vec<CatalogueStar>>,
+    /// Catalogue rows set aside, as (file, reason).
+    set_aside: Vec<(String, String)>,
+}
+
+/// The configuration of the measurement, the standard stars, and the catalogue rows it had to
+/// set aside (each as (file, reason)). A catalogue or standards file that cannot be used at
+/// all (unreadable, a required column missing, no usable star) is an error.
+fn config(args: &PhotometryArgs) -> anyhow::Result<Setup> {
     let radii: Vec<ApertureRadius> = if !args.radius_arcsec.is_empty() {
         args.radius_arcsec
             .iter()
@@ -360,24 +411,7 @@ fn config(args: &PhotometryArgs) -> anyhow::Result<(PhotometryConfig, Vec<(Strin
     let zero_point = match (&args.catalog, args.zero_point) {
         (Some(path), _) => match read_catalogue(path) {
             Ok(catalogue) => {
-                // One line per bad row, up to a point: a large export may have many.
-                const LISTED_ROWS: usize = 20;
-                let file = path.display().to_string();
-                let rows = &catalogue.rejected_rows;
-                set_aside.extend(
-                    rows.iter()
-                        .take(LISTED_ROWS)
-                        .map(|e| (file.clone(), format!("{e}: row not used"))),
-                );
-                if rows.len() > LISTED_ROWS {
-                    set_aside.push((
-                        file.clone(),
-                        format!(
-                            "catalogue {file}: {} more unreadable rows not used",
-                            rows.len() - LISTED_ROWS
-                        ),
-                    ));
-                }
+                set_aside.extend(rows_set_aside(path, &catalogue));
                 if args.comet_colour.is_some()
                     && !catalogue.stars.iter().any(|s| s.colour.is_some())
                 {
@@ -402,6 +436,14 @@ fn config(args: &PhotometryArgs) -> anyhow::Result<(PhotometryConfig, Vec<(Strin
         },
         (None, None) => ZeroPointSource::None,
     };
+    let standards = match &args.standards {
+        Some(path) => {
+            let catalogue = read_catalogue(path).context("--standards")?;
+            set_aside.extend(rows_set_aside(path, &catalogue));
+            Some(catalogue.stars)
+        }
+        None => None,
+    };
     let search = match args.at.as_deref() {
         Some([x_px, y_px]) => CometSearch::Pixel {
             x_px: *x_px,
@@ -418,7 +460,20 @@ fn config(args: &PhotometryArgs) -> anyhow::Result<(PhotometryConfig, Vec<(Strin
         zero_point,
         ..PhotometryConfig::default()
     };
-    Ok((config, set_aside))
+    Ok(Setup {
+        config,
+        standards,
+        set_aside,
+    })
+}
+
+/// `<out stem>_<suffix>.csv` beside the output table.
+fn companion_path(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "photometry".into());
+    out.with_file_name(format!("{stem}_{suffix}.csv"))
 }
 
 /// `<out stem>_skipped.csv` beside the output table.
@@ -442,7 +497,11 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     }
     // Options first: a mistake in them is reported before any frame is read.
     let trajectory = Trajectory::from_args(&args)?;
-    let (config, catalogue_problems) = config(&args)?;
+    let Setup {
+        config,
+        standards,
+        set_aside: catalogue_problems,
+    } = config(&args)?;
     let registry = ProfileRegistry::shipped()?;
     let (files, walk_problems) = files_to_scan(&args.dir);
     let noop = || {};
@@ -457,6 +516,24 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let (span, mut refused) = science_time_span(&scan_rows, &trajectory);
     let repeated = duplicates(&scan_rows, &refused);
     refused.extend(repeated);
+    // Standard-star frames are measured only with --standards (they have no comet to measure).
+    if standards.is_none() {
+        let standard_rows: Vec<&ScanRow> = scan_rows
+            .iter()
+            .filter(|r| r.frame_type.as_deref() == Some("standard"))
+            .filter(|r| !refused.iter().any(|(p, _)| *p == r.path))
+            .collect();
+        for row in standard_rows {
+            refused.push((
+                row.path.clone(),
+                format!(
+                    "{}: a standard-star frame (no comet to measure): give --standards \
+                     CATALOGUE.csv to fit the zero point and extinction from it",
+                    row.path
+                ),
+            ));
+        }
+    }
     let mut files = match args.shard {
         Some(shard) => shard_files(files, &scan_rows, shard),
         None => files,
@@ -496,6 +573,7 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let results = Mutex::new(Vec::new());
+    let standard_frames = Mutex::new(Vec::new());
     let failures = Mutex::new(Vec::new());
     let diagnostic_rows: Mutex<Vec<(String, DiagnosticRows)>> = Mutex::new(Vec::new());
     // The files to reduce were scanned above (same profiles, profile detection): their rows
@@ -518,6 +596,23 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             let Some(geometry) = &geometry else {
                 return;
             };
+            if frame.meta.frame_type == FrameType::Standard {
+                // Only the stars are kept: the frame is dropped when this returns.
+                let Some(standards) = &standards else {
+                    return;
+                };
+                match measure_standard_frame(frame, standards, &config) {
+                    Ok(measured) => standard_frames
+                        .lock()
+                        .map(|mut s| s.push(measured))
+                        .unwrap_or(()),
+                    Err(e) => failures
+                        .lock()
+                        .map(|mut f| f.push((frame.source.clone(), e.to_string())))
+                        .unwrap_or(()),
+                }
+                return;
+            }
             match measure_frame(frame, geometry, &site, &config) {
                 Ok(measurement) => {
                     if let Some(dir) = &args.diagnostics {
@@ -551,6 +646,16 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     bar.finish_and_clear();
 
     let mut rows = results.into_inner().unwrap_or_default();
+    // The night's extinction, once every standard frame is measured; then the science rows
+    // that have no zero point of higher precedence get theirs.
+    let mut standard_frames = standard_frames.into_inner().unwrap_or_default();
+    standard_frames.sort_by(|a, b| a.file.cmp(&b.file));
+    let extinction = standards
+        .as_ref()
+        .map(|_| fit_night_extinction(&standard_frames));
+    let n_calibrated = extinction
+        .as_deref()
+        .map_or(0, |fits| apply_standards(&mut rows, fits));
     rows.sort_by(|a, b| {
         a.mjd_mid_utc
             .total_cmp(&b.mjd_mid_utc)
@@ -571,6 +676,20 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         .collect();
     skipped.extend(refused);
     skipped.extend(catalogue_problems);
+    if let (Some(path), Some(fits)) = (&args.standards, &extinction) {
+        let file = path.display().to_string();
+        if standard_frames.is_empty() {
+            skipped.push((
+                file.clone(),
+                format!("{file}: no standard-star frame measured: no extinction fit"),
+            ));
+        }
+        skipped.extend(
+            fits.iter()
+                .filter(|f| f.result.is_err())
+                .map(|f| (file.clone(), describe(f))),
+        );
+    }
     skipped.extend(
         walk_problems
             .into_iter()
@@ -600,12 +719,32 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         write_text_atomic(&path, &text)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if let (Some(out), Some(fits)) = (&args.out, &extinction) {
+        for (suffix, text) in [
+            ("extinction", extinction_csv(fits)),
+            ("standards", standard_frames_csv(&standard_frames, fits)),
+        ] {
+            let path = companion_path(out, suffix);
+            write_text_atomic(&path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
     if let Some(dir) = &args.diagnostics {
         diagnostics::write_tables(dir, diagnostic_rows.into_inner().unwrap_or_default())?;
     }
     if verbosity != Verbosity::Quiet {
         for (file, reason) in &skipped {
             eprintln!("skipped {file}: {reason}");
+        }
+        if let Some(fits) = &extinction {
+            for fit in fits.iter().filter(|f| f.result.is_ok()) {
+                eprintln!("{}", describe(fit));
+            }
+            eprintln!(
+                "zero point from the standards (zp_method standards) for {n_calibrated} of {} \
+                 measurements",
+                rows.len()
+            );
         }
         eprintln!(
             "{} measurements of the comet, {} inputs skipped, in {:.1} s",

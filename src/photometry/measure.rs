@@ -10,6 +10,9 @@
 //! (5) the zero point: given, or from catalogue stars measured in 2 × FWHM apertures and
 //! corrected to 4 × FWHM by the clipped median curve of growth of the brighter stars
 //! (total-light catalogue magnitudes); (6) m = m_inst + zp with m_inst = −2.5 log10(e⁻/s).
+//!
+//! [`measure_standard_frame`] measures the stars of a standard-star frame the same way, for
+//! the night's extinction fit ([`super::standards`]).
 
 use super::aperture::{
     annulus_background, aperture_flag, measure_radii, CircularAnnulus, CircularAperture,
@@ -23,7 +26,7 @@ use super::detect::{detect_sources, source_flag, source_fwhm_px, DetectParams, D
 use super::source_mask::source_mask;
 use super::zeropoint::{
     catalogue_zero_point, catalogue_zero_point_with_colour, instrumental_mag,
-    zero_point_from_header, CalibrationStar, ZeroPoint, ZeroPointMethod,
+    zero_point_from_header, CalibrationStar, StandardMeasurement, ZeroPoint, ZeroPointMethod,
 };
 use crate::ephem::ephemeris::GeometrySource;
 use crate::ephem::geometry::Observation;
@@ -49,6 +52,12 @@ pub enum MeasureError {
     Pixels { file: String, message: String },
     #[error("{file}: the comet's predicted position is outside the frame: {message}")]
     CometOutside { file: String, message: String },
+    #[error(
+        "{0}: standard-star frame without an airmass (AIRMASS): not usable for the extinction fit"
+    )]
+    NoAirmass(String),
+    #[error("{file}: standard-star frame: {message}")]
+    NoStandards { file: String, message: String },
 }
 
 /// Radius of the comet's aperture.
@@ -344,20 +353,31 @@ fn model_frame(
     })
 }
 
-/// Zero point from the catalogue stars matched by the WCS refinement.
+/// Catalogue stars matched by the WCS refinement, measured for a zero point: clean,
+/// uncrowded, unsaturated sources in 2 FWHM apertures, aperture-corrected to 4 FWHM.
+struct MeasuredStars {
+    stars: Vec<CalibrationStar>,
+    /// Detected positions (0-based px), in the order of `stars`.
+    positions: Vec<(f64, f64)>,
+    /// Uncertainty of the aperture correction (mag) as the catalogue zero point states it:
+    /// 0 when measured, else [`UNMEASURED_APERTURE_CORRECTION_MAG`].
+    correction_err_mag: f64,
+    /// The same with the measured correction's own error: that of the clipped median ratio,
+    /// 1.0857 × √(π/2) σ / (√N × median) (Kenney & Keeping 1962).
+    correction_scatter_err_mag: f64,
+}
+
+/// Measures the catalogue stars matched by the WCS refinement (`None` without a refined WCS).
 /// `avoid`: a circle (x, y, radius px) around the comet whose stars are not used (the coma
 /// would add to their light and to their background).
-fn catalogue_zp(
+fn measure_catalogue_stars(
     frame: &CalibratedFrame,
     model: &FrameModel,
     catalogue: &[CatalogueStar],
-    comet_colour: Option<f64>,
     exptime_s: f64,
     avoid: (f64, f64, f64),
-) -> (Option<ZeroPoint>, Vec<ZeroPointStar>) {
-    let Some(refined) = model.refined.as_ref() else {
-        return (None, Vec::new());
-    };
+) -> Option<MeasuredStars> {
+    let refined = model.refined.as_ref()?;
     let fwhm = model.fwhm_px;
     let options = star_options(frame);
     let (small, large) = (2.0 * fwhm, 4.0 * fwhm);
@@ -442,13 +462,50 @@ fn catalogue_zp(
         .filter(|(small, total)| *small > 0.0 && *total > 0.0)
         .map(|(small, total)| total / small)
         .collect();
-    let (correction, correction_err) = match SigmaClip::default().apply(&ratios) {
-        Some(clipped) if clipped.n_kept >= 3 => (-2.5 * clipped.median.log10(), 0.0),
-        _ => (0.0, UNMEASURED_APERTURE_CORRECTION_MAG),
-    };
+    let (correction, correction_err, correction_scatter_err) =
+        match SigmaClip::default().apply(&ratios) {
+            Some(clipped) if clipped.n_kept >= 3 => (
+                -2.5 * clipped.median.log10(),
+                0.0,
+                2.5 / std::f64::consts::LN_10 * (std::f64::consts::PI / 2.0).sqrt() * clipped.std
+                    / ((clipped.n_kept as f64).sqrt() * clipped.median),
+            ),
+            _ => (
+                0.0,
+                UNMEASURED_APERTURE_CORRECTION_MAG,
+                UNMEASURED_APERTURE_CORRECTION_MAG,
+            ),
+        };
     for s in &mut stars {
         s.instrumental_mag += correction;
     }
+    Some(MeasuredStars {
+        stars,
+        positions,
+        correction_err_mag: correction_err,
+        correction_scatter_err_mag: correction_scatter_err,
+    })
+}
+
+/// Zero point from the catalogue stars matched by the WCS refinement (see
+/// [`measure_catalogue_stars`]).
+fn catalogue_zp(
+    frame: &CalibratedFrame,
+    model: &FrameModel,
+    catalogue: &[CatalogueStar],
+    comet_colour: Option<f64>,
+    exptime_s: f64,
+    avoid: (f64, f64, f64),
+) -> (Option<ZeroPoint>, Vec<ZeroPointStar>) {
+    let Some(MeasuredStars {
+        stars,
+        positions,
+        correction_err_mag: correction_err,
+        ..
+    }) = measure_catalogue_stars(frame, model, catalogue, exptime_s, avoid)
+    else {
+        return (None, Vec::new());
+    };
     let with_correction_err = |zp: ZeroPoint| ZeroPoint {
         zp_err_mag: zp.zp_err_mag.hypot(correction_err),
         ..zp
@@ -488,6 +545,103 @@ fn catalogue_zp(
         })
         .collect();
     (zero_point, used)
+}
+
+/// The standard stars measured in one standard-star frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandardFrame {
+    pub file: String,
+    pub filter: String,
+    pub mjd_mid_utc: f64,
+    /// The header's airmass (ALFOSC writes it at the start of the exposure).
+    pub airmass: f64,
+    /// One per star kept: `m_cat − m_inst` inside the frame's 3σ clipping bounds (astropy's
+    /// rule), `mag_err` combining the catalogue and photometric errors.
+    pub measurements: Vec<StandardMeasurement>,
+    /// Error shared by all the frame's stars: that of its aperture correction (mag).
+    pub shared_err_mag: f64,
+    /// Stars measured before the clipping.
+    pub n_candidates: usize,
+}
+
+/// Measures the standard stars of a standard-star frame exactly as the catalogue stars of a
+/// science frame are measured for its zero point: the header WCS refined on `standards`, the
+/// matched clean and uncrowded stars in 2 FWHM apertures aperture-corrected to 4 FWHM, and
+/// `m_inst = −2.5 log10(e⁻/s)`. Each kept star gives `m_cat − m_inst` at the frame's airmass
+/// for [`super::zeropoint::fit_extinction`].
+pub fn measure_standard_frame(
+    frame: &CalibratedFrame,
+    standards: &[CatalogueStar],
+    config: &PhotometryConfig,
+) -> Result<StandardFrame, MeasureError> {
+    let file = frame.source.display().to_string();
+    let meta = &frame.meta;
+    let time = meta
+        .mid_exposure_utc
+        .ok_or_else(|| MeasureError::NoTime(file.clone()))?;
+    let exptime_s = meta
+        .exptime_s
+        .filter(|t| *t > 0.0)
+        .ok_or_else(|| MeasureError::NoExposure(file.clone()))?;
+    let airmass = meta
+        .airmass
+        .filter(|x| x.is_finite() && *x >= 1.0)
+        .ok_or_else(|| MeasureError::NoAirmass(file.clone()))?;
+    let no_standards = |message: &str| MeasureError::NoStandards {
+        file: file.clone(),
+        message: message.to_string(),
+    };
+    if frame.wcs.is_none() {
+        return Err(no_standards(
+            "no WCS in the header: the standard stars cannot be identified",
+        ));
+    }
+    let references: Vec<ReferenceStar> = standards.iter().map(ReferenceStar::from).collect();
+    let model = model_frame(frame, config, &references)?;
+    let measured = measure_catalogue_stars(
+        frame,
+        &model,
+        standards,
+        exptime_s,
+        (f64::NAN, f64::NAN, 0.0),
+    )
+    .ok_or_else(|| {
+        no_standards(&format!(
+            "the WCS could not be refined on the standard stars (at least {} of them must be \
+             detected and matched)",
+            config.refine.min_matches
+        ))
+    })?;
+    let offsets: Vec<f64> = measured
+        .stars
+        .iter()
+        .map(|s| s.catalogue_mag - s.instrumental_mag)
+        .collect();
+    let (lower, upper) = SigmaClip::default()
+        .clip(&offsets)
+        .map(|c| (c.lower, c.upper))
+        .ok_or_else(|| no_standards("no standard star could be measured"))?;
+    let measurements: Vec<StandardMeasurement> = measured
+        .stars
+        .iter()
+        .zip(&offsets)
+        .filter(|(_, o)| **o >= lower && **o <= upper)
+        .map(|(s, _)| StandardMeasurement {
+            catalogue_mag: s.catalogue_mag,
+            instrumental_mag: s.instrumental_mag,
+            mag_err: s.catalogue_mag_err.hypot(s.instrumental_mag_err),
+            airmass,
+        })
+        .collect();
+    Ok(StandardFrame {
+        file,
+        filter: meta.filter.clone().unwrap_or_default(),
+        mjd_mid_utc: time.mjd(),
+        airmass,
+        measurements,
+        shared_err_mag: measured.correction_scatter_err_mag,
+        n_candidates: measured.stars.len(),
+    })
 }
 
 fn star_options(frame: &CalibratedFrame) -> MeasureOptions<'_> {

@@ -12,5 +12,6 @@ pub mod detect;
 pub mod measure;
 pub mod regions;
 pub mod source_mask;
+pub mod standards;
 pub mod table;
 pub mod zeropoint;

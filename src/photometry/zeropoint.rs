@@ -9,13 +9,16 @@ use crate::stats::{mad_std, median, SigmaClip};
 use nalgebra::{DMatrix, DVector};
 use thiserror::Error;
 
-#[derive(Debug, Error, PartialEq)]
+#[derive(Debug, Clone, Error, PartialEq)]
 pub enum ZeroPointError {
     #[error("no usable star for the zero point ({0} candidates, none with finite magnitudes)")]
     NoStars(usize),
     #[error("{found} stars for a fit that needs at least {needed}")]
     TooFewStars { found: usize, needed: usize },
-    #[error("the standard-star airmasses span only {0:.3}: extinction cannot be fitted")]
+    #[error(
+        "the standard-star airmasses span only {0:.3} (at least {MIN_AIRMASS_RANGE} needed): \
+         extinction cannot be fitted"
+    )]
     NoAirmassRange(f64),
 }
 
@@ -221,6 +224,8 @@ struct Line {
     slope: f64,
     intercept_err: f64,
     slope_err: f64,
+    /// Covariance of intercept and slope (scaled as the errors).
+    covariance: f64,
 }
 
 fn weighted_line(points: &[(f64, f64, f64)]) -> Line {
@@ -251,10 +256,12 @@ fn weighted_line(points: &[(f64, f64, f64)]) -> Line {
         slope: solution[1],
         intercept_err: covariance[(0, 0)].sqrt() * scale,
         slope_err: covariance[(1, 1)].sqrt() * scale,
+        covariance: covariance[(0, 1)] * scale * scale,
     }
 }
 
-/// A standard-star measurement: catalogue magnitude, instrumental magnitude and airmass.
+/// A standard-star measurement: catalogue magnitude, instrumental magnitude (aperture
+/// corrected, `−2.5 log10(e⁻/s)`), their combined error and the frame's airmass.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StandardMeasurement {
     pub catalogue_mag: f64,
@@ -263,26 +270,90 @@ pub struct StandardMeasurement {
     pub airmass: f64,
 }
 
-/// Night zero point and extinction: `m_std − m_inst = zp − k·X`, weighted least squares.
+/// The zero point of one standard-star frame: the weighted mean of `m_cat − m_inst` over its
+/// stars, at the frame's airmass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameZeroPoint {
+    pub airmass: f64,
+    pub zp_mag: f64,
+    /// Error of the mean (scaled by √(χ²/dof) when the stars scatter more than their errors)
+    /// combined with the error every star of the frame shares (its aperture correction).
+    pub zp_err_mag: f64,
+    pub n_stars: usize,
+}
+
+/// The zero point of a frame from its standard stars (all at the frame's airmass, that of the
+/// first star): weighted mean of `m_cat − m_inst` with weights 1/σ², error √(1/Σw) × max(1,
+/// √(χ²/(N − 1))) ⊕ `shared_err_mag` (an error common to all the frame's stars, e.g. that of
+/// its aperture correction, which averaging over the stars does not reduce). `None` without a
+/// star with finite values and a positive error.
+pub fn frame_zero_point(
+    stars: &[StandardMeasurement],
+    shared_err_mag: f64,
+) -> Option<FrameZeroPoint> {
+    let points: Vec<(f64, f64)> = stars
+        .iter()
+        .filter(|s| s.mag_err > 0.0 && s.mag_err.is_finite())
+        .map(|s| (s.catalogue_mag - s.instrumental_mag, s.mag_err))
+        .filter(|(y, _)| y.is_finite())
+        .collect();
+    let airmass = stars.first()?.airmass;
+    if points.is_empty() || !airmass.is_finite() {
+        return None;
+    }
+    let weight_sum: f64 = points.iter().map(|(_, e)| e.powi(-2)).sum();
+    let mean = points.iter().map(|(y, e)| y * e.powi(-2)).sum::<f64>() / weight_sum;
+    let chi2: f64 = points.iter().map(|(y, e)| ((y - mean) / e).powi(2)).sum();
+    let scale = if points.len() > 1 {
+        (chi2 / (points.len() - 1) as f64).max(1.0).sqrt()
+    } else {
+        1.0
+    };
+    Some(FrameZeroPoint {
+        airmass,
+        zp_mag: mean,
+        zp_err_mag: (scale / weight_sum.sqrt()).hypot(shared_err_mag.max(0.0)),
+        n_stars: points.len(),
+    })
+}
+
+/// Night zero point and extinction coefficient from standard stars (Bouguer's law, e.g.
+/// Hardie 1962, "Photoelectric reductions", in *Astronomical Techniques*, ch. 8):
+///
+/// `m_cat − m_inst = zp0 − k·X`
+///
+/// with `m_inst = −2.5 log10(e⁻/s)`, `zp0` the zero point above the atmosphere (X = 0), `k` the
+/// extinction coefficient (mag/airmass) and `X` the airmass. A frame at airmass X then has the
+/// zero point `zp(X) = zp0 − k·X`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ExtinctionFit {
-    /// Zero point above the atmosphere (X = 0) and its error.
+    /// Zero point above the atmosphere (X = 0) and its error (mag).
     pub zp_mag: f64,
     pub zp_err_mag: f64,
     /// Extinction coefficient k (mag/airmass) and its error.
     pub k_mag_per_airmass: f64,
-    pub k_err: f64,
+    pub k_err_mag_per_airmass: f64,
+    /// Covariance of zp0 and k (mag²/airmass).
+    pub zp_k_covariance: f64,
+    /// Star measurements and frames in the fit, and the airmasses they span.
     pub n_stars: usize,
+    pub n_frames: usize,
+    pub airmass_min: f64,
+    pub airmass_max: f64,
+    /// χ² per degree of freedom of the frames' zero points about the line; above 1 the errors
+    /// of zp0 and k were scaled by √(χ²/dof).
+    pub chi2_dof: f64,
 }
 
 impl ExtinctionFit {
-    /// The zero point of a frame taken at airmass `x`, with its error from the covariance.
+    /// The zero point of a frame taken at airmass `x`: `zp0 − k·X`, with the error from the
+    /// full covariance, `σ² = σ²(zp0) + X² σ²(k) − 2X cov(zp0, k)`.
     pub fn zero_point_at(&self, airmass: f64) -> ZeroPoint {
+        let variance = self.zp_err_mag.powi(2) + (airmass * self.k_err_mag_per_airmass).powi(2)
+            - 2.0 * airmass * self.zp_k_covariance;
         ZeroPoint {
             zp_mag: self.zp_mag - self.k_mag_per_airmass * airmass,
-            // The intercept–slope covariance is not kept: adding in quadrature is conservative
-            // for X > 0 (the two are anticorrelated).
-            zp_err_mag: self.zp_err_mag.hypot(self.k_err * airmass),
+            zp_err_mag: variance.max(0.0).sqrt(),
             method: ZeroPointMethod::Standards,
             n_stars: self.n_stars,
             n_candidates: self.n_stars,
@@ -291,35 +362,67 @@ impl ExtinctionFit {
     }
 }
 
-/// Fits zero point and extinction coefficient to standard-star measurements.
-pub fn fit_extinction(stars: &[StandardMeasurement]) -> Result<ExtinctionFit, ZeroPointError> {
-    let points: Vec<(f64, f64, f64)> = stars
+/// Smallest span of airmass (max − min) over which [`fit_extinction`] fits k.
+pub const MIN_AIRMASS_RANGE: f64 = 0.1;
+
+/// Fits zero point and extinction coefficient (see [`ExtinctionFit`]) to the zero points of
+/// standard frames ([`frame_zero_point`]) by weighted least squares (weights 1/σ², the normal
+/// equations solved with nalgebra; errors scaled by √(χ²/dof) when the frames scatter more
+/// than their errors, e.g. under a varying transparency). Fitting the frames' means is the
+/// generalised least-squares fit of the individual stars when each frame's stars share an
+/// error (the aperture correction) besides their own: all of a frame's stars have its airmass.
+/// Needs at least 3 stars over an airmass span of at least [`MIN_AIRMASS_RANGE`] (hence at
+/// least 2 frames).
+pub fn fit_extinction(frames: &[FrameZeroPoint]) -> Result<ExtinctionFit, ZeroPointError> {
+    let usable: Vec<&FrameZeroPoint> = frames
         .iter()
-        .filter(|s| s.airmass.is_finite() && s.mag_err > 0.0)
-        .map(|s| (s.airmass, s.catalogue_mag - s.instrumental_mag, s.mag_err))
-        .filter(|(_, y, _)| y.is_finite())
+        .filter(|f| {
+            f.airmass.is_finite()
+                && f.zp_mag.is_finite()
+                && f.zp_err_mag.is_finite()
+                && f.zp_err_mag > 0.0
+        })
         .collect();
-    if points.len() < 3 {
+    let n_stars: usize = usable.iter().map(|f| f.n_stars).sum();
+    if n_stars < 3 {
         return Err(ZeroPointError::TooFewStars {
-            found: points.len(),
+            found: n_stars,
             needed: 3,
         });
     }
-    let (lo, hi) = points
+    let (lo, hi) = usable
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-            (lo.min(p.0), hi.max(p.0))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), f| {
+            (lo.min(f.airmass), hi.max(f.airmass))
         });
-    if hi - lo < 0.1 {
+    if hi - lo < MIN_AIRMASS_RANGE {
         return Err(ZeroPointError::NoAirmassRange(hi - lo));
     }
+    let points: Vec<(f64, f64, f64)> = usable
+        .iter()
+        .map(|f| (f.airmass, f.zp_mag, f.zp_err_mag))
+        .collect();
     let line = weighted_line(&points);
+    let chi2: f64 = points
+        .iter()
+        .map(|(x, y, err)| ((y - line.intercept - line.slope * x) / err).powi(2))
+        .sum();
     Ok(ExtinctionFit {
         zp_mag: line.intercept,
         zp_err_mag: line.intercept_err,
         k_mag_per_airmass: -line.slope,
-        k_err: line.slope_err,
-        n_stars: points.len(),
+        k_err_mag_per_airmass: line.slope_err,
+        // cov(zp0, k) = cov(intercept, −slope).
+        zp_k_covariance: -line.covariance,
+        n_stars,
+        n_frames: points.len(),
+        airmass_min: lo,
+        airmass_max: hi,
+        chi2_dof: if points.len() > 2 {
+            chi2 / (points.len() - 2) as f64
+        } else {
+            f64::NAN
+        },
     })
 }
 
@@ -389,6 +492,19 @@ mod tests {
         assert_eq!(zp.n_stars, 30);
     }
 
+    /// One frame per airmass from `stars`, grouped by airmass (in order).
+    fn frames(stars: &[StandardMeasurement]) -> Vec<FrameZeroPoint> {
+        let mut out: Vec<FrameZeroPoint> = Vec::new();
+        let mut start = 0;
+        for i in 1..=stars.len() {
+            if i == stars.len() || stars[i].airmass != stars[start].airmass {
+                out.push(frame_zero_point(&stars[start..i], 0.0).unwrap());
+                start = i;
+            }
+        }
+        out
+    }
+
     #[test]
     fn extinction_fit_recovers_k() {
         let stars: Vec<StandardMeasurement> = (0..12)
@@ -402,18 +518,83 @@ mod tests {
                 }
             })
             .collect();
-        let fit = fit_extinction(&stars).unwrap();
+        let fit = fit_extinction(&frames(&stars)).unwrap();
         assert!((fit.k_mag_per_airmass - 0.07).abs() < 1e-9);
         assert!((fit.zp_mag - 25.0).abs() < 1e-9);
         assert!((fit.zero_point_at(1.3).zp_mag - (25.0 - 0.091)).abs() < 1e-9);
+        assert_eq!(fit.zero_point_at(1.3).label(), "standards");
+        assert_eq!((fit.n_stars, fit.n_frames), (12, 12));
+        assert!((fit.airmass_min - 1.0).abs() < 1e-12 && (fit.airmass_max - 2.1).abs() < 1e-12);
         let flat: Vec<StandardMeasurement> = stars
             .iter()
             .map(|s| StandardMeasurement { airmass: 1.2, ..*s })
             .collect();
         assert!(matches!(
-            fit_extinction(&flat),
+            fit_extinction(&frames(&flat)),
             Err(ZeroPointError::NoAirmassRange(_))
         ));
+        assert_eq!(
+            fit_extinction(&frames(&stars[..2])),
+            Err(ZeroPointError::TooFewStars {
+                found: 2,
+                needed: 3
+            })
+        );
+    }
+
+    /// Equal errors σ and no scatter beyond them: σ(k) = σ/√(Σ(X − X̄)²) over the stars, and
+    /// at the mean airmass the zero point is as well known as a mean of N values, σ/√N (the
+    /// covariance cancels the slope's share); σ(zp0) = σ √(1/N + X̄²/Sxx).
+    #[test]
+    fn zero_point_error_uses_the_covariance() {
+        let airmasses = [1.1, 1.3, 1.6, 2.0];
+        let sigma = 0.02;
+        // Residuals ±0.01 (below σ: no scaling), in pairs so that the line stays the same.
+        let stars: Vec<StandardMeasurement> = airmasses
+            .iter()
+            .flat_map(|&x| {
+                [0.01, -0.01].map(|r| StandardMeasurement {
+                    catalogue_mag: 14.0,
+                    instrumental_mag: 14.0 - (25.0 - 0.1 * x) + r,
+                    mag_err: sigma,
+                    airmass: x,
+                })
+            })
+            .collect();
+        let fit = fit_extinction(&frames(&stars)).unwrap();
+        assert_eq!((fit.n_stars, fit.n_frames), (8, 4));
+        let n = stars.len() as f64;
+        let mean = stars.iter().map(|s| s.airmass).sum::<f64>() / n;
+        let sxx: f64 = stars.iter().map(|s| (s.airmass - mean).powi(2)).sum();
+        assert!((fit.k_err_mag_per_airmass - sigma / sxx.sqrt()).abs() < 1e-12);
+        let at_mean = fit.zero_point_at(mean);
+        assert!((at_mean.zp_err_mag - sigma / n.sqrt()).abs() < 1e-12);
+        assert!(fit.chi2_dof < 1.0);
+        let expected = sigma * (1.0 / n + mean * mean / sxx).sqrt();
+        assert!((fit.zp_err_mag - expected).abs() < 1e-12);
+        assert!((fit.zero_point_at(0.0).zp_err_mag - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn frame_zero_point_is_a_weighted_mean_with_the_shared_error() {
+        let star = |offset: f64, err: f64| StandardMeasurement {
+            catalogue_mag: 15.0,
+            instrumental_mag: 15.0 - offset,
+            mag_err: err,
+            airmass: 1.4,
+        };
+        // Weights 4 : 1 → mean 25.002; error 1/√(Σw) = 0.01/√1.25; χ² = 0.2 < 1.
+        let f = frame_zero_point(&[star(25.0, 0.01), star(25.01, 0.02)], 0.0).unwrap();
+        assert!((f.zp_mag - 25.002).abs() < 1e-12);
+        assert!((f.zp_err_mag - 0.01 / 1.25f64.sqrt()).abs() < 1e-12);
+        assert_eq!((f.n_stars, f.airmass), (2, 1.4));
+        // A shared error adds in quadrature; scatter beyond the errors scales the mean's.
+        let g = frame_zero_point(&[star(25.0, 0.01), star(25.01, 0.02)], 0.03).unwrap();
+        assert!((g.zp_err_mag - f.zp_err_mag.hypot(0.03)).abs() < 1e-12);
+        let h = frame_zero_point(&[star(25.0, 0.001), star(25.1, 0.001)], 0.0).unwrap();
+        assert!((h.zp_err_mag - 0.05).abs() < 1e-9, "{}", h.zp_err_mag);
+        assert!(frame_zero_point(&[], 0.0).is_none());
+        assert!(frame_zero_point(&[star(f64::NAN, 0.01)], 0.0).is_none());
     }
 
     #[test]

@@ -50,7 +50,7 @@ use super::model::{
     NOT_OBSGEO_M,
 };
 use super::night::write_text;
-use super::{FrameKind, NightConfig, SimulateError, SimulatedNight};
+use super::{FrameKind, NightConfig, SimulateError, SimulatedNight, StandardsConfig};
 use crate::ephem::earth::earth_position_au;
 use crate::ephem::elements::builtin;
 use crate::ephem::ephemeris::{GeometrySource, OrbitModel};
@@ -159,6 +159,40 @@ pub struct CampaignConfig {
     pub truth_annulus_outer_arcsec: f64,
     /// Template of every night (see above for the fields each night replaces).
     pub night: NightConfig,
+    /// Standard-star frames in every night (none when absent; then nothing about them is
+    /// written, not even in `campaign.toml`). Each night's `night.standards` is planned from
+    /// it (the template's own `standards` is replaced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standards: Option<CampaignStandards>,
+}
+
+/// Standard-star frames of a campaign: every night, `n_frames` exposures of a standard field
+/// placed `offset_north_deg` north of the comet's position that night (so that it is up when
+/// the comet is), at times spread evenly over the darkness outside the science frames where the
+/// field stands at least `min_altitude_deg` high: the first and last of them are the lowest, so
+/// the airmasses span the night's range. The light follows the night's `zero_point_mag` and
+/// `extinction_mag_per_airmass` (the truth of the extinction fit; also in each night's
+/// `truth_standards.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampaignStandards {
+    pub n_frames: usize,
+    pub offset_north_deg: f64,
+    pub min_altitude_deg: f64,
+    /// The field's stars, exposure time and catalogue error; its `ra_deg`, `dec_deg` and
+    /// `start_utc` are set for each night.
+    pub field: StandardsConfig,
+}
+
+impl Default for CampaignStandards {
+    fn default() -> Self {
+        CampaignStandards {
+            n_frames: 5,
+            offset_north_deg: 10.0,
+            min_altitude_deg: 25.0,
+            field: StandardsConfig::default(),
+        }
+    }
 }
 
 impl Default for CampaignConfig {
@@ -194,6 +228,7 @@ impl Default for CampaignConfig {
             truth_annulus_inner_arcsec: 30.0,
             truth_annulus_outer_arcsec: 45.0,
             night: NightConfig::default(),
+            standards: None,
         }
     }
 }
@@ -589,6 +624,28 @@ fn validate(c: &CampaignConfig) -> Result<(), SimulateError> {
         c.night.binning_y.max(1),
     )
     .map_err(|message| invalid("detector_window", message))?;
+    if let Some(s) = &c.standards {
+        check(
+            s.n_frames >= 1,
+            "standards.n_frames",
+            "must be at least 1 (leave [standards] out for none)",
+        )?;
+        check(
+            s.offset_north_deg.is_finite() && s.offset_north_deg.abs() <= 45.0,
+            "standards.offset_north_deg",
+            "must be within [-45, 45]",
+        )?;
+        check(
+            (5.0..90.0).contains(&s.min_altitude_deg),
+            "standards.min_altitude_deg",
+            "must be within [5, 90)",
+        )?;
+        check(
+            s.field.exptime_s.is_finite() && s.field.exptime_s > 0.0,
+            "standards.field.exptime_s",
+            "must be > 0",
+        )?;
+    }
     Ok(())
 }
 
@@ -848,6 +905,20 @@ fn plan_night(
     night.comet.coma_mag = true_mag;
     night.comet.coma_aperture_radius_arcsec = aperture_arcsec;
     night.comet.coma_outer_radius_arcsec = c.coma_outer_radius_arcsec;
+    night.standards = match &c.standards {
+        Some(standards) => Some(
+            plan_standards(
+                standards,
+                &tonight,
+                (lat, lon),
+                (dusk, dawn),
+                (science_start, science_end),
+                overhead_s,
+            )
+            .map_err(night_error)?,
+        ),
+        None => None,
+    };
 
     // Does the comet stay in the light-sensitive window?
     let readout = Readout::new(&night.detector_window, night.binning_x, night.binning_y)
@@ -902,6 +973,65 @@ fn plan_night(
         comet_offset_arcsec,
         field_half_width_arcsec,
         night,
+    })
+}
+
+/// The standard frames of a night (see [`CampaignStandards`]): the field north of the comet's
+/// position `tonight`, and `n_frames` start times picked evenly (by rank) among the 2-minute
+/// grid times of the darkness `(dusk, dawn)` whose exposure stays clear of the science block
+/// `(start, end)` (with the overhead on each side) and sees the field above
+/// `min_altitude_deg` from start to end. An error says why when there are too few such times.
+fn plan_standards(
+    s: &CampaignStandards,
+    tonight: &Observation,
+    (lat, lon): (f64, f64),
+    (dusk, dawn): (UtcInstant, UtcInstant),
+    (science_start, science_end): (UtcInstant, UtcInstant),
+    overhead_s: f64,
+) -> Result<StandardsConfig, String> {
+    let dec_deg = (tonight.dec_deg + s.offset_north_deg).clamp(-89.0, 89.0);
+    let ra_deg = tonight.ra_deg;
+    let exptime = s.field.exptime_s;
+    let altitude = |t: &UtcInstant| altitude_deg(ra_deg, dec_deg, t.jd(), lat, lon);
+    let clear_of_science = |t: &UtcInstant| {
+        t.plus_seconds(exptime + overhead_s) <= science_start
+            || *t >= science_end.plus_seconds(overhead_s)
+    };
+    let mut candidates = Vec::new();
+    let mut t = dusk;
+    while t.plus_seconds(exptime) <= dawn {
+        let end = t.plus_seconds(exptime);
+        if clear_of_science(&t) && altitude(&t).min(altitude(&end)) >= s.min_altitude_deg {
+            candidates.push(t);
+        }
+        t = t.plus_seconds(GRID_STEP_S);
+    }
+    if candidates.len() < s.n_frames {
+        return Err(format!(
+            "the standard field (RA {ra_deg:.2}, Dec {dec_deg:.2} deg) is above {} deg in \
+             darkness outside the science frames at {} grid times, fewer than the {} standard \
+             frames",
+            s.min_altitude_deg,
+            candidates.len(),
+            s.n_frames
+        ));
+    }
+    let last = candidates.len() - 1;
+    let start_utc = (0..s.n_frames)
+        .map(|k| {
+            let rank = if s.n_frames > 1 {
+                (k * last + (s.n_frames - 1) / 2) / (s.n_frames - 1)
+            } else {
+                0
+            };
+            candidates[rank].to_string()
+        })
+        .collect();
+    Ok(StandardsConfig {
+        ra_deg,
+        dec_deg,
+        start_utc,
+        ..s.field.clone()
     })
 }
 
@@ -1214,6 +1344,64 @@ mod tests {
         c.seed += 1;
         let other = plan(&c).unwrap();
         assert_ne!(other[0].seeing_fwhm_arcsec, alone[0].seeing_fwhm_arcsec);
+    }
+
+    #[test]
+    fn standard_frames_are_planned_in_darkness_around_the_science_frames() {
+        let mut c = campaign(&["2025-07-15", "2025-08-01"]);
+        // Absent by default, and then not in the TOML either.
+        assert!(!campaign_toml(&c).unwrap().contains("standards"));
+        assert!(plan(&c)
+            .unwrap()
+            .iter()
+            .all(|p| p.night.standards.is_none()));
+        c.standards = Some(CampaignStandards::default());
+        let text = campaign_toml(&c).unwrap();
+        assert_eq!(parse_campaign_toml(&text, "round trip").unwrap(), c);
+        let (lat, lon) = (
+            super::super::model::NOT_LATITUDE_DEG,
+            super::super::model::NOT_EAST_LONGITUDE_DEG,
+        );
+        for p in plan(&c).unwrap() {
+            let s = p.night.standards.as_ref().unwrap();
+            assert_eq!(s.start_utc.len(), 5);
+            let o = &p.observation;
+            assert!(
+                (s.dec_deg - (o.dec_deg + 10.0)).abs() < 0.5,
+                "{}",
+                s.dec_deg
+            );
+            let science_end = p
+                .science_start_utc
+                .plus_seconds(c.n_science as f64 * (p.science_exptime_s + p.night.overhead_s));
+            let times: Vec<UtcInstant> = s
+                .start_utc
+                .iter()
+                .map(|t| UtcInstant::parse_iso(t).unwrap())
+                .collect();
+            assert!(times.windows(2).all(|w| w[0] < w[1]));
+            let mut airmasses = Vec::new();
+            for t in &times {
+                assert!(*t >= p.dark_start_utc && t.plus_seconds(s.exptime_s) <= p.dark_end_utc);
+                assert!(
+                    t.plus_seconds(s.exptime_s) <= p.science_start_utc || *t >= science_end,
+                    "{t} overlaps the science frames"
+                );
+                let altitude = altitude_deg(s.ra_deg, s.dec_deg, t.jd(), lat, lon);
+                // The planner's site is the NOT from its MPC code: the same to ~1e-4 deg.
+                assert!(altitude >= 24.99, "{altitude}");
+                airmasses.push(airmass_from_altitude(altitude));
+            }
+            let span = airmasses.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+                - airmasses.iter().cloned().fold(f64::INFINITY, f64::min);
+            assert!(span > 0.3, "{}: airmasses {airmasses:?}", p.date_utc);
+        }
+        // More frames than the darkness holds: the night is named.
+        c.standards = Some(CampaignStandards {
+            n_frames: 10_000,
+            ..CampaignStandards::default()
+        });
+        assert_eq!(plan(&c).map_err(field_of).unwrap_err(), "nights_utc");
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //! - `truth_frames.csv`: one row per frame ([`FrameTruth`]);
 //! - `truth_stars.csv`: one row per star and frame ([`StarTruth`]);
 //! - `truth_cosmic_rays.csv`: every pixel hit by a cosmic ray ([`CosmicRayTruth`]);
-//! - `simulation.toml`: the [`NightConfig`] used, to regenerate the night.
+//! - `simulation.toml`: the [`NightConfig`] used, to regenerate the night;
+//! - with [`NightConfig::standards`], standard-star frames (IMAGETYP `STD`) of a separate
+//!   field, `standards.csv` (`id, ra_deg, dec_deg, mag, mag_err`: the standards catalogue) and
+//!   `truth_standards.csv` (one row per star and standard frame: airmass, true magnitude,
+//!   injected electrons, and the night's zero point and extinction, [`StandardTruth`]).
 //!
 //! Everything derives from [`NightConfig::seed`]: the same settings give byte-identical
 //! files. Per-frame random streams are `Pcg64` generators seeded with
@@ -239,6 +243,57 @@ pub struct NightConfig {
     pub star_mag_min: f64,
     pub star_mag_max: f64,
     pub comet: CometConfig,
+    /// Standard-star frames of a separate field; none when absent (and then nothing about
+    /// them is written, not even in `simulation.toml`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standards: Option<StandardsConfig>,
+}
+
+/// Standard-star frames: a field of `n_stars` stars of known magnitude, observed at the given
+/// times (spread them over the night so that the airmasses differ). Their light follows the
+/// same photometric model as every source, `t · 10^(−0.4 (m + k·X − ZP))` with the night's
+/// `zero_point_mag` and `extinction_mag_per_airmass`, which a fit of
+/// `m_cat − m_inst = zp0 − k·X` should recover.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StandardsConfig {
+    /// Centre of the standard field (ICRS, deg).
+    pub ra_deg: f64,
+    pub dec_deg: f64,
+    /// OBJECT and TCSTGT of the standard frames.
+    pub object_name: String,
+    /// Start of each standard-star exposure (UTC, ISO 8601), one frame each.
+    pub start_utc: Vec<String>,
+    pub exptime_s: f64,
+    /// Stars of the field: number and magnitude range (uniform); placed at random at least
+    /// `edge_margin_arcsec` inside the light-sensitive window and `min_separation_arcsec` apart,
+    /// so that every one can be measured.
+    pub n_stars: usize,
+    pub mag_min: f64,
+    pub mag_max: f64,
+    pub edge_margin_arcsec: f64,
+    pub min_separation_arcsec: f64,
+    /// Error of the catalogue magnitudes (mag): `standards.csv` gives the true magnitude plus
+    /// a Gaussian error of this size, and this value in its `mag_err` column (0: exact).
+    pub catalogue_error_mag: f64,
+}
+
+impl Default for StandardsConfig {
+    fn default() -> Self {
+        StandardsConfig {
+            ra_deg: 250.0,
+            dec_deg: 0.0,
+            object_name: "STD field".to_string(),
+            start_utc: Vec::new(),
+            exptime_s: 10.0,
+            n_stars: 12,
+            mag_min: 14.5,
+            mag_max: 17.0,
+            edge_margin_arcsec: 20.0,
+            min_separation_arcsec: 15.0,
+            catalogue_error_mag: 0.0,
+        }
+    }
 }
 
 impl Default for NightConfig {
@@ -291,16 +346,19 @@ impl Default for NightConfig {
             star_mag_min: 14.0,
             star_mag_max: 21.0,
             comet: CometConfig::default(),
+            standards: None,
         }
     }
 }
 
-/// Kind of a simulated frame (names as in the frame table: `bias`, `flat`, `science`).
+/// Kind of a simulated frame (names as in the frame table: `bias`, `flat`, `science`,
+/// `standard`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FrameKind {
     Bias,
     Flat,
     Science,
+    Standard,
 }
 
 impl FrameKind {
@@ -309,6 +367,7 @@ impl FrameKind {
             FrameKind::Bias => "bias",
             FrameKind::Flat => "flat",
             FrameKind::Science => "science",
+            FrameKind::Standard => "standard",
         }
     }
 
@@ -318,6 +377,7 @@ impl FrameKind {
             FrameKind::Bias => "BIAS",
             FrameKind::Flat => "FLAT,SKY",
             FrameKind::Science => "OBJECT",
+            FrameKind::Standard => "STD",
         }
     }
 }
@@ -413,6 +473,26 @@ pub struct CatalogueStar {
     pub mag: f64,
 }
 
+/// One standard star in one standard frame (one row of `truth_standards.csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandardTruth {
+    pub file: String,
+    pub star_id: usize,
+    pub mjd_mid_utc: f64,
+    /// Airmass at mid-exposure (the one the extinction used).
+    pub airmass: f64,
+    /// True magnitude (above the atmosphere) and the magnitude in `standards.csv`.
+    pub mag: f64,
+    pub catalogue_mag: f64,
+    /// Expected electrons (after extinction), before the flat and noise.
+    pub flux_e: f64,
+    /// The night's zero point above the atmosphere and extinction coefficient, and the zero
+    /// point at this airmass, `ZP − k·X` (mag for 1 e⁻/s).
+    pub zero_point_mag: f64,
+    pub extinction_mag_per_airmass: f64,
+    pub zero_point_at_airmass_mag: f64,
+}
+
 /// One pixel hit by a cosmic ray (one row of `truth_cosmic_rays.csv`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CosmicRayTruth {
@@ -437,6 +517,12 @@ pub struct SimulatedNight {
     pub truth_stars_csv: PathBuf,
     pub truth_cosmic_rays_csv: PathBuf,
     pub config_toml: PathBuf,
+    /// The standard-star field (true magnitudes) and, with standards, `standards.csv` and
+    /// `truth_standards.csv`.
+    pub standards: Vec<CatalogueStar>,
+    pub standard_truth: Vec<StandardTruth>,
+    pub standards_csv: Option<PathBuf>,
+    pub truth_standards_csv: Option<PathBuf>,
 }
 
 /// Simulates a night into `out_dir` (created if needed; files of the same names are

@@ -20,7 +20,7 @@ use super::render::{
 };
 use super::{
     CatalogueStar, ComaFeature, CometPosition, CometTruth, CosmicRayTruth, FrameKind, FrameTruth,
-    NightConfig, SimulateError, SimulatedNight, StarTruth,
+    NightConfig, SimulateError, SimulatedNight, StandardTruth, StandardsConfig, StarTruth,
 };
 use crate::ephem::time::UtcInstant;
 use crate::frame::header::{Header, HeaderValue};
@@ -32,6 +32,9 @@ const STREAM_CATALOGUE: u64 = 1;
 const STREAM_FLAT: u64 = 2;
 const STREAM_BIAS: u64 = 3;
 const STREAM_FRAME: u64 = 4;
+const STREAM_STANDARDS: u64 = 5;
+/// Attempts at placing each standard star before the field is declared too small.
+const STANDARD_PLACEMENT_ATTEMPTS: usize = 10_000;
 /// Lowest altitude at which an exposure is simulated (deg).
 const MIN_ALTITUDE_DEG: f64 = 5.0;
 /// Margin added around the field when drawing catalogue stars (arcsec).
@@ -62,6 +65,9 @@ struct Night<'a> {
     flat: Vec<f64>,
     bias: BiasPattern,
     catalogue: Vec<CatalogueStar>,
+    /// The standard-star field (true magnitudes) and the magnitudes its catalogue gives.
+    standards: Vec<CatalogueStar>,
+    standard_catalogue_mags: Vec<f64>,
     /// Comet position (RA, Dec, deg) at the reference time (MJD UTC).
     comet_reference: Option<(f64, f64, f64)>,
 }
@@ -99,6 +105,10 @@ pub fn simulate_night(
     let bias = night_bias_pattern(config);
     let catalogue = make_catalogue(config, &readout, &psf);
     let comet_reference = comet_reference(config, &readout, &plans);
+    let (standards, standard_catalogue_mags) = match &config.standards {
+        Some(s) => make_standards(config, s, &readout)?,
+        None => (Vec::new(), Vec::new()),
+    };
     let night = Night {
         config,
         readout,
@@ -106,6 +116,8 @@ pub fn simulate_night(
         flat,
         bias,
         catalogue,
+        standards,
+        standard_catalogue_mags,
         comet_reference,
     };
 
@@ -126,12 +138,29 @@ pub fn simulate_night(
         truth_stars_csv: out_dir.join("truth_stars.csv"),
         truth_cosmic_rays_csv: out_dir.join("truth_cosmic_rays.csv"),
         config_toml: out_dir.join("simulation.toml"),
+        standards: night.standards.clone(),
+        standard_truth: Vec::new(),
+        standards_csv: None,
+        truth_standards_csv: None,
     };
     for out in outputs {
+        if out.truth.frame_type == FrameKind::Standard {
+            result
+                .standard_truth
+                .extend(standard_truth(&night, &out.truth, &out.stars));
+        }
         result.fits_files.push(out.path);
         result.frames.push(out.truth);
         result.stars.extend(out.stars);
         result.cosmic_rays.extend(out.cosmic_rays);
+    }
+    if config.standards.is_some() {
+        let catalogue = out_dir.join("standards.csv");
+        let truth = out_dir.join("truth_standards.csv");
+        write_text(&catalogue, &standards_csv(&night))?;
+        write_text(&truth, &standard_truth_csv(&result.standard_truth))?;
+        result.standards_csv = Some(catalogue);
+        result.truth_standards_csv = Some(truth);
     }
     write_text(&result.catalogue_csv, &catalogue_csv(&result.catalogue))?;
     write_text(&result.truth_frames_csv, &frames_csv(&result.frames))?;
@@ -332,6 +361,9 @@ fn validate(c: &NightConfig) -> Result<(), SimulateError> {
         "star_mag_min",
         "need star_mag_min <= star_mag_max",
     )?;
+    if let Some(standards) = &c.standards {
+        validate_standards(standards)?;
+    }
     let comet = &c.comet;
     if comet.enabled {
         let position_ok = match comet.position {
@@ -394,6 +426,43 @@ fn validate(c: &NightConfig) -> Result<(), SimulateError> {
     Ok(())
 }
 
+fn validate_standards(s: &StandardsConfig) -> Result<(), SimulateError> {
+    check(
+        s.ra_deg.is_finite() && (-90.0..=90.0).contains(&s.dec_deg),
+        "standards.ra_deg",
+        "the standard field needs a finite RA and a Dec within [-90, 90]",
+    )?;
+    check(
+        !s.start_utc.is_empty(),
+        "standards.start_utc",
+        "give the start time of at least one standard-star frame",
+    )?;
+    check(
+        s.exptime_s.is_finite() && s.exptime_s > 0.0,
+        "standards.exptime_s",
+        "must be > 0",
+    )?;
+    check(s.n_stars >= 1, "standards.n_stars", "must be at least 1")?;
+    check(
+        s.mag_min.is_finite() && s.mag_max.is_finite() && s.mag_min <= s.mag_max,
+        "standards.mag_min",
+        "need standards.mag_min <= standards.mag_max",
+    )?;
+    check(
+        s.edge_margin_arcsec.is_finite()
+            && s.edge_margin_arcsec >= 0.0
+            && s.min_separation_arcsec.is_finite()
+            && s.min_separation_arcsec >= 0.0,
+        "standards.edge_margin_arcsec",
+        "margins and separations must be >= 0",
+    )?;
+    check(
+        s.catalogue_error_mag.is_finite() && s.catalogue_error_mag >= 0.0,
+        "standards.catalogue_error_mag",
+        "must be >= 0",
+    )
+}
+
 fn parse_time(text: &str, field: &'static str) -> Result<UtcInstant, SimulateError> {
     UtcInstant::parse_iso(text).map_err(|e| SimulateError::InvalidConfig {
         field,
@@ -437,6 +506,19 @@ fn plan_frames(c: &NightConfig) -> Result<Vec<Plan>, SimulateError> {
         ),
     ];
     let mut plans = Vec::new();
+    if let Some(standards) = &c.standards {
+        for (index, text) in standards.start_utc.iter().enumerate() {
+            plans.push(Plan {
+                kind: FrameKind::Standard,
+                index,
+                start: to_ms(parse_time(text, "standards.start_utc")?),
+                exptime_s: standards.exptime_s,
+                sequence_number: 0,
+                file: String::new(),
+                seed: 0,
+            });
+        }
+    }
     for (kind, n, start, exptime_s) in sequences {
         let mut t = to_ms(start);
         for index in 0..n {
@@ -465,7 +547,8 @@ fn plan_frames(c: &NightConfig) -> Result<Vec<Plan>, SimulateError> {
             "bias_start_utc",
             &format!(
                 "the {} sequence (frame {} starting {}) overlaps the {} sequence (frame starting {}); \
-                 move bias_start_utc, flat_start_utc or science_start_utc apart",
+                 move bias_start_utc, flat_start_utc, science_start_utc or standards.start_utc \
+                 apart",
                 pair[0].kind,
                 pair[0].index + 1,
                 pair[0].start,
@@ -577,6 +660,78 @@ fn make_catalogue(c: &NightConfig, readout: &Readout, psf: &Moffat) -> Vec<Catal
         .collect()
 }
 
+/// The standard-star field: `n_stars` positions drawn uniformly in the light-sensitive part
+/// of the window, `edge_margin_arcsec` inside its edges and `min_separation_arcsec` apart
+/// (rejection sampling), put on the sky with the true WCS of a frame pointed at the field;
+/// magnitudes uniform in [mag_min, mag_max]. Also the catalogue's magnitudes (with the
+/// Gaussian `catalogue_error_mag`).
+fn make_standards(
+    c: &NightConfig,
+    s: &StandardsConfig,
+    readout: &Readout,
+) -> Result<(Vec<CatalogueStar>, Vec<f64>), SimulateError> {
+    let scale = c.pixel_scale_arcsec_per_px;
+    let margin_px = s.edge_margin_arcsec / scale;
+    let separation_px = s.min_separation_arcsec / scale;
+    // The light-sensitive pixels of the window, shrunk by the margin.
+    let inside = |used: std::ops::Range<usize>, data: std::ops::Range<usize>| {
+        (
+            used.start.max(data.start) as f64 + margin_px,
+            used.end.min(data.end) as f64 - 1.0 - margin_px,
+        )
+    };
+    let x_range = inside(readout.used_columns(), DATA_COLUMNS);
+    let y_range = inside(readout.used_rows(), DATA_ROWS);
+    let too_small = || SimulateError::InvalidConfig {
+        field: "standards.n_stars",
+        message: format!(
+            "{} standard stars {} arcsec apart do not fit {} arcsec inside the window {}",
+            s.n_stars, s.min_separation_arcsec, s.edge_margin_arcsec, c.detector_window
+        ),
+    };
+    if x_range.1 <= x_range.0 || y_range.1 <= y_range.0 {
+        return Err(too_small());
+    }
+    let wcs = detector_wcs(c, readout, s.ra_deg, s.dec_deg);
+    let mut rng = Pcg64::seed_from_u64(derive_seed(c.seed, STREAM_STANDARDS, 0));
+    let mut placed: Vec<(f64, f64)> = Vec::with_capacity(s.n_stars);
+    while placed.len() < s.n_stars {
+        let position = (0..STANDARD_PLACEMENT_ATTEMPTS)
+            .map(|_| {
+                (
+                    rng.random_range(x_range.0..=x_range.1),
+                    rng.random_range(y_range.0..=y_range.1),
+                )
+            })
+            .find(|(x, y)| {
+                placed
+                    .iter()
+                    .all(|(px, py)| (x - px).hypot(y - py) >= separation_px)
+            })
+            .ok_or_else(too_small)?;
+        placed.push(position);
+    }
+    let error = Normal::new(0.0, s.catalogue_error_mag).ok();
+    let mut stars = Vec::with_capacity(s.n_stars);
+    let mut catalogue_mags = Vec::with_capacity(s.n_stars);
+    for (i, (x, y)) in placed.into_iter().enumerate() {
+        let (ra_deg, dec_deg) = wcs.pixel_to_world(x, y);
+        let mag = rng.random_range(s.mag_min..=s.mag_max);
+        let noise = match &error {
+            Some(n) if s.catalogue_error_mag > 0.0 => n.sample(&mut rng),
+            _ => 0.0,
+        };
+        stars.push(CatalogueStar {
+            id: i + 1,
+            ra_deg,
+            dec_deg,
+            mag,
+        });
+        catalogue_mags.push(mag + noise);
+    }
+    Ok((stars, catalogue_mags))
+}
+
 /// Mid-exposure instant.
 fn mid_exposure(plan: &Plan) -> UtcInstant {
     plan.start.plus_seconds(0.5 * plan.exptime_s)
@@ -622,8 +777,12 @@ fn simulate_frame(
     let scale = c.pixel_scale_arcsec_per_px;
     let mut rng = Pcg64::seed_from_u64(plan.seed);
 
-    // Pointing: sky flats are dithered; the header WCS is off by the pointing error.
-    let (mut ra, mut dec) = (c.pointing_ra_deg, c.pointing_dec_deg);
+    // Pointing: sky flats are dithered; the header WCS is off by the pointing error; standard
+    // frames point at their field.
+    let (mut ra, mut dec) = match (&c.standards, plan.kind) {
+        (Some(s), FrameKind::Standard) => (s.ra_deg, s.dec_deg),
+        _ => (c.pointing_ra_deg, c.pointing_dec_deg),
+    };
     if plan.kind == FrameKind::Flat && c.flat_dither_arcsec > 0.0 {
         let d = c.flat_dither_arcsec;
         let (east, north) = (rng.random_range(-d..=d), rng.random_range(-d..=d));
@@ -664,7 +823,7 @@ fn simulate_frame(
     let bins = (r.binning_x * r.binning_y) as f64;
     let sky_e_per_px = match plan.kind {
         FrameKind::Bias => 0.0,
-        FrameKind::Science => {
+        FrameKind::Science | FrameKind::Standard => {
             sky_electrons_per_px(c.sky_mag_per_arcsec2, c.zero_point_mag, scale, t)
         }
         FrameKind::Flat => {
@@ -681,29 +840,32 @@ fn simulate_frame(
     let (cols, rows) = (r.used_columns(), r.used_rows());
     let mut star_ids = Vec::new();
     let mut stars = Vec::new();
-    if plan.kind != FrameKind::Bias {
-        for s in &night.catalogue {
-            let Some((x, y)) = true_wcs.world_to_pixel(s.ra_deg, s.dec_deg) else {
-                continue;
-            };
-            let touches = x + psf_radius >= cols.start as f64 - 0.5
-                && x - psf_radius <= cols.end as f64 - 0.5
-                && y + psf_radius >= rows.start as f64 - 0.5
-                && y - psf_radius <= rows.end as f64 - 0.5;
-            if touches {
-                star_ids.push(s);
-                stars.push(PointSource {
-                    x_det: x,
-                    y_det: y,
-                    flux_e: electrons_from_mag(
-                        s.mag,
-                        c.zero_point_mag,
-                        c.extinction_mag_per_airmass,
-                        airmass,
-                        t,
-                    ),
-                });
-            }
+    let field = match plan.kind {
+        FrameKind::Bias => &[][..],
+        FrameKind::Standard => &night.standards[..],
+        FrameKind::Flat | FrameKind::Science => &night.catalogue[..],
+    };
+    for s in field {
+        let Some((x, y)) = true_wcs.world_to_pixel(s.ra_deg, s.dec_deg) else {
+            continue;
+        };
+        let touches = x + psf_radius >= cols.start as f64 - 0.5
+            && x - psf_radius <= cols.end as f64 - 0.5
+            && y + psf_radius >= rows.start as f64 - 0.5
+            && y - psf_radius <= rows.end as f64 - 0.5;
+        if touches {
+            star_ids.push(s);
+            stars.push(PointSource {
+                x_det: x,
+                y_det: y,
+                flux_e: electrons_from_mag(
+                    s.mag,
+                    c.zero_point_mag,
+                    c.extinction_mag_per_airmass,
+                    airmass,
+                    t,
+                ),
+            });
         }
     }
     let comet = match (plan.kind, night.comet_reference) {
@@ -769,7 +931,8 @@ fn simulate_frame(
     let light = expected_electrons(&scene);
 
     // Detector.
-    let hits = if plan.kind == FrameKind::Science && !c.noiseless {
+    let on_sky = matches!(plan.kind, FrameKind::Science | FrameKind::Standard);
+    let hits = if on_sky && !c.noiseless {
         cosmic_rays(
             r,
             c.cosmic_rays_per_frame,
@@ -922,6 +1085,10 @@ fn primary_header(
         FrameKind::Bias => "bias",
         FrameKind::Flat => "skyflat",
         FrameKind::Science => c.object_name.as_str(),
+        FrameKind::Standard => c
+            .standards
+            .as_ref()
+            .map_or("standard", |s| s.object_name.as_str()),
     };
     let mut h = Header::default();
     h.set("ORIGIN", text("NOTSA"), "");
@@ -1131,6 +1298,77 @@ fn stars_csv(stars: &[StarTruth]) -> String {
             num(s.mag),
             num(s.flux_e),
             num(s.flux_in_image_e)
+        );
+    }
+    out
+}
+
+/// `standards.csv`: the standard field as a catalogue for `photometry --standards`.
+fn standards_csv(night: &Night) -> String {
+    let error = night
+        .config
+        .standards
+        .as_ref()
+        .map_or(0.0, |s| s.catalogue_error_mag);
+    let mut out = String::from("id,ra_deg,dec_deg,mag,mag_err\n");
+    for (s, mag) in night.standards.iter().zip(&night.standard_catalogue_mags) {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{}",
+            s.id,
+            num(s.ra_deg),
+            num(s.dec_deg),
+            num(*mag),
+            num(error)
+        );
+    }
+    out
+}
+
+/// The truth of every standard star in a standard frame.
+fn standard_truth(night: &Night, frame: &FrameTruth, stars: &[StarTruth]) -> Vec<StandardTruth> {
+    let c = night.config;
+    let airmass = frame.airmass.unwrap_or(1.0);
+    stars
+        .iter()
+        .map(|s| StandardTruth {
+            file: s.file.clone(),
+            star_id: s.star_id,
+            mjd_mid_utc: frame.mjd_mid_utc,
+            airmass,
+            mag: s.mag,
+            catalogue_mag: night
+                .standard_catalogue_mags
+                .get(s.star_id.wrapping_sub(1))
+                .copied()
+                .unwrap_or(f64::NAN),
+            flux_e: s.flux_e,
+            zero_point_mag: c.zero_point_mag,
+            extinction_mag_per_airmass: c.extinction_mag_per_airmass,
+            zero_point_at_airmass_mag: c.zero_point_mag - c.extinction_mag_per_airmass * airmass,
+        })
+        .collect()
+}
+
+fn standard_truth_csv(rows: &[StandardTruth]) -> String {
+    let mut out = String::from(
+        "file,star_id,mjd_mid_utc,airmass,mag,catalogue_mag,flux_e,zero_point_mag,\
+         extinction_mag_per_airmass,zero_point_at_airmass_mag\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{}",
+            field(&r.file),
+            r.star_id,
+            num(r.mjd_mid_utc),
+            num(r.airmass),
+            num(r.mag),
+            num(r.catalogue_mag),
+            num(r.flux_e),
+            num(r.zero_point_mag),
+            num(r.extinction_mag_per_airmass),
+            num(r.zero_point_at_airmass_mag)
         );
     }
     out

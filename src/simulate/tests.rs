@@ -548,3 +548,89 @@ fn config_reads_from_partial_toml_and_rejects_nonsense() {
         Err(SimulateError::BelowHorizon { .. })
     ));
 }
+
+#[test]
+fn standard_frames_hold_the_standard_field_at_its_airmass() {
+    // Without standards nothing about them is written, not even in simulation.toml.
+    let plain = tempfile::tempdir().unwrap();
+    let night = run(&small_config(), plain.path()).unwrap();
+    assert!(night.standards.is_empty() && night.standards_csv.is_none());
+    assert!(!plain.path().join("standards.csv").exists());
+    let toml_text = std::fs::read_to_string(&night.config_toml).unwrap();
+    assert!(!toml_text.contains("standards"), "{toml_text}");
+
+    let config = NightConfig {
+        noiseless: true,
+        standards: Some(StandardsConfig {
+            start_utc: vec![
+                "2025-08-01T21:00:00".to_string(),
+                "2025-08-02T00:30:00".to_string(),
+            ],
+            n_stars: 4,
+            min_separation_arcsec: 8.0,
+            catalogue_error_mag: 0.02,
+            ..StandardsConfig::default()
+        }),
+        ..small_config()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let night = run(&config, dir.path()).unwrap();
+    let standards: Vec<&FrameTruth> = night
+        .frames
+        .iter()
+        .filter(|f| f.frame_type == FrameKind::Standard)
+        .collect();
+    assert_eq!(standards.len(), 2);
+    assert!(standards[1].airmass.unwrap() > standards[0].airmass.unwrap() + 0.3);
+    for frame in &standards {
+        assert!(frame.comet.is_none());
+        let (primary, ..) = read_f32(&dir.path().join(&frame.file));
+        assert_eq!(primary.text("IMAGETYP").as_deref(), Some("STD"));
+        assert_eq!(primary.text("OBJECT").as_deref(), Some("STD field"));
+        let stars: Vec<&StarTruth> = night
+            .stars
+            .iter()
+            .filter(|s| s.file == frame.file)
+            .collect();
+        assert_eq!(stars.len(), 4);
+        for s in stars {
+            let x = frame.airmass.unwrap();
+            let expected = frame.exptime_s * 10f64.powf(-0.4 * (s.mag + 0.07 * x - 25.0));
+            assert!((s.flux_e / expected - 1.0).abs() < 1e-12);
+            assert!(s.x_px > 90.0 && s.x_px < 210.0 && s.y_px > 90.0 && s.y_px < 210.0);
+        }
+    }
+    // The catalogue: 4 stars with their (erroneous) magnitudes; the truth of every star and
+    // frame with the zero point at the frame's airmass.
+    let catalogue = std::fs::read_to_string(night.standards_csv.as_ref().unwrap()).unwrap();
+    let lines: Vec<&str> = catalogue.lines().collect();
+    assert_eq!(lines[0], "id,ra_deg,dec_deg,mag,mag_err");
+    assert_eq!(lines.len(), 5);
+    assert_eq!(night.standard_truth.len(), 8);
+    for t in &night.standard_truth {
+        assert!((t.zero_point_at_airmass_mag - (25.0 - 0.07 * t.airmass)).abs() < 1e-12);
+        assert!((t.catalogue_mag - t.mag).abs() < 0.1 && t.catalogue_mag != t.mag);
+    }
+    let truth = std::fs::read_to_string(night.truth_standards_csv.as_ref().unwrap()).unwrap();
+    assert_eq!(truth.lines().count(), 9);
+    // The settings round-trip through simulation.toml, standards included.
+    let written = std::fs::read_to_string(&night.config_toml).unwrap();
+    let back: NightConfig = toml::from_str(&written).unwrap();
+    assert_eq!(back, config);
+    // Too many stars for the window is an error naming the field.
+    let crowded = NightConfig {
+        standards: Some(StandardsConfig {
+            start_utc: vec!["2025-08-01T21:00:00".to_string()],
+            n_stars: 50,
+            ..StandardsConfig::default()
+        }),
+        ..small_config()
+    };
+    assert!(matches!(
+        run(&crowded, dir.path()),
+        Err(SimulateError::InvalidConfig {
+            field: "standards.n_stars",
+            ..
+        })
+    ));
+}

@@ -1,0 +1,363 @@
+//! Zero points from standard-star frames with an extinction fit (issue 4, item 6c), through
+//! `cometphot photometry --standards`, on a simulated night of 3I/ATLAS with six frames of a
+//! standard field (12 stars of 14.5–17 mag) between airmass ~1.1 and ~2.3, the simulator's
+//! true zero point 25.0 mag (1 e⁻/s above the atmosphere) and extinction k = 0.07 mag/airmass:
+//!
+//! - the fitted k and zp0 agree with the truth within 3σ of their fitted errors, and within
+//!   fixed bounds (|Δk| < 0.02 mag/airmass, |Δzp0| < 0.03 mag);
+//! - every science frame gets zp = zp0 − k·X (`zp_method` standards, `n_stars` the fit's) within
+//!   0.02 mag of the true 25.0 − 0.07 X;
+//! - `--catalog` takes precedence over the standards;
+//! - standards all at one airmass, or too few standard stars to identify them, give a reason
+//!   (exit status 2, the reason in `<out>_skipped.csv`) and uncalibrated science rows.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use cometphot::ephem::elements::builtin;
+use cometphot::ephem::ephemeris::{GeometrySource, OrbitModel};
+use cometphot::ephem::site::Site;
+use cometphot::ephem::time::UtcInstant;
+use cometphot::simulate::ephemeris::place_comet;
+use cometphot::simulate::{FrameKind, NightConfig, SimulatedNight, StandardsConfig};
+use common::cometphot;
+
+/// Truth of the simulator (its defaults, set here explicitly).
+const TRUE_ZP_MAG: f64 = 25.0;
+const TRUE_K_MAG_PER_AIRMASS: f64 = 0.07;
+
+/// Start times of the standard frames: the first two near the field's transit (airmass
+/// ~1.14, within 0.01 of each other), then lower and lower in the west (airmass up to ~2.3).
+const STANDARD_STARTS: [&str; 6] = [
+    "2025-08-01T21:00:00",
+    "2025-08-01T21:06:00",
+    "2025-08-01T23:00:00",
+    "2025-08-02T00:00:00",
+    "2025-08-02T00:40:00",
+    "2025-08-02T01:10:00",
+];
+
+/// A night of 3I/ATLAS (3 biases, 3 flats, 3 science frames of 30 s at 22:00 UTC) with the
+/// standard frames, in an 800 × 800 px window.
+fn simulate(dir: &Path) -> SimulatedNight {
+    let site = Site::parse("NOT").unwrap();
+    let geometry = GeometrySource::orbit(
+        builtin("3I").unwrap(),
+        OrbitModel::Perturbed,
+        UtcInstant::parse_iso("2025-08-01").unwrap(),
+        UtcInstant::parse_iso("2025-08-03").unwrap(),
+    )
+    .unwrap();
+    let mut config = NightConfig {
+        seed: 41,
+        n_bias: 3,
+        n_flat: 3,
+        n_science: 3,
+        science_start_utc: "2025-08-01T22:00:00".into(),
+        science_exptime_s: 30.0,
+        overhead_s: 10.0,
+        detector_window: "[651:1450, 651:1450]".into(),
+        star_density_per_arcmin2: 12.0,
+        star_mag_min: 15.5,
+        star_mag_max: 19.0,
+        zero_point_mag: TRUE_ZP_MAG,
+        extinction_mag_per_airmass: TRUE_K_MAG_PER_AIRMASS,
+        standards: Some(StandardsConfig {
+            ra_deg: 250.0,
+            dec_deg: 0.0,
+            start_utc: STANDARD_STARTS.iter().map(|s| s.to_string()).collect(),
+            exptime_s: 10.0,
+            n_stars: 12,
+            ..StandardsConfig::default()
+        }),
+        ..NightConfig::default()
+    };
+    config.comet.coma_mag = 16.0;
+    config.comet.coma_aperture_radius_arcsec = 4.0;
+    config.comet.coma_outer_radius_arcsec = 10.0;
+    place_comet(&mut config, &geometry, &site, (0.0, 0.0)).unwrap();
+    cometphot::simulate::run(&config, dir).unwrap()
+}
+
+/// The fields of a CSV line (RFC 4180 quoting, no line breaks inside fields).
+fn fields(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                out.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(String::new()),
+            (c, _) => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+/// A CSV file as rows of column → text.
+fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header = fields(lines.next().unwrap());
+    lines
+        .map(|l| {
+            let row = fields(l);
+            assert_eq!(row.len(), header.len(), "{}: {l}", path.display());
+            header.iter().cloned().zip(row).collect()
+        })
+        .collect()
+}
+
+fn number(row: &HashMap<String, String>, column: &str) -> f64 {
+    row[column]
+        .parse()
+        .unwrap_or_else(|_| panic!("{column} = '{}' is not a number", row[column]))
+}
+
+/// Runs `photometry DIR --object 3I --out OUT` with `extra`; returns (exit code, stderr).
+fn photometry(dir: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
+    let (dir, out) = (dir.display().to_string(), out.display().to_string());
+    let mut args = vec!["photometry", &dir, "--object", "3I", "--out", &out];
+    args.extend_from_slice(extra);
+    let (code, _, stderr) = cometphot(&args);
+    (code, stderr)
+}
+
+/// `<stem>_<suffix>.csv` beside a table.
+fn companion(table: &Path, suffix: &str) -> PathBuf {
+    let stem = table.file_stem().unwrap().to_string_lossy();
+    table.with_file_name(format!("{stem}_{suffix}.csv"))
+}
+
+/// A directory holding the night's files except the standard frames not in `keep`.
+fn night_with_standards(night: &SimulatedNight, dir: &Path, keep: &[usize]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let standards: Vec<&str> = night
+        .frames
+        .iter()
+        .filter(|f| f.frame_type == FrameKind::Standard)
+        .map(|f| f.file.as_str())
+        .collect();
+    for f in &night.frames {
+        let dropped = standards
+            .iter()
+            .position(|s| *s == f.file)
+            .is_some_and(|i| !keep.contains(&i));
+        if !dropped {
+            std::fs::copy(night.out_dir.join(&f.file), dir.join(&f.file)).unwrap();
+        }
+    }
+    dir.to_path_buf()
+}
+
+#[test]
+fn extinction_fit_recovers_the_simulated_zero_point_and_k() {
+    let tmp = tempfile::tempdir().unwrap();
+    let night = simulate(&tmp.path().join("night"));
+    let standards_csv = night.standards_csv.clone().unwrap();
+    let truth_airmass: HashMap<String, f64> = night
+        .frames
+        .iter()
+        .map(|f| (f.file.clone(), f.airmass.unwrap_or(f64::NAN)))
+        .collect();
+    let standard_airmasses: Vec<f64> = night
+        .frames
+        .iter()
+        .filter(|f| f.frame_type == FrameKind::Standard)
+        .filter_map(|f| f.airmass)
+        .collect();
+    eprintln!("standard frames at airmass {standard_airmasses:.3?}");
+    assert_eq!(standard_airmasses.len(), 6);
+    assert!(night.truth_standards_csv.as_ref().unwrap().exists());
+
+    let out = tmp.path().join("out").join("phot.csv");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let standards_arg = standards_csv.display().to_string();
+    let (code, stderr) = photometry(&night.out_dir, &out, &["--standards", &standards_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("extinction fit, filter 'R_Bes 650_130'"),
+        "{stderr}"
+    );
+
+    let fits = read_csv(&companion(&out, "extinction"));
+    assert_eq!(fits.len(), 1);
+    let fit = &fits[0];
+    assert_eq!(fit["filter"], "R_Bes 650_130");
+    assert_eq!(fit["reason"], "");
+    let (k, k_err) = (
+        number(fit, "k_mag_per_airmass"),
+        number(fit, "k_err_mag_per_airmass"),
+    );
+    let (zp0, zp0_err) = (number(fit, "zp0_mag"), number(fit, "zp0_err_mag"));
+    let n_stars = number(fit, "n_stars") as usize;
+    eprintln!(
+        "fit: zp0 = {zp0:.4} ± {zp0_err:.4} (truth {TRUE_ZP_MAG}), k = {k:.4} ± {k_err:.4} \
+         (truth {TRUE_K_MAG_PER_AIRMASS}), {n_stars} stars in {} frames, X {}–{}, χ²/dof {}",
+        fit["n_frames"], fit["airmass_min"], fit["airmass_max"], fit["chi2_dof"]
+    );
+    assert_eq!(fit["n_frames"], "6");
+    let frames = read_csv(&companion(&out, "standards"));
+    assert_eq!(frames.len(), 6);
+    for f in &frames {
+        eprintln!(
+            "  {} X {:.3}: zp {} ± {} ({} of {} stars; aperture correction ± {}), residual {}",
+            f["file"],
+            number(f, "airmass"),
+            f["zp_mag"],
+            f["zp_err_mag"],
+            f["n_stars"],
+            f["n_candidates"],
+            f["aperture_correction_err_mag"],
+            f["residual_mag"]
+        );
+    }
+    // Most of the 12 stars × 6 frames are measured (clean, uncrowded, unsaturated).
+    assert!(n_stars >= 50, "{n_stars} stars");
+    assert!(number(fit, "airmass_max") - number(fit, "airmass_min") > 0.8);
+    // Within 3σ of the fit's own errors, and within fixed bounds that a biased fit would miss.
+    assert!(k_err > 0.0 && zp0_err > 0.0);
+    assert!(
+        (k - TRUE_K_MAG_PER_AIRMASS).abs() < 3.0 * k_err,
+        "k {k} ± {k_err}"
+    );
+    assert!(
+        (zp0 - TRUE_ZP_MAG).abs() < 3.0 * zp0_err,
+        "zp0 {zp0} ± {zp0_err}"
+    );
+    assert!((k - TRUE_K_MAG_PER_AIRMASS).abs() < 0.02, "k {k}");
+    assert!((zp0 - TRUE_ZP_MAG).abs() < 0.03, "zp0 {zp0}");
+
+    // Science frames: zp(X) = zp0 − k·X against the truth at the frame's airmass.
+    let rows = read_csv(&out);
+    assert_eq!(
+        rows.len(),
+        3,
+        "one row per science frame, none for the standards"
+    );
+    for row in &rows {
+        let file = Path::new(&row["file"])
+            .file_name()
+            .unwrap()
+            .to_string_lossy();
+        let x_true = truth_airmass[file.as_ref()];
+        let zp_true = TRUE_ZP_MAG - TRUE_K_MAG_PER_AIRMASS * x_true;
+        let (zp, zp_err) = (number(row, "zp"), number(row, "zp_err"));
+        eprintln!(
+            "{file}: airmass {x_true:.3}, zp {zp:.4} ± {zp_err:.4}, truth {zp_true:.4} \
+             (Δ {:+.4})",
+            zp - zp_true
+        );
+        assert_eq!(row["zp_method"], "standards");
+        assert_eq!(number(row, "n_stars") as usize, n_stars);
+        assert!((zp - zp_true).abs() < 0.02, "{file}: zp {zp} vs {zp_true}");
+        assert!(zp_err > 0.0 && zp_err < 0.02, "{file}: zp_err {zp_err}");
+        // The fit applied at the header's airmass.
+        assert!((zp - (zp0 - k * number(row, "airmass"))).abs() < 1e-9);
+        assert!((number(row, "mag") - number(row, "mag_inst") - zp).abs() < 1e-9);
+    }
+
+    // The catalogue zero point takes precedence; the extinction is still fitted and written.
+    let with_catalogue = tmp.path().join("out").join("catalogue.csv");
+    let catalogue_arg = night.catalogue_csv.display().to_string();
+    let (code, stderr) = photometry(
+        &night.out_dir,
+        &with_catalogue,
+        &["--standards", &standards_arg, "--catalog", &catalogue_arg],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    for row in read_csv(&with_catalogue) {
+        assert_eq!(row["zp_method"], "catalogue");
+    }
+    assert_eq!(read_csv(&companion(&with_catalogue, "extinction")).len(), 1);
+
+    // Without --standards the standard frames are listed as unused, with what to do.
+    let plain = tmp.path().join("out").join("plain.csv");
+    let (code, stderr) = photometry(&night.out_dir, &plain, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    let skipped = read_csv(&companion(&plain, "skipped"));
+    assert_eq!(skipped.len(), 6);
+    assert!(skipped
+        .iter()
+        .all(|s| s["reason"].contains("a standard-star frame (no comet to measure)")));
+    assert!(!companion(&plain, "extinction").exists());
+    for row in read_csv(&plain) {
+        assert_eq!(row["zp_method"], "none");
+    }
+}
+
+#[test]
+fn standards_at_one_airmass_or_too_few_stars_give_a_reason_not_a_zero_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    let night = simulate(&tmp.path().join("night"));
+    let standards_arg = night.standards_csv.as_ref().unwrap().display().to_string();
+    let uncalibrated = |table: &Path| {
+        let rows = read_csv(table);
+        assert_eq!(rows.len(), 3);
+        for row in rows {
+            assert_eq!(row["zp_method"], "none");
+            assert_eq!(row["zp"], "");
+        }
+    };
+
+    // The two standard frames near the transit: their airmasses differ by less than 0.1.
+    let one_airmass = night_with_standards(&night, &tmp.path().join("one_airmass"), &[0, 1]);
+    let out = tmp.path().join("one_airmass.csv");
+    let (code, stderr) = photometry(&one_airmass, &out, &["--standards", &standards_arg]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("airmasses span only"), "{stderr}");
+    let fits = read_csv(&companion(&out, "extinction"));
+    assert_eq!(fits.len(), 1);
+    assert!(
+        fits[0]["reason"].contains("extinction cannot be fitted"),
+        "{:?}",
+        fits[0]
+    );
+    assert_eq!(fits[0]["k_mag_per_airmass"], "");
+    assert_eq!(fits[0]["n_frames"], "2");
+    let skipped = read_csv(&companion(&out, "skipped"));
+    assert!(skipped
+        .iter()
+        .any(|s| s["reason"].contains("airmasses span only")));
+    uncalibrated(&out);
+    // With a catalogue the science frames keep their catalogue zero point.
+    let with_catalogue = tmp.path().join("one_airmass_catalogue.csv");
+    let catalogue_arg = night.catalogue_csv.display().to_string();
+    let (code, stderr) = photometry(
+        &one_airmass,
+        &with_catalogue,
+        &["--standards", &standards_arg, "--catalog", &catalogue_arg],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    for row in read_csv(&with_catalogue) {
+        assert_eq!(row["zp_method"], "catalogue");
+    }
+
+    // Two standard stars in the catalogue: too few to identify them in any frame (the WCS
+    // refinement needs 6), so no frame gives a star and there is no fit.
+    let two_stars = tmp.path().join("two_standards.csv");
+    let text = std::fs::read_to_string(night.standards_csv.as_ref().unwrap()).unwrap();
+    let kept: Vec<&str> = text.lines().take(3).collect();
+    std::fs::write(&two_stars, kept.join("\n") + "\n").unwrap();
+    let out = tmp.path().join("two_stars.csv");
+    let two_arg = two_stars.display().to_string();
+    let (code, stderr) = photometry(&night.out_dir, &out, &["--standards", &two_arg]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the WCS could not be refined on the standard stars"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no standard-star frame measured: no extinction fit"),
+        "{stderr}"
+    );
+    let fits = read_csv(&companion(&out, "extinction"));
+    assert!(fits.is_empty(), "{fits:?}");
+    uncalibrated(&out);
+}
