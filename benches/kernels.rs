@@ -25,6 +25,7 @@ use cometphot::photometry::aperture::{
 };
 use cometphot::photometry::background::{estimate_background, BackgroundParams};
 use cometphot::photometry::detect::{detect_segmentation, detect_sources, DetectParams};
+use cometphot::photometry::source_mask::source_mask;
 use cometphot::reduce::calibrate::calibrate_prepared;
 use cometphot::reduce::combine::CombineOptions;
 use cometphot::reduce::cosmic::{clean_cosmic_rays, LaCosmicOptions};
@@ -219,13 +220,32 @@ fn kernels(c: &mut Criterion) {
                 black_box(detect_sources(image, &background, Some(mask), &seeing_only).expect("ok"))
             })
         });
-        // The first pass of `photometry`: footprints only, dilated into a source mask.
-        g.bench_function("detect_segmentation_source_mask", |b| {
+        // The first pass of a two-pass background, side by side: at full resolution (its own
+        // background, footprints, dilated into a source mask; what `photometry` did before)
+        // and on the image binned 2 x 2 (`source_mask`, what it does now).
+        g.bench_function("first_pass_full_resolution", |b| {
             b.iter(|| {
+                let first =
+                    estimate_background(image, Some(mask), None, &BackgroundParams::default())
+                        .expect("ok");
                 black_box(
-                    detect_segmentation(image, &background, Some(mask), &DetectParams::default())
+                    detect_segmentation(image, &first, Some(mask), &DetectParams::default())
                         .expect("ok")
                         .to_exclusion_mask(3.0),
+                )
+            })
+        });
+        g.bench_function("first_pass_binned_2x2", |b| {
+            b.iter(|| {
+                black_box(
+                    source_mask(
+                        image,
+                        Some(mask),
+                        &BackgroundParams::default(),
+                        &DetectParams::default(),
+                        3.0,
+                    )
+                    .expect("ok"),
                 )
             })
         });
