@@ -4,6 +4,10 @@ mod cli;
 
 use clap::Parser;
 
+/// mimalloc (as polars recommends): the per-frame buffers are tens of MB each, and glibc's
+/// malloc maps and unmaps such blocks on every allocation, which cost 6.5 s of system time
+/// (page faults and TLB shootdowns between the threads) on 20 full-size frames against 1.7 s
+/// with mimalloc, which keeps freed memory for the next frame.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
