@@ -4,10 +4,9 @@
 use crate::common::cometphot;
 use cometphot::simulate::campaign::{builtin_campaign, campaign_toml};
 
-#[test]
-fn run_chains_every_step_on_a_small_campaign() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// Raw frames of a 4-night simulated 3I campaign (one science frame, two biases and flats
+/// per night) in `root/raw`.
+fn small_campaign(root: &std::path::Path) -> std::path::PathBuf {
     let mut config = builtin_campaign("3I-2025").unwrap();
     config.nights_utc = ["2025-07-08", "2025-08-01", "2025-08-22", "2025-09-07"]
         .iter()
@@ -29,6 +28,14 @@ fn run_chains_every_step_on_a_small_campaign() {
         "-q",
     ]);
     assert_eq!(code, 0, "{stderr}");
+    raw
+}
+
+#[test]
+fn run_chains_every_step_on_a_small_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let raw = small_campaign(root);
     // A bad frame among the good ones: reported and skipped, the rest goes on.
     let bad_frame = raw.join("20250801").join("ALIbroken.fits");
     std::fs::write(
@@ -206,6 +213,76 @@ fn sha256_hex(path: &std::path::Path) -> String {
         .next()
         .unwrap_or("")
         .to_string()
+}
+
+/// `run --shard I/N` measures every N-th night; `run --merge-shards N` joins them and writes
+/// exactly what one unsharded run writes. A merge before every shard has finished is refused.
+#[test]
+fn sharded_runs_merge_to_the_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let raw = small_campaign(root);
+    let raw_arg = raw.display().to_string();
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let out_arg = out.display().to_string();
+        let mut args = vec!["run", raw_arg.as_str(), "--out", out_arg.as_str(), "-q"];
+        args.extend(extra);
+        cometphot(&args)
+    };
+    let whole = root.join("whole");
+    let (code, _, stderr) = run(&whole, &[]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let sharded = root.join("sharded");
+    let (code, _, stderr) = run(&sharded, &["--shard", "1/2"]);
+    assert_eq!(code, 0, "{stderr}");
+    // Shard 1 of 2 measured nights 1 and 3 only, and nothing past the photometry.
+    let measured: Vec<String> = std::fs::read_dir(sharded.join("photometry"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".csv") && !n.ends_with("_skipped.csv"))
+        .collect();
+    assert_eq!(measured.len(), 2, "{measured:?}");
+    assert!(!sharded.join("fit.json").exists());
+    let (code, _, stderr) = run(&sharded, &["--merge-shards", "2"]);
+    assert_eq!(code, 1, "a merge before shard 2 has run is refused");
+    assert!(
+        stderr.contains("2/2") && stderr.contains("not finished"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = run(&sharded, &["--shard", "2/2"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(&sharded, &["--merge-shards", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    for file in [
+        "photometry.csv",
+        "skipped.csv",
+        "growth.csv",
+        "zp_stars.csv",
+        "lightcurve.csv",
+        "dust.csv",
+        "grains.csv",
+        "comparison.csv",
+        "fit.json",
+        "dust_trend.json",
+    ] {
+        // The JSON files name their input table, in each run's own --out.
+        let a = std::fs::read_to_string(whole.join(file))
+            .unwrap()
+            .replace(&whole.display().to_string(), &sharded.display().to_string());
+        let b = std::fs::read_to_string(sharded.join(file)).unwrap();
+        assert!(
+            a == b,
+            "{file} differs between the sharded and the unsharded run"
+        );
+    }
+    let (code, _, stderr) = run(
+        &root.join("both"),
+        &["--shard", "1/2", "--merge-shards", "2"],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
 
 #[test]

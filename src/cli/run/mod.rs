@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use cometphot::simulate::campaign::{builtin_campaign, campaign_toml, run as simulate_campaign};
 use cometphot::table::write_text_atomic;
 
+use super::photometry::Shard;
 use super::{Cli, Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
 
 mod config;
@@ -19,6 +20,7 @@ mod document;
 mod figures;
 mod inputs;
 mod report;
+mod shards;
 mod table;
 
 pub use config::RunConfig;
@@ -57,10 +59,17 @@ Exit status: 0 every frame was used; 2 some frames or nights were skipped (liste
 skipped.csv and the report) or an analysis step was not done; 1 nothing usable or a usage
 error.
 
+A campaign can be spread over the tasks of a batch system that share --out: `--shard I/N`
+measures every N-th night (in name order, starting with the I-th) and stops after the
+photometry; `--merge-shards N`, once every shard has finished, joins them and writes exactly
+what one unsharded run writes.
+
 Examples:
   cometphot run
   cometphot run /data/NOT/3I --out results
-  cometphot run results/run.toml";
+  cometphot run results/run.toml
+  cometphot run /data/NOT/3I --out results --shard ${SLURM_ARRAY_TASK_ID}/8   # 8 array tasks
+  cometphot run /data/NOT/3I --out results --merge-shards 8                  # then once";
 
 #[derive(Debug, Args)]
 #[command(long_about = RUN_HELP)]
@@ -74,6 +83,15 @@ pub struct RunArgs {
     /// and a later scan would find the outputs).
     #[arg(long)]
     pub allow_output_in_input: bool,
+    /// Measure only every N-th night (in name order), starting with the I-th, and stop after
+    /// the photometry. The shards of a campaign share one --out (e.g. on a cluster's shared
+    /// disk); `--merge-shards N` then joins them and does the rest.
+    #[arg(long, value_name = "I/N", conflicts_with = "merge_shards")]
+    pub shard: Option<Shard>,
+    /// Measure nothing: join the nights measured by the N shards of `--shard I/N` in --out
+    /// (each must have finished) and go on with fit, dust, grains, compare and the report.
+    #[arg(long, value_name = "N")]
+    pub merge_shards: Option<usize>,
 }
 
 /// Runs one cometphot command in-process; returns its exit status. `-v` prints the command.
@@ -209,11 +227,49 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     )?;
 
     let nights = nights(&raw)?;
-    say(&format!(
-        "[2/{STEPS}] photometry of {} night(s)",
-        nights.len()
-    ));
-    let photometry = photometry_of_nights(&config, &nights, &out, verbosity)?;
+    if let Some(shard) = args.shard {
+        let mine = shards::shard_nights(&nights, shard);
+        say(&format!(
+            "[2/{STEPS}] photometry of {} of {} night(s) (shard {}/{})",
+            mine.len(),
+            nights.len(),
+            shard.index + 1,
+            shard.count
+        ));
+        let outcomes = measure_nights(&config, &mine, &out, verbosity)?;
+        shards::write_record(&out, shard, &outcomes)?;
+        say(&format!(
+            "shard {}/{} done in {:.0} s; once every shard has finished: cometphot run {} \
+             --out {} --merge-shards {}",
+            shard.index + 1,
+            shard.count,
+            started.elapsed().as_secs_f64(),
+            args.input
+                .as_deref()
+                .map_or_else(String::new, |p| p.display().to_string()),
+            out.display(),
+            shard.count
+        ));
+        let all_used = outcomes.iter().all(|o| o.result == Ok(EXIT_OK));
+        return Ok(if all_used { EXIT_OK } else { EXIT_SKIPPED });
+    }
+    let outcomes = match args.merge_shards {
+        Some(count) => {
+            say(&format!(
+                "[2/{STEPS}] photometry of {} night(s) from {count} shard(s)",
+                nights.len()
+            ));
+            shards::read_records(&out, &nights, count)?
+        }
+        None => {
+            say(&format!(
+                "[2/{STEPS}] photometry of {} night(s)",
+                nights.len()
+            ));
+            measure_nights(&config, &nights, &out, verbosity)?
+        }
+    };
+    let photometry = join_nights(&outcomes, &out)?;
     let n_rows = photometry.n_measurements;
     say(&format!(
         "      {n_rows} measurement(s), {} frame(s) skipped, {} night(s) failed",
@@ -440,15 +496,29 @@ struct NightsPhotometry {
     failed_nights: Vec<(String, String)>,
 }
 
+/// What `photometry` did with one night: its exit status, or why it failed.
+#[derive(Debug)]
+struct NightOutcome {
+    name: String,
+    result: Result<i32, String>,
+}
+
+/// The name of a night's directory (its tables are `<out>/photometry/<name>.csv`).
+fn night_name(night: &Path) -> String {
+    night
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "night".into())
+}
+
 /// Runs `photometry` on each night (tables in `<out>/photometry/`, diagnostics in
-/// `<out>/diagnostics/<night>/`) and concatenates the tables into `photometry.csv/.parquet`,
-/// `skipped.csv`, `growth.csv` and `zp_stars.csv`.
-fn photometry_of_nights(
+/// `<out>/diagnostics/<night>/`).
+fn measure_nights(
     config: &RunConfig,
     nights: &[PathBuf],
     out: &Path,
     verbosity: Verbosity,
-) -> anyhow::Result<NightsPhotometry> {
+) -> anyhow::Result<Vec<NightOutcome>> {
     let photometry_dir = out.join("photometry");
     std::fs::create_dir_all(&photometry_dir)?;
     let bar = if verbosity == Verbosity::Quiet {
@@ -460,12 +530,6 @@ fn photometry_of_nights(
         ProgressStyle::with_template("      {bar:30} {pos}/{len} nights {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut tables = Vec::new();
-    let mut skipped_tables = Vec::new();
-    let mut growth_tables = Vec::new();
-    let mut zp_tables = Vec::new();
-    let mut any_skipped = false;
-    let mut failed_nights = Vec::new();
     // Nights in parallel (each night's frames are reduced and measured in parallel too, but
     // a night often has a single science frame).
     let quiet = if verbosity == Verbosity::Verbose {
@@ -473,13 +537,10 @@ fn photometry_of_nights(
     } else {
         Verbosity::Quiet
     };
-    let results: Vec<(String, PathBuf, PathBuf, anyhow::Result<i32>)> = nights
+    let outcomes: Vec<NightOutcome> = nights
         .par_iter()
         .map(|night| {
-            let name = night
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "night".into());
+            let name = night_name(night);
             let table = photometry_dir.join(format!("{name}.csv"));
             let diagnostics = out.join("diagnostics").join(&name);
             let mut a = vec![
@@ -508,29 +569,42 @@ fn photometry_of_nights(
             if let Some(c) = catalog {
                 a.extend(["--catalog".into(), path_arg(&c)]);
             }
-            let result = step(&a, quiet);
+            let result = step(&a, quiet).map_err(|e| format!("{e:#}"));
+            if let (Err(reason), false) = (&result, verbosity == Verbosity::Quiet) {
+                bar.println(format!("      {name}: skipped: {reason}"));
+            }
             bar.inc(1);
-            (name, table, diagnostics, result)
+            NightOutcome { name, result }
         })
         .collect();
-    for (name, table, diagnostics, result) in results {
-        match result {
+    bar.finish_and_clear();
+    Ok(outcomes)
+}
+
+/// Concatenates the nights' tables into `photometry.csv/.parquet`, `skipped.csv`,
+/// `growth.csv` and `zp_stars.csv` (in the order of `outcomes`).
+fn join_nights(outcomes: &[NightOutcome], out: &Path) -> anyhow::Result<NightsPhotometry> {
+    let photometry_dir = out.join("photometry");
+    let mut tables = Vec::new();
+    let mut skipped_tables = Vec::new();
+    let mut growth_tables = Vec::new();
+    let mut zp_tables = Vec::new();
+    let mut any_skipped = false;
+    let mut failed_nights = Vec::new();
+    for outcome in outcomes {
+        let name = &outcome.name;
+        match &outcome.result {
             Ok(code) => {
-                any_skipped |= code == EXIT_SKIPPED;
-                tables.push(table);
+                any_skipped |= *code == EXIT_SKIPPED;
+                let diagnostics = out.join("diagnostics").join(name);
+                tables.push(photometry_dir.join(format!("{name}.csv")));
                 skipped_tables.push(photometry_dir.join(format!("{name}_skipped.csv")));
                 growth_tables.push(diagnostics.join("growth.csv"));
                 zp_tables.push(diagnostics.join("zp_stars.csv"));
             }
-            Err(e) => {
-                if verbosity != Verbosity::Quiet {
-                    bar.println(format!("      {name}: skipped: {e:#}"));
-                }
-                failed_nights.push((name, format!("{e:#}")));
-            }
+            Err(reason) => failed_nights.push((name.clone(), reason.clone())),
         }
     }
-    bar.finish_and_clear();
     let photometry = out.join("photometry.csv");
     let n_measurements = concatenate_csv(&tables, &photometry)?;
     let n_skipped = concatenate_csv(&skipped_tables, &out.join("skipped.csv"))?;
