@@ -203,9 +203,17 @@ fn comet_found_from_its_ephemeris_and_measured_with_honest_errors() {
 
     // Zero points from the catalogue against the truth, zp − k·X at the frame's mid-exposure
     // airmass, and the calibrated magnitudes against the coma magnitude. The issue asks for
-    // 0.01 mag per frame; the catalogue method is biased by about −0.01 mag here (crowding:
-    // 12 stars/arcmin² in a 107″ window) with a scatter larger than its stated error, so only
-    // the bias is held (below 0.02 mag) and the worst values are printed. Open work.
+    // 0.01 mag per frame. The catalogue stars' sky annulus now leaves out the neighbours'
+    // light (12 stars/arcmin² in a 107″ window: their wings had raised the clipped median,
+    // −0.0045 mag in 2 FWHM and −0.003 mag on the 2 → 4 FWHM correction), takes the clipped
+    // mean (the median of the clean Poisson sky is 0.14 e⁻/px low), and the Moffat light
+    // beyond 4 FWHM is added (−0.0035 mag): the bias went from −0.0099 to +0.0009 mag, the
+    // worst frame from 0.029 to 0.018 mag. What is left per frame is noise: ~10 stars with
+    // SNR > 50 measure the 2 → 4 FWHM correction to ~0.004 mag (sky noise in the 4 FWHM
+    // apertures), and the clipped median of ~20 stars adds ~0.0035 mag; together σ ≈ 0.005
+    // mag, so over 308 frames a few exceed 0.01 mag (10 here, worst 0.018 mag) as chance
+    // alone predicts. Held: the bias within 0.003 mag, 95 % of the frames within 0.01 mag,
+    // every one within 0.018 mag.
     let zp_errors: Vec<f64> = measured
         .iter()
         .map(|m| {
@@ -215,14 +223,22 @@ fn comet_found_from_its_ephemeris_and_measured_with_honest_errors() {
         .collect();
     let zp_bias = zp_errors.iter().sum::<f64>() / zp_errors.len() as f64;
     let zp_worst = zp_errors.iter().fold(0.0f64, |w, e| w.max(e.abs()));
+    let zp_within_0_01 = zp_errors.iter().filter(|e| e.abs() <= 0.01).count();
     let mag_worst = clean
         .iter()
         .filter(|m| m.result.net_e > 100.0 * m.result.net_err_e)
         .map(|m| (m.result.mag - m.coma_mag).abs())
         .fold(0.0f64, f64::max);
     println!(
-        "zero points: bias {zp_bias:+.4} mag, worst {zp_worst:.4} mag; worst calibrated magnitude \
-         at SNR > 100: {mag_worst:.4} mag"
+        "zero points: bias {zp_bias:+.4} mag, worst {zp_worst:.4} mag, {zp_within_0_01} of {} \
+         within 0.01 mag; worst calibrated magnitude at SNR > 100: {mag_worst:.4} mag",
+        zp_errors.len()
     );
-    assert!(zp_bias.abs() < 0.02, "zero-point bias {zp_bias}");
+    assert!(zp_bias.abs() < 0.003, "zero-point bias {zp_bias}");
+    assert!(
+        zp_within_0_01 as f64 >= 0.95 * zp_errors.len() as f64,
+        "{zp_within_0_01} of {} zero points within 0.01 mag",
+        zp_errors.len()
+    );
+    assert!(zp_worst < 0.018, "worst zero point {zp_worst}");
 }

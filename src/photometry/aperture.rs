@@ -450,6 +450,8 @@ impl CircularAnnulus {
 pub struct AnnulusBackground {
     /// Median of the clipped values (data units per pixel); NaN when no pixel is usable.
     pub median_per_px: f64,
+    /// Mean of the clipped values (data units per pixel); NaN when no pixel is usable.
+    pub mean_per_px: f64,
     /// Population standard deviation of the clipped values.
     pub std: f64,
     /// Usable pixels in the annulus (centre rule) before clipping.
@@ -493,14 +495,34 @@ pub fn annulus_background(
     annulus: &CircularAnnulus,
     clip: &SigmaClip,
 ) -> Result<AnnulusBackground, ApertureError> {
+    annulus_background_excluding(image, mask, annulus, clip, &[])
+}
+
+/// [`annulus_background`] without the pixels whose centre lies within any of the `exclude`
+/// circles `(x, y, radius)` (px): the light of neighbouring sources, whose wings beyond the
+/// reach of the sigma clipping would otherwise raise the median (DAOPHOT's and SExtractor's
+/// local skies face the same problem: Stetson 1987, PASP 99, 191, §III; Bertin & Arnouts
+/// 1996, A&AS 117, 393, §3.1). `n_pixels` counts the pixels left.
+pub fn annulus_background_excluding(
+    image: &Image,
+    mask: Option<&PixelMask>,
+    annulus: &CircularAnnulus,
+    clip: &SigmaClip,
+    exclude: &[(f64, f64, f64)],
+) -> Result<AnnulusBackground, ApertureError> {
     check_mask(image, mask)?;
     let (w, h) = (image.width(), image.height());
+    let excluded = |x: usize, y: usize| {
+        exclude
+            .iter()
+            .any(|&(cx, cy, r)| (x as f64 - cx).hypot(y as f64 - cy) < r)
+    };
     let values: Vec<f64> = annulus
         .center_pixels(w, h)
         .into_iter()
         .filter_map(|(x, y)| {
             let v = image.get(x, y);
-            is_usable(v, mask, x, y).then_some(f64::from(v))
+            (is_usable(v, mask, x, y) && !excluded(x, y)).then_some(f64::from(v))
         })
         .collect();
     let n_pixels = values.len();
@@ -510,12 +532,13 @@ pub fn annulus_background(
         None => (Vec::new(), 0, false),
     };
     let n_kept = kept.len();
-    let (median_per_px, std) = match mean_std(&kept) {
-        Some((_, std)) => (median(&kept).unwrap_or(f64::NAN), std),
-        None => (f64::NAN, f64::NAN),
+    let (median_per_px, mean_per_px, std) = match mean_std(&kept) {
+        Some((mean, std)) => (median(&kept).unwrap_or(f64::NAN), mean, std),
+        None => (f64::NAN, f64::NAN, f64::NAN),
     };
     Ok(AnnulusBackground {
         median_per_px,
+        mean_per_px,
         std,
         n_pixels,
         n_kept,
@@ -1044,6 +1067,28 @@ mod tests {
         let var = (1010.0 + 10.0 * (a - 1.0)) / 2.0 + a * 4.0;
         assert!((m.net_err - var.sqrt()).abs() < 1e-9);
         assert_eq!(m.flags, 0);
+    }
+
+    #[test]
+    fn annulus_background_leaves_out_the_excluded_circles() {
+        // Sky 10 everywhere, and a neighbour's plateau of 13 covering a third of the annulus:
+        // within the clipping's reach, it raises the median unless left out.
+        let mut img = Image::filled(81, 81, 10.0);
+        for y in 0..81 {
+            for x in 0..81 {
+                if (x as f64 - 65.0).hypot(y as f64 - 40.0) < 12.0 {
+                    img.set(x, y, 13.0);
+                }
+            }
+        }
+        let ann = CircularAnnulus::new(40.0, 40.0, 15.0, 30.0).unwrap();
+        let clip = SigmaClip::default();
+        let all = annulus_background(&img, None, &ann, &clip).unwrap();
+        let free =
+            annulus_background_excluding(&img, None, &ann, &clip, &[(65.0, 40.0, 12.0)]).unwrap();
+        assert!(all.mean_per_px > 10.1, "{}", all.mean_per_px);
+        assert_eq!((free.median_per_px, free.mean_per_px), (10.0, 10.0));
+        assert!(free.n_pixels < all.n_pixels);
     }
 
     #[test]

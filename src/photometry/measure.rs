@@ -7,16 +7,18 @@
 //! (3) the comet's astrometric RA/Dec at mid-exposure → pixel → [`locate_comet`]; (4) each
 //! radius ρ: ρ″ = ρ_km / (725.27 km × Δ_au) for a linear radius, then an exact-overlap
 //! aperture with a sigma-clipped annulus (errors: Poisson + read noise + background);
-//! (5) the zero point: given, or from catalogue stars measured in 2 × FWHM apertures and
-//! corrected to 4 × FWHM by the clipped median curve of growth of the brighter stars
-//! (total-light catalogue magnitudes); (6) m = m_inst + zp with m_inst = −2.5 log10(e⁻/s).
+//! (5) the zero point: given, or from catalogue stars measured in 2 × FWHM apertures (sky:
+//! the clipped mean of an annulus with the neighbours' light left out), corrected to
+//! 4 × FWHM by the weighted mean curve of growth of the brighter stars and to total light by
+//! the fitted Moffat profile beyond 4 FWHM (total-light catalogue magnitudes);
+//! (6) m = m_inst + zp with m_inst = −2.5 log10(e⁻/s).
 //!
 //! [`measure_standard_frame`] measures the stars of a standard-star frame the same way, for
 //! the night's extinction fit ([`super::standards`]).
 
 use super::aperture::{
-    annulus_background, aperture_flag, measure_radii, CircularAnnulus, CircularAperture,
-    MeasureOptions, NoiseModel,
+    annulus_background, annulus_background_excluding, aperture_flag, measure_radii,
+    AnnulusBackground, CircularAnnulus, CircularAperture, MeasureOptions, NoiseModel,
 };
 use super::astrometry::{refine_wcs, ReferenceStar, RefineParams, RefinedWcs};
 use super::background::{estimate_background, Background, BackgroundParams};
@@ -33,7 +35,7 @@ use crate::ephem::geometry::Observation;
 use crate::ephem::site::Site;
 use crate::ephem::KM_PER_ARCSEC_AT_1AU;
 use crate::reduce::CalibratedFrame;
-use crate::stats::{median, SigmaClip};
+use crate::stats::{mad_std, median, SigmaClip};
 use crate::wcs::TanWcs;
 use std::f64::consts::PI;
 use thiserror::Error;
@@ -262,6 +264,36 @@ pub struct FrameMeasurement {
 const APERTURE_CORRECTION_MIN_SNR: f64 = 50.0;
 /// Uncertainty added to a zero point whose aperture correction could not be measured (mag).
 const UNMEASURED_APERTURE_CORRECTION_MAG: f64 = 0.05;
+/// A neighbour's pixels are left out of a calibration star's sky annulus out to where its
+/// Moffat profile falls to this fraction of the sky noise per pixel.
+const NEIGHBOUR_WING_FRACTION_OF_SKY_RMS: f64 = 0.05;
+/// A calibration star is not used when less than this fraction of its sky annulus remains
+/// once its neighbours are left out.
+const MIN_FREE_ANNULUS_FRACTION: f64 = 0.5;
+
+/// Moffat (1969, A&A 3, 455) scale α of a profile `I(r) = I₀ (1 + r²/α²)^(−β)` of the given
+/// FWHM: `α = FWHM / (2 √(2^(1/β) − 1))`.
+fn moffat_alpha_px(fwhm_px: f64, beta: f64) -> f64 {
+    fwhm_px / (2.0 * (2f64.powf(1.0 / beta) - 1.0).sqrt())
+}
+
+/// Fraction of a Moffat profile's light within `radius_px` (Moffat 1969, A&A 3, 455):
+/// `E(r) = 1 − (1 + r²/α²)^(1 − β)`, finite for β > 1 (`None` otherwise).
+fn moffat_enclosed_fraction(radius_px: f64, fwhm_px: f64, beta: f64) -> Option<f64> {
+    let alpha_px = moffat_alpha_px(fwhm_px, beta);
+    (beta > 1.0 && alpha_px > 0.0 && radius_px.is_finite())
+        .then(|| 1.0 - (1.0 + (radius_px / alpha_px).powi(2)).powf(1.0 - beta))
+        .filter(|f| f.is_finite() && *f > 0.0)
+}
+
+/// Radius (px) at which a Moffat profile of central surface brightness `peak` falls to
+/// `level`: `α √((peak / level)^(1/β) − 1)`, 0 when `peak ≤ level`.
+fn moffat_radius_at_level(peak: f64, level: f64, fwhm_px: f64, beta: f64) -> f64 {
+    if !(peak > level && level > 0.0 && beta > 0.0) {
+        return 0.0;
+    }
+    moffat_alpha_px(fwhm_px, beta) * ((peak / level).powf(1.0 / beta) - 1.0).sqrt()
+}
 
 /// Background, sources and (optionally refined) WCS of a frame.
 struct FrameModel {
@@ -362,8 +394,8 @@ struct MeasuredStars {
     /// Uncertainty of the aperture correction (mag) as the catalogue zero point states it:
     /// 0 when measured, else [`UNMEASURED_APERTURE_CORRECTION_MAG`].
     correction_err_mag: f64,
-    /// The same with the measured correction's own error: that of the clipped median ratio,
-    /// 1.0857 × √(π/2) σ / (√N × median) (Kenney & Keeping 1962).
+    /// The same with the measured correction's own error: 1.0857 σ_ratio / ratio, with the
+    /// error of the weighted mean ratio from [`growth_ratio`].
     correction_scatter_err_mag: f64,
 }
 
@@ -384,6 +416,18 @@ fn measure_catalogue_stars(
     let mut stars = Vec::new();
     let mut positions = Vec::new();
     let mut growth = Vec::new();
+    // Where each source's light in a neighbour's sky annulus falls below a small fraction of
+    // the sky noise: its Moffat wing at the image's β, or 1.5 × its isophotal radius when
+    // larger (extended sources).
+    let wing_level = NEIGHBOUR_WING_FRACTION_OF_SKY_RMS * model.background.global_rms;
+    let wing_radii_px: Vec<f64> = model
+        .sources
+        .iter()
+        .map(|s| {
+            moffat_radius_at_level(s.peak, wing_level, fwhm, model.moffat_beta)
+                .max(1.5 * (s.area_px as f64 / PI).sqrt())
+        })
+        .collect();
     for &(source_index, star_index) in &refined.matches {
         let (Some(source), Some(star)) =
             (model.sources.get(source_index), catalogue.get(star_index))
@@ -400,11 +444,41 @@ fn measure_catalogue_stars(
         ) else {
             continue;
         };
-        // The annulus's clipped background once for both apertures (as `measure` computes it).
-        let Ok(sky) =
-            annulus_background(&frame.image_e, options.mask, &annulus, &options.sigma_clip)
-        else {
+        // The annulus's clipped background once for both apertures (as `measure` computes
+        // it), without the neighbours' light.
+        let neighbours: Vec<(f64, f64, f64)> = model
+            .sources
+            .iter()
+            .zip(&wing_radii_px)
+            .enumerate()
+            .filter(|(k, (other, r))| {
+                *k != source_index
+                    && (other.x - source.x).hypot(other.y - source.y) < annulus.outer_px + **r
+            })
+            .map(|(_, (other, r))| (other.x, other.y, *r))
+            .collect();
+        let Ok(sky) = annulus_background_excluding(
+            &frame.image_e,
+            options.mask,
+            &annulus,
+            &options.sigma_clip,
+            &neighbours,
+        ) else {
             continue;
+        };
+        let annulus_area_px = PI * (annulus.outer_px.powi(2) - annulus.inner_px.powi(2));
+        if (sky.n_pixels as f64) < MIN_FREE_ANNULUS_FRACTION * annulus_area_px {
+            continue;
+        }
+        // With the neighbours left out the annulus holds sky alone, whose expectation under
+        // the star is its mean: the level subtracted (`measure_radii` subtracts
+        // `median_per_px`) is the clipped mean. The median of a Poisson sky of λ e⁻/px with
+        // read noise RN lies below the mean by γσ/6 = λ / (6 (λ + RN²)) (Cornish & Fisher
+        // 1938, Rev. Inst. Int. Stat. 5, 307): 0.14 e⁻/px in 30 s R frames, +1 % in the
+        // 4 FWHM aperture of an 18 mag star.
+        let sky = AnnulusBackground {
+            median_per_px: sky.mean_per_px,
+            ..sky
         };
         let in_aperture = |aperture: &CircularAperture| {
             measure_radii(
@@ -439,7 +513,12 @@ fn measure_catalogue_stars(
                 CircularAperture::new(source.x, source.y, large).and_then(|o| in_aperture(&o));
             if let Ok(total) = total {
                 if total.flags & spoiled == 0 {
-                    growth.push((m.net, total.net));
+                    growth.push(GrowthPair {
+                        small_e: m.net,
+                        small_err_e: m.net_err,
+                        large_e: total.net,
+                        large_err_e: total.net_err,
+                    });
                 }
             }
         }
@@ -453,29 +532,26 @@ fn measure_catalogue_stars(
         positions.push((source.x, source.y));
     }
     // Aperture correction 2 → 4 FWHM (a Moffat profile of β = 3 has 99.7 % of its light
-    // within 4 FWHM): the sigma-clipped median over the brighter stars of their curves of
-    // growth (robust, because a neighbour inside some stars' large apertures inflates their
-    // ratio). Without three such stars the correction is not measured and its typical size
-    // for Moffat profiles (β = 2.5–3: 0.02–0.05 mag) is added to the zero point's error.
-    let ratios: Vec<f64> = growth
-        .iter()
-        .filter(|(small, total)| *small > 0.0 && *total > 0.0)
-        .map(|(small, total)| total / small)
-        .collect();
-    let (correction, correction_err, correction_scatter_err) =
-        match SigmaClip::default().apply(&ratios) {
-            Some(clipped) if clipped.n_kept >= 3 => (
-                -2.5 * clipped.median.log10(),
-                0.0,
-                2.5 / std::f64::consts::LN_10 * (std::f64::consts::PI / 2.0).sqrt() * clipped.std
-                    / ((clipped.n_kept as f64).sqrt() * clipped.median),
-            ),
-            _ => (
-                0.0,
-                UNMEASURED_APERTURE_CORRECTION_MAG,
-                UNMEASURED_APERTURE_CORRECTION_MAG,
-            ),
-        };
+    // within 4 FWHM): the weighted, clipped mean over the brighter stars of their curves of
+    // growth (see [`growth_ratio`]), then the light beyond 4 FWHM from the Moffat profile
+    // fitted to the frame's stars (β of the detection, median FWHM): 2.5 log10 E(4 FWHM),
+    // −0.0035 mag at β = 3. Without three such stars the correction is not measured and its
+    // typical size for Moffat profiles (β = 2.5–3: 0.02–0.05 mag) is added to the zero
+    // point's error.
+    let beyond_large_mag = moffat_enclosed_fraction(large, fwhm, model.moffat_beta)
+        .map_or(0.0, |fraction| 2.5 * fraction.log10());
+    let (correction, correction_err, correction_scatter_err) = match growth_ratio(&growth) {
+        Some((ratio, ratio_err)) => (
+            -2.5 * ratio.log10() + beyond_large_mag,
+            0.0,
+            2.5 / std::f64::consts::LN_10 * ratio_err / ratio,
+        ),
+        None => (
+            0.0,
+            UNMEASURED_APERTURE_CORRECTION_MAG,
+            UNMEASURED_APERTURE_CORRECTION_MAG,
+        ),
+    };
     for s in &mut stars {
         s.instrumental_mag += correction;
     }
@@ -485,6 +561,86 @@ fn measure_catalogue_stars(
         correction_err_mag: correction_err,
         correction_scatter_err_mag: correction_scatter_err,
     })
+}
+
+/// A star's net signals in the small (2 FWHM) and large (4 FWHM) apertures and their errors
+/// (e⁻), same centre and sky.
+struct GrowthPair {
+    small_e: f64,
+    small_err_e: f64,
+    large_e: f64,
+    large_err_e: f64,
+}
+
+/// Ratio large / small of the stars' curves of growth and its error: the inverse-variance
+/// weighted mean of the ratios `rᵢ`, as DAOGROW weights the stars' growth curves by their
+/// errors (Stetson 1990, PASP 102, 932). The light between the apertures,
+/// `D = large − small`, is independent of `small`, so `r = 1 + D / small` has
+/// `σᵣ² = (σ_large² − σ_small² + (r − 1)² σ_small²) / small²` (first order). A neighbour
+/// inside a large aperture inflates its ratio: starting from the median ratio, the stars
+/// whose `zᵢ = (rᵢ − centre) / σᵢ` exceeds 3 × max(1, MAD σ of the kept z) are left out and
+/// the centre recomputed as the weighted mean of the others, until nothing changes. The
+/// error of the mean is `(Σ wᵢ)^(−1/2)`, scaled by the reduced χ when it exceeds 1. `None`
+/// with fewer than three stars kept.
+fn growth_ratio(growth: &[GrowthPair]) -> Option<(f64, f64)> {
+    let points: Vec<(f64, f64)> = growth
+        .iter()
+        .filter(|g| g.small_e > 0.0 && g.large_e > 0.0)
+        .filter_map(|g| {
+            let ratio = g.large_e / g.small_e;
+            let variance = ((g.large_err_e.powi(2) - g.small_err_e.powi(2)).max(0.0)
+                + (ratio - 1.0).powi(2) * g.small_err_e.powi(2))
+                / g.small_e.powi(2);
+            (ratio.is_finite() && variance.is_finite() && variance > 0.0)
+                .then_some((ratio, variance.sqrt()))
+        })
+        .collect();
+    let weighted_mean = |keep: &[bool]| {
+        let (sum_w, sum_wr) = points
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .fold((0.0, 0.0), |(w, wr), ((r, e), _)| {
+                (w + e.powi(-2), wr + r * e.powi(-2))
+            });
+        (sum_wr / sum_w, sum_w)
+    };
+    let ratios: Vec<f64> = points.iter().map(|(r, _)| *r).collect();
+    let mut centre = median(&ratios)?;
+    let mut keep = vec![true; points.len()];
+    for _ in 0..10 {
+        let z: Vec<f64> = points.iter().map(|(r, e)| (r - centre) / e).collect();
+        let kept_z: Vec<f64> = z
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(z, _)| *z)
+            .collect();
+        let scale = mad_std(&kept_z).unwrap_or(1.0).max(1.0);
+        let next: Vec<bool> = z.iter().map(|z| z.abs() <= 3.0 * scale).collect();
+        if next.iter().filter(|k| **k).count() < 3 {
+            return None;
+        }
+        let converged = next == keep;
+        keep = next;
+        centre = weighted_mean(&keep).0;
+        if converged {
+            break;
+        }
+    }
+    let n_kept = keep.iter().filter(|k| **k).count();
+    if n_kept < 3 {
+        return None;
+    }
+    let (mean, sum_w) = weighted_mean(&keep);
+    let chi2 = points
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|((r, e), _)| ((r - mean) / e).powi(2))
+        .sum::<f64>();
+    let reduced_chi2 = chi2 / (n_kept - 1) as f64;
+    Some((mean, (reduced_chi2.max(1.0) / sum_w).sqrt()))
 }
 
 /// Zero point from the catalogue stars matched by the WCS refinement (see
@@ -1046,4 +1202,43 @@ fn translate_flags(aperture: u32) -> u32 {
         .iter()
         .filter(|(a, _)| aperture & a != 0)
         .fold(0, |acc, (_, c)| acc | c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moffat_light_beyond_four_fwhm() {
+        // β = 3: E(r) = 1 − (1 + r²/α²)^(−2), α = FWHM / (2 √(2^(1/3) − 1)) = 0.9808 FWHM.
+        let fraction = moffat_enclosed_fraction(4.0 * 4.68, 4.68, 3.0).unwrap();
+        assert!((fraction - 0.99679).abs() < 1e-5, "{fraction}");
+        // Half the light... at the FWHM's radius the profile is at half its peak.
+        let r = moffat_radius_at_level(2.0, 1.0, 4.68, 3.0);
+        assert!((r - 2.34).abs() < 1e-9, "{r}");
+        assert_eq!(moffat_radius_at_level(1.0, 2.0, 4.68, 3.0), 0.0);
+        assert!(moffat_enclosed_fraction(10.0, 4.68, 1.0).is_none());
+    }
+
+    #[test]
+    fn growth_ratio_weights_the_stars_and_rejects_a_crowded_one() {
+        let pair = |small_e: f64, ratio: f64, err_e: f64| GrowthPair {
+            small_e,
+            small_err_e: err_e,
+            large_e: small_e * ratio,
+            large_err_e: 2.0 * err_e,
+        };
+        // Two precise stars at 1.04, a noisy one at 1.10 (weight ~1/400 of theirs), and one
+        // whose large aperture holds a neighbour (1.50, far beyond its error).
+        let growth = [
+            pair(100_000.0, 1.04, 300.0),
+            pair(100_000.0, 1.04, 300.0),
+            pair(5_000.0, 1.10, 200.0),
+            pair(100_000.0, 1.50, 300.0),
+        ];
+        let (ratio, err) = growth_ratio(&growth).unwrap();
+        assert!((ratio - 1.04).abs() < 1e-3, "{ratio}");
+        assert!(err > 0.0 && err < 0.01, "{err}");
+        assert!(growth_ratio(&growth[..2]).is_none());
+    }
 }
