@@ -720,6 +720,23 @@ pub struct StandardFrame {
     pub n_candidates: usize,
 }
 
+/// The frame's mid-exposure time and its exposure (s, > 0): both needed by every measurement.
+fn time_and_exposure(
+    frame: &CalibratedFrame,
+) -> Result<(crate::ephem::time::UtcInstant, f64), MeasureError> {
+    let file = || frame.source.display().to_string();
+    let time = frame
+        .meta
+        .mid_exposure_utc
+        .ok_or_else(|| MeasureError::NoTime(file()))?;
+    let exptime_s = frame
+        .meta
+        .exptime_s
+        .filter(|t| *t > 0.0)
+        .ok_or_else(|| MeasureError::NoExposure(file()))?;
+    Ok((time, exptime_s))
+}
+
 /// Measures the standard stars of a standard-star frame exactly as the catalogue stars of a
 /// science frame are measured for its zero point: the header WCS refined on `standards`, the
 /// matched clean and uncrowded stars in 2 FWHM apertures aperture-corrected to 4 FWHM, and
@@ -732,13 +749,7 @@ pub fn measure_standard_frame(
 ) -> Result<StandardFrame, MeasureError> {
     let file = frame.source.display().to_string();
     let meta = &frame.meta;
-    let time = meta
-        .mid_exposure_utc
-        .ok_or_else(|| MeasureError::NoTime(file.clone()))?;
-    let exptime_s = meta
-        .exptime_s
-        .filter(|t| *t > 0.0)
-        .ok_or_else(|| MeasureError::NoExposure(file.clone()))?;
+    let (time, exptime_s) = time_and_exposure(frame)?;
     let airmass = meta
         .airmass
         .filter(|x| x.is_finite() && *x >= 1.0)
@@ -838,13 +849,7 @@ pub fn measure_frame(
 ) -> Result<FrameMeasurement, MeasureError> {
     let file = frame.source.display().to_string();
     let meta = &frame.meta;
-    let time = meta
-        .mid_exposure_utc
-        .ok_or_else(|| MeasureError::NoTime(file.clone()))?;
-    let exptime_s = meta
-        .exptime_s
-        .filter(|t| *t > 0.0)
-        .ok_or_else(|| MeasureError::NoExposure(file.clone()))?;
+    let (time, exptime_s) = time_and_exposure(frame)?;
     let obs: Observation = geometry
         .observe(site, time)
         .map_err(|e| MeasureError::Geometry {
