@@ -267,9 +267,187 @@ impl SigmaClip {
     }
 }
 
+/// Median of `values` weighted by `weights` (> 0): the smallest value at which the cumulative
+/// weight, in ascending order of value, reaches half the total. `None` without a finite value
+/// of positive weight.
+pub fn weighted_median(values: &[f64], weights: &[f64]) -> Option<f64> {
+    let mut pairs: Vec<(f64, f64)> = values
+        .iter()
+        .zip(weights)
+        .filter(|(v, w)| v.is_finite() && w.is_finite() && **w > 0.0)
+        .map(|(v, w)| (*v, *w))
+        .collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let half = 0.5 * pairs.iter().map(|p| p.1).sum::<f64>();
+    let mut cumulative = 0.0;
+    for (value, weight) in &pairs {
+        cumulative += weight;
+        if cumulative >= half {
+            return Some(*value);
+        }
+    }
+    None
+}
+
+/// An inverse-variance weighted mean after rejection of outliers (see
+/// [`clipped_weighted_mean`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedMean {
+    pub mean: f64,
+    /// `(Σ wᵢ)^(−1/2)`, scaled by √(χ²/dof) when the kept values scatter more than their
+    /// errors say.
+    pub err: f64,
+    /// χ²/dof of the kept values about the mean (dof = kept − 1; 0 with one value).
+    pub reduced_chi2: f64,
+    /// Per input: kept by the last pass (inputs without a finite value and a positive
+    /// finite error are never kept).
+    pub kept: Vec<bool>,
+    pub n_kept: usize,
+}
+
+/// Inverse-variance weighted mean of `(value, σ)` pairs with iterative rejection in normalised
+/// residuals, `zᵢ = (xᵢ − centre) / σᵢ`: starting from the weighted median (so that a cluster
+/// of imprecise values cannot outvote the precise ones), values with `|zᵢ| > k·s` are
+/// rejected, where `s = max(1, MAD σ of the kept zᵢ)` widens the bounds when the errors are
+/// understated; the centre becomes the weighted mean of the others, until the kept set no
+/// longer changes (at most 10 passes). As DAOGROW weights curves of growth (Stetson 1990,
+/// PASP 102, 932) and as zero points are averaged over calibration stars. `None` when fewer
+/// than `min_kept` values survive.
+pub fn clipped_weighted_mean(
+    points: &[(f64, f64)],
+    k_sigma: f64,
+    min_kept: usize,
+) -> Option<WeightedMean> {
+    let usable: Vec<bool> = points
+        .iter()
+        .map(|(x, e)| x.is_finite() && e.is_finite() && *e > 0.0)
+        .collect();
+    let weighted_mean = |keep: &[bool]| {
+        let (sum_w, sum_wx) = points
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .fold((0.0, 0.0), |(w, wx), ((x, e), _)| {
+                (w + e.powi(-2), wx + x * e.powi(-2))
+            });
+        (sum_wx / sum_w, sum_w)
+    };
+    let values: Vec<f64> = points.iter().map(|p| p.0).collect();
+    let weights: Vec<f64> = points
+        .iter()
+        .zip(&usable)
+        .map(|((_, e), u)| if *u { e.powi(-2) } else { 0.0 })
+        .collect();
+    let mut centre = weighted_median(&values, &weights)?;
+    let mut keep = usable.clone();
+    for _ in 0..10 {
+        let z: Vec<f64> = points.iter().map(|(x, e)| (x - centre) / e).collect();
+        let kept_z: Vec<f64> = z
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(z, _)| *z)
+            .collect();
+        let scale = mad_std(&kept_z).unwrap_or(1.0).max(1.0);
+        let next: Vec<bool> = z
+            .iter()
+            .zip(&usable)
+            .map(|(z, u)| *u && z.abs() <= k_sigma * scale)
+            .collect();
+        if next.iter().filter(|k| **k).count() < min_kept.max(1) {
+            return None;
+        }
+        let converged = next == keep;
+        keep = next;
+        centre = weighted_mean(&keep).0;
+        if converged {
+            break;
+        }
+    }
+    let n_kept = keep.iter().filter(|k| **k).count();
+    if n_kept < min_kept.max(1) {
+        return None;
+    }
+    let (mean, sum_w) = weighted_mean(&keep);
+    let chi2: f64 = points
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|((x, e), _)| ((x - mean) / e).powi(2))
+        .sum();
+    let reduced_chi2 = if n_kept > 1 {
+        chi2 / (n_kept - 1) as f64
+    } else {
+        0.0
+    };
+    Some(WeightedMean {
+        mean,
+        err: (reduced_chi2.max(1.0) / sum_w).sqrt(),
+        reduced_chi2,
+        kept: keep,
+        n_kept,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weighted_median_follows_the_weights() {
+        assert_eq!(
+            weighted_median(&[1.0, 2.0, 3.0], &[1.0, 1.0, 1.0]),
+            Some(2.0)
+        );
+        assert_eq!(
+            weighted_median(&[1.0, 2.0, 3.0], &[1.0, 1.0, 5.0]),
+            Some(3.0)
+        );
+        assert_eq!(
+            weighted_median(&[f64::NAN, 2.0, 7.0], &[9.0, 1.0, 0.0]),
+            Some(2.0)
+        );
+        assert_eq!(weighted_median(&[1.0], &[0.0]), None);
+    }
+
+    #[test]
+    fn clipped_weighted_mean_trusts_the_precise_values() {
+        // Two precise values near 1.00 and five imprecise ones near 1.05 (each 1σ high): the
+        // plain median (1.05) would reject the precise pair (z ≈ −20); the weighted median
+        // starts at 1.00 and keeps every value.
+        let points = [
+            (1.000, 0.0025),
+            (1.002, 0.0025),
+            (1.05, 0.05),
+            (1.05, 0.05),
+            (1.05, 0.05),
+            (1.05, 0.05),
+            (1.05, 0.05),
+        ];
+        let m = clipped_weighted_mean(&points, 3.0, 3).unwrap();
+        assert_eq!(m.n_kept, 7);
+        let sum_w: f64 = points.iter().map(|p| p.1.powi(-2)).sum();
+        let expected = points.iter().map(|p| p.0 * p.1.powi(-2)).sum::<f64>() / sum_w;
+        assert!((m.mean - expected).abs() < 1e-12);
+        assert!(
+            (m.err - sum_w.powf(-0.5)).abs() < 1e-12,
+            "χ²/dof {}",
+            m.reduced_chi2
+        );
+        // An outlier 20σ away is rejected; a non-finite error is never kept.
+        let mut with_outlier = points.to_vec();
+        with_outlier.push((1.2, 0.005));
+        with_outlier.push((1.0, f64::NAN));
+        let m = clipped_weighted_mean(&with_outlier, 3.0, 3).unwrap();
+        assert_eq!(m.n_kept, 7);
+        assert!(!m.kept[7] && !m.kept[8]);
+        assert!((m.mean - expected).abs() < 1e-12);
+        // Scatter beyond the errors inflates the error by √(χ²/dof).
+        let m = clipped_weighted_mean(&[(0.0, 0.01), (0.1, 0.01), (0.05, 0.01)], 10.0, 1).unwrap();
+        assert!((m.reduced_chi2 - 25.0).abs() < 1e-9);
+        assert!((m.err - 5.0 * 0.01 / 3f64.sqrt()).abs() < 1e-12);
+        assert!(clipped_weighted_mean(&[(1.0, 0.1)], 3.0, 3).is_none());
+    }
 
     #[test]
     fn medians_like_numpy() {

@@ -203,17 +203,20 @@ fn comet_found_from_its_ephemeris_and_measured_with_honest_errors() {
 
     // Zero points from the catalogue against the truth, zp − k·X at the frame's mid-exposure
     // airmass, and the calibrated magnitudes against the coma magnitude. The issue asks for
-    // 0.01 mag per frame. The catalogue stars' sky annulus now leaves out the neighbours'
-    // light (12 stars/arcmin² in a 107″ window: their wings had raised the clipped median,
-    // −0.0045 mag in 2 FWHM and −0.003 mag on the 2 → 4 FWHM correction), takes the clipped
-    // mean (the median of the clean Poisson sky is 0.14 e⁻/px low), and the Moffat light
-    // beyond 4 FWHM is added (−0.0035 mag): the bias went from −0.0099 to +0.0009 mag, the
-    // worst frame from 0.029 to 0.018 mag. What is left per frame is noise: ~10 stars with
-    // SNR > 50 measure the 2 → 4 FWHM correction to ~0.004 mag (sky noise in the 4 FWHM
-    // apertures), and the clipped median of ~20 stars adds ~0.0035 mag; together σ ≈ 0.005
-    // mag, so over 308 frames a few exceed 0.01 mag (10 here, worst 0.018 mag) as chance
-    // alone predicts. Held: the bias within 0.003 mag, 95 % of the frames within 0.01 mag,
-    // every one within 0.018 mag.
+    // 0.01 mag per frame. Systematics found and removed: the neighbours' wings in the stars'
+    // sky annuli (−0.0045 mag in 2 FWHM, −0.003 mag through the 2 → 4 FWHM correction), the
+    // median of a Poisson sky (0.14 e⁻/px low), the Moffat light beyond 4 FWHM (−0.0035 mag),
+    // a faint catalogue star merged with a bright one by detection (+0.035 in its growth
+    // ratio; such stars are now crowded out through the catalogue), and the plain median as
+    // the start of the growth-ratio clipping, which in one frame rejected the two bright stars
+    // carrying the weight (−0.016 mag). What is left is the noise of one frame: its stars
+    // (inverse-variance weighted mean, 0.0023 mag rms about the truth) and its aperture
+    // correction (sky noise in the 4 FWHM apertures of a few bright stars, 0.0022 mag rms).
+    // Measured: bias +0.0009 mag, 306 of 308 frames within 0.01 mag; the other two, with 7
+    // and 24 stars, are 3.4σ and 2.9σ of their stated errors (0.0043 and 0.0039 mag), and
+    // the pulls (zp − truth) / zp_err have rms 1.05: the zero point is as good as its error
+    // says, and 0.01 mag is 2.3–5σ of it. Held: the bias within 0.002 mag, 99 % of the frames
+    // within 0.01 mag, pulls of rms 0.85–1.15 and none beyond 4σ.
     let zp_errors: Vec<f64> = measured
         .iter()
         .map(|m| {
@@ -221,6 +224,13 @@ fn comet_found_from_its_ephemeris_and_measured_with_honest_errors() {
             m.result.zp - (25.0 - 0.07 * m.truth.airmass.unwrap())
         })
         .collect();
+    let zp_pulls: Vec<f64> = measured
+        .iter()
+        .zip(&zp_errors)
+        .map(|(m, e)| e / m.result.zp_err)
+        .collect();
+    let zp_pull_rms = (zp_pulls.iter().map(|p| p * p).sum::<f64>() / zp_pulls.len() as f64).sqrt();
+    let zp_worst_pull = zp_pulls.iter().fold(0.0f64, |w, p| w.max(p.abs()));
     let zp_bias = zp_errors.iter().sum::<f64>() / zp_errors.len() as f64;
     let zp_worst = zp_errors.iter().fold(0.0f64, |w, e| w.max(e.abs()));
     let zp_within_0_01 = zp_errors.iter().filter(|e| e.abs() <= 0.01).count();
@@ -231,14 +241,19 @@ fn comet_found_from_its_ephemeris_and_measured_with_honest_errors() {
         .fold(0.0f64, f64::max);
     println!(
         "zero points: bias {zp_bias:+.4} mag, worst {zp_worst:.4} mag, {zp_within_0_01} of {} \
-         within 0.01 mag; worst calibrated magnitude at SNR > 100: {mag_worst:.4} mag",
+         within 0.01 mag; pulls rms {zp_pull_rms:.3}, worst {zp_worst_pull:.2}; worst calibrated \
+         magnitude at SNR > 100: {mag_worst:.4} mag",
         zp_errors.len()
     );
-    assert!(zp_bias.abs() < 0.003, "zero-point bias {zp_bias}");
+    assert!(zp_bias.abs() < 0.002, "zero-point bias {zp_bias}");
     assert!(
-        zp_within_0_01 as f64 >= 0.95 * zp_errors.len() as f64,
+        zp_within_0_01 as f64 >= 0.99 * zp_errors.len() as f64,
         "{zp_within_0_01} of {} zero points within 0.01 mag",
         zp_errors.len()
     );
-    assert!(zp_worst < 0.018, "worst zero point {zp_worst}");
+    assert!(
+        (0.85..=1.15).contains(&zp_pull_rms),
+        "zero-point pulls rms {zp_pull_rms}"
+    );
+    assert!(zp_worst_pull < 4.0, "worst zero-point pull {zp_worst_pull}");
 }

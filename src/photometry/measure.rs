@@ -35,7 +35,7 @@ use crate::ephem::geometry::Observation;
 use crate::ephem::site::Site;
 use crate::ephem::KM_PER_ARCSEC_AT_1AU;
 use crate::reduce::CalibratedFrame;
-use crate::stats::{mad_std, median, SigmaClip};
+use crate::stats::{clipped_weighted_mean, median, SigmaClip};
 use crate::wcs::TanWcs;
 use std::f64::consts::PI;
 use thiserror::Error;
@@ -201,7 +201,7 @@ pub struct CometPhotometry {
 }
 
 /// A calibration star of a frame's zero point, with the aperture-corrected instrumental
-/// magnitude and whether the clipped median kept it.
+/// magnitude and whether the zero point kept it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ZeroPointStar {
     pub star: CalibrationStar,
@@ -267,6 +267,9 @@ const UNMEASURED_APERTURE_CORRECTION_MAG: f64 = 0.05;
 /// A neighbour's pixels are left out of a calibration star's sky annulus out to where its
 /// Moffat profile falls to this fraction of the sky noise per pixel.
 const NEIGHBOUR_WING_FRACTION_OF_SKY_RMS: f64 = 0.05;
+/// A catalogue neighbour fainter than the star by less than this (mag), i.e. with more than
+/// 1 % of its light, crowds it: 2.5 log10(100) = 5 mag.
+const CROWDING_MAG_DIFFERENCE: f64 = 5.0;
 /// A calibration star is not used when less than this fraction of its sky annulus remains
 /// once its neighbours are left out.
 const MIN_FREE_ANNULUS_FRACTION: f64 = 0.5;
@@ -391,12 +394,10 @@ struct MeasuredStars {
     stars: Vec<CalibrationStar>,
     /// Detected positions (0-based px), in the order of `stars`.
     positions: Vec<(f64, f64)>,
-    /// Uncertainty of the aperture correction (mag) as the catalogue zero point states it:
-    /// 0 when measured, else [`UNMEASURED_APERTURE_CORRECTION_MAG`].
+    /// Uncertainty of the aperture correction (mag), shared by every star of the frame:
+    /// 1.0857 σ_ratio / ratio with the error of the weighted mean ratio from
+    /// [`growth_ratio`], or [`UNMEASURED_APERTURE_CORRECTION_MAG`] when it was not measured.
     correction_err_mag: f64,
-    /// The same with the measured correction's own error: 1.0857 σ_ratio / ratio, with the
-    /// error of the weighted mean ratio from [`growth_ratio`].
-    correction_scatter_err_mag: f64,
 }
 
 /// Measures the catalogue stars matched by the WCS refinement (`None` without a refined WCS).
@@ -426,6 +427,23 @@ fn measure_catalogue_stars(
         .map(|s| {
             moffat_radius_at_level(s.peak, wing_level, fwhm, model.moffat_beta)
                 .max(1.5 * (s.area_px as f64 / PI).sqrt())
+        })
+        .collect();
+    // The catalogue's stars on the frame (through the refined WCS): a faint neighbour that
+    // detection merged with a bright star is still in the catalogue.
+    let crowding_radius_px = large + 2.0 * fwhm;
+    let (width, height) = (frame.image_e.width() as f64, frame.image_e.height() as f64);
+    let catalogue_px: Vec<(usize, f64, f64, f64)> = catalogue
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.mag.is_finite())
+        .filter_map(|(k, s)| {
+            let (x, y) = refined.wcs.world_to_pixel(s.ra_deg, s.dec_deg)?;
+            let inside = x > -crowding_radius_px
+                && y > -crowding_radius_px
+                && x < width + crowding_radius_px
+                && y < height + crowding_radius_px;
+            inside.then_some((k, x, y, s.mag))
         })
         .collect();
     for &(source_index, star_index) in &refined.matches {
@@ -498,9 +516,15 @@ fn measure_catalogue_stars(
             | aperture_flag::SATURATED
             | aperture_flag::MASKED_PIXELS
             | aperture_flag::NO_USABLE_PIXELS;
+        // Crowded: a detected source or a catalogue star within 2 FWHM of the large
+        // aperture with more than 1 % of the star's light.
         let crowded = model.sources.iter().any(|other| {
             let d = (other.x - source.x).hypot(other.y - source.y);
-            d > 0.0 && d < large + 2.0 * fwhm && other.flux > 0.01 * source.flux
+            d > 0.0 && d < crowding_radius_px && other.flux > 0.01 * source.flux
+        }) || catalogue_px.iter().any(|&(k, x, y, mag)| {
+            k != star_index
+                && (x - source.x).hypot(y - source.y) < crowding_radius_px
+                && mag - star.mag < CROWDING_MAG_DIFFERENCE
         });
         if m.flags & spoiled != 0 || crowded {
             continue;
@@ -540,17 +564,12 @@ fn measure_catalogue_stars(
     // point's error.
     let beyond_large_mag = moffat_enclosed_fraction(large, fwhm, model.moffat_beta)
         .map_or(0.0, |fraction| 2.5 * fraction.log10());
-    let (correction, correction_err, correction_scatter_err) = match growth_ratio(&growth) {
+    let (correction, correction_err) = match growth_ratio(&growth) {
         Some((ratio, ratio_err)) => (
             -2.5 * ratio.log10() + beyond_large_mag,
-            0.0,
             2.5 / std::f64::consts::LN_10 * ratio_err / ratio,
         ),
-        None => (
-            0.0,
-            UNMEASURED_APERTURE_CORRECTION_MAG,
-            UNMEASURED_APERTURE_CORRECTION_MAG,
-        ),
+        None => (0.0, UNMEASURED_APERTURE_CORRECTION_MAG),
     };
     for s in &mut stars {
         s.instrumental_mag += correction;
@@ -559,7 +578,6 @@ fn measure_catalogue_stars(
         stars,
         positions,
         correction_err_mag: correction_err,
-        correction_scatter_err_mag: correction_scatter_err,
     })
 }
 
@@ -577,11 +595,10 @@ struct GrowthPair {
 /// errors (Stetson 1990, PASP 102, 932). The light between the apertures,
 /// `D = large − small`, is independent of `small`, so `r = 1 + D / small` has
 /// `σᵣ² = (σ_large² − σ_small² + (r − 1)² σ_small²) / small²` (first order). A neighbour
-/// inside a large aperture inflates its ratio: starting from the median ratio, the stars
-/// whose `zᵢ = (rᵢ − centre) / σᵢ` exceeds 3 × max(1, MAD σ of the kept z) are left out and
-/// the centre recomputed as the weighted mean of the others, until nothing changes. The
-/// error of the mean is `(Σ wᵢ)^(−1/2)`, scaled by the reduced χ when it exceeds 1. `None`
-/// with fewer than three stars kept.
+/// inside a large aperture inflates its ratio: outliers are rejected at 3σ in normalised
+/// residuals starting from the weighted median ([`clipped_weighted_mean`]; a plain median,
+/// set by the many faint stars, could reject the two or three bright ones that carry the
+/// weight). `None` with fewer than three stars kept.
 fn growth_ratio(growth: &[GrowthPair]) -> Option<(f64, f64)> {
     let points: Vec<(f64, f64)> = growth
         .iter()
@@ -595,52 +612,7 @@ fn growth_ratio(growth: &[GrowthPair]) -> Option<(f64, f64)> {
                 .then_some((ratio, variance.sqrt()))
         })
         .collect();
-    let weighted_mean = |keep: &[bool]| {
-        let (sum_w, sum_wr) = points
-            .iter()
-            .zip(keep)
-            .filter(|(_, k)| **k)
-            .fold((0.0, 0.0), |(w, wr), ((r, e), _)| {
-                (w + e.powi(-2), wr + r * e.powi(-2))
-            });
-        (sum_wr / sum_w, sum_w)
-    };
-    let ratios: Vec<f64> = points.iter().map(|(r, _)| *r).collect();
-    let mut centre = median(&ratios)?;
-    let mut keep = vec![true; points.len()];
-    for _ in 0..10 {
-        let z: Vec<f64> = points.iter().map(|(r, e)| (r - centre) / e).collect();
-        let kept_z: Vec<f64> = z
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .map(|(z, _)| *z)
-            .collect();
-        let scale = mad_std(&kept_z).unwrap_or(1.0).max(1.0);
-        let next: Vec<bool> = z.iter().map(|z| z.abs() <= 3.0 * scale).collect();
-        if next.iter().filter(|k| **k).count() < 3 {
-            return None;
-        }
-        let converged = next == keep;
-        keep = next;
-        centre = weighted_mean(&keep).0;
-        if converged {
-            break;
-        }
-    }
-    let n_kept = keep.iter().filter(|k| **k).count();
-    if n_kept < 3 {
-        return None;
-    }
-    let (mean, sum_w) = weighted_mean(&keep);
-    let chi2 = points
-        .iter()
-        .zip(&keep)
-        .filter(|(_, k)| **k)
-        .map(|((r, e), _)| ((r - mean) / e).powi(2))
-        .sum::<f64>();
-    let reduced_chi2 = chi2 / (n_kept - 1) as f64;
-    Some((mean, (reduced_chi2.max(1.0) / sum_w).sqrt()))
+    clipped_weighted_mean(&points, 3.0, 3).map(|m| (m.mean, m.err))
 }
 
 /// Zero point from the catalogue stars matched by the WCS refinement (see
@@ -657,7 +629,6 @@ fn catalogue_zp(
         stars,
         positions,
         correction_err_mag: correction_err,
-        ..
     }) = measure_catalogue_stars(frame, model, catalogue, exptime_s, avoid)
     else {
         return (None, Vec::new());
@@ -671,23 +642,10 @@ fn catalogue_zp(
             Ok((zp, used)) => (Some(with_correction_err(zp)), used),
             Err(_) => (None, vec![false; stars.len()]),
         },
-        None => {
-            // The stars the clipped median kept: inside the bounds of its last pass.
-            let offsets: Vec<f64> = stars
-                .iter()
-                .map(|s| s.catalogue_mag - s.instrumental_mag)
-                .collect();
-            let bounds = SigmaClip::default()
-                .clip(&offsets)
-                .map_or((f64::NAN, f64::NAN), |c| (c.lower, c.upper));
-            (
-                catalogue_zero_point(&stars).ok().map(with_correction_err),
-                offsets
-                    .iter()
-                    .map(|o| *o >= bounds.0 && *o <= bounds.1)
-                    .collect(),
-            )
-        }
+        None => match catalogue_zero_point(&stars) {
+            Ok((zp, used)) => (Some(with_correction_err(zp)), used),
+            Err(_) => (None, vec![false; stars.len()]),
+        },
     };
     let used = stars
         .into_iter()
@@ -806,7 +764,7 @@ pub fn measure_standard_frame(
         mjd_mid_utc: time.mjd(),
         airmass,
         measurements,
-        shared_err_mag: measured.correction_scatter_err_mag,
+        shared_err_mag: measured.correction_err_mag,
         n_candidates: measured.stars.len(),
     })
 }
