@@ -6,9 +6,9 @@
 //! footprints excluded; (2) with a catalogue, the header WCS refined on matched stars;
 //! (3) the comet's astrometric RA/Dec at mid-exposure → pixel → [`locate_comet`]; (4) each
 //! radius ρ: ρ″ = ρ_km / (725.27 km × Δ_au) for a linear radius, then an exact-overlap
-//! aperture with a sigma-clipped annulus (errors: Poisson + read noise + background);
-//! (5) the zero point: given, or from catalogue stars measured in 2 × FWHM apertures (sky:
-//! the clipped mean of an annulus with the neighbours' light left out), corrected to
+//! aperture with a sky annulus (the sigma-clipped mean of its pixels with the other sources'
+//! light left out; errors: Poisson + read noise + background); (5) the zero point: given, or
+//! from catalogue stars measured in 2 × FWHM apertures (sky as the comet's), corrected to
 //! 4 × FWHM by the weighted mean curve of growth of the brighter stars and to total light by
 //! the fitted Moffat profile beyond 4 FWHM (total-light catalogue magnitudes);
 //! (6) m = m_inst + zp with m_inst = −2.5 log10(e⁻/s).
@@ -17,8 +17,8 @@
 //! the night's extinction fit ([`super::standards`]).
 
 use super::aperture::{
-    annulus_background, annulus_background_excluding, aperture_flag, measure_radii,
-    AnnulusBackground, CircularAnnulus, CircularAperture, MeasureOptions, NoiseModel,
+    annulus_background_excluding, aperture_flag, measure_radii, CircularAnnulus, CircularAperture,
+    MeasureOptions, NoiseModel,
 };
 use super::astrometry::{refine_wcs, ReferenceStar, RefineParams, RefinedWcs};
 use super::background::{estimate_background, Background, BackgroundParams};
@@ -400,6 +400,22 @@ struct MeasuredStars {
     correction_err_mag: f64,
 }
 
+/// Per source of the frame, the radius (px) beyond which its light in a neighbour's sky
+/// annulus falls below [`NEIGHBOUR_WING_FRACTION_OF_SKY_RMS`] of the sky noise: its Moffat
+/// wing at the image's β and FWHM, or 1.5 × its isophotal radius when larger (extended
+/// sources).
+fn neighbour_wing_radii_px(model: &FrameModel) -> Vec<f64> {
+    let wing_level = NEIGHBOUR_WING_FRACTION_OF_SKY_RMS * model.background.global_rms;
+    model
+        .sources
+        .iter()
+        .map(|s| {
+            moffat_radius_at_level(s.peak, wing_level, model.fwhm_px, model.moffat_beta)
+                .max(1.5 * (s.area_px as f64 / PI).sqrt())
+        })
+        .collect()
+}
+
 /// Measures the catalogue stars matched by the WCS refinement (`None` without a refined WCS).
 /// `avoid`: a circle (x, y, radius px) around the comet whose stars are not used (the coma
 /// would add to their light and to their background).
@@ -417,18 +433,7 @@ fn measure_catalogue_stars(
     let mut stars = Vec::new();
     let mut positions = Vec::new();
     let mut growth = Vec::new();
-    // Where each source's light in a neighbour's sky annulus falls below a small fraction of
-    // the sky noise: its Moffat wing at the image's β, or 1.5 × its isophotal radius when
-    // larger (extended sources).
-    let wing_level = NEIGHBOUR_WING_FRACTION_OF_SKY_RMS * model.background.global_rms;
-    let wing_radii_px: Vec<f64> = model
-        .sources
-        .iter()
-        .map(|s| {
-            moffat_radius_at_level(s.peak, wing_level, fwhm, model.moffat_beta)
-                .max(1.5 * (s.area_px as f64 / PI).sqrt())
-        })
-        .collect();
+    let wing_radii_px = neighbour_wing_radii_px(model);
     // The catalogue's stars on the frame (through the refined WCS): a faint neighbour that
     // detection merged with a bright star is still in the catalogue.
     let crowding_radius_px = large + 2.0 * fwhm;
@@ -488,16 +493,8 @@ fn measure_catalogue_stars(
         if (sky.n_pixels as f64) < MIN_FREE_ANNULUS_FRACTION * annulus_area_px {
             continue;
         }
-        // With the neighbours left out the annulus holds sky alone, whose expectation under
-        // the star is its mean: the level subtracted (`measure_radii` subtracts
-        // `median_per_px`) is the clipped mean. The median of a Poisson sky of λ e⁻/px with
-        // read noise RN lies below the mean by γσ/6 = λ / (6 (λ + RN²)) (Cornish & Fisher
-        // 1938, Rev. Inst. Int. Stat. 5, 307): 0.14 e⁻/px in 30 s R frames, +1 % in the
-        // 4 FWHM aperture of an 18 mag star.
-        let sky = AnnulusBackground {
-            median_per_px: sky.mean_per_px,
-            ..sky
-        };
+        // With the neighbours left out the annulus holds sky alone: its clipped mean.
+        let sky = sky.at_mean();
         let in_aperture = |aperture: &CircularAperture| {
             measure_radii(
                 &frame.image_e,
@@ -929,17 +926,23 @@ pub fn measure_frame(
     )
     .map_err(|e| pixels_error(frame, e))?;
     let options = star_options(frame);
-    // The sky annulus without the other sources: their faint wings, below the clipping
-    // threshold, would otherwise raise the median (by ~0.2 e⁻/px per 2 % of contaminated
-    // pixels), which over a 1000-px aperture is a bias of ~0.5σ.
-    let annulus_mask = mask_other_sources(frame, &model, &annulus, &location);
-    let sky = annulus_background(
+    // The sky annulus without the other sources (every source farther than 3 FWHM from the
+    // comet, out to its wing radius and at least 3 FWHM or twice its footprint's radius):
+    // their faint wings, below the clipping threshold, would otherwise raise the level
+    // (~0.2 e⁻/px per 2 % of contaminated pixels, ~0.5σ over a 1000-px aperture). What is left
+    // is sky (and the coma's faint outskirts), so the level subtracted is the clipped mean, as
+    // for the calibration stars: the median would sit 0.14 e⁻/px low in a 30 s R frame
+    // (150 e⁻ in a 4″ aperture, 5 % of a 20 mag comet) and calibrate the comet differently
+    // from the stars.
+    let sky = annulus_background_excluding(
         &frame.image_e,
-        Some(&annulus_mask),
+        Some(&frame.mask),
         &annulus,
         &options.sigma_clip,
+        &comet_annulus_exclusions(&model, &annulus, &location),
     )
-    .map_err(|e| pixels_error(frame, e))?;
+    .map_err(|e| pixels_error(frame, e))?
+    .at_mean();
     let saturated_core = frame.mask.has(
         location.x_px.round().max(0.0) as usize,
         location.y_px.round().max(0.0) as usize,
@@ -1108,41 +1111,31 @@ pub fn measure_frame(
     Ok(FrameMeasurement { rows, diagnostics })
 }
 
-/// A copy of the frame's mask with the other sources inside the annulus flagged BAD: circles
-/// of radius max(3 FWHM, 2 × footprint radius) around every source farther than 3 FWHM from
-/// the comet.
-fn mask_other_sources(
-    frame: &CalibratedFrame,
+/// The circles `(x, y, radius px)` left out of the comet's sky annulus: every source farther
+/// than 3 FWHM from the comet that reaches the annulus, out to the larger of its wing radius
+/// ([`neighbour_wing_radii_px`]), 3 FWHM and twice its footprint's radius.
+fn comet_annulus_exclusions(
     model: &FrameModel,
     annulus: &CircularAnnulus,
     location: &super::comet::CometLocation,
-) -> crate::image::PixelMask {
-    let mut mask = frame.mask.clone();
-    let (w, h) = (mask.width(), mask.height());
-    for s in other_sources(
-        &model.sources,
-        location.x_px,
-        location.y_px,
-        3.0 * model.fwhm_px,
-    ) {
-        let radius = (3.0 * model.fwhm_px).max(2.0 * (s.area_px as f64 / PI).sqrt());
-        let reach = (s.x - annulus.x).hypot(s.y - annulus.y);
-        if reach > annulus.outer_px + radius || reach + radius < annulus.inner_px {
-            continue;
-        }
-        let x0 = (s.x - radius).floor().max(0.0) as usize;
-        let y0 = (s.y - radius).floor().max(0.0) as usize;
-        let x1 = ((s.x + radius).ceil() as usize).min(w.saturating_sub(1));
-        let y1 = ((s.y + radius).ceil() as usize).min(h.saturating_sub(1));
-        for y in y0..=y1 {
-            for x in x0..=x1 {
-                if (x as f64 - s.x).hypot(y as f64 - s.y) <= radius {
-                    mask.flag(x, y, crate::image::pixel_flag::BAD);
-                }
-            }
-        }
-    }
-    mask
+) -> Vec<(f64, f64, f64)> {
+    let min_distance_px = 3.0 * model.fwhm_px;
+    model
+        .sources
+        .iter()
+        .zip(neighbour_wing_radii_px(model))
+        .filter(|(s, _)| (s.x - location.x_px).hypot(s.y - location.y_px) > min_distance_px)
+        .map(|(s, wing)| {
+            let radius = wing
+                .max(3.0 * model.fwhm_px)
+                .max(2.0 * (s.area_px as f64 / PI).sqrt());
+            (s.x, s.y, radius)
+        })
+        .filter(|&(x, y, radius)| {
+            let reach = (x - annulus.x).hypot(y - annulus.y);
+            reach <= annulus.outer_px + radius && reach + radius >= annulus.inner_px
+        })
+        .collect()
 }
 
 /// Aperture flags that matter for the comet, as comet flags.
