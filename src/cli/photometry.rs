@@ -528,7 +528,9 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
                 row.path.clone(),
                 format!(
                     "{}: a standard-star frame (no comet to measure): give --standards \
-                     CATALOGUE.csv to fit the zero point and extinction from it",
+                     CATALOGUE.csv to fit the zero point and extinction from it (with \
+                     `cometphot run`: standards = \"CATALOGUE.csv\" in run.toml, or a \
+                     standards.csv beside the night's frames)",
                     row.path
                 ),
             ));
