@@ -423,8 +423,8 @@ fn number(row: &HashMap<String, String>, column: &str) -> f64 {
 /// catalogue: without standards the standard frames are skipped with the `run.toml` key to
 /// set; with `standards` in the configuration each night fits zp = zp0 − k·X, the science
 /// frames get `zp_method = standards` within 0.02 mag of the simulator's truth
-/// (zp0 = 25.0, k = 0.07), the fits appear in `extinction.csv` and the report; a sharded run
-/// gives the same tables.
+/// (zp0 = 25.0, k = 0.07), the fits appear in `extinction.csv` and the report; a sharded run,
+/// and a run on each night's own `standards.csv`, give the same tables.
 #[test]
 fn run_calibrates_on_standard_stars_without_a_catalogue() {
     let dir = tempfile::tempdir().unwrap();
@@ -607,6 +607,30 @@ fn run_calibrates_on_standard_stars_without_a_catalogue() {
             std::fs::read(sharded.join(file)).unwrap(),
             "{file} differs between the sharded and the unsharded run"
         );
+    }
+
+    // Without the key, each night's own standards.csv (as each night's catalogue.csv).
+    for night in &night_dirs {
+        std::fs::copy(&landolt_csv, night.join("standards.csv")).unwrap();
+    }
+    let auto = root.join("auto");
+    let (code, _, stderr) = cometphot(&[
+        "run",
+        &raw.display().to_string(),
+        "--out",
+        &auto.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for file in ["photometry.csv", "extinction.csv", "standard_frames.csv"] {
+        assert_eq!(
+            std::fs::read(out.join(file)).unwrap(),
+            std::fs::read(auto.join(file)).unwrap(),
+            "{file} differs between the key and the nights' standards.csv"
+        );
+    }
+    for night in &night_dirs {
+        std::fs::remove_file(night.join("standards.csv")).unwrap();
     }
 
     // The same output directory without standards: no fit left behind from the run before.
