@@ -43,7 +43,8 @@ fitted and applied at the comet's colour); or, with neither (or where the catalo
 none), from the standard-star frames (--standards): zp = zp0 - k X at the frame's airmass X,
 with zp0 and the extinction k fitted per filter over the night's frames classified
 'standard' (m_cat - m_inst = zp0 - k X), printed and written to <out>_extinction.csv (the
-standard frames' own zero points and residuals to <out>_standards.csv); or,
+standard frames' own zero points and residuals to <out>_standards.csv, with the model that
+refined their WCS: similarity on 6 standards or more, else a shift alone on 2 or more); or,
 failing all these, the header's PHOTZP/MAGZPT (the profile's zero_point_adu_mag, for 1 ADU/s,
 converted with the gain). Standard-star frames give no comet rows. Several radii give
 several rows.
@@ -528,7 +529,9 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
                 row.path.clone(),
                 format!(
                     "{}: a standard-star frame (no comet to measure): give --standards \
-                     CATALOGUE.csv to fit the zero point and extinction from it",
+                     CATALOGUE.csv to fit the zero point and extinction from it (with \
+                     `cometphot run`: standards = \"CATALOGUE.csv\" in run.toml, or a \
+                     standards.csv beside the night's frames)",
                     row.path
                 ),
             ));

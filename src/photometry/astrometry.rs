@@ -26,6 +26,20 @@
 //!    change.
 //! 6. A solution whose rotation or scale differs from the header's by more than
 //!    `max_rotation_deg` / `max_scale_change` is rejected as a false match.
+//! 7. **Small fields** (a standard-star field of 3–5 catalogue stars, fewer than
+//!    `min_matches`): when steps 2–4 fail for too few stars, a **shift alone** is fitted
+//!    ([`WcsModel::Shift`]: the header's rotation and scale kept, `CD' = CD`), on at least
+//!    [`MIN_SHIFT_MATCHES`] = 2 stars. Two stars are the fewest that check each other: each
+//!    predicts the shift on its own, and their agreement within `vote_radius_px` is the
+//!    evidence of a true match (one star pairs with any detection within the search radius,
+//!    and nothing could refute it). Guards against a false match: the vote searches only
+//!    `shift_max_offset_arcsec` (tighter than `max_offset_arcsec`: the chance that two random
+//!    detections repeat the separation of two catalogue stars grows with the area searched);
+//!    no other shift, farther than `2 × vote_radius_px`, may gather as many votes; the matches
+//!    are one-to-one (mutual nearest neighbours) and each within `match_tolerance_px` of the
+//!    fitted shift; and at least half of the catalogue stars that the shift puts on the image
+//!    must be matched (a rich field where only 2 of many stars agree is a coincidence, not a
+//!    pointing). [`RefinedWcs::model`] says which model was used.
 //!
 //! Everything happens in the tangent plane of the current WCS, so the TAN projection itself
 //! is never approximated. Detections flagged with any of `excluded_flags` (saturated, masked,
@@ -95,7 +109,16 @@ pub enum AstrometryError {
          match"
     )]
     Implausible { rotation_deg: f64, scale_ratio: f64 },
+    #[error(
+        "too few stars for a fit of shift, rotation and scale, and a shift alone on {matched} \
+         stars was refused as a possible false match: {reason}"
+    )]
+    ShiftRefused { matched: usize, reason: String },
 }
+
+/// Fewest stars, agreeing on the shift, that make a shift-only solution (see the module
+/// notes, step 7).
+pub const MIN_SHIFT_MATCHES: usize = 2;
 
 /// The transform fitted between detections and catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +127,29 @@ pub enum WcsModel {
     Similarity,
     /// A full linear transform plus shift (6 parameters: also shear and different scales).
     Affine,
+    /// A shift alone (2 parameters): the header's rotation and scale are kept. Used when too
+    /// few stars match for the requested model (module notes, step 7), or when requested.
+    Shift,
+}
+
+impl WcsModel {
+    /// Lower-case name, as in tables: `similarity`, `affine`, `shift`.
+    pub fn label(self) -> &'static str {
+        match self {
+            WcsModel::Similarity => "similarity",
+            WcsModel::Affine => "affine",
+            WcsModel::Shift => "shift",
+        }
+    }
+
+    /// Parameters of the transform.
+    fn n_parameters(self) -> usize {
+        match self {
+            WcsModel::Similarity => 4,
+            WcsModel::Affine => 6,
+            WcsModel::Shift => 2,
+        }
+    }
 }
 
 /// Settings of [`refine_wcs`].
@@ -118,6 +164,9 @@ pub struct RefineParams {
     pub vote_count: usize,
     /// Largest pointing error to search for (arcsec).
     pub max_offset_arcsec: f64,
+    /// Largest pointing error searched by a shift-only solution (arcsec; at most
+    /// `max_offset_arcsec`): fewer stars need a smaller search to keep chance agreements out.
+    pub shift_max_offset_arcsec: f64,
     /// Votes within this distance of each other agree (px).
     pub vote_radius_px: f64,
     /// Final match tolerance (px).
@@ -143,6 +192,9 @@ impl Default for RefineParams {
             max_reference: 500,
             vote_count: 30,
             max_offset_arcsec: 40.0,
+            // 4 × the ALFOSC pointing error of the simulator (5″, "several arcsec", DESIGN
+            // §5): a quarter of the area of the 40″ search.
+            shift_max_offset_arcsec: 20.0,
             vote_radius_px: 3.0,
             match_tolerance_px: 2.0,
             clip_sigma: 3.0,
@@ -159,6 +211,9 @@ impl Default for RefineParams {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefinedWcs {
     pub wcs: TanWcs,
+    /// The transform fitted: the requested one, or [`WcsModel::Shift`] when too few stars
+    /// matched for it (module notes, step 7).
+    pub model: WcsModel,
     /// Matches kept by the final fit.
     pub n_matched: usize,
     /// RMS of the distances between detections and their matched stars (arcsec, total of
@@ -223,162 +278,327 @@ pub fn refine_wcs_with_sip(
 ) -> Result<RefinedWcs, AstrometryError> {
     check_wcs(header_wcs)?;
     check_params(params)?;
+    let stars = Candidates::new(sources, catalogue, header_wcs, sip, width, height, params);
+    if params.model == WcsModel::Shift {
+        let needed = params.min_matches.max(MIN_SHIFT_MATCHES);
+        return stars.refine_shift(catalogue, header_wcs, params, needed);
+    }
     let needed = params.min_matches.max(match params.model {
         WcsModel::Similarity => 3,
         WcsModel::Affine => 4,
+        WcsModel::Shift => MIN_SHIFT_MATCHES,
     });
-    let too_few = |found: usize| AstrometryError::TooFewMatches { found, needed };
-    let crpix = header_wcs.crpix_px;
-    let scale_arcsec = header_wcs.scale_arcsec_per_px();
-
-    // Usable detections, brightest first, at undistorted positions.
-    let mut order: Vec<usize> = (0..sources.len())
-        .filter(|&i| {
-            let s = &sources[i];
-            s.flags & params.excluded_flags == 0 && s.x.is_finite() && s.y.is_finite()
-        })
-        .collect();
-    order.sort_by(|&a, &b| sources[b].flux.total_cmp(&sources[a].flux));
-    order.truncate(params.max_sources);
-    let src_px: Vec<(f64, f64)> = order
-        .iter()
-        .map(|&i| {
-            let (x, y) = (sources[i].x, sources[i].y);
-            match sip {
-                Some(sip) => {
-                    let (u, v) = sip.distort(x - crpix[0], y - crpix[1]);
-                    (u + crpix[0], v + crpix[1])
-                }
-                None => (x, y),
+    match stars.refine(catalogue, header_wcs, params, needed) {
+        Err(too_few @ AstrometryError::TooFewMatches { .. }) => {
+            match stars.refine_shift(catalogue, header_wcs, params, MIN_SHIFT_MATCHES) {
+                Ok(refined) => Ok(refined),
+                Err(refused @ AstrometryError::ShiftRefused { .. }) => Err(refused),
+                Err(_) => Err(too_few),
             }
-        })
-        .collect();
-    if src_px.len() < needed {
-        return Err(too_few(src_px.len()));
+        }
+        other => other,
+    }
+}
+
+/// The usable detections and catalogue stars of a refinement.
+struct Candidates {
+    /// Indices in `sources` of the usable detections, brightest first, and their undistorted
+    /// positions (px).
+    order: Vec<usize>,
+    src_px: Vec<(f64, f64)>,
+    /// Indices in `catalogue` of the stars in the field (plus margin), brightest first.
+    cat: Vec<usize>,
+    width: usize,
+    height: usize,
+}
+
+impl Candidates {
+    fn new(
+        sources: &[Source],
+        catalogue: &[ReferenceStar],
+        header_wcs: &TanWcs,
+        sip: Option<&SipDistortion>,
+        width: usize,
+        height: usize,
+        params: &RefineParams,
+    ) -> Candidates {
+        let crpix = header_wcs.crpix_px;
+        let scale_arcsec = header_wcs.scale_arcsec_per_px();
+        // Usable detections, brightest first, at undistorted positions.
+        let mut order: Vec<usize> = (0..sources.len())
+            .filter(|&i| {
+                let s = &sources[i];
+                s.flags & params.excluded_flags == 0 && s.x.is_finite() && s.y.is_finite()
+            })
+            .collect();
+        order.sort_by(|&a, &b| sources[b].flux.total_cmp(&sources[a].flux));
+        order.truncate(params.max_sources);
+        let src_px: Vec<(f64, f64)> = order
+            .iter()
+            .map(|&i| {
+                let (x, y) = (sources[i].x, sources[i].y);
+                match sip {
+                    Some(sip) => {
+                        let (u, v) = sip.distort(x - crpix[0], y - crpix[1]);
+                        (u + crpix[0], v + crpix[1])
+                    }
+                    None => (x, y),
+                }
+            })
+            .collect();
+
+        // Catalogue stars in the field (plus margin), brightest first.
+        let margin_px = params.max_offset_arcsec / scale_arcsec + params.vote_radius_px;
+        let in_field = |(x, y): (f64, f64)| {
+            x >= -0.5 - margin_px
+                && y >= -0.5 - margin_px
+                && x <= width as f64 - 0.5 + margin_px
+                && y <= height as f64 - 0.5 + margin_px
+        };
+        let mut cat: Vec<usize> = (0..catalogue.len())
+            .filter(|&k| {
+                let s = &catalogue[k];
+                s.ra_deg.is_finite()
+                    && s.dec_deg.is_finite()
+                    && header_wcs
+                        .world_to_pixel(s.ra_deg, s.dec_deg)
+                        .is_some_and(in_field)
+            })
+            .collect();
+        cat.sort_by(|&a, &b| {
+            let (ma, mb) = (catalogue[a].mag, catalogue[b].mag);
+            let key = |m: f64| if m.is_finite() { m } else { f64::INFINITY };
+            key(ma).total_cmp(&key(mb))
+        });
+        cat.truncate(params.max_reference);
+        Candidates {
+            order,
+            src_px,
+            cat,
+            width,
+            height,
+        }
     }
 
-    // Catalogue stars in the field (plus margin), brightest first.
-    let margin_px = params.max_offset_arcsec / scale_arcsec + params.vote_radius_px;
-    let in_field = |(x, y): (f64, f64)| {
-        x >= -0.5 - margin_px
-            && y >= -0.5 - margin_px
-            && x <= width as f64 - 0.5 + margin_px
-            && y <= height as f64 - 0.5 + margin_px
-    };
-    let mut cat: Vec<usize> = (0..catalogue.len())
-        .filter(|&k| {
-            let s = &catalogue[k];
-            s.ra_deg.is_finite()
-                && s.dec_deg.is_finite()
-                && header_wcs
-                    .world_to_pixel(s.ra_deg, s.dec_deg)
-                    .is_some_and(in_field)
-        })
-        .collect();
-    cat.sort_by(|&a, &b| {
-        let (ma, mb) = (catalogue[a].mag, catalogue[b].mag);
-        let key = |m: f64| if m.is_finite() { m } else { f64::INFINITY };
-        key(ma).total_cmp(&key(mb))
-    });
-    cat.truncate(params.max_reference);
-    if cat.len() < needed {
-        return Err(too_few(cat.len()));
-    }
-    let project = |wcs: &TanWcs| -> Vec<Option<(f64, f64)>> {
-        cat.iter()
+    /// The catalogue stars' pixel positions under `wcs`.
+    fn project(&self, catalogue: &[ReferenceStar], wcs: &TanWcs) -> Vec<Option<(f64, f64)>> {
+        self.cat
+            .iter()
             .map(|&k| wcs.world_to_pixel(catalogue[k].ra_deg, catalogue[k].dec_deg))
             .collect()
-    };
+    }
 
-    // Coarse shift by voting.
-    let cat_px = project(header_wcs);
-    let max_offset_px = params.max_offset_arcsec / scale_arcsec;
-    let mut offsets = Vec::new();
-    for &(sx, sy) in src_px.iter().take(params.vote_count) {
-        for &(cx, cy) in cat_px.iter().take(2 * params.vote_count).flatten() {
-            let (dx, dy) = (cx - sx, cy - sy);
-            if dx.hypot(dy) <= max_offset_px {
-                offsets.push((dx, dy));
+    /// Every offset `catalogue − detection` within `max_offset_px` between the `vote_count`
+    /// brightest detections and the `2 × vote_count` brightest catalogue stars.
+    fn offsets(
+        &self,
+        cat_px: &[Option<(f64, f64)>],
+        vote_count: usize,
+        max_offset_px: f64,
+    ) -> Vec<(f64, f64)> {
+        let mut offsets = Vec::new();
+        for &(sx, sy) in self.src_px.iter().take(vote_count) {
+            for &(cx, cy) in cat_px.iter().take(2 * vote_count).flatten() {
+                let (dx, dy) = (cx - sx, cy - sy);
+                if dx.hypot(dy) <= max_offset_px {
+                    offsets.push((dx, dy));
+                }
             }
         }
-    }
-    let (vote_shift, votes) = vote(&offsets, params.vote_radius_px);
-    if votes < 3 {
-        return Err(too_few(votes));
+        offsets
     }
 
-    // Match, fit, fold into the WCS; repeat until the matches are stable.
-    let mut wcs = header_wcs.clone();
-    let mut shift = vote_shift;
-    let mut tolerance = 2.0 * params.vote_radius_px;
-    let mut previous: Vec<(usize, usize)> = Vec::new();
-    let mut kept: Vec<(usize, usize)> = Vec::new();
-    for round in 0..10 {
-        let cat_px = project(&wcs);
-        let predicted: Vec<(f64, f64)> = src_px
+    /// Steps 2–6 of the module notes with `params.model`.
+    fn refine(
+        &self,
+        catalogue: &[ReferenceStar],
+        header_wcs: &TanWcs,
+        params: &RefineParams,
+        needed: usize,
+    ) -> Result<RefinedWcs, AstrometryError> {
+        let too_few = |found: usize| AstrometryError::TooFewMatches { found, needed };
+        if self.src_px.len() < needed {
+            return Err(too_few(self.src_px.len()));
+        }
+        if self.cat.len() < needed {
+            return Err(too_few(self.cat.len()));
+        }
+        let cat_px = self.project(catalogue, header_wcs);
+        let max_offset_px = params.max_offset_arcsec / header_wcs.scale_arcsec_per_px();
+        let offsets = self.offsets(&cat_px, params.vote_count, max_offset_px);
+        let (vote_shift, votes) = vote(&offsets, params.vote_radius_px);
+        if votes < 3 {
+            return Err(too_few(votes));
+        }
+        let (wcs, kept) = self.fit(catalogue, header_wcs, params, vote_shift, needed)?;
+        self.result(catalogue, header_wcs, params, wcs, kept, vote_shift, votes)
+    }
+
+    /// Step 7 of the module notes: a shift alone on at least `needed` (≥ 2) stars.
+    fn refine_shift(
+        &self,
+        catalogue: &[ReferenceStar],
+        header_wcs: &TanWcs,
+        params: &RefineParams,
+        needed: usize,
+    ) -> Result<RefinedWcs, AstrometryError> {
+        let needed = needed.max(MIN_SHIFT_MATCHES);
+        let too_few = |found: usize| AstrometryError::TooFewMatches { found, needed };
+        if self.src_px.len() < needed {
+            return Err(too_few(self.src_px.len()));
+        }
+        if self.cat.len() < needed {
+            return Err(too_few(self.cat.len()));
+        }
+        let params = RefineParams {
+            model: WcsModel::Shift,
+            ..*params
+        };
+        let cat_px = self.project(catalogue, header_wcs);
+        let max_offset_px = params.shift_max_offset_arcsec.min(params.max_offset_arcsec)
+            / header_wcs.scale_arcsec_per_px();
+        let offsets = self.offsets(&cat_px, params.vote_count, max_offset_px);
+        let (vote_shift, votes) = vote(&offsets, params.vote_radius_px);
+        if votes < needed {
+            return Err(too_few(votes));
+        }
+        if let Some((rival, rival_votes)) =
+            rival_vote(&offsets, vote_shift, votes, params.vote_radius_px)
+        {
+            return Err(AstrometryError::ShiftRefused {
+                matched: votes,
+                reason: format!(
+                    "a shift of ({:.1}, {:.1}) px has {rival_votes} votes, as many as the best \
+                     ({:.1}, {:.1}) px with {votes}: ambiguous",
+                    rival.0, rival.1, vote_shift.0, vote_shift.1
+                ),
+            });
+        }
+        let (wcs, kept) = self.fit(catalogue, header_wcs, &params, vote_shift, needed)?;
+        // At least half of the catalogue stars that the shift puts on the image are matched.
+        let (w, h) = (self.width as f64, self.height as f64);
+        let on_image = self
+            .project(catalogue, &wcs)
             .iter()
-            .map(|&(x, y)| (x + shift.0, y + shift.1))
-            .collect();
-        let pairs = mutual_nearest(&predicted, &cat_px, tolerance);
-        if pairs.len() < needed {
-            return Err(too_few(pairs.len()));
+            .flatten()
+            .filter(|&&(x, y)| x >= -0.5 && y >= -0.5 && x <= w - 0.5 && y <= h - 0.5)
+            .count();
+        if 2 * kept.len() < on_image {
+            return Err(AstrometryError::ShiftRefused {
+                matched: kept.len(),
+                reason: format!(
+                    "only {} of the {on_image} catalogue stars on the image matched (at least \
+                     half must)",
+                    kept.len()
+                ),
+            });
         }
-        let c = wcs.crpix_px;
-        let (transform, good) = fit_clipped(&pairs, &src_px, &cat_px, c, params)?;
-        if good.len() < needed {
-            return Err(too_few(good.len()));
-        }
-        wcs = apply_transform(&wcs, &transform, crpix)?;
-        shift = (0.0, 0.0);
-        kept = good;
-        tolerance = params.match_tolerance_px;
-        if round > 0 && kept == previous {
-            break;
-        }
-        previous = kept.clone();
+        self.result(catalogue, header_wcs, &params, wcs, kept, vote_shift, votes)
     }
 
-    // Final residuals with the refined WCS.
-    let cat_px = project(&wcs);
-    let mut sum2 = 0.0;
-    for &(i, k) in &kept {
-        let (sx, sy) = src_px[i];
-        let (cx, cy) = cat_px[k].expect("matched stars project");
-        sum2 += (cx - sx).powi(2) + (cy - sy).powi(2);
+    /// Steps 3–5: match, fit `params.model`, fold into the WCS; repeat until the matches are
+    /// stable. Returns the WCS and the kept matches (indices in `src_px` and `cat`).
+    fn fit(
+        &self,
+        catalogue: &[ReferenceStar],
+        header_wcs: &TanWcs,
+        params: &RefineParams,
+        vote_shift: (f64, f64),
+        needed: usize,
+    ) -> Result<(TanWcs, Vec<(usize, usize)>), AstrometryError> {
+        let too_few = |found: usize| AstrometryError::TooFewMatches { found, needed };
+        let crpix = header_wcs.crpix_px;
+        let mut wcs = header_wcs.clone();
+        let mut shift = vote_shift;
+        let mut tolerance = 2.0 * params.vote_radius_px;
+        let mut previous: Vec<(usize, usize)> = Vec::new();
+        let mut kept: Vec<(usize, usize)> = Vec::new();
+        for round in 0..10 {
+            let cat_px = self.project(catalogue, &wcs);
+            let predicted: Vec<(f64, f64)> = self
+                .src_px
+                .iter()
+                .map(|&(x, y)| (x + shift.0, y + shift.1))
+                .collect();
+            let pairs = mutual_nearest(&predicted, &cat_px, tolerance);
+            if pairs.len() < needed {
+                return Err(too_few(pairs.len()));
+            }
+            let c = wcs.crpix_px;
+            let (transform, good) = fit_clipped(&pairs, &self.src_px, &cat_px, c, params)?;
+            if good.len() < needed {
+                return Err(too_few(good.len()));
+            }
+            wcs = apply_transform(&wcs, &transform, crpix)?;
+            shift = (0.0, 0.0);
+            kept = good;
+            tolerance = params.match_tolerance_px;
+            if round > 0 && kept == previous {
+                break;
+            }
+            previous = kept.clone();
+        }
+        Ok((wcs, kept))
     }
-    let rms_px = (sum2 / kept.len() as f64).sqrt();
-    let (shift_east, shift_north) = standard_coordinates_arcsec(
-        header_wcs.crval_deg[0],
-        header_wcs.crval_deg[1],
-        wcs.crval_deg[0],
-        wcs.crval_deg[1],
-    )
-    .unwrap_or((f64::NAN, f64::NAN));
-    let mut rotation = y_axis_position_angle_deg(&wcs) - y_axis_position_angle_deg(header_wcs);
-    rotation = (rotation + 180.0).rem_euclid(360.0) - 180.0;
-    let scale_ratio = wcs.scale_arcsec_per_px() / scale_arcsec;
-    if !(rotation.abs() <= params.max_rotation_deg
-        && (scale_ratio - 1.0).abs() <= params.max_scale_change)
-    {
-        return Err(AstrometryError::Implausible {
+
+    /// The refined WCS with its statistics (step 6: refused when implausible).
+    #[allow(clippy::too_many_arguments)]
+    fn result(
+        &self,
+        catalogue: &[ReferenceStar],
+        header_wcs: &TanWcs,
+        params: &RefineParams,
+        wcs: TanWcs,
+        kept: Vec<(usize, usize)>,
+        vote_shift: (f64, f64),
+        votes: usize,
+    ) -> Result<RefinedWcs, AstrometryError> {
+        // Final residuals with the refined WCS.
+        let cat_px = self.project(catalogue, &wcs);
+        let mut sum2 = 0.0;
+        for &(i, k) in &kept {
+            let (sx, sy) = self.src_px[i];
+            let (cx, cy) = cat_px[k].expect("matched stars project");
+            sum2 += (cx - sx).powi(2) + (cy - sy).powi(2);
+        }
+        let rms_px = (sum2 / kept.len() as f64).sqrt();
+        let (shift_east, shift_north) = standard_coordinates_arcsec(
+            header_wcs.crval_deg[0],
+            header_wcs.crval_deg[1],
+            wcs.crval_deg[0],
+            wcs.crval_deg[1],
+        )
+        .unwrap_or((f64::NAN, f64::NAN));
+        let mut rotation = y_axis_position_angle_deg(&wcs) - y_axis_position_angle_deg(header_wcs);
+        rotation = (rotation + 180.0).rem_euclid(360.0) - 180.0;
+        let scale_ratio = wcs.scale_arcsec_per_px() / header_wcs.scale_arcsec_per_px();
+        if !(rotation.abs() <= params.max_rotation_deg
+            && (scale_ratio - 1.0).abs() <= params.max_scale_change)
+        {
+            return Err(AstrometryError::Implausible {
+                rotation_deg: rotation,
+                scale_ratio,
+            });
+        }
+        let mut matches: Vec<(usize, usize)> = kept
+            .iter()
+            .map(|&(i, k)| (self.order[i], self.cat[k]))
+            .collect();
+        matches.sort_unstable();
+        Ok(RefinedWcs {
+            model: params.model,
+            n_matched: kept.len(),
+            rms_arcsec: rms_px * wcs.scale_arcsec_per_px(),
+            matches,
+            shift_east_arcsec: shift_east,
+            shift_north_arcsec: shift_north,
             rotation_deg: rotation,
             scale_ratio,
-        });
+            vote_shift_px: vote_shift,
+            votes,
+            wcs,
+        })
     }
-    let mut matches: Vec<(usize, usize)> = kept.iter().map(|&(i, k)| (order[i], cat[k])).collect();
-    matches.sort_unstable();
-    Ok(RefinedWcs {
-        n_matched: kept.len(),
-        rms_arcsec: rms_px * wcs.scale_arcsec_per_px(),
-        matches,
-        shift_east_arcsec: shift_east,
-        shift_north_arcsec: shift_north,
-        rotation_deg: rotation,
-        scale_ratio,
-        vote_shift_px: vote_shift,
-        votes,
-        wcs,
-    })
 }
 
 fn check_wcs(wcs: &TanWcs) -> Result<(), AstrometryError> {
@@ -416,6 +636,9 @@ fn check_params(p: &RefineParams) -> Result<(), AstrometryError> {
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if !positive(p.max_offset_arcsec) {
         return bad("max_offset_arcsec", "must be finite and > 0");
+    }
+    if !positive(p.shift_max_offset_arcsec) {
+        return bad("shift_max_offset_arcsec", "must be finite and > 0");
     }
     if !positive(p.vote_radius_px) || !positive(p.match_tolerance_px) {
         return bad(
@@ -457,6 +680,28 @@ fn vote(offsets: &[(f64, f64)], radius: f64) -> ((f64, f64), usize) {
         }
     }
     best
+}
+
+/// Another offset than `best` (farther than `2 × radius` from it) with at least `votes`
+/// offsets within `radius`: the shift is then ambiguous. Returns it and its votes.
+fn rival_vote(
+    offsets: &[(f64, f64)],
+    best: (f64, f64),
+    votes: usize,
+    radius: f64,
+) -> Option<((f64, f64), usize)> {
+    let r2 = radius * radius;
+    offsets
+        .iter()
+        .filter(|&&(x, y)| (x - best.0).hypot(y - best.1) > 2.0 * radius)
+        .map(|&(x, y)| {
+            let n = offsets
+                .iter()
+                .filter(|&&(u, v)| (u - x).powi(2) + (v - y).powi(2) <= r2)
+                .count();
+            ((x, y), n)
+        })
+        .find(|&(_, n)| n >= votes)
 }
 
 /// Pairs `(i, k)` where catalogue star k is the nearest to prediction i within `tolerance`
@@ -521,10 +766,7 @@ fn fit_once(
     model: WcsModel,
 ) -> Option<PixelTransform> {
     let n = pairs.len();
-    let cols = match model {
-        WcsModel::Similarity => 4,
-        WcsModel::Affine => 6,
-    };
+    let cols = model.n_parameters();
     let mut m = DMatrix::<f64>::zeros(2 * n, cols);
     let mut rhs = DVector::<f64>::zeros(2 * n);
     for (row, &(i, k)) in pairs.iter().enumerate() {
@@ -552,6 +794,13 @@ fn fit_once(
                 m[(r1, 3)] = v;
                 m[(r1, 5)] = 1.0;
             }
+            // (u, v) + (tx, ty): the mean offset; unknowns (tx, ty).
+            WcsModel::Shift => {
+                rhs[r0] -= u;
+                rhs[r1] -= v;
+                m[(r0, 0)] = 1.0;
+                m[(r1, 1)] = 1.0;
+            }
         }
     }
     let sol = m.svd(true, true).solve(&rhs, 1e-12).ok()?;
@@ -561,6 +810,7 @@ fn fit_once(
     let (a, t) = match model {
         WcsModel::Similarity => ([[sol[0], -sol[1]], [sol[1], sol[0]]], [sol[2], sol[3]]),
         WcsModel::Affine => ([[sol[0], sol[1]], [sol[2], sol[3]]], [sol[4], sol[5]]),
+        WcsModel::Shift => ([[1.0, 0.0], [0.0, 1.0]], [sol[0], sol[1]]),
     };
     Some(PixelTransform { a, t, c })
 }
@@ -943,6 +1193,17 @@ mod tests {
             refine_wcs(&sources[..3], &catalogue, &truth, 1000, 1000, &p),
             Err(AstrometryError::TooFewMatches { .. })
         ));
+        // The three brightest detections of a rich field: too few for the similarity; they
+        // agree on a shift, but 3 of ~250 catalogue stars on the image is no evidence of a
+        // pointing.
+        let mut brightest = sources.clone();
+        brightest.sort_by(|a, b| b.flux.total_cmp(&a.flux));
+        brightest.truncate(3);
+        let err = refine_wcs(&brightest, &catalogue, &truth, 1000, 1000, &p).unwrap_err();
+        assert!(
+            matches!(&err, AstrometryError::ShiftRefused { matched: 3, reason } if reason.contains("only 3 of the")),
+            "{err:?}"
+        );
         // A catalogue of another field.
         let elsewhere: Vec<ReferenceStar> = catalogue
             .iter()
@@ -983,6 +1244,164 @@ mod tests {
             refine_wcs(&flagged, &catalogue, &truth, 1000, 1000, &p),
             Err(AstrometryError::TooFewMatches { found: 0, .. })
         ));
+    }
+
+    /// A standard-star field: catalogue stars at `pixels` of `truth` (magnitudes 12, 12.5,
+    /// ...), detected there with 0.03 px of noise, and two uncatalogued field stars.
+    fn small_field(truth: &TanWcs, pixels: &[(f64, f64)]) -> (Vec<ReferenceStar>, Vec<Source>) {
+        let mut rng = Pcg64::seed_from_u64(7);
+        let noise = Normal::new(0.0, 0.03).unwrap();
+        let mut catalogue = Vec::new();
+        let mut sources = Vec::new();
+        for (k, &(x, y)) in pixels.iter().enumerate() {
+            let (ra_deg, dec_deg) = truth.pixel_to_world(x, y);
+            let mag = 12.0 + 0.5 * k as f64;
+            catalogue.push(ReferenceStar {
+                ra_deg,
+                dec_deg,
+                mag,
+            });
+            let flux = 10f64.powf(-0.4 * (mag - 25.0));
+            sources.push(source(
+                x + noise.sample(&mut rng),
+                y + noise.sample(&mut rng),
+                flux,
+            ));
+        }
+        sources.push(source(120.0, 830.0, 3e4));
+        sources.push(source(700.0, 90.0, 2e4));
+        (catalogue, sources)
+    }
+
+    /// Largest distance (px) between where `refined` and `truth` put the catalogue stars.
+    fn worst_error_px(refined: &TanWcs, truth: &TanWcs, catalogue: &[ReferenceStar]) -> f64 {
+        catalogue
+            .iter()
+            .map(|s| {
+                let (x, y) = refined.world_to_pixel(s.ra_deg, s.dec_deg).unwrap();
+                let (xt, yt) = truth.world_to_pixel(s.ra_deg, s.dec_deg).unwrap();
+                (x - xt).hypot(y - yt)
+            })
+            .fold(0.0, f64::max)
+    }
+
+    const LANDOLT_PIXELS: [(f64, f64); 5] = [
+        (310.0, 420.0),
+        (640.0, 250.0),
+        (520.0, 760.0),
+        (180.0, 130.0),
+        (850.0, 600.0),
+    ];
+
+    #[test]
+    fn a_small_field_is_refined_by_a_shift_alone() {
+        let truth = TanWcs::north_up([500.0, 500.0], [250.0, 0.5], 0.2138, 0.3);
+        // Pointing error 3″ east, 2.5″ south (~18 px): refined − header = (−3, +2.5).
+        let header = offset_crval(&truth, 3.0, -2.5);
+        let p = RefineParams::default();
+        for n in [3, 4] {
+            let (catalogue, sources) = small_field(&truth, &LANDOLT_PIXELS[..n]);
+            let before = worst_error_px(&header, &truth, &catalogue);
+            let r = refine_wcs(&sources, &catalogue, &header, 1000, 1000, &p).unwrap();
+            let after = worst_error_px(&r.wcs, &truth, &catalogue);
+            eprintln!(
+                "{n} stars: header off by {before:.2} px, refined {after:.4} px; shift \
+                 ({:.4}, {:.4})″, {} votes, rms {:.4}″",
+                r.shift_east_arcsec, r.shift_north_arcsec, r.votes, r.rms_arcsec
+            );
+            assert_eq!(r.model, WcsModel::Shift);
+            assert_eq!((r.n_matched, r.votes), (n, n));
+            assert!(before > 15.0);
+            assert!(after < 0.1, "{n} stars: {after} px");
+            assert!(
+                (r.shift_east_arcsec + 3.0).abs() < 0.02
+                    && (r.shift_north_arcsec - 2.5).abs() < 0.02,
+                "{r:?}"
+            );
+            // Rotation and scale are the header's.
+            assert_eq!(r.wcs.cd_deg_per_px, header.cd_deg_per_px);
+            assert_eq!((r.rotation_deg, r.scale_ratio), (0.0, 1.0));
+            let mut matched: Vec<usize> = r.matches.iter().map(|&(i, _)| i).collect();
+            matched.sort_unstable();
+            assert_eq!(matched, (0..n).collect::<Vec<_>>());
+            assert!(r.matches.iter().all(|&(i, k)| i == k));
+        }
+        // Six stars: the similarity fit, as before.
+        let six = [LANDOLT_PIXELS.as_slice(), &[(420.0, 520.0)]].concat();
+        let (catalogue, sources) = small_field(&truth, &six);
+        let r = refine_wcs(&sources, &catalogue, &header, 1000, 1000, &p).unwrap();
+        assert_eq!((r.model, r.n_matched), (WcsModel::Similarity, 6));
+        // A shift can also be asked for.
+        let shift = RefineParams {
+            model: WcsModel::Shift,
+            ..p
+        };
+        let r = refine_wcs(&sources, &catalogue, &header, 1000, 1000, &shift).unwrap();
+        assert_eq!((r.model, r.n_matched), (WcsModel::Shift, 6));
+        assert!(worst_error_px(&r.wcs, &truth, &catalogue) < 0.1);
+    }
+
+    #[test]
+    fn a_shift_from_one_star_or_a_doubtful_match_is_refused() {
+        let truth = TanWcs::north_up([500.0, 500.0], [250.0, 0.5], 0.2138, 0.0);
+        let header = offset_crval(&truth, 3.0, -2.5);
+        let p = RefineParams::default();
+        // One star (and two field stars): nothing checks the match; the similarity's error.
+        let (catalogue, sources) = small_field(&truth, &LANDOLT_PIXELS[..1]);
+        assert_eq!(
+            refine_wcs(&sources, &catalogue, &header, 1000, 1000, &p),
+            Err(AstrometryError::TooFewMatches {
+                found: 3,
+                needed: 6
+            })
+        );
+        let shift = RefineParams {
+            model: WcsModel::Shift,
+            ..p
+        };
+        assert!(matches!(
+            refine_wcs(&sources, &catalogue, &header, 1000, 1000, &shift),
+            Err(AstrometryError::TooFewMatches { .. })
+        ));
+        // Two stars of which one is not detected: one vote.
+        let (catalogue, sources) = small_field(&truth, &LANDOLT_PIXELS[..2]);
+        assert!(matches!(
+            refine_wcs(&sources[1..], &catalogue, &header, 1000, 1000, &p),
+            Err(AstrometryError::TooFewMatches { .. })
+        ));
+        // The two-star pattern seen twice, 10″ apart: two shifts with two votes each.
+        let mut doubled = sources[..2].to_vec();
+        doubled.extend(sources[..2].iter().map(|s| source(s.x + 47.0, s.y, s.flux)));
+        let err = refine_wcs(&doubled, &catalogue, &header, 1000, 1000, &p).unwrap_err();
+        assert!(
+            matches!(&err, AstrometryError::ShiftRefused { reason, .. } if reason.contains("ambiguous")),
+            "{err}"
+        );
+        // Two detections repeating the separation of two of five catalogue stars 30 px away
+        // from them, and the other three stars missing: not half of the field.
+        let (catalogue, sources) = small_field(&truth, &LANDOLT_PIXELS);
+        let false_pair: Vec<Source> = sources[..2]
+            .iter()
+            .map(|s| source(s.x + 30.0, s.y - 20.0, s.flux))
+            .collect();
+        let err = refine_wcs(&false_pair, &catalogue, &truth, 1000, 1000, &p).unwrap_err();
+        assert!(
+            matches!(&err, AstrometryError::ShiftRefused { matched: 2, reason } if reason.contains("only 2 of the 5")),
+            "{err}"
+        );
+        // A pointing error beyond shift_max_offset_arcsec (30″ > 20″) is not searched.
+        let (catalogue, sources) = small_field(&truth, &LANDOLT_PIXELS[..4]);
+        let far = offset_crval(&truth, 30.0, 0.0);
+        assert!(matches!(
+            refine_wcs(&sources, &catalogue, &far, 1000, 1000, &p),
+            Err(AstrometryError::TooFewMatches { .. })
+        ));
+        let wider = RefineParams {
+            shift_max_offset_arcsec: 40.0,
+            ..p
+        };
+        let r = refine_wcs(&sources, &catalogue, &far, 1000, 1000, &wider).unwrap();
+        assert!(worst_error_px(&r.wcs, &truth, &catalogue) < 0.1);
     }
 
     fn sip_header() -> Header {

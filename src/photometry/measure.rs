@@ -20,7 +20,9 @@ use super::aperture::{
     annulus_background_excluding, aperture_flag, measure_radii, CircularAnnulus, CircularAperture,
     MeasureOptions, NoiseModel,
 };
-use super::astrometry::{refine_wcs, ReferenceStar, RefineParams, RefinedWcs};
+use super::astrometry::{
+    refine_wcs, ReferenceStar, RefineParams, RefinedWcs, WcsModel, MIN_SHIFT_MATCHES,
+};
 use super::background::{estimate_background, Background, BackgroundParams};
 use super::catalogue::CatalogueStar;
 use super::comet::{locate_comet, Exclusion, LocateParams};
@@ -673,6 +675,9 @@ pub struct StandardFrame {
     pub shared_err_mag: f64,
     /// Stars measured before the clipping.
     pub n_candidates: usize,
+    /// The transform that refined the header WCS on the standard stars: the configured one,
+    /// or a shift alone in a field of too few stars ([`WcsModel::Shift`]).
+    pub wcs_model: WcsModel,
 }
 
 /// The frame's mid-exposure time and its exposure (s, > 0): both needed by every measurement.
@@ -726,14 +731,16 @@ pub fn measure_standard_frame(
         standards,
         exptime_s,
         (f64::NAN, f64::NAN, 0.0),
-    )
-    .ok_or_else(|| {
-        no_standards(&format!(
+    );
+    let (Some(wcs_model), Some(measured)) = (model.refined.as_ref().map(|r| r.model), measured)
+    else {
+        return Err(no_standards(&format!(
             "the WCS could not be refined on the standard stars (at least {} of them must be \
-             detected and matched)",
+             detected and matched for a fit of shift, rotation and scale, or {MIN_SHIFT_MATCHES} \
+             agreeing on a shift alone)",
             config.refine.min_matches
-        ))
-    })?;
+        )));
+    };
     let offsets: Vec<f64> = measured
         .stars
         .iter()
@@ -763,6 +770,7 @@ pub fn measure_standard_frame(
         measurements,
         shared_err_mag: measured.correction_err_mag,
         n_candidates: measured.stars.len(),
+        wcs_model,
     })
 }
 

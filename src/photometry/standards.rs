@@ -139,11 +139,12 @@ pub fn extinction_csv(fits: &[FilterExtinction]) -> String {
 
 /// Columns of `<out>_standards.csv`.
 pub const STANDARD_FRAME_COLUMNS: &str = "file,filter,mjd_mid_utc,airmass,n_stars,\
-n_candidates,zp_mag,zp_err_mag,aperture_correction_err_mag,residual_mag";
+n_candidates,zp_mag,zp_err_mag,aperture_correction_err_mag,residual_mag,wcs_model";
 
 /// One row per standard frame: its zero point (weighted mean of `m_cat − m_inst`), the stars
-/// used and measured, and its residual from its filter's fit, `zp − (zp0 − k·X)` (empty
-/// without a fit), in the order of `frames`.
+/// used and measured, its residual from its filter's fit, `zp − (zp0 − k·X)` (empty
+/// without a fit), and the transform that refined its WCS on the standards (`similarity`, or
+/// `shift` in a field of too few stars), in the order of `frames`.
 pub fn standard_frames_csv(frames: &[StandardFrame], fits: &[FilterExtinction]) -> String {
     let mut out = format!("{STANDARD_FRAME_COLUMNS}\n");
     let opt = |v: Option<f64>| v.map(|x| format!("{x:?}")).unwrap_or_default();
@@ -158,7 +159,7 @@ pub fn standard_frames_csv(frames: &[StandardFrame], fits: &[FilterExtinction]) 
             .map(|(z, f)| z.zp_mag - f.zero_point_at(frame.airmass).zp_mag);
         let _ = writeln!(
             out,
-            "{},{},{:?},{:?},{},{},{},{},{:?},{}",
+            "{},{},{:?},{:?},{},{},{},{},{:?},{},{}",
             csv_text(&frame.file),
             csv_text(&frame.filter),
             frame.mjd_mid_utc,
@@ -168,7 +169,8 @@ pub fn standard_frames_csv(frames: &[StandardFrame], fits: &[FilterExtinction]) 
             opt(zp.map(|z| z.zp_mag)),
             opt(zp.map(|z| z.zp_err_mag)),
             frame.shared_err_mag,
-            opt(residual)
+            opt(residual),
+            frame.wcs_model.label()
         );
     }
     out
@@ -210,6 +212,7 @@ fn csv_text(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::photometry::astrometry::WcsModel;
     use crate::photometry::zeropoint::StandardMeasurement;
 
     fn frame(filter: &str, airmass: f64, n: usize) -> StandardFrame {
@@ -231,6 +234,12 @@ mod tests {
                 .collect(),
             shared_err_mag: 0.0,
             n_candidates: n,
+            // A field of fewer than 5 stars refined by a shift alone (as a label here).
+            wcs_model: if n < 5 {
+                WcsModel::Shift
+            } else {
+                WcsModel::Similarity
+            },
         }
     }
 
@@ -313,8 +322,11 @@ mod tests {
         assert_eq!((r[1], r[4], r[5]), ("R", "5", "5"));
         assert!((r[6].parse::<f64>().unwrap() - 24.923).abs() < 1e-9);
         assert!(r[9].parse::<f64>().unwrap().abs() < 1e-9);
+        assert_eq!(r[10], "similarity");
         // A V frame: no fit, no residual.
-        assert!(rows[4].ends_with(','), "{}", rows[4]);
+        let v = rows[4].split(',').collect::<Vec<_>>();
+        assert_eq!((v[1], v[9], v[10]), ("V", "", "shift"));
+        assert_eq!(rows[7].split(',').nth(10), Some("shift"), "{}", rows[7]);
     }
 
     #[test]

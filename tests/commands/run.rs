@@ -1,17 +1,34 @@
 //! `cometphot run`: the whole chain on a small simulated campaign, the configuration written
 //! back, and refusals that protect the inputs.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use crate::common::cometphot;
-use cometphot::simulate::campaign::{builtin_campaign, campaign_toml};
+use cometphot::simulate::campaign::{
+    builtin_campaign, campaign_toml, CampaignConfig, CampaignStandards,
+};
 
 /// Raw frames of a 4-night simulated 3I campaign (one science frame, two biases and flats
 /// per night) in `root/raw`.
 fn small_campaign(root: &std::path::Path) -> std::path::PathBuf {
+    simulated_campaign(
+        root,
+        &["2025-07-08", "2025-08-01", "2025-08-22", "2025-09-07"],
+        None,
+    )
+}
+
+/// Raw frames of a simulated 3I campaign on `nights` (one science frame, two biases and flats
+/// per night, and the standard frames of `standards`) in `root/raw`.
+fn simulated_campaign(
+    root: &std::path::Path,
+    nights: &[&str],
+    standards: Option<CampaignStandards>,
+) -> std::path::PathBuf {
     let mut config = builtin_campaign("3I-2025").unwrap();
-    config.nights_utc = ["2025-07-08", "2025-08-01", "2025-08-22", "2025-09-07"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    config.nights_utc = nights.iter().map(|s| s.to_string()).collect();
+    config.standards = standards;
     config.n_bias = 2;
     config.n_flat = 2;
     config.n_science = 1;
@@ -361,4 +378,276 @@ fn sample_run_report_matches_the_truth() {
     let examples = std::fs::read_to_string(out.join("aperture_examples.csv")).unwrap();
     assert_eq!(examples.lines().count(), 1 + 2 * 3, "{examples}");
     assert!(report.contains("NEOS_SCI_2021316235345.fits"));
+}
+
+/// The fields of a CSV line (RFC 4180 quoting, no line breaks inside fields).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                out.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(String::new()),
+            (c, _) => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+/// A CSV file as rows of column → text.
+fn read_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header = csv_fields(lines.next().unwrap_or(""));
+    lines
+        .map(|l| {
+            let row = csv_fields(l);
+            assert_eq!(row.len(), header.len(), "{}: {l}", path.display());
+            header.iter().cloned().zip(row).collect()
+        })
+        .collect()
+}
+
+fn number(row: &HashMap<String, String>, column: &str) -> f64 {
+    row[column]
+        .parse()
+        .unwrap_or_else(|_| panic!("{column} = '{}' is not a number", row[column]))
+}
+
+/// `run` on a campaign with standard-star frames (5 per night, 12 stars) and no reference
+/// catalogue: without standards the standard frames are skipped with the `run.toml` key to
+/// set; with `standards` in the configuration each night fits zp = zp0 − k·X, the science
+/// frames get `zp_method = standards` within 0.02 mag of the simulator's truth
+/// (zp0 = 25.0, k = 0.07), the fits appear in `extinction.csv` and the report; a sharded run,
+/// and a run on each night's own `standards.csv`, give the same tables.
+#[test]
+fn run_calibrates_on_standard_stars_without_a_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // Nights whose standard frames span airmass ~1.25–2.35 (in September the comet, and the
+    // field 10° north of it, stay low: X 2.0–2.35, and zp0 is an extrapolation).
+    let nights = ["2025-07-08", "2025-08-01", "2025-08-22"];
+    let raw = simulated_campaign(root, &nights, Some(CampaignStandards::default()));
+    let truth: CampaignConfig = builtin_campaign("3I-2025").unwrap();
+    let (true_zp0, true_k) = (
+        truth.night.zero_point_mag,
+        truth.night.extinction_mag_per_airmass,
+    );
+    // No reference catalogue; the nights' standard fields in one file apart from the frames
+    // (as a list of Landolt fields would be).
+    let mut landolt = String::new();
+    let mut night_dirs: Vec<_> = std::fs::read_dir(&raw)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    night_dirs.sort();
+    assert_eq!(night_dirs.len(), nights.len());
+    for night in &night_dirs {
+        std::fs::remove_file(night.join("catalogue.csv")).unwrap();
+        let standards = night.join("standards.csv");
+        let text = std::fs::read_to_string(&standards).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        if landolt.is_empty() {
+            landolt = format!("{header}\n");
+        }
+        for line in lines {
+            landolt.push_str(line);
+            landolt.push('\n');
+        }
+        std::fs::remove_file(&standards).unwrap();
+    }
+    let landolt_csv = root.join("landolt.csv");
+    std::fs::write(&landolt_csv, &landolt).unwrap();
+    let n_standard_frames = nights.len() * CampaignStandards::default().n_frames;
+
+    // Without standards: the standard frames are skipped, with what to set.
+    let plain = root.join("plain");
+    let (code, _, stderr) = cometphot(&[
+        "run",
+        &raw.display().to_string(),
+        "--out",
+        &plain.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(
+        code, 2,
+        "skipped standard frames give exit status 2: {stderr}"
+    );
+    let skipped = read_rows(&plain.join("skipped.csv"));
+    let hinted = skipped
+        .iter()
+        .filter(|r| {
+            r["reason"].contains("a standard-star frame (no comet to measure)")
+                && r["reason"].contains("standards = \"CATALOGUE.csv\" in run.toml")
+        })
+        .count();
+    assert_eq!(hinted, n_standard_frames, "{skipped:?}");
+    assert_eq!(skipped.len(), n_standard_frames, "{skipped:?}");
+    for row in read_rows(&plain.join("photometry.csv")) {
+        assert_eq!(row["zp_method"], "none");
+    }
+    assert!(!plain.join("extinction.csv").exists());
+    let report = std::fs::read_to_string(plain.join("report.md")).unwrap();
+    assert!(report.contains("a standard-star frame (no comet to measure)"));
+
+    // With `standards` in the configuration.
+    let config = root.join("with_standards.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "raw_dir = \"{}\"\nstandards = \"{}\"\naperture_examples = []\n",
+            raw.display(),
+            landolt_csv.display()
+        ),
+    )
+    .unwrap();
+    let run_config = |out: &Path, extra: &[&str]| {
+        let (config, out) = (config.display().to_string(), out.display().to_string());
+        let mut args = vec!["run", config.as_str(), "--out", out.as_str(), "-q"];
+        args.extend(extra);
+        cometphot(&args)
+    };
+    let out = root.join("standards");
+    let (code, _, stderr) = run_config(&out, &[]);
+    assert_eq!(code, 0, "every frame used: {stderr}");
+    let written = std::fs::read_to_string(out.join("run.toml")).unwrap();
+    assert!(
+        written.contains(&format!("standards = \"{}\"", landolt_csv.display())),
+        "{written}"
+    );
+    let fits = read_rows(&out.join("extinction.csv"));
+    assert_eq!(fits.len(), nights.len(), "one filter per night: {fits:?}");
+    let mut fitted_nights = Vec::new();
+    for fit in &fits {
+        let (zp0, zp0_err) = (number(fit, "zp0_mag"), number(fit, "zp0_err_mag"));
+        let (k, k_err) = (
+            number(fit, "k_mag_per_airmass"),
+            number(fit, "k_err_mag_per_airmass"),
+        );
+        eprintln!(
+            "night {}: zp0 = {zp0:.4} ± {zp0_err:.4} (truth {true_zp0}), k = {k:.4} ± {k_err:.4} \
+             (truth {true_k}), {} stars in {} frames, X {}–{}",
+            fit["night"], fit["n_stars"], fit["n_frames"], fit["airmass_min"], fit["airmass_max"]
+        );
+        assert_eq!(fit["reason"], "");
+        assert_eq!(number(fit, "n_frames") as usize, 5);
+        assert!(number(fit, "airmass_max") - number(fit, "airmass_min") > 0.8);
+        assert!(
+            (zp0 - true_zp0).abs() < 3.0 * zp0_err,
+            "zp0 {zp0} ± {zp0_err}"
+        );
+        assert!((k - true_k).abs() < 3.0 * k_err, "k {k} ± {k_err}");
+        assert!((zp0 - true_zp0).abs() < 0.03, "zp0 {zp0}");
+        assert!((k - true_k).abs() < 0.02, "k {k}");
+        assert!(out
+            .join("photometry")
+            .join(format!("{}_extinction.csv", fit["night"]))
+            .is_file());
+        fitted_nights.push(fit["night"].clone());
+    }
+    let expected_nights: Vec<String> = night_dirs
+        .iter()
+        .map(|n| n.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(fitted_nights, expected_nights);
+    assert_eq!(
+        read_rows(&out.join("standard_frames.csv")).len(),
+        n_standard_frames
+    );
+    assert!(out.join("extinction.parquet").is_file());
+    let rows = read_rows(&out.join("photometry.csv"));
+    assert_eq!(rows.len(), nights.len());
+    for row in &rows {
+        let zp_true = true_zp0 - true_k * number(row, "airmass");
+        let zp = number(row, "zp");
+        eprintln!(
+            "{}: zp {zp:.4} ± {}, truth {zp_true:.4} (Δ {:+.4})",
+            row["file"],
+            row["zp_err"],
+            zp - zp_true
+        );
+        assert_eq!(row["zp_method"], "standards");
+        assert!((zp - zp_true).abs() < 0.02, "zp {zp} vs {zp_true}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains(&format!(
+            "zp_method` in `photometry.csv`): standards {}",
+            nights.len()
+        )),
+        "{report}"
+    );
+    assert_eq!(
+        report
+            .matches("extinction fit of the standard stars (`extinction.csv`), night ")
+            .count(),
+        nights.len(),
+        "{report}"
+    );
+    assert!(report.contains("Skipped inputs\n\nNone"), "{report}");
+
+    // Sharded by night: each night fits its own standards; the merge gives the same tables.
+    let sharded = root.join("sharded");
+    for shard in ["1/2", "2/2"] {
+        let (code, _, stderr) = run_config(&sharded, &["--shard", shard]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let (code, _, stderr) = run_config(&sharded, &["--merge-shards", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    for file in ["photometry.csv", "extinction.csv", "standard_frames.csv"] {
+        assert_eq!(
+            std::fs::read(out.join(file)).unwrap(),
+            std::fs::read(sharded.join(file)).unwrap(),
+            "{file} differs between the sharded and the unsharded run"
+        );
+    }
+
+    // Without the key, each night's own standards.csv (as each night's catalogue.csv).
+    for night in &night_dirs {
+        std::fs::copy(&landolt_csv, night.join("standards.csv")).unwrap();
+    }
+    let auto = root.join("auto");
+    let (code, _, stderr) = cometphot(&[
+        "run",
+        &raw.display().to_string(),
+        "--out",
+        &auto.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for file in ["photometry.csv", "extinction.csv", "standard_frames.csv"] {
+        assert_eq!(
+            std::fs::read(out.join(file)).unwrap(),
+            std::fs::read(auto.join(file)).unwrap(),
+            "{file} differs between the key and the nights' standards.csv"
+        );
+    }
+    for night in &night_dirs {
+        std::fs::remove_file(night.join("standards.csv")).unwrap();
+    }
+
+    // The same output directory without standards: no fit left behind from the run before.
+    let (code, _, stderr) = cometphot(&[
+        "run",
+        &raw.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "-q",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!out.join("extinction.csv").exists() && !out.join("extinction.parquet").exists());
+    assert!(!out.join("standard_frames.csv").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(out.join("photometry"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("_extinction.csv") || n.ends_with("_standards.csv"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -19,6 +19,11 @@ pub struct RunConfig {
     pub site: String,
     /// Reference catalogue; empty: each night's `catalogue.csv` when present.
     pub catalog: Option<PathBuf>,
+    /// Standard-star catalogue (columns as `catalog`) of the frames classified 'standard':
+    /// each night's photometry fits zp = zp0 − k·X per filter on them and calibrates the
+    /// frames that have no catalogue zero point (`photometry --standards`); empty: each
+    /// night's `standards.csv` when present. Without either, standard frames are skipped.
+    pub standards: Option<PathBuf>,
     pub radius_km: f64,
     pub annulus_inner_arcsec: f64,
     pub annulus_outer_arcsec: f64,
@@ -67,6 +72,7 @@ impl Default for RunConfig {
             reference: "2I".into(),
             site: "NOT".into(),
             catalog: None,
+            standards: None,
             radius_km: 10_000.0,
             annulus_inner_arcsec: 30.0,
             annulus_outer_arcsec: 45.0,

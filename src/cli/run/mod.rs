@@ -36,7 +36,11 @@ dust (C_e, Afρ, dM/dt and their trends) → grains (turnaround, syndynes, the (
 compare (with the reference comet and the literature) → report.md.
 
 The input is a directory of raw frames (one subdirectory per night, or the frames themselves)
-or a TOML configuration holding every option (see run.toml in an output directory). With no
+or a TOML configuration holding every option (see run.toml in an output directory). Zero
+points come from the reference catalogue (`catalog`, else each night's catalogue.csv) or, for
+frames without one, from the night's standard-star frames (`standards`, else each night's
+standards.csv: zp = zp0 − k·X fitted per night and filter); without standards, standard
+frames are skipped. With no
 argument it runs on the sample: the built-in simulated 3I/ATLAS campaign (22 nights,
 July–September 2025, n = 3.8), generated from data/campaigns/3I-2025.toml into
 <out>/sample-campaign the first time. The configuration used, completed with defaults, is
@@ -44,7 +48,8 @@ written to <out>/run.toml so that a run can be repeated exactly.
 
 Outputs in --out (every table as CSV and Parquet): frames (the scan), photometry, skipped (file
 and reason), fit.json, lightcurve (points with model and residuals), dust and dust_trend.json,
-grains, comparison, growth (curves of growth) and zp_stars (zero-point stars), inputs.csv (the
+grains, comparison, growth (curves of growth) and zp_stars (zero-point stars), with standards
+extinction (zp0, k per night and filter) and standard_frames, inputs.csv (the
 input files with SHA-256 checksums), plots/ (PNG and SVG), diagnostics/<night>/ (postage stamps,
 zero-point plots and DS9 region files per frame), report.md and report.html (self-contained).
 Every file is written to a temporary name and renamed: an interrupted run leaves the previous
@@ -150,6 +155,28 @@ fn sample_campaign(config: &RunConfig, out: &Path) -> anyhow::Result<PathBuf> {
         simulate_campaign(&campaign, &dir)?;
     }
     Ok(dir)
+}
+
+/// [`concatenate_csv`] of `(night, table)` parts with a first column `night`.
+fn concatenate_csv_by_night(parts: &[(String, PathBuf)], out: &Path) -> anyhow::Result<usize> {
+    let mut text = String::new();
+    let mut rows = 0;
+    for (night, part) in parts {
+        let content = std::fs::read_to_string(part)
+            .with_context(|| format!("cannot read {}", part.display()))?;
+        let mut lines = content.lines();
+        let Some(header) = lines.next() else { continue };
+        if text.is_empty() {
+            text.push_str(&format!("night,{header}\n"));
+        }
+        let night = super::diagnostics::csv_field(night);
+        for line in lines {
+            text.push_str(&format!("{night},{line}\n"));
+            rows += 1;
+        }
+    }
+    write_text_atomic(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(rows)
 }
 
 fn concatenate_csv(parts: &[PathBuf], out: &Path) -> anyhow::Result<usize> {
@@ -378,6 +405,8 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         "comparison",
         "growth",
         "zp_stars",
+        "extinction",
+        "standard_frames",
         "aperture_examples",
     ] {
         let csv = out.join(format!("{table}.csv"));
@@ -511,8 +540,14 @@ fn night_name(night: &Path) -> String {
         .unwrap_or_else(|| "night".into())
 }
 
+/// Companions of a night's table written by `photometry --standards`:
+/// `<out>/photometry/<night>_extinction.csv` (the fit per filter) and `<night>_standards.csv`
+/// (the standard frames).
+const STANDARDS_SUFFIXES: [&str; 2] = ["extinction", "standards"];
+
 /// Runs `photometry` on each night (tables in `<out>/photometry/`, diagnostics in
-/// `<out>/diagnostics/<night>/`).
+/// `<out>/diagnostics/<night>/`), with the night's standards (`standards`, else the night's
+/// `standards.csv`) when there are any.
 fn measure_nights(
     config: &RunConfig,
     nights: &[PathBuf],
@@ -569,6 +604,20 @@ fn measure_nights(
             if let Some(c) = catalog {
                 a.extend(["--catalog".into(), path_arg(&c)]);
             }
+            // A night without standards this time must not leave an earlier run's fit behind.
+            for suffix in STANDARDS_SUFFIXES {
+                let stale = photometry_dir.join(format!("{name}_{suffix}.csv"));
+                if stale.is_file() {
+                    let _ = std::fs::remove_file(&stale);
+                }
+            }
+            let standards = config
+                .standards
+                .clone()
+                .or_else(|| Some(night.join("standards.csv")).filter(|c| c.is_file()));
+            if let Some(s) = standards {
+                a.extend(["--standards".into(), path_arg(&s)]);
+            }
             let result = step(&a, quiet).map_err(|e| format!("{e:#}"));
             if let (Err(reason), false) = (&result, verbosity == Verbosity::Quiet) {
                 bar.println(format!("      {name}: skipped: {reason}"));
@@ -582,13 +631,17 @@ fn measure_nights(
 }
 
 /// Concatenates the nights' tables into `photometry.csv/.parquet`, `skipped.csv`,
-/// `growth.csv` and `zp_stars.csv` (in the order of `outcomes`).
+/// `growth.csv` and `zp_stars.csv`, and those of the nights with standards into
+/// `extinction.csv` (with a `night` column first) and `standard_frames.csv` (in the order of
+/// `outcomes`; both removed when no night had standards).
 fn join_nights(outcomes: &[NightOutcome], out: &Path) -> anyhow::Result<NightsPhotometry> {
     let photometry_dir = out.join("photometry");
     let mut tables = Vec::new();
     let mut skipped_tables = Vec::new();
     let mut growth_tables = Vec::new();
     let mut zp_tables = Vec::new();
+    let mut extinction_tables = Vec::new();
+    let mut standard_tables = Vec::new();
     let mut any_skipped = false;
     let mut failed_nights = Vec::new();
     for outcome in outcomes {
@@ -601,6 +654,11 @@ fn join_nights(outcomes: &[NightOutcome], out: &Path) -> anyhow::Result<NightsPh
                 skipped_tables.push(photometry_dir.join(format!("{name}_skipped.csv")));
                 growth_tables.push(diagnostics.join("growth.csv"));
                 zp_tables.push(diagnostics.join("zp_stars.csv"));
+                let extinction = photometry_dir.join(format!("{name}_extinction.csv"));
+                if extinction.is_file() {
+                    extinction_tables.push((name.clone(), extinction));
+                    standard_tables.push(photometry_dir.join(format!("{name}_standards.csv")));
+                }
             }
             Err(reason) => failed_nights.push((name.clone(), reason.clone())),
         }
@@ -610,6 +668,21 @@ fn join_nights(outcomes: &[NightOutcome], out: &Path) -> anyhow::Result<NightsPh
     let n_skipped = concatenate_csv(&skipped_tables, &out.join("skipped.csv"))?;
     concatenate_csv(&growth_tables, &out.join("growth.csv"))?;
     concatenate_csv(&zp_tables, &out.join("zp_stars.csv"))?;
+    let (extinction, standard_frames) =
+        (out.join("extinction.csv"), out.join("standard_frames.csv"));
+    if extinction_tables.is_empty() {
+        for stale in [&extinction, &standard_frames] {
+            for ext in ["csv", "parquet"] {
+                let path = stale.with_extension(ext);
+                if path.is_file() {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    } else {
+        concatenate_csv_by_night(&extinction_tables, &extinction)?;
+        concatenate_csv(&standard_tables, &standard_frames)?;
+    }
     if n_measurements > 0 {
         csv_to_parquet(&photometry)?;
     }

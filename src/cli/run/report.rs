@@ -206,7 +206,8 @@ pub fn report(r: &ReportInputs<'_>) -> anyhow::Result<Document> {
     }
 
     doc.heading("Assumptions");
-    doc.list(vec![
+    let mut assumptions = zero_points(out);
+    assumptions.extend([
         format!(
             "phase law: linear, β = {} ± {} mag/deg",
             config.phase_coeff_mag_per_deg, config.phase_coeff_err_mag_per_deg
@@ -222,6 +223,7 @@ pub fn report(r: &ReportInputs<'_>) -> anyhow::Result<Document> {
             config.radius_km, config.annulus_inner_arcsec, config.annulus_outer_arcsec
         ),
     ]);
+    doc.list(assumptions);
 
     comparison(&mut doc, config, out)?;
     aperture_examples(&mut doc, out);
@@ -260,6 +262,7 @@ pub fn report(r: &ReportInputs<'_>) -> anyhow::Result<Document> {
             "comparison.csv / .parquet",
             "growth.csv / .parquet",
             "zp_stars.csv / .parquet",
+            "extinction.csv / .parquet, standard_frames.csv / .parquet (with standards)",
             "aperture_examples.csv / .parquet (sample run)",
             "plots/ (PNG and SVG)",
             "diagnostics/<night>/ (stamps, zero points, regions)",
@@ -289,6 +292,63 @@ pub fn report(r: &ReportInputs<'_>) -> anyhow::Result<Document> {
             .collect(),
     );
     Ok(doc)
+}
+
+/// How the zero points were obtained: the measurements per `zp_method` (`photometry.csv`),
+/// and one line per night and filter of the standards' extinction fit `zp = zp0 − k·X`
+/// (`extinction.csv`): zp0, k with their errors and the number of stars, or why there is none.
+fn zero_points(out: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Ok(methods) = Table::read(&out.join("photometry.csv")).and_then(|t| t.text("zp_method"))
+    {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for method in methods {
+            match counts.iter_mut().find(|(m, _)| *m == method) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((method, 1)),
+            }
+        }
+        counts.sort();
+        let listed: Vec<String> = counts
+            .iter()
+            .map(|(method, n)| format!("{method} {n}"))
+            .collect();
+        lines.push(format!(
+            "zero points (measurements per `zp_method` in `photometry.csv`): {}",
+            listed.join(", ")
+        ));
+    }
+    let Ok(t) = Table::read(&out.join("extinction.csv")) else {
+        return lines;
+    };
+    let (Ok(night), Ok(filter), Ok(zp0), Ok(zp0_err), Ok(k), Ok(k_err), Ok(n_stars), Ok(reason)) = (
+        t.text("night"),
+        t.text("filter"),
+        t.f64("zp0_mag"),
+        t.f64("zp0_err_mag"),
+        t.f64("k_mag_per_airmass"),
+        t.f64("k_err_mag_per_airmass"),
+        t.text("n_stars"),
+        t.text("reason"),
+    ) else {
+        return lines;
+    };
+    for i in 0..night.len() {
+        lines.push(if zp0[i].is_finite() && k[i].is_finite() {
+            format!(
+                "extinction fit of the standard stars (`extinction.csv`), night {}, filter {}: \
+                 zp0 = {:.3} ± {:.3} mag, k = {:.3} ± {:.3} mag/airmass, {} stars",
+                night[i], filter[i], zp0[i], zp0_err[i], k[i], k_err[i], n_stars[i]
+            )
+        } else {
+            format!(
+                "extinction fit of the standard stars, night {}, filter {}: not fitted ({} \
+                 stars): {}",
+                night[i], filter[i], n_stars[i], reason[i]
+            )
+        });
+    }
+    lines
 }
 
 fn has_extension(path: &Path, ext: &str) -> bool {
