@@ -561,7 +561,16 @@ fn run_calibrates_on_standard_stars_without_a_catalogue() {
         read_rows(&out.join("standard_frames.csv")).len(),
         n_standard_frames
     );
-    assert!(out.join("extinction.parquet").is_file());
+    // The night names (20250708...) stay text in the Parquet table.
+    {
+        use polars::prelude::{DataType, ParquetReader, SerReader};
+        let file = std::fs::File::open(out.join("extinction.parquet")).unwrap();
+        let extinction = ParquetReader::new(file).finish().unwrap();
+        assert_eq!(
+            extinction.column("night").unwrap().dtype(),
+            &DataType::String
+        );
+    }
     let rows = read_rows(&out.join("photometry.csv"));
     assert_eq!(rows.len(), nights.len());
     for row in &rows {
