@@ -37,9 +37,11 @@ Reduces the raw frames under DIR in memory (as `cometphot reduce`), then measure
 every science frame: background mesh and sources, the header WCS refined on the catalogue stars
 (--catalog), the comet's position from its ephemeris at mid-exposure refined on the coma, an
 exact-overlap aperture of fixed linear (--radius-km, default 10000 km at the comet) or angular
-(--radius-arcsec) radius with a sigma-clipped sky annulus, and the zero point: --zero-point;
-or from the catalogue stars with an aperture correction (with --comet-colour, a colour term
-fitted and applied at the comet's colour); or, with neither (or where the catalogue gave
+(--radius-arcsec) radius with a sky annulus (its sigma-clipped mean with the other sources'
+light left out), and the zero point: --zero-point; or from the uncrowded catalogue stars
+(inverse-variance weighted mean of m_cat - m_inst with 3-sigma rejection) with an aperture
+correction (with --comet-colour, a colour term fitted and applied at the comet's colour); or,
+with neither (or where the catalogue gave
 none), from the standard-star frames (--standards): zp = zp0 - k X at the frame's airmass X,
 with zp0 and the extinction k fitted per filter over the night's frames classified
 'standard' (m_cat - m_inst = zp0 - k X), printed and written to <out>_extinction.csv (the
