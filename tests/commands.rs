@@ -1,6 +1,8 @@
 //! The fit, dust, compare and run commands from the command line.
 
 mod common;
+#[path = "common/csv_rows.rs"]
+mod csv_rows;
 
 #[path = "commands/compare.rs"]
 mod compare;

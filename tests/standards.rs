@@ -15,6 +15,8 @@
 //!   (`wcs_model` shift in `<out>_standards.csv`) and calibrates the science frames.
 
 mod common;
+#[path = "common/csv_rows.rs"]
+mod csv_rows;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use cometphot::ephem::time::UtcInstant;
 use cometphot::simulate::ephemeris::place_comet;
 use cometphot::simulate::{FrameKind, NightConfig, SimulatedNight, StandardsConfig};
 use common::cometphot;
+use csv_rows::{number, read_rows};
 
 /// Truth of the simulator (its defaults, set here explicitly).
 const TRUE_ZP_MAG: f64 = 25.0;
@@ -87,45 +90,6 @@ fn simulate_field(dir: &Path, n_standard_stars: usize) -> SimulatedNight {
     config.comet.coma_outer_radius_arcsec = 10.0;
     place_comet(&mut config, &geometry, &site, (0.0, 0.0)).unwrap();
     cometphot::simulate::run(&config, dir).unwrap()
-}
-
-/// The fields of a CSV line (RFC 4180 quoting, no line breaks inside fields).
-fn fields(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(String::new()),
-            (c, _) => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
-}
-
-/// A CSV file as rows of column → text.
-fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header = fields(lines.next().unwrap());
-    lines
-        .map(|l| {
-            let row = fields(l);
-            assert_eq!(row.len(), header.len(), "{}: {l}", path.display());
-            header.iter().cloned().zip(row).collect()
-        })
-        .collect()
-}
-
-fn number(row: &HashMap<String, String>, column: &str) -> f64 {
-    row[column]
-        .parse()
-        .unwrap_or_else(|_| panic!("{column} = '{}' is not a number", row[column]))
 }
 
 /// Runs `photometry DIR --object 3I --out OUT` with `extra`; returns (exit code, stderr).
@@ -194,7 +158,7 @@ fn extinction_fit_recovers_the_simulated_zero_point_and_k() {
         "{stderr}"
     );
 
-    let fits = read_csv(&companion(&out, "extinction"));
+    let fits = read_rows(&companion(&out, "extinction"));
     assert_eq!(fits.len(), 1);
     let fit = &fits[0];
     assert_eq!(fit["filter"], "R_Bes 650_130");
@@ -211,7 +175,7 @@ fn extinction_fit_recovers_the_simulated_zero_point_and_k() {
         fit["n_frames"], fit["airmass_min"], fit["airmass_max"], fit["chi2_dof"]
     );
     assert_eq!(fit["n_frames"], "6");
-    let frames = read_csv(&companion(&out, "standards"));
+    let frames = read_rows(&companion(&out, "standards"));
     assert_eq!(frames.len(), 6);
     // 12 stars: the WCS refined by a fit of shift, rotation and scale.
     assert!(frames.iter().all(|f| f["wcs_model"] == "similarity"));
@@ -245,7 +209,7 @@ fn extinction_fit_recovers_the_simulated_zero_point_and_k() {
     assert!((zp0 - TRUE_ZP_MAG).abs() < 0.03, "zp0 {zp0}");
 
     // Science frames: zp(X) = zp0 − k·X against the truth at the frame's airmass.
-    let rows = read_csv(&out);
+    let rows = read_rows(&out);
     assert_eq!(
         rows.len(),
         3,
@@ -282,22 +246,25 @@ fn extinction_fit_recovers_the_simulated_zero_point_and_k() {
         &["--standards", &standards_arg, "--catalog", &catalogue_arg],
     );
     assert_eq!(code, 0, "{stderr}");
-    for row in read_csv(&with_catalogue) {
+    for row in read_rows(&with_catalogue) {
         assert_eq!(row["zp_method"], "catalogue");
     }
-    assert_eq!(read_csv(&companion(&with_catalogue, "extinction")).len(), 1);
+    assert_eq!(
+        read_rows(&companion(&with_catalogue, "extinction")).len(),
+        1
+    );
 
     // Without --standards the standard frames are listed as unused, with what to do.
     let plain = tmp.path().join("out").join("plain.csv");
     let (code, stderr) = photometry(&night.out_dir, &plain, &[]);
     assert_eq!(code, 2, "{stderr}");
-    let skipped = read_csv(&companion(&plain, "skipped"));
+    let skipped = read_rows(&companion(&plain, "skipped"));
     assert_eq!(skipped.len(), 6);
     assert!(skipped
         .iter()
         .all(|s| s["reason"].contains("a standard-star frame (no comet to measure)")));
     assert!(!companion(&plain, "extinction").exists());
-    for row in read_csv(&plain) {
+    for row in read_rows(&plain) {
         assert_eq!(row["zp_method"], "none");
     }
 }
@@ -308,7 +275,7 @@ fn standards_at_one_airmass_or_too_few_stars_give_a_reason_not_a_zero_point() {
     let night = simulate(&tmp.path().join("night"));
     let standards_arg = night.standards_csv.as_ref().unwrap().display().to_string();
     let uncalibrated = |table: &Path| {
-        let rows = read_csv(table);
+        let rows = read_rows(table);
         assert_eq!(rows.len(), 3);
         for row in rows {
             assert_eq!(row["zp_method"], "none");
@@ -322,7 +289,7 @@ fn standards_at_one_airmass_or_too_few_stars_give_a_reason_not_a_zero_point() {
     let (code, stderr) = photometry(&one_airmass, &out, &["--standards", &standards_arg]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("airmasses span only"), "{stderr}");
-    let fits = read_csv(&companion(&out, "extinction"));
+    let fits = read_rows(&companion(&out, "extinction"));
     assert_eq!(fits.len(), 1);
     assert!(
         fits[0]["reason"].contains("extinction cannot be fitted"),
@@ -331,7 +298,7 @@ fn standards_at_one_airmass_or_too_few_stars_give_a_reason_not_a_zero_point() {
     );
     assert_eq!(fits[0]["k_mag_per_airmass"], "");
     assert_eq!(fits[0]["n_frames"], "2");
-    let skipped = read_csv(&companion(&out, "skipped"));
+    let skipped = read_rows(&companion(&out, "skipped"));
     assert!(skipped
         .iter()
         .any(|s| s["reason"].contains("airmasses span only")));
@@ -345,19 +312,15 @@ fn standards_at_one_airmass_or_too_few_stars_give_a_reason_not_a_zero_point() {
         &["--standards", &standards_arg, "--catalog", &catalogue_arg],
     );
     assert_eq!(code, 2, "{stderr}");
-    for row in read_csv(&with_catalogue) {
+    for row in read_rows(&with_catalogue) {
         assert_eq!(row["zp_method"], "catalogue");
     }
 
     // One standard star in the catalogue: too few to identify it in any frame (the WCS
     // refinement needs 6 for a similarity fit, or 2 agreeing on a shift), so no frame gives a
     // star and there is no fit.
-    let one_star = tmp.path().join("one_standard.csv");
-    let text = std::fs::read_to_string(night.standards_csv.as_ref().unwrap()).unwrap();
-    let kept: Vec<&str> = text.lines().take(2).collect();
-    std::fs::write(&one_star, kept.join("\n") + "\n").unwrap();
+    let one_arg = first_standards(&night, 1, &tmp.path().join("one_standard.csv"));
     let out = tmp.path().join("one_star.csv");
-    let one_arg = one_star.display().to_string();
     let (code, stderr) = photometry(&night.out_dir, &out, &["--standards", &one_arg]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
@@ -368,7 +331,7 @@ fn standards_at_one_airmass_or_too_few_stars_give_a_reason_not_a_zero_point() {
         stderr.contains("no standard-star frame measured: no extinction fit"),
         "{stderr}"
     );
-    let fits = read_csv(&companion(&out, "extinction"));
+    let fits = read_rows(&companion(&out, "extinction"));
     assert!(fits.is_empty(), "{fits:?}");
     uncalibrated(&out);
 }
@@ -382,13 +345,13 @@ fn check_small_field(
     night: &SimulatedNight,
     accurate: bool,
 ) -> (f64, f64, f64, f64, usize) {
-    let frames = read_csv(&companion(out, "standards"));
+    let frames = read_rows(&companion(out, "standards"));
     assert_eq!(frames.len(), 6);
     for f in &frames {
         assert_eq!(f["wcs_model"], "shift", "{f:?}");
         assert!(number(f, "n_stars") >= 2.0, "{f:?}");
     }
-    let fits = read_csv(&companion(out, "extinction"));
+    let fits = read_rows(&companion(out, "extinction"));
     assert_eq!(fits.len(), 1);
     let fit = &fits[0];
     assert_eq!(fit["reason"], "");
@@ -426,7 +389,7 @@ fn check_small_field(
         .iter()
         .map(|f| (f.file.clone(), f.airmass.unwrap_or(f64::NAN)))
         .collect();
-    let rows = read_csv(out);
+    let rows = read_rows(out);
     assert_eq!(rows.len(), 3);
     for row in &rows {
         let file = Path::new(&row["file"])
@@ -469,12 +432,8 @@ fn a_small_standard_field_is_identified_by_a_shift_alone() {
     // (the correction varies with the seeing), so the fit is only as good as its stated
     // errors.
     let night = simulate(&tmp.path().join("night12"));
-    let two_stars = tmp.path().join("two_standards.csv");
-    let text = std::fs::read_to_string(night.standards_csv.as_ref().unwrap()).unwrap();
-    let kept: Vec<&str> = text.lines().take(3).collect();
-    std::fs::write(&two_stars, kept.join("\n") + "\n").unwrap();
+    let two_arg = first_standards(&night, 2, &tmp.path().join("two_standards.csv"));
     let out = tmp.path().join("two.csv");
-    let two_arg = two_stars.display().to_string();
     let (code, stderr) = photometry(&night.out_dir, &out, &["--standards", &two_arg]);
     assert_eq!(code, 0, "{stderr}");
     let (zp0, zp0_err, k, k_err, n) = check_small_field(&out, &night, false);
@@ -482,4 +441,13 @@ fn a_small_standard_field_is_identified_by_a_shift_alone() {
         "2 catalogued stars: zp0 = {zp0:.4} ± {zp0_err:.4}, k = {k:.4} ± {k_err:.4} from {n} \
          stars"
     );
+}
+
+/// Writes the first `n` stars of the night's standards catalogue to `path`; returns the path
+/// as a command-line argument.
+fn first_standards(night: &SimulatedNight, n: usize, path: &Path) -> String {
+    let text = std::fs::read_to_string(night.standards_csv.as_ref().unwrap()).unwrap();
+    let kept: Vec<&str> = text.lines().take(n + 1).collect();
+    std::fs::write(path, kept.join("\n") + "\n").unwrap();
+    path.display().to_string()
 }

@@ -1,10 +1,10 @@
 //! `cometphot run`: the whole chain on a small simulated campaign, the configuration written
 //! back, and refusals that protect the inputs.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::common::cometphot;
+use crate::csv_rows::{number, read_rows};
 use cometphot::simulate::campaign::{
     builtin_campaign, campaign_toml, CampaignConfig, CampaignStandards,
 };
@@ -378,45 +378,6 @@ fn sample_run_report_matches_the_truth() {
     let examples = std::fs::read_to_string(out.join("aperture_examples.csv")).unwrap();
     assert_eq!(examples.lines().count(), 1 + 2 * 3, "{examples}");
     assert!(report.contains("NEOS_SCI_2021316235345.fits"));
-}
-
-/// The fields of a CSV line (RFC 4180 quoting, no line breaks inside fields).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(String::new()),
-            (c, _) => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
-}
-
-/// A CSV file as rows of column → text.
-fn read_rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header = csv_fields(lines.next().unwrap_or(""));
-    lines
-        .map(|l| {
-            let row = csv_fields(l);
-            assert_eq!(row.len(), header.len(), "{}: {l}", path.display());
-            header.iter().cloned().zip(row).collect()
-        })
-        .collect()
-}
-
-fn number(row: &HashMap<String, String>, column: &str) -> f64 {
-    row[column]
-        .parse()
-        .unwrap_or_else(|_| panic!("{column} = '{}' is not a number", row[column]))
 }
 
 /// `run` on a campaign with standard-star frames (5 per night, 12 stars) and no reference
