@@ -17,8 +17,8 @@
 //! the night's extinction fit ([`super::standards`]).
 
 use super::aperture::{
-    annulus_background_excluding, aperture_flag, measure_radii, CircularAnnulus, CircularAperture,
-    MeasureOptions, NoiseModel,
+    annulus_background_excluding, aperture_flag, measure_radii, CircularAnnulus, MeasureOptions,
+    NoiseModel,
 };
 use super::astrometry::{
     refine_wcs, ReferenceStar, RefineParams, RefinedWcs, WcsModel, MIN_SHIFT_MATCHES,
@@ -272,6 +272,11 @@ const NEIGHBOUR_WING_FRACTION_OF_SKY_RMS: f64 = 0.05;
 /// A catalogue neighbour fainter than the star by less than this (mag), i.e. with more than
 /// 1 % of its light, crowds it: 2.5 log10(100) = 5 mag.
 const CROWDING_MAG_DIFFERENCE: f64 = 5.0;
+/// Stars in the curve of growth below which uncatalogued point sources are added.
+const MIN_GROWTH_STARS: usize = 10;
+/// A catalogue star closer than this (px) to an uncatalogued detection is taken for the
+/// detection itself, not a neighbour.
+const STAR_ITSELF_PX: f64 = 2.0;
 /// A calibration star is not used when less than this fraction of its sky annulus remains
 /// once its neighbours are left out.
 const MIN_FREE_ANNULUS_FRACTION: f64 = 0.5;
@@ -430,12 +435,12 @@ fn measure_catalogue_stars(
 ) -> Option<MeasuredStars> {
     let refined = model.refined.as_ref()?;
     let fwhm = model.fwhm_px;
-    let options = star_options(frame);
-    let (small, large) = (2.0 * fwhm, 4.0 * fwhm);
+    let large = 4.0 * fwhm;
+    let apertures = StarApertures::new(frame, model);
     let mut stars = Vec::new();
     let mut positions = Vec::new();
     let mut growth = Vec::new();
-    let wing_radii_px = neighbour_wing_radii_px(model);
+    let mut matched = vec![false; model.sources.len()];
     // The catalogue's stars on the frame (through the refined WCS): a faint neighbour that
     // detection merged with a bright star is still in the catalogue.
     let crowding_radius_px = large + 2.0 * fwhm;
@@ -453,97 +458,40 @@ fn measure_catalogue_stars(
             inside.then_some((k, x, y, s.mag))
         })
         .collect();
+    let usable = |source: &Source| {
+        let near_comet = (source.x - avoid.0).hypot(source.y - avoid.1) < avoid.2;
+        source.is_clean(source_flag::NOT_CLEAN) && !near_comet
+    };
     for &(source_index, star_index) in &refined.matches {
         let (Some(source), Some(star)) =
             (model.sources.get(source_index), catalogue.get(star_index))
         else {
             continue;
         };
-        let near_comet = (source.x - avoid.0).hypot(source.y - avoid.1) < avoid.2;
-        if !source.is_clean(source_flag::NOT_CLEAN) || near_comet {
-            continue;
+        if let Some(flag) = matched.get_mut(source_index) {
+            *flag = true;
         }
-        let (Ok(annulus), Ok(inner)) = (
-            CircularAnnulus::new(source.x, source.y, 8.0 * fwhm, 11.0 * fwhm),
-            CircularAperture::new(source.x, source.y, small),
-        ) else {
-            continue;
-        };
-        // The annulus's clipped background once for both apertures (as `measure` computes
-        // it), without the neighbours' light.
-        let neighbours: Vec<(f64, f64, f64)> = model
-            .sources
-            .iter()
-            .zip(&wing_radii_px)
-            .enumerate()
-            .filter(|(k, (other, r))| {
-                *k != source_index
-                    && (other.x - source.x).hypot(other.y - source.y) < annulus.outer_px + **r
-            })
-            .map(|(_, (other, r))| (other.x, other.y, *r))
-            .collect();
-        let Ok(sky) = annulus_background_excluding(
-            &frame.image_e,
-            options.mask,
-            &annulus,
-            &options.sigma_clip,
-            &neighbours,
-        ) else {
-            continue;
-        };
-        let annulus_area_px = PI * (annulus.outer_px.powi(2) - annulus.inner_px.powi(2));
-        if (sky.n_pixels as f64) < MIN_FREE_ANNULUS_FRACTION * annulus_area_px {
-            continue;
-        }
-        // With the neighbours left out the annulus holds sky alone: its clipped mean.
-        let sky = sky.at_mean();
-        let in_aperture = |aperture: &CircularAperture| {
-            measure_radii(
-                &frame.image_e,
-                aperture.x,
-                aperture.y,
-                &[aperture.radius_px],
-                Some(&sky),
-                &options,
-            )
-            .map(|mut m| m.remove(0))
-        };
-        let Ok(m) = in_aperture(&inner) else {
-            continue;
-        };
-        let spoiled = aperture_flag::APERTURE_TRUNCATED
-            | aperture_flag::SATURATED
-            | aperture_flag::MASKED_PIXELS
-            | aperture_flag::NO_USABLE_PIXELS;
         // Crowded: a detected source or a catalogue star within 2 FWHM of the large
         // aperture with more than 1 % of the star's light.
-        let crowded = model.sources.iter().any(|other| {
-            let d = (other.x - source.x).hypot(other.y - source.y);
-            d > 0.0 && d < crowding_radius_px && other.flux > 0.01 * source.flux
-        }) || catalogue_px.iter().any(|&(k, x, y, mag)| {
-            k != star_index
-                && (x - source.x).hypot(y - source.y) < crowding_radius_px
-                && mag - star.mag < CROWDING_MAG_DIFFERENCE
-        });
-        if m.flags & spoiled != 0 || crowded {
+        let crowded = apertures.crowded_by_detections(source_index)
+            || catalogue_px.iter().any(|&(k, x, y, mag)| {
+                k != star_index
+                    && (x - source.x).hypot(y - source.y) < crowding_radius_px
+                    && mag - star.mag < CROWDING_MAG_DIFFERENCE
+            });
+        if !usable(source) || crowded {
             continue;
         }
-        let Some((mag_inst, mag_inst_err)) = instrumental_mag(m.net, m.net_err, exptime_s) else {
+        let Some(measured) = apertures.measure(source_index) else {
             continue;
         };
-        if m.net > APERTURE_CORRECTION_MIN_SNR * m.net_err {
-            let total =
-                CircularAperture::new(source.x, source.y, large).and_then(|o| in_aperture(&o));
-            if let Ok(total) = total {
-                if total.flags & spoiled == 0 {
-                    growth.push(GrowthPair {
-                        small_e: m.net,
-                        small_err_e: m.net_err,
-                        large_e: total.net,
-                        large_err_e: total.net_err,
-                    });
-                }
-            }
+        let Some((mag_inst, mag_inst_err)) =
+            instrumental_mag(measured.small_e, measured.small_err_e, exptime_s)
+        else {
+            continue;
+        };
+        if let Some(pair) = measured.growth() {
+            growth.push(pair);
         }
         stars.push(CalibrationStar {
             catalogue_mag: star.mag,
@@ -553,6 +501,62 @@ fn measure_catalogue_stars(
             colour: star.colour,
         });
         positions.push((source.x, source.y));
+    }
+    // The curve of growth does not need a catalogue magnitude: with fewer than
+    // [`MIN_GROWTH_STARS`] catalogue stars bright enough for it (a sparse catalogue, a small
+    // standard field), the brightest other point sources of the frame are added, star-like
+    // (FWHM within 25 % of the frame's), uncrowded by detections and by catalogue stars (their
+    // light in the 2 FWHM aperture from a provisional zero point: the weighted mean of the
+    // catalogue stars' m_cat − m_inst; every catalogue star counts when there is none).
+    if growth.len() < MIN_GROWTH_STARS {
+        let provisional_zp = clipped_weighted_mean(
+            &stars
+                .iter()
+                .map(|s| {
+                    (
+                        s.catalogue_mag - s.instrumental_mag,
+                        s.instrumental_mag_err.max(1e-3),
+                    )
+                })
+                .collect::<Vec<_>>(),
+            3.0,
+            1,
+        )
+        .map(|m| m.mean);
+        let mut candidates: Vec<usize> = (0..model.sources.len())
+            .filter(|&k| !matched[k])
+            .filter(|&k| {
+                let s = &model.sources[k];
+                usable(s) && (s.fwhm_px / fwhm - 1.0).abs() <= 0.25
+            })
+            .collect();
+        candidates.sort_by(|&a, &b| model.sources[b].flux.total_cmp(&model.sources[a].flux));
+        for k in candidates {
+            if growth.len() >= MIN_GROWTH_STARS {
+                break;
+            }
+            let source = &model.sources[k];
+            if apertures.crowded_by_detections(k) {
+                continue;
+            }
+            let Some(measured) = apertures.measure(k) else {
+                continue;
+            };
+            let Some(pair) = measured.growth() else {
+                // Sorted by flux: the fainter ones will not reach the SNR either.
+                break;
+            };
+            let catalogue_crowded = catalogue_px.iter().any(|&(_, x, y, mag)| {
+                let d = (x - source.x).hypot(y - source.y);
+                let light_e = provisional_zp.map_or(f64::INFINITY, |zp| {
+                    10f64.powf(-0.4 * (mag - zp)) * exptime_s
+                });
+                d > STAR_ITSELF_PX && d < crowding_radius_px && light_e > 0.01 * pair.small_e
+            });
+            if !catalogue_crowded {
+                growth.push(pair);
+            }
+        }
     }
     // Aperture correction 2 → 4 FWHM (a Moffat profile of β = 3 has 99.7 % of its light
     // within 4 FWHM): the weighted, clipped mean over the brighter stars of their curves of
@@ -578,6 +582,122 @@ fn measure_catalogue_stars(
         positions,
         correction_err_mag: correction_err,
     })
+}
+
+/// The 2 and 4 FWHM apertures of the calibration stars of one frame, their sky the clipped
+/// mean of an 8–11 FWHM annulus with the neighbours' light left out.
+struct StarApertures<'a> {
+    frame: &'a CalibratedFrame,
+    model: &'a FrameModel,
+    options: MeasureOptions<'a>,
+    wing_radii_px: Vec<f64>,
+}
+
+/// One star's net signal (e⁻) in its 2 FWHM aperture and, when that has SNR above
+/// [`APERTURE_CORRECTION_MIN_SNR`], in its 4 FWHM one (same centre and sky).
+struct StarSignal {
+    small_e: f64,
+    small_err_e: f64,
+    large: Option<(f64, f64)>,
+}
+
+impl StarSignal {
+    fn growth(&self) -> Option<GrowthPair> {
+        self.large.map(|(large_e, large_err_e)| GrowthPair {
+            small_e: self.small_e,
+            small_err_e: self.small_err_e,
+            large_e,
+            large_err_e,
+        })
+    }
+}
+
+impl<'a> StarApertures<'a> {
+    fn new(frame: &'a CalibratedFrame, model: &'a FrameModel) -> StarApertures<'a> {
+        StarApertures {
+            frame,
+            model,
+            options: star_options(frame),
+            wing_radii_px: neighbour_wing_radii_px(model),
+        }
+    }
+
+    /// Another detection with more than 1 % of source `k`'s light within 2 FWHM of its
+    /// 4 FWHM aperture.
+    fn crowded_by_detections(&self, k: usize) -> bool {
+        let sources = &self.model.sources;
+        let Some(source) = sources.get(k) else {
+            return true;
+        };
+        let radius_px = 6.0 * self.model.fwhm_px;
+        sources.iter().any(|other| {
+            let d = (other.x - source.x).hypot(other.y - source.y);
+            d > 0.0 && d < radius_px && other.flux > 0.01 * source.flux
+        })
+    }
+
+    /// Source `k` measured; `None` when its annulus keeps less than
+    /// [`MIN_FREE_ANNULUS_FRACTION`] of its pixels or an aperture is truncated, saturated or
+    /// has masked pixels.
+    fn measure(&self, k: usize) -> Option<StarSignal> {
+        let source = self.model.sources.get(k)?;
+        let fwhm = self.model.fwhm_px;
+        let annulus = CircularAnnulus::new(source.x, source.y, 8.0 * fwhm, 11.0 * fwhm).ok()?;
+        // The annulus's clipped background once for both apertures (as `measure` computes
+        // it), without the neighbours' light.
+        let neighbours: Vec<(f64, f64, f64)> = self
+            .model
+            .sources
+            .iter()
+            .zip(&self.wing_radii_px)
+            .enumerate()
+            .filter(|(j, (other, r))| {
+                *j != k && (other.x - source.x).hypot(other.y - source.y) < annulus.outer_px + **r
+            })
+            .map(|(_, (other, r))| (other.x, other.y, *r))
+            .collect();
+        let sky = annulus_background_excluding(
+            &self.frame.image_e,
+            self.options.mask,
+            &annulus,
+            &self.options.sigma_clip,
+            &neighbours,
+        )
+        .ok()?;
+        let annulus_area_px = PI * (annulus.outer_px.powi(2) - annulus.inner_px.powi(2));
+        if (sky.n_pixels as f64) < MIN_FREE_ANNULUS_FRACTION * annulus_area_px {
+            return None;
+        }
+        // With the neighbours left out the annulus holds sky alone: its clipped mean.
+        let sky = sky.at_mean();
+        let spoiled = aperture_flag::APERTURE_TRUNCATED
+            | aperture_flag::SATURATED
+            | aperture_flag::MASKED_PIXELS
+            | aperture_flag::NO_USABLE_PIXELS;
+        let in_aperture = |radius_px: f64| {
+            measure_radii(
+                &self.frame.image_e,
+                source.x,
+                source.y,
+                &[radius_px],
+                Some(&sky),
+                &self.options,
+            )
+            .ok()
+            .map(|mut m| m.remove(0))
+            .filter(|m| m.flags & spoiled == 0)
+        };
+        let small = in_aperture(2.0 * fwhm)?;
+        let large = (small.net > APERTURE_CORRECTION_MIN_SNR * small.net_err)
+            .then(|| in_aperture(4.0 * fwhm))
+            .flatten()
+            .map(|m| (m.net, m.net_err));
+        Some(StarSignal {
+            small_e: small.net,
+            small_err_e: small.net_err,
+            large,
+        })
+    }
 }
 
 /// A star's net signals in the small (2 FWHM) and large (4 FWHM) apertures and their errors
