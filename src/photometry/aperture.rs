@@ -525,9 +525,15 @@ pub fn annulus_background_excluding(
 ) -> Result<AnnulusBackground, ApertureError> {
     check_mask(image, mask)?;
     let (w, h) = (image.width(), image.height());
+    // Room for every pixel of the annulus (its area, plus a band of its two perimeters for the
+    // pixels the 'center' rule adds along the edges; never more than the image), so that the
+    // list never grows by copies.
+    let (r_out, r_in) = (annulus.outer_px, annulus.inner_px);
+    let capacity = std::f64::consts::PI * ((r_out * r_out - r_in * r_in) + 2.0 * (r_out + r_in));
+    let mut values: Vec<f64> =
+        Vec::with_capacity((capacity.ceil() + 16.0).min((w * h) as f64) as usize);
     // Squared distances (no square root per pixel and circle), tested only against the
     // circles that reach the row: a circle with dy² ≥ r² excludes none of its pixels.
-    let mut values: Vec<f64> = Vec::new();
     let mut on_row: Vec<(f64, f64, f64)> = Vec::with_capacity(exclude.len());
     for (y, xs) in annulus.center_rows(w, h) {
         on_row.clear();
