@@ -21,7 +21,8 @@ use rand_pcg::Pcg64;
 use cometphot::frame::profile::{ProfileChoice, ProfileRegistry};
 use cometphot::frame::read::{read_frame, FitsSource};
 use cometphot::photometry::aperture::{
-    annulus_background, measure_radii, CircularAnnulus, MeasureOptions, NoiseModel,
+    annulus_background, annulus_background_excluding, measure_radii, CircularAnnulus,
+    MeasureOptions, NoiseModel,
 };
 use cometphot::photometry::background::{estimate_background, BackgroundParams};
 use cometphot::photometry::detect::{detect_segmentation, detect_sources, DetectParams};
@@ -281,6 +282,34 @@ fn kernels(c: &mut Criterion) {
                 black_box(
                     annulus_background(image, Some(mask), &annulus, &SigmaClip::default())
                         .expect("ok"),
+                )
+            })
+        });
+        // A star's 8–11 FWHM sky annulus (FWHM 5 px) without 40 neighbours' wings (circles of
+        // 6–25 px around it), as the catalogue zero point measures it.
+        let star = CircularAnnulus::new(x, y, 40.0, 55.0).expect("annulus");
+        let neighbours: Vec<(f64, f64, f64)> = (0..40)
+            .map(|k| {
+                let angle = 0.61 * k as f64;
+                let distance = 10.0 + 1.7 * k as f64;
+                (
+                    x + distance * angle.cos(),
+                    y + distance * angle.sin(),
+                    6.0 + (k % 5) as f64 * 4.75,
+                )
+            })
+            .collect();
+        g.bench_function("annulus_excluding_40_neighbours_40_55", |b| {
+            b.iter(|| {
+                black_box(
+                    annulus_background_excluding(
+                        image,
+                        Some(mask),
+                        &star,
+                        &SigmaClip::default(),
+                        &neighbours,
+                    )
+                    .expect("ok"),
                 )
             })
         });

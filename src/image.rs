@@ -171,6 +171,35 @@ impl PixelMask {
     }
 }
 
+/// Hasher of pixel indices (FxHash's multiply-rotate): a few cycles per key where the
+/// default SipHash, built to resist chosen keys (which pixel indices are not), costs tens.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PixelHasher(u64);
+
+impl std::hash::Hasher for PixelHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by pixel index, hashed by [`PixelHasher`].
+pub(crate) type PixelMap<V> =
+    std::collections::HashMap<usize, V, std::hash::BuildHasherDefault<PixelHasher>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,21 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+extern "C" {
+    /// mimalloc's `mi_option_set`, from the C library that the `mimalloc` crate links.
+    fn mi_option_set(option: std::os::raw::c_int, value: std::os::raw::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the same in its v2 and v3).
+const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
+
 fn main() {
+    // mimalloc by default hands freed memory back to the OS after 10 ms, and the next frame's
+    // buffers then fault their pages in again (zeroed by the kernel): with purging off the
+    // freed pages are reused as they are. On 20 full-size frames: 104 000 → 1 400 minor page
+    // faults, 1.8 → 1.0 s of system time, for ~140 MB more resident memory at the peak.
+    // SAFETY: sets a plain integer option, which mimalloc reads atomically.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     // clap's own exit status for a usage error is 2, which cometphot reserves for "some
     // inputs skipped": usage errors exit with 1 (help and version with 0).
     let args = match cli::Cli::try_parse() {

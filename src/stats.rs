@@ -33,25 +33,57 @@ pub fn median_in_place(values: &mut [f64]) -> Option<f64> {
 /// as `sort_unstable_by(f32::total_cmp)` (equal keys are equal bit patterns), in a few linear
 /// passes instead of n log n comparisons. Byte passes on which every key agrees are skipped.
 pub fn sort_f32_total(values: &mut [f32]) {
-    let n = values.len();
-    if n < 64 {
+    if values.len() < RADIX_MIN_LEN {
         values.sort_unstable_by(f32::total_cmp);
         return;
     }
-    // The key of f32::total_cmp: flip every bit of a negative number, the sign bit of others.
-    let key = |v: f32| {
-        let b = v.to_bits();
-        b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
+    let keys = radix_sorted_keys(values);
+    for (v, k) in values.iter_mut().zip(keys) {
+        *v = unkey_f32(k);
+    }
+}
+
+/// `values` sorted as [`sort_f32_total`] sorts them, widened to f64: the sorted keys become
+/// the f64 values directly, without writing the sorted f32 values back first.
+pub fn sorted_f64(values: &[f32]) -> Vec<f64> {
+    if values.len() < RADIX_MIN_LEN {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable_by(f32::total_cmp);
+        return sorted.into_iter().map(f64::from).collect();
+    }
+    radix_sorted_keys(values)
+        .into_iter()
+        .map(|k| f64::from(unkey_f32(k)))
+        .collect()
+}
+
+/// Below this many values a comparison sort is faster than the radix sort.
+const RADIX_MIN_LEN: usize = 64;
+
+/// The key of [`f32::total_cmp`]: every bit of a negative number flipped, the sign bit of
+/// others.
+#[inline]
+fn key_f32(v: f32) -> u32 {
+    let b = v.to_bits();
+    b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
+}
+
+/// The value of a [`key_f32`] key.
+#[inline]
+fn unkey_f32(k: u32) -> f32 {
+    let mask = if k & 0x8000_0000 != 0 {
+        0x8000_0000
+    } else {
+        u32::MAX
     };
-    let unkey = |k: u32| {
-        let mask = if k & 0x8000_0000 != 0 {
-            0x8000_0000
-        } else {
-            u32::MAX
-        };
-        f32::from_bits(k ^ mask)
-    };
-    let mut keys: Vec<u32> = values.iter().map(|v| key(*v)).collect();
+    f32::from_bits(k ^ mask)
+}
+
+/// The keys of `values` in ascending order (LSD radix sort by bytes, skipping the bytes on
+/// which every key agrees).
+fn radix_sorted_keys(values: &[f32]) -> Vec<u32> {
+    let n = values.len();
+    let mut keys: Vec<u32> = values.iter().map(|v| key_f32(*v)).collect();
     let mut other = vec![0u32; n];
     let mut counts = [[0usize; 256]; 4];
     for k in &keys {
@@ -76,9 +108,7 @@ pub fn sort_f32_total(values: &mut [f32]) {
         }
         std::mem::swap(&mut keys, &mut other);
     }
-    for (v, k) in values.iter_mut().zip(keys) {
-        *v = unkey(k);
-    }
+    keys
 }
 
 /// Median of `values` without reordering them.
@@ -509,6 +539,19 @@ mod tests {
         let mut constant = vec![3.5f32; 100];
         sort_f32_total(&mut constant);
         assert!(constant.iter().all(|v| *v == 3.5));
+        // Widened to f64 straight from the sort: the same values, bit for bit (NaNs aside,
+        // whose payload the widening may quieten), short inputs included.
+        let reversed: Vec<f32> = values.iter().rev().copied().collect();
+        for len in [0, 5, 63, 64, reversed.len()] {
+            let widened = sorted_f64(&reversed[..len]);
+            let mut sorted = reversed[..len].to_vec();
+            sorted.sort_unstable_by(f32::total_cmp);
+            let expected: Vec<f64> = sorted.into_iter().map(f64::from).collect();
+            assert_eq!(widened.len(), expected.len());
+            for (a, b) in widened.iter().zip(&expected) {
+                assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+            }
+        }
     }
 
     #[test]

@@ -419,26 +419,39 @@ impl CircularAnnulus {
     /// Pixels whose centre lies in the annulus by photutils' 'center' rule,
     /// r_in ≤ d < r_out (d = distance of the pixel centre), row by row.
     pub fn center_pixels(&self, width: usize, height: usize) -> Vec<(usize, usize)> {
+        self.center_rows(width, height)
+            .flat_map(|(j, xs)| xs.map(move |i| (i, j)))
+            .collect()
+    }
+
+    /// The pixels of [`CircularAnnulus::center_pixels`] row by row, without collecting
+    /// them: each row `j` the annulus covers with its pixels' columns in increasing order.
+    pub fn center_rows(
+        &self,
+        width: usize,
+        height: usize,
+    ) -> impl Iterator<Item = (usize, impl Iterator<Item = usize>)> {
         let r = self.outer_px;
-        let (Some((x0, x1)), Some((y0, y1))) = (
+        let ranges = match (
             pixel_range(self.x - r, self.x + r, width),
             pixel_range(self.y - r, self.y + r, height),
-        ) else {
-            return Vec::new();
+        ) {
+            (Some(xs), Some(ys)) => Some((xs, ys)),
+            _ => None,
         };
+        let (cx, cy) = (self.x, self.y);
         let (out2, in2) = (self.outer_px.powi(2), self.inner_px.powi(2));
-        let mut pixels = Vec::new();
-        for j in y0..=y1 {
-            let dy = j as f64 - self.y;
-            for i in x0..=x1 {
-                let dx = i as f64 - self.x;
-                let d2 = dx * dx + dy * dy;
-                if d2 < out2 && d2 >= in2 {
-                    pixels.push((i, j));
-                }
-            }
-        }
-        pixels
+        ranges.into_iter().flat_map(move |((x0, x1), (y0, y1))| {
+            (y0..=y1).map(move |j| {
+                let dy = j as f64 - cy;
+                let xs = (x0..=x1).filter(move |&i| {
+                    let dx = i as f64 - cx;
+                    let d2 = dx * dx + dy * dy;
+                    d2 < out2 && d2 >= in2
+                });
+                (j, xs)
+            })
+        })
     }
 }
 
@@ -530,21 +543,34 @@ pub fn annulus_background_excluding(
 ) -> Result<AnnulusBackground, ApertureError> {
     check_mask(image, mask)?;
     let (w, h) = (image.width(), image.height());
-    // Squared distances (no square root per pixel and circle).
-    let excluded = |x: usize, y: usize| {
-        exclude.iter().any(|&(cx, cy, r)| {
-            let (dx, dy) = (x as f64 - cx, y as f64 - cy);
-            dx * dx + dy * dy < r * r
-        })
-    };
-    let values: Vec<f64> = annulus
-        .center_pixels(w, h)
-        .into_iter()
-        .filter_map(|(x, y)| {
-            let v = image.get(x, y);
-            (is_usable(v, mask, x, y) && !excluded(x, y)).then_some(f64::from(v))
-        })
-        .collect();
+    // Room for every pixel of the annulus (its area, plus a band of its two perimeters for the
+    // pixels the 'center' rule adds along the edges; never more than the image), so that the
+    // list never grows by copies.
+    let (r_out, r_in) = (annulus.outer_px, annulus.inner_px);
+    let capacity = std::f64::consts::PI * ((r_out * r_out - r_in * r_in) + 2.0 * (r_out + r_in));
+    let mut values: Vec<f64> =
+        Vec::with_capacity((capacity.ceil() + 16.0).min((w * h) as f64) as usize);
+    // Squared distances (no square root per pixel and circle), tested only against the
+    // circles that reach the row: a circle with dy² ≥ r² excludes none of its pixels.
+    let mut on_row: Vec<(f64, f64, f64)> = Vec::with_capacity(exclude.len());
+    for (y, xs) in annulus.center_rows(w, h) {
+        on_row.clear();
+        on_row.extend(exclude.iter().filter_map(|&(cx, cy, r)| {
+            let dy = y as f64 - cy;
+            (dy * dy < r * r).then_some((cx, dy * dy, r * r))
+        }));
+        let row = image.row(y);
+        for x in xs {
+            let v = row[x];
+            let excluded = on_row.iter().any(|&(cx, dy2, r2)| {
+                let dx = x as f64 - cx;
+                dx * dx + dy2 < r2
+            });
+            if is_usable(v, mask, x, y) && !excluded {
+                values.push(f64::from(v));
+            }
+        }
+    }
     let n_pixels = values.len();
     let clipped = clip.clip(&values);
     let (kept, iterations, converged) = match clipped {

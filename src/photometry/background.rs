@@ -339,8 +339,7 @@ pub fn estimate_background(
         if kept.is_empty() || (kept.len() as f64) < params.min_valid_fraction * total as f64 {
             return None;
         }
-        crate::stats::sort_f32_total(&mut kept);
-        Some(kept.into_iter().map(f64::from).collect())
+        Some(crate::stats::sorted_f64(&kept))
     };
     // Boxes in groups of CLIP_LANES, clipped together (see `clip_presorted_lanes`).
     let n_boxes = nx * ny;

@@ -555,8 +555,7 @@ fn watershed_split(
     w: usize,
     min_area: usize,
 ) -> Vec<Vec<(usize, usize)>> {
-    use std::collections::HashMap;
-    let index: HashMap<usize, usize> = pixels
+    let index: crate::image::PixelMap<usize> = pixels
         .iter()
         .enumerate()
         .map(|(k, &(x, y))| (y * w + x, k))

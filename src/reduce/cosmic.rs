@@ -356,12 +356,20 @@ pub fn clean_cosmic_rays(
     let protected = dilate(w, h, &unusable, options.protect_radius_px);
     // Working copy with unusable non-finite pixels filled in.
     let mut work: Vec<f32> = image.data().to_vec();
+    let mut filled = false;
     for (k, v) in work.iter_mut().enumerate() {
         if !v.is_finite() {
             *v = replacement(w, h, image.data(), &unusable, k).unwrap_or(0.0);
+            filled = true;
         }
     }
-    let original = work.clone();
+    // The image before cleaning: the image itself when no pixel had to be filled in (no
+    // second copy of a full frame).
+    let original: std::borrow::Cow<[f32]> = if filled {
+        std::borrow::Cow::Owned(work.clone())
+    } else {
+        std::borrow::Cow::Borrowed(image.data())
+    };
     let rn2 = (read_noise_e * read_noise_e) as f32;
     let noise_floor = median5_lower_bound(w, h, &original, |m| (m.max(0.0) + rn2).sqrt().max(1e-3));
     let mut noise = Noise {
@@ -383,7 +391,7 @@ pub fn clean_cosmic_rays(
         laplacian_plus(w, h, &work, &mut lplus);
         let w_grid = Grid { w, h, v: &work };
         // S′ = S − med5(S) at pixel k, S = L⁺ / 2N (memoised for this iteration).
-        let mut sp_cache: std::collections::HashMap<usize, f32> = Default::default();
+        let mut sp_cache: crate::image::PixelMap<f32> = Default::default();
         let mut sprime = |k: usize, noise: &mut Noise| -> f32 {
             if let Some(v) = sp_cache.get(&k) {
                 return *v;

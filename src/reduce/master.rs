@@ -71,8 +71,7 @@ pub fn clipped_stats(image: &Image, region: Option<&Section>) -> Option<ClippedS
         skip = i - row.len();
     }
     // Sorted once (radix sort of the f32 values), then clipped by binary searches.
-    crate::stats::sort_f32_total(&mut values);
-    let sorted: Vec<f64> = values.into_iter().map(f64::from).collect();
+    let sorted = crate::stats::sorted_f64(&values);
     SigmaClip::default().apply_sorted(&sorted)
 }
 

@@ -257,14 +257,17 @@ pub fn prepare_frame(
         .iter()
         .map(|a| {
             a.fit.as_ref().map(|f| {
-                let mut sample: Vec<f64> = a
-                    .image_adu
-                    .data()
-                    .iter()
-                    .step_by(7)
-                    .filter(|v| v.is_finite())
-                    .map(|&v| f64::from(v))
-                    .collect();
+                // Sized up front: grown by doubling, the buffer of a full frame's sample
+                // (~5 MB) was copied and faulted in again at each step.
+                let pixels = a.image_adu.data();
+                let mut sample: Vec<f64> = Vec::with_capacity(pixels.len().div_ceil(7));
+                sample.extend(
+                    pixels
+                        .iter()
+                        .step_by(7)
+                        .filter(|v| v.is_finite())
+                        .map(|&v| f64::from(v)),
+                );
                 OverscanStats {
                     level_adu: f.mean_level_adu(),
                     noise_adu: f.noise_adu,
