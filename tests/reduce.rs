@@ -1339,6 +1339,13 @@ fn reduce_command_exit_status_and_refusals() {
         "{err}"
     );
     let written = read_calibrated(&out4.path().join("ALIh010007_red.fits"), &registry()).unwrap();
+    let surfaces: Vec<String> = std::fs::read_dir(out4.path().join("masters"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("illumination_R_Bes_650_130_alfosc"))
+        .collect();
+    assert_eq!(surfaces.len(), 1, "{surfaces:?}");
     assert!(
         written
             .history

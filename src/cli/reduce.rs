@@ -36,7 +36,7 @@ the median, and interpolated to a smooth surface (median 1 in the centre) by whi
 science and standard frame of that filter is divided. It removes the few per cent by which a
 twilight flat's illumination differs from the night sky's. Use dithered frames: whatever stays
 on the same pixels in every frame (a sky gradient, the outer coma of a tracked comet) is taken
-for illumination too.";
+for illumination too. The surface is written to DIR/masters/illumination_<filter>_<layout>.fits.";
 
 /// How master frames are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,13 +146,17 @@ pub fn run(args: ReduceArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         for i in &report.illuminations {
             eprintln!(
                 "illumination correction '{}' ({}): {} science frames, {} px boxes, range \
-                 {:.4}-{:.4}",
+                 {:.4}-{:.4}{}",
                 i.filter.as_deref().unwrap_or("none"),
                 i.layout,
                 i.sources.len(),
                 i.mesh_box_px,
                 i.min,
-                i.max
+                i.max,
+                match &i.output {
+                    Some(p) => format!(" -> {}", p.display()),
+                    None => String::new(),
+                }
             );
         }
         for s in &report.skipped {

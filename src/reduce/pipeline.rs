@@ -21,7 +21,8 @@
 //!    with the reason in their HISTORY and in the report's problems.
 //!
 //! Outputs (in `out_dir`, never the input directory): `<name>_red.fits` per frame,
-//! `masters/master_bias_<layout>.fits`, `masters/master_flat_<filter>_<layout>.fits`, and
+//! `masters/master_bias_<layout>.fits`, `masters/master_flat_<filter>_<layout>.fits`
+//! (and `masters/illumination_<filter>_<layout>.fits` with the illumination correction), and
 //! `reduce_log.csv` (one row per input file: status reduced / skipped / ignored / used in a
 //! master, output, reason).
 
@@ -39,7 +40,7 @@ use super::illumination::{
 use super::master::{build_master_bias, build_master_flat, Masters};
 use super::overscan::OverscanOptions;
 use super::prepare::{prepare_frame, PreparedFrame};
-use super::write::{write_calibrated, write_master_bias, write_master_flat};
+use super::write::{write_calibrated, write_illumination, write_master_bias, write_master_flat};
 use super::{filter_label, safe_name, CalibratedFrame, Layout, ReduceError};
 use crate::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
 use crate::frame::read::{choose_profile, read_frame};
@@ -151,6 +152,8 @@ pub struct IlluminationSummary {
     /// Lowest and highest value of the correction (median 1 in the centre).
     pub min: f64,
     pub max: f64,
+    /// Written `masters/illumination_<filter>_<layout>.fits`, when writing masters.
+    pub output: Option<PathBuf>,
 }
 
 /// What a reduction did.
@@ -502,6 +505,7 @@ pub fn reduce_scanned(
         illuminations = build_illuminations(
             &science_only,
             &masters,
+            out_dir.filter(|_| options.write_masters),
             options,
             illumination,
             &mut report,
@@ -593,6 +597,7 @@ pub fn reduce_scanned(
 fn build_illuminations(
     files: &[PathBuf],
     masters: &Masters,
+    masters_dir: Option<&Path>,
     options: &ReduceOptions,
     illumination: &IlluminationOptions,
     report: &mut ReduceReport,
@@ -636,14 +641,31 @@ fn build_illuminations(
         let built = combine_sky_meshes(&meshes, filter.as_deref(), illumination)
             .map_err(|e| format!("{e} ({layout})"));
         match &built {
-            Ok(i) => report.illuminations.push(IlluminationSummary {
-                layout: layout.clone(),
-                filter: filter.clone(),
-                sources: i.sources.clone(),
-                mesh_box_px: i.options.mesh_box_px,
-                min: i.min,
-                max: i.max,
-            }),
+            Ok(i) => {
+                let output = masters_dir.map(|d| {
+                    d.join("masters").join(format!(
+                        "illumination_{}_{}.fits",
+                        safe_name(&filter_label(filter.as_deref())),
+                        layout.slug()
+                    ))
+                });
+                let written = match &output {
+                    Some(path) => write_illumination(i, path).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                if let Err(reason) = &written {
+                    report.walk_problems.push(reason.clone());
+                }
+                report.illuminations.push(IlluminationSummary {
+                    layout: layout.clone(),
+                    filter: filter.clone(),
+                    sources: i.sources.clone(),
+                    mesh_box_px: i.options.mesh_box_px,
+                    min: i.min,
+                    max: i.max,
+                    output: output.filter(|_| written.is_ok()),
+                })
+            }
             Err(reason) => report.walk_problems.push(reason.clone()),
         }
         out.insert((layout, filter), built);
