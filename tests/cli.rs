@@ -17,9 +17,9 @@ fn scan_of_shipped_data_exits_0_with_one_row_per_image_hdu() {
              airmass,naxis1,naxis2,binning,has_wcs,status,error"
         )
     );
-    assert_eq!(lines.count(), 12);
+    assert_eq!(lines.count(), 13);
     assert!(
-        stderr.contains("12 ok, 0 with warnings, 0 skipped"),
+        stderr.contains("13 ok, 0 with warnings, 0 skipped"),
         "{stderr}"
     );
 }
@@ -36,7 +36,7 @@ fn parquet_and_csv_files() {
         if name.ends_with(".parquet") {
             assert_eq!(&bytes[..4], b"PAR1");
         } else {
-            assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 4);
+            assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 5);
         }
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())

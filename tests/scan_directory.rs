@@ -81,6 +81,7 @@ fn shipped_real_frames_are_all_read_and_classified() {
         ("EFOSC.2022-01-26T19-02-38.210.fits.gz#0", "bias"),
         ("EFOSC.2022-01-28T00-08-16.282.fits.gz#0", "flat"),
         ("EFOSC.2022-01-28T04-54-24.341.fits.gz#0", "science"),
+        ("EFOSC.2022-01-28T05-05-25.843.fits.gz#0", "science"),
         ("NEOS_SCI_2021316235345.fits#0", "science"),
         ("NEOS_SCI_2021317005221.fits.gz#0", "science"),
         ("lco_sinistro_fa05_raw_mef_2021SO2.fits.gz#1", "science"),

@@ -25,6 +25,7 @@ use cometphot::photometry::standards::{
     apply_standards, describe, extinction_csv, fit_night_extinction, standard_frames_csv,
 };
 use cometphot::photometry::table::to_dataframe;
+use cometphot::reduce::illumination::IlluminationOptions;
 use cometphot::reduce::pipeline::{reduce_scanned, Progress, ReduceOptions};
 use cometphot::scan::{files_to_scan, scan_files, ScanOptions, ScanRow, ScanStatus};
 use cometphot::table::{write_table_or_stdout, write_text_atomic};
@@ -115,6 +116,10 @@ pub struct PhotometryArgs {
     /// Do not clean cosmic rays.
     #[arg(long)]
     pub no_cosmic: bool,
+    /// Divide the flat-fielded frames by an illumination correction (night-sky flat) built
+    /// from the science frames of each filter, as `reduce --illumination`.
+    #[arg(long)]
+    pub illumination: bool,
     /// Output table (.csv or .parquet); CSV on standard output without it.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -566,6 +571,9 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let mut options = ReduceOptions::new(registry);
     if args.no_cosmic {
         options.cosmic = None;
+    }
+    if args.illumination {
+        options.illumination = Some(IlluminationOptions::default());
     }
 
     let bar = if verbosity == Verbosity::Quiet {

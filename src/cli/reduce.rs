@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use cometphot::frame::profile::ProfileChoice;
 use cometphot::reduce::combine::CombineMethod;
+use cometphot::reduce::illumination::IlluminationOptions;
 use cometphot::reduce::pipeline::{reduce_directory, MasterKind, Progress, ReduceOptions};
 
 use super::{Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
@@ -26,7 +27,16 @@ cleaned of cosmic rays (L.A.Cosmic), and written as DIR/<name>_red.fits (float32
 electrons with the processing in HISTORY cards, and a uint8 MASK extension).
 Masters go to DIR/masters/, and DIR/reduce_log.csv lists every input with its status and
 reason. A frame without a master bias or flat of its layout and filter is skipped with a
-reason naming the file, filter and binning; the batch continues.";
+reason naming the file, filter and binning; the batch continues.
+
+--illumination adds an illumination correction (a night-sky flat, as IRAF's mkskyflat /
+mkillumcor): the flat-fielded science frames of each filter and layout, their sources masked,
+are measured on a mesh of 128 px boxes, each divided by its sky level, combined box by box with
+the median, and interpolated to a smooth surface (median 1 in the centre) by which every
+science and standard frame of that filter is divided. It removes the few per cent by which a
+twilight flat's illumination differs from the night sky's. Use dithered frames: whatever stays
+on the same pixels in every frame (a sky gradient, the outer coma of a tracked comet) is taken
+for illumination too. The surface is written to DIR/masters/illumination_<filter>_<layout>.fits.";
 
 /// How master frames are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,6 +70,10 @@ pub struct ReduceArgs {
     /// Extra directory of instrument profiles (*.toml), tried before the shipped ones.
     #[arg(long)]
     pub profiles: Option<PathBuf>,
+    /// Divide the flat-fielded frames by an illumination correction (night-sky flat) built
+    /// from the science frames of each filter (see below).
+    #[arg(long)]
+    pub illumination: bool,
 }
 
 pub fn run(args: ReduceArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
@@ -80,6 +94,9 @@ pub fn run(args: ReduceArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         options.cosmic = None;
     }
     options.write_masters = !args.no_masters;
+    if args.illumination {
+        options.illumination = Some(IlluminationOptions::default());
+    }
 
     let bar = if verbosity == Verbosity::Quiet {
         ProgressBar::hidden()
@@ -125,6 +142,22 @@ pub fn run(args: ReduceArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
                 ),
             };
             eprintln!("{what}");
+        }
+        for i in &report.illuminations {
+            eprintln!(
+                "illumination correction '{}' ({}): {} science frames, {} px boxes, range \
+                 {:.4}-{:.4}{}",
+                i.filter.as_deref().unwrap_or("none"),
+                i.layout,
+                i.sources.len(),
+                i.mesh_box_px,
+                i.min,
+                i.max,
+                match &i.output {
+                    Some(p) => format!(" -> {}", p.display()),
+                    None => String::new(),
+                }
+            );
         }
         for s in &report.skipped {
             eprintln!("skipped: {}", s.reason);

@@ -404,6 +404,38 @@ pub fn estimate_background(
     })
 }
 
+/// A smooth surface from box values on the grid of nodes `node_x` × `node_y` (row-major,
+/// `j * nx + i`): boxes not `estimated` are filled as in [`estimate_background`] (harmonic
+/// interpolation), the grid is median-filtered over `filter_boxes` × `filter_boxes` boxes (1 =
+/// none) and interpolated to every pixel of a `width` × `height` image by the same natural
+/// bicubic splines. At least one box must be estimated (`None` otherwise, or when the sizes
+/// disagree).
+pub fn surface_from_mesh(
+    values: &[f64],
+    estimated: &[bool],
+    node_x: &[f64],
+    node_y: &[f64],
+    filter_boxes: usize,
+    width: usize,
+    height: usize,
+) -> Option<Image> {
+    let (nx, ny) = (node_x.len(), node_y.len());
+    if values.len() != nx * ny || estimated.len() != nx * ny || !estimated.iter().any(|e| *e) {
+        return None;
+    }
+    let mut filled = values.to_vec();
+    fill_missing(&mut filled, estimated, nx, ny);
+    let filtered = median_filter(&filled, nx, ny, filter_boxes.max(1));
+    Some(interpolate(
+        &filtered,
+        node_x,
+        node_y,
+        width,
+        height,
+        f64::NEG_INFINITY,
+    ))
+}
+
 /// `clip_presorted` of any values: non-finite ones dropped, the others sorted.
 #[cfg(test)]
 fn clip_sorted(values: &mut Vec<f64>, clip: &SigmaClip) -> Option<(f64, f64, f64)> {

@@ -11,6 +11,8 @@
 //! - [`master`]: [`master::MasterBias`] and [`master::MasterFlat`] per [`Layout`] (and filter);
 //! - [`calibrate`]: prepared frame − master bias ÷ master flat → [`CalibratedFrame`];
 //! - [`cosmic`]: L.A.Cosmic-style cosmic-ray detection and replacement;
+//! - [`illumination`]: illumination correction (night-sky flat) from the flat-fielded
+//!   science frames of a filter;
 //! - [`write`]: calibrated frames and masters as FITS (float32 image + uint8 MASK extension);
 //! - [`pipeline`]: [`pipeline::reduce_directory`], the `cometphot reduce` step.
 //!
@@ -23,6 +25,7 @@
 pub mod calibrate;
 pub mod combine;
 pub mod cosmic;
+pub mod illumination;
 pub mod master;
 pub mod overscan;
 pub mod pipeline;

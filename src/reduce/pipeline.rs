@@ -11,9 +11,18 @@
 //!    per thread: − bias, ÷ flat, masks, cosmic rays, written as FITS. A frame without a
 //!    master bias or flat of its layout and filter is skipped with a reason naming the file,
 //!    filter and binning; a bad frame never stops the batch.
+//! 5. With an illumination correction ([`ReduceOptions::illumination`]), step 4 is preceded
+//!    by a first pass over the science frames (standards excluded): each is calibrated, its
+//!    sources masked and its sky measured on a coarse mesh ([`super::illumination`]), and
+//!    the meshes of each layout and filter give an illumination correction. Step 4 then
+//!    calibrates the frames again (the raw file is re-read rather than a night kept in
+//!    memory) and divides every science and standard frame of that layout and filter by it.
+//!    When the correction of a group cannot be built, its frames are written without it,
+//!    with the reason in their HISTORY and in the report's problems.
 //!
 //! Outputs (in `out_dir`, never the input directory): `<name>_red.fits` per frame,
-//! `masters/master_bias_<layout>.fits`, `masters/master_flat_<filter>_<layout>.fits`, and
+//! `masters/master_bias_<layout>.fits`, `masters/master_flat_<filter>_<layout>.fits`
+//! (and `masters/illumination_<filter>_<layout>.fits` with the illumination correction), and
 //! `reduce_log.csv` (one row per input file: status reduced / skipped / ignored / used in a
 //! master, output, reason).
 
@@ -25,10 +34,13 @@ use rayon::prelude::*;
 use super::calibrate::{calibrate_frame, Calibrated};
 use super::combine::CombineOptions;
 use super::cosmic::LaCosmicOptions;
+use super::illumination::{
+    combine_sky_meshes, sky_mesh, Illumination, IlluminationError, IlluminationOptions, SkyMesh,
+};
 use super::master::{build_master_bias, build_master_flat, Masters};
 use super::overscan::OverscanOptions;
 use super::prepare::{prepare_frame, PreparedFrame};
-use super::write::{write_calibrated, write_master_bias, write_master_flat};
+use super::write::{write_calibrated, write_illumination, write_master_bias, write_master_flat};
 use super::{filter_label, safe_name, CalibratedFrame, Layout, ReduceError};
 use crate::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
 use crate::frame::read::{choose_profile, read_frame};
@@ -46,11 +58,13 @@ pub struct ReduceOptions {
     pub cosmic: Option<LaCosmicOptions>,
     /// Write the master frames into `out_dir/masters/`.
     pub write_masters: bool,
+    /// Illumination correction from the science frames (`None`: off).
+    pub illumination: Option<IlluminationOptions>,
 }
 
 impl ReduceOptions {
     /// Defaults: profile detection, smoothed clipped-mean overscan, 3σ-clipped mean
-    /// combination, cosmic-ray cleaning on, masters written.
+    /// combination, cosmic-ray cleaning on, masters written, no illumination correction.
     pub fn new(profiles: ProfileRegistry) -> Self {
         ReduceOptions {
             profiles,
@@ -59,6 +73,7 @@ impl ReduceOptions {
             combine: CombineOptions::default(),
             cosmic: Some(LaCosmicOptions::default()),
             write_masters: true,
+            illumination: None,
         }
     }
 }
@@ -126,10 +141,27 @@ pub struct MasterSummary {
     pub n_bad: usize,
 }
 
+/// An illumination correction built and applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IlluminationSummary {
+    pub layout: Layout,
+    pub filter: Option<String>,
+    /// Science frames it was built from.
+    pub sources: Vec<PathBuf>,
+    pub mesh_box_px: usize,
+    /// Lowest and highest value of the correction (median 1 in the centre).
+    pub min: f64,
+    pub max: f64,
+    /// Written `masters/illumination_<filter>_<layout>.fits`, when writing masters.
+    pub output: Option<PathBuf>,
+}
+
 /// What a reduction did.
 #[derive(Debug, Clone, Default)]
 pub struct ReduceReport {
     pub reduced: Vec<ReducedFrame>,
+    /// Illumination corrections built (when asked for).
+    pub illuminations: Vec<IlluminationSummary>,
     /// Frames that should have been reduced or used in a master but could not be.
     pub skipped: Vec<Skipped>,
     /// Frames of kinds the reduction does not use (darks, arcs, unknown...).
@@ -255,6 +287,7 @@ pub fn reduce_scanned(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> ReduceReport {
     let mut report = ReduceReport::default();
+    let mut science_only = Vec::new();
     let mut biases = Vec::new();
     let mut flats = Vec::new();
     let mut science = Vec::new();
@@ -274,7 +307,8 @@ pub fn reduce_scanned(
         match kind.as_str() {
             "bias" => biases.push(path),
             "flat" => flats.push(path),
-            "science" | "standard" => science.push(path),
+            "science" => science.push((path, true)),
+            "standard" => science.push((path, false)),
             "dark" => report.ignored.push(Skipped {
                 file: path,
                 reason: "dark frame: not used (no dark-current correction)".into(),
@@ -285,8 +319,13 @@ pub fn reduce_scanned(
             }),
         }
     }
+    let first_pass = if options.illumination.is_some() {
+        science.iter().filter(|(_, is_science)| *is_science).count()
+    } else {
+        0
+    };
     progress(Progress::Planned {
-        calibration: biases.len() + flats.len(),
+        calibration: biases.len() + flats.len() + first_pass,
         science: science.len(),
     });
 
@@ -450,6 +489,30 @@ pub fn reduce_scanned(
         }
     }
 
+    // Illumination corrections (first pass over the science frames).
+    let science: Vec<PathBuf> = science
+        .into_iter()
+        .map(|(path, is_science)| {
+            if is_science {
+                science_only.push(path.clone());
+            }
+            path
+        })
+        .collect();
+    let mut illuminations: BTreeMap<(Layout, Option<String>), Result<Illumination, String>> =
+        BTreeMap::new();
+    if let Some(illumination) = &options.illumination {
+        illuminations = build_illuminations(
+            &science_only,
+            &masters,
+            out_dir.filter(|_| options.write_masters),
+            options,
+            illumination,
+            &mut report,
+            progress,
+        );
+    }
+
     // Science and standard frames.
     let names = output_names(&science);
     let results: Vec<Result<ReducedFrame, Skipped>> = science
@@ -463,9 +526,36 @@ pub fn reduce_scanned(
                     &options.choice,
                     &options.profiles,
                 );
-                let calibrated =
+                let mut calibrated =
                     calibrate_frame(&frame, &masters, &options.overscan, options.cosmic.as_ref())?;
                 drop(frame);
+                let key = (
+                    calibrated.layout.clone(),
+                    calibrated.frame.meta.filter.clone(),
+                );
+                match illuminations.get(&key) {
+                    Some(Ok(illumination)) => {
+                        illumination.apply(&mut calibrated.frame).map_err(|e| {
+                            ReduceError::Unusable {
+                                file: path.display().to_string(),
+                                message: e.to_string(),
+                            }
+                        })?
+                    }
+                    Some(Err(reason)) => calibrated
+                        .frame
+                        .history
+                        .push(format!("illumination correction NOT applied: {reason}")),
+                    None if options.illumination.is_some() => {
+                        calibrated.frame.history.push(format!(
+                            "illumination correction NOT applied: no science frame of filter \
+                             '{}' ({}) to build it from",
+                            filter_label(key.1.as_deref()),
+                            key.0
+                        ))
+                    }
+                    None => {}
+                }
                 let output = match out_dir {
                     Some(dir) => {
                         let out = dir.join(name);
@@ -500,6 +590,87 @@ pub fn reduce_scanned(
         }
     }
     report
+}
+
+/// The first pass of step 5 (module notes): the illumination correction of every layout and
+/// filter of the science frames `files`, or why it could not be built.
+fn build_illuminations(
+    files: &[PathBuf],
+    masters: &Masters,
+    masters_dir: Option<&Path>,
+    options: &ReduceOptions,
+    illumination: &IlluminationOptions,
+    report: &mut ReduceReport,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> BTreeMap<(Layout, Option<String>), Result<Illumination, String>> {
+    type Measured = (Layout, Result<SkyMesh, IlluminationError>);
+    let meshes: Vec<(PathBuf, Result<Measured, String>)> = files
+        .par_iter()
+        .map(|path| {
+            let r = guarded(path, || {
+                let frame = read_frame(path, &options.choice, &options.profiles)?;
+                let calibrated =
+                    calibrate_frame(&frame, masters, &options.overscan, options.cosmic.as_ref())?;
+                drop(frame);
+                let mesh = sky_mesh(&calibrated.frame, illumination);
+                Ok((calibrated.layout, mesh))
+            });
+            progress(Progress::FrameDone);
+            (path.clone(), r)
+        })
+        .collect();
+    let mut groups: BTreeMap<(Layout, Option<String>), Vec<SkyMesh>> = BTreeMap::new();
+    for (path, r) in meshes {
+        match r {
+            Ok((layout, Ok(mesh))) => groups
+                .entry((layout, mesh.filter.clone()))
+                .or_default()
+                .push(mesh),
+            // A frame whose sky cannot be measured is only left out of the correction.
+            Ok((_, Err(e))) => report.walk_problems.push(format!(
+                "{}: not used for the illumination correction: {e}",
+                path.display()
+            )),
+            // Frames that cannot be calibrated are skipped, with the reason, in the second
+            // pass.
+            Err(_) => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    for ((layout, filter), meshes) in groups {
+        let built = combine_sky_meshes(&meshes, filter.as_deref(), illumination)
+            .map_err(|e| format!("{e} ({layout})"));
+        match &built {
+            Ok(i) => {
+                let output = masters_dir.map(|d| {
+                    d.join("masters").join(format!(
+                        "illumination_{}_{}.fits",
+                        safe_name(&filter_label(filter.as_deref())),
+                        layout.slug()
+                    ))
+                });
+                let written = match &output {
+                    Some(path) => write_illumination(i, path).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                if let Err(reason) = &written {
+                    report.walk_problems.push(reason.clone());
+                }
+                report.illuminations.push(IlluminationSummary {
+                    layout: layout.clone(),
+                    filter: filter.clone(),
+                    sources: i.sources.clone(),
+                    mesh_box_px: i.options.mesh_box_px,
+                    min: i.min,
+                    max: i.max,
+                    output: output.filter(|_| written.is_ok()),
+                })
+            }
+            Err(reason) => report.walk_problems.push(reason.clone()),
+        }
+        out.insert((layout, filter), built);
+    }
+    out
 }
 
 fn summarise(c: &Calibrated, output: Option<PathBuf>) -> ReducedFrame {

@@ -381,6 +381,25 @@ pub fn write_master_flat(master: &MasterFlat, path: &Path) -> Result<(), ReduceE
     write_image_with_mask(path, &h, &master.image, Some(&master.mask))
 }
 
+/// Writes an illumination correction (the surface frames are divided by; no mask), with
+/// its description in HISTORY.
+pub fn write_illumination(
+    illumination: &super::illumination::Illumination,
+    path: &Path,
+) -> Result<(), ReduceError> {
+    let mut h = master_header(
+        &Header::default(),
+        "ILLUMINATION",
+        illumination.n_frames,
+        "",
+        &[illumination.describe()],
+    );
+    if let Some(filter) = &illumination.filter {
+        h.set("FILTER", HeaderValue::Str(filter.clone()), "filter");
+    }
+    write_image_with_mask(path, &h, &illumination.image, None)
+}
+
 /// Reads a calibrated frame written by [`write_calibrated`]: image, mask and the metadata
 /// (through the instrument profile detected in the header; sections cleared, saturation
 /// unset, gain and read noise as used).

@@ -223,6 +223,13 @@ pub struct NightConfig {
     pub flat_level_adu: f64,
     /// The sky flats fade linearly to `(1 − this) × flat_level_adu` (twilight).
     pub flat_level_decline_fraction: f64,
+    /// Illumination of the sky flats that the night sky does not have (a twilight-flat
+    /// error): the flats' light is multiplied by `1 + a·u·v`, a saddle with u and v running
+    /// from −1 to +1 across the light-sensitive part of the readout window, so their corners
+    /// are lit ±a relative to the centre; science and standard frames are not. Flat-fielded
+    /// frames then keep a saddle of about ∓a, which an illumination correction should
+    /// remove. Within (−0.5, 0.5); 0 (none) by default.
+    pub flat_illumination_saddle: f64,
     /// Cosmic-ray tracks per science frame (none in biases and flats).
     pub cosmic_rays_per_frame: usize,
     /// Charge range deposited per pixel of a cosmic-ray track (e⁻).
@@ -333,6 +340,7 @@ impl Default for NightConfig {
             flat_pixel_rms: 0.01,
             flat_level_adu: 30_000.0,
             flat_level_decline_fraction: 0.3,
+            flat_illumination_saddle: 0.0,
             cosmic_rays_per_frame: 30,
             cosmic_ray_min_e: 1_000.0,
             cosmic_ray_max_e: 10_000.0,

@@ -339,6 +339,25 @@ impl FlatPattern {
     }
 }
 
+/// Illumination of a flat-field source relative to the night sky: `1 + a·u·v` with
+/// `u = (X − x_c)/half_width`, `v = (Y − y_c)/half_height` over a region of the detector
+/// (a saddle: corners at `1 ± a`, the centre lines at 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SaddleIllumination {
+    pub amplitude: f64,
+    /// Centre and half sizes of the region (unbinned detector px).
+    pub centre_px: [f64; 2],
+    pub half_size_px: [f64; 2],
+}
+
+impl SaddleIllumination {
+    pub fn factor(&self, x_det: usize, y_det: usize) -> f64 {
+        let u = (x_det as f64 - self.centre_px[0]) / self.half_size_px[0];
+        let v = (y_det as f64 - self.centre_px[1]) / self.half_size_px[1];
+        1.0 + self.amplitude * u * v
+    }
+}
+
 /// Bias level of a detector row: `B(Y) = B₀ + A · (0.6 sin(2πY/P₁ + φ₁) +
 /// 0.4 sin(2πY/P₂ + φ₂) + 0.3·N(Y))` with periods, phases and the row jitter N (standard
 /// normal) hashed from the seed. The same level is read in the overscan columns of the row,

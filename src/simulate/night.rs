@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use super::detector::{is_data_pixel, Readout, BIASSEC, DATA_COLUMNS, DATA_ROWS};
 use super::model::{
     airmass_from_altitude, altitude_deg, derive_seed, electrons_from_mag, sky_electrons_per_px,
-    BiasPattern, Coma, FlatPattern, Lobe, Moffat, NOT_EAST_LONGITUDE_DEG, NOT_LATITUDE_DEG,
-    NOT_OBSGEO_M, PSF_TRUNCATION_FRACTION,
+    BiasPattern, Coma, FlatPattern, Lobe, Moffat, SaddleIllumination, NOT_EAST_LONGITUDE_DEG,
+    NOT_LATITUDE_DEG, NOT_OBSGEO_M, PSF_TRUNCATION_FRACTION,
 };
 use super::render::{
     cosmic_rays, digitise, expected_electrons, CometScene, Electronics, PointSource, Scene,
@@ -63,6 +63,9 @@ struct Night<'a> {
     readout: Readout,
     psf: Moffat,
     flat: Vec<f64>,
+    /// Response × twilight illumination seen by the sky flats, when it differs from `flat`
+    /// (`flat_illumination_saddle` ≠ 0).
+    flat_frames: Option<Vec<f64>>,
     bias: BiasPattern,
     catalogue: Vec<CatalogueStar>,
     /// The standard-star field (true magnitudes) and the magnitudes its catalogue gives.
@@ -102,6 +105,17 @@ pub fn simulate_night(
     let psf = Moffat::from_fwhm(config.seeing_fwhm_arcsec / scale, config.moffat_beta);
     let flat_pattern = night_flat_pattern(config);
     let flat = flat_response(&readout, &flat_pattern);
+    let flat_frames = (config.flat_illumination_saddle != 0.0).then(|| {
+        let illumination = flat_illumination(config, &readout);
+        let cols = readout.used_columns();
+        flat.iter()
+            .enumerate()
+            .map(|(k, f)| {
+                let (x, y) = (cols.start + k % cols.len(), readout.y0 + k / cols.len());
+                f * illumination.factor(x, y)
+            })
+            .collect()
+    });
     let bias = night_bias_pattern(config);
     let catalogue = make_catalogue(config, &readout, &psf);
     let comet_reference = comet_reference(config, &readout, &plans);
@@ -114,6 +128,7 @@ pub fn simulate_night(
         readout,
         psf,
         flat,
+        flat_frames,
         bias,
         catalogue,
         standards,
@@ -186,6 +201,27 @@ pub fn night_flat_pattern(config: &NightConfig) -> FlatPattern {
             0.5 * (DATA_ROWS.start + DATA_ROWS.end - 1) as f64,
         ],
         corner_radius_px: 0.5 * (DATA_COLUMNS.len() as f64).hypot(DATA_ROWS.len() as f64),
+    }
+}
+
+/// The twilight illumination of the sky flats (`flat_illumination_saddle`): a saddle over
+/// the light-sensitive part of the readout window (the whole window when it has none).
+fn flat_illumination(config: &NightConfig, readout: &Readout) -> SaddleIllumination {
+    let (cols, rows) = (readout.used_columns(), readout.used_rows());
+    let clip = |r: &std::ops::Range<usize>, d: &std::ops::Range<usize>| {
+        let (a, b) = (r.start.max(d.start), r.end.min(d.end));
+        if a < b {
+            (a, b)
+        } else {
+            (r.start, r.end)
+        }
+    };
+    let (x0, x1) = clip(&cols, &DATA_COLUMNS);
+    let (y0, y1) = clip(&rows, &DATA_ROWS);
+    SaddleIllumination {
+        amplitude: config.flat_illumination_saddle,
+        centre_px: [0.5 * (x0 + x1 - 1) as f64, 0.5 * (y0 + y1 - 1) as f64],
+        half_size_px: [0.5 * (x1 - x0) as f64, 0.5 * (y1 - y0) as f64],
     }
 }
 
@@ -316,6 +352,11 @@ fn validate(c: &NightConfig) -> Result<(), SimulateError> {
         (0.0..1.0).contains(&c.flat_level_decline_fraction),
         "flat_level_decline_fraction",
         "must be within [0, 1)",
+    )?;
+    check(
+        c.flat_illumination_saddle.is_finite() && c.flat_illumination_saddle.abs() < 0.5,
+        "flat_illumination_saddle",
+        "must be within (-0.5, 0.5)",
     )?;
     check(
         finite_non_negative(c.cosmic_ray_min_e)
@@ -922,7 +963,10 @@ fn simulate_frame(
     });
     let scene = Scene {
         readout: r,
-        flat: &night.flat,
+        flat: match (plan.kind, &night.flat_frames) {
+            (FrameKind::Flat, Some(lit)) => lit,
+            _ => &night.flat,
+        },
         sky_e_per_px,
         psf: night.psf,
         stars: &stars,

@@ -530,6 +530,14 @@ fn config_reads_from_partial_toml_and_rejects_nonsense() {
             seed: u64::MAX,
             ..NightConfig::default()
         },
+        NightConfig {
+            flat_illumination_saddle: 0.6,
+            ..NightConfig::default()
+        },
+        NightConfig {
+            flat_illumination_saddle: f64::NAN,
+            ..NightConfig::default()
+        },
     ] {
         assert!(matches!(
             run(&bad, dir.path()),
