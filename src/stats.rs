@@ -419,6 +419,20 @@ pub fn clipped_weighted_mean(
     })
 }
 
+/// Deterministic pseudo-Gaussian noise for the unit tests: the sum of 12 uniforms of a
+/// 64-bit linear congruential generator (Knuth's MMIX constants), minus 6 (mean 0, variance 1).
+#[cfg(test)]
+pub(crate) fn test_gauss(seed: &mut u64) -> f64 {
+    let mut sum = 0.0;
+    for _ in 0..12 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        sum += (*seed >> 11) as f64 / (1u64 << 53) as f64;
+    }
+    sum - 6.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

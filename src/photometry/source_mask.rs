@@ -151,18 +151,7 @@ mod tests {
         ];
         let sigma_px = 4.7 / 2.3548;
         let mut state = 12345u64;
-        let mut noise = || {
-            // Sum of 12 uniforms − 6: unit variance.
-            (0..12)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (state >> 11) as f64 / (1u64 << 53) as f64
-                })
-                .sum::<f64>()
-                - 6.0
-        };
+        let mut noise = || crate::stats::test_gauss(&mut state);
         let mut data = vec![0f32; w * h];
         for y in 0..h {
             for x in 0..w {

@@ -225,16 +225,7 @@ pub fn combine(
 mod tests {
     use super::*;
 
-    fn gauss(seed: &mut u64) -> f64 {
-        let mut s = 0.0;
-        for _ in 0..12 {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            s += (*seed >> 11) as f64 / (1u64 << 53) as f64;
-        }
-        s - 6.0
-    }
+    use crate::stats::test_gauss as gauss;
 
     fn noisy_stack(n: usize, sigma: f64, seed: u64) -> Vec<Image> {
         let mut s = seed;

@@ -516,14 +516,7 @@ mod tests {
     use super::*;
 
     fn gauss(seed: &mut u64) -> f32 {
-        let mut s = 0.0;
-        for _ in 0..12 {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            s += (*seed >> 11) as f64 / (1u64 << 53) as f64;
-        }
-        (s - 6.0) as f32
+        crate::stats::test_gauss(seed) as f32
     }
 
     /// Sky of 900 e⁻ with Poisson-like noise, a Gaussian star of FWHM 4.7 px, a 1/ρ coma

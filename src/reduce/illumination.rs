@@ -487,17 +487,7 @@ mod tests {
         f: impl Fn(f64, f64) -> f64,
     ) -> CalibratedFrame {
         let mut state = 99u64 ^ name.len() as u64;
-        let mut noise = || {
-            (0..12)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (state >> 11) as f64 / (1u64 << 53) as f64
-                })
-                .sum::<f64>()
-                - 6.0
-        };
+        let mut noise = || crate::stats::test_gauss(&mut state);
         let data = (0..h)
             .flat_map(|y| (0..w).map(move |x| (x, y)))
             .map(|(x, y)| f(x as f64, y as f64) as f32)

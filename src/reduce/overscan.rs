@@ -321,17 +321,7 @@ pub fn subtract_and_trim(
 mod tests {
     use super::*;
 
-    /// Deterministic pseudo-Gaussian noise (sum of 12 uniforms − 6).
-    fn noise(seed: &mut u64) -> f64 {
-        let mut s = 0.0;
-        for _ in 0..12 {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            s += (*seed >> 11) as f64 / (1u64 << 53) as f64;
-        }
-        s - 6.0
-    }
+    use crate::stats::test_gauss as noise;
 
     #[test]
     fn row_levels_follow_a_row_pattern_and_ignore_hot_pixels() {
