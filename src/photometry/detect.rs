@@ -569,7 +569,8 @@ fn watershed_split(
             for dy in -1i64..=1 {
                 for dx in -1i64..=1 {
                     let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                    if nx < 0 || ny < 0 || (dx, dy) == (0, 0) {
+                    // Off the left or right edge: x = w would alias pixel (0, y + 1).
+                    if nx < 0 || ny < 0 || nx as usize >= w || (dx, dy) == (0, 0) {
                         continue;
                     }
                     let j = ny as usize * w + nx as usize;
@@ -1292,6 +1293,21 @@ mod tests {
         assert!((det.window_sigma_px * FWHM_PER_SIGMA / 4.0 - 1.0).abs() < 0.25);
         let m = det.segmentation.to_exclusion_mask(2.0);
         assert!(m.count() > det.sources.iter().map(|s| s.area_px).sum::<usize>());
+    }
+
+    /// A footprint spanning the image's width: the right-edge pixel (4, 0) is a peak of its
+    /// own, not a slope up to (0, 1), which x = w would alias.
+    #[test]
+    fn watershed_does_not_wrap_around_the_right_edge() {
+        let w = 5;
+        let pixels: Vec<(usize, usize)> =
+            (0..2).flat_map(|y| (0..w).map(move |x| (x, y))).collect();
+        let detection = vec![1.0, 2.0, 3.0, 4.0, 5.0, 9.0, 1.0, 1.0, 1.0, 1.0];
+        let children = watershed_split(&pixels, &[5, 4], &detection, w, 1);
+        let child_of = |p: (usize, usize)| children.iter().position(|c| c.contains(&p));
+        assert_eq!(children.len(), 2, "{children:?}");
+        assert_ne!(child_of((4, 0)), child_of((0, 1)), "{children:?}");
+        assert_eq!(child_of((3, 0)), child_of((4, 0)));
     }
 
     /// The banded smoothing equals the direct sum over the kernel's taps, pixel by pixel
