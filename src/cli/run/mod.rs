@@ -541,6 +541,18 @@ fn night_name(night: &Path) -> String {
 }
 
 /// Companions of a night's table written by `photometry --standards`:
+/// The file the configuration names for every night, else the night's own `file_name` when
+/// it has one.
+fn night_or_configured(
+    configured: Option<&PathBuf>,
+    night: &Path,
+    file_name: &str,
+) -> Option<PathBuf> {
+    configured
+        .cloned()
+        .or_else(|| Some(night.join(file_name)).filter(|f| f.is_file()))
+}
+
 /// `<out>/photometry/<night>_extinction.csv` (the fit per filter) and `<night>_standards.csv`
 /// (the standard frames).
 const STANDARDS_SUFFIXES: [&str; 2] = ["extinction", "standards"];
@@ -597,11 +609,7 @@ fn measure_nights(
                 "--diagnostics".into(),
                 path_arg(&diagnostics),
             ];
-            let catalog = config
-                .catalog
-                .clone()
-                .or_else(|| Some(night.join("catalogue.csv")).filter(|c| c.is_file()));
-            if let Some(c) = catalog {
+            if let Some(c) = night_or_configured(config.catalog.as_ref(), night, "catalogue.csv") {
                 a.extend(["--catalog".into(), path_arg(&c)]);
             }
             // A night without standards this time must not leave an earlier run's fit behind.
@@ -611,11 +619,8 @@ fn measure_nights(
                     let _ = std::fs::remove_file(&stale);
                 }
             }
-            let standards = config
-                .standards
-                .clone()
-                .or_else(|| Some(night.join("standards.csv")).filter(|c| c.is_file()));
-            if let Some(s) = standards {
+            if let Some(s) = night_or_configured(config.standards.as_ref(), night, "standards.csv")
+            {
                 a.extend(["--standards".into(), path_arg(&s)]);
             }
             let result = step(&a, quiet).map_err(|e| format!("{e:#}"));
