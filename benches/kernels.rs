@@ -221,6 +221,16 @@ fn kernels(c: &mut Criterion) {
                 black_box(detect_sources(image, &background, Some(mask), &seeing_only).expect("ok"))
             })
         });
+        // Threshold, labelling, deblending and isophotal measurements without the FWHM fits
+        // and windowed centroids (the part of detection that scales with the pixels).
+        g.bench_function("detect_segmentation", |b| {
+            b.iter(|| {
+                black_box(
+                    detect_segmentation(image, &background, Some(mask), &DetectParams::default())
+                        .expect("ok"),
+                )
+            })
+        });
         // The first pass of a two-pass background, side by side: at full resolution (its own
         // background, footprints, dilated into a source mask; what `photometry` did before)
         // and on the image binned 2 x 2 (`source_mask`, what it does now).

@@ -141,6 +141,31 @@ impl ExclusionMask {
         }
     }
 
+    /// Whether each pixel of row `y` is excluded.
+    pub fn row(&self, y: usize) -> &[bool] {
+        &self.excluded[y * self.width..(y + 1) * self.width]
+    }
+
+    /// The mask of an image twice the size in x and y (cut to `width` × `height`, at most
+    /// twice this mask's size): each pixel takes the value of the pixel of this mask whose
+    /// 2 × 2 block it falls in.
+    pub fn upsampled_2x2(&self, width: usize, height: usize) -> ExclusionMask {
+        let mut excluded = vec![false; width * height];
+        if width > 0 {
+            for (y, row) in excluded.chunks_mut(width).enumerate() {
+                let half = self.row(y / 2);
+                for (x, e) in row.iter_mut().enumerate() {
+                    *e = half[x / 2];
+                }
+            }
+        }
+        ExclusionMask {
+            width,
+            height,
+            excluded,
+        }
+    }
+
     /// Number of excluded pixels.
     pub fn count(&self) -> usize {
         self.excluded.iter().filter(|e| **e).count()

@@ -103,15 +103,7 @@ pub fn source_mask(
     let first = estimate_background(&binned, Some(&binned_mask), None, &binned_background)?;
     let footprints = detect_segmentation(&binned, &first, Some(&binned_mask), &binned_detect)?
         .to_exclusion_mask(0.5 * dilate_px);
-    let mut full = ExclusionMask::new(w, h);
-    for y in 0..h {
-        for x in 0..w {
-            if footprints.is_excluded(x / 2, y / 2) {
-                full.exclude(x, y);
-            }
-        }
-    }
-    Ok(full)
+    Ok(footprints.upsampled_2x2(w, h))
 }
 
 #[cfg(test)]
@@ -137,6 +129,23 @@ mod tests {
         assert_eq!(bmask.get(0, 0), 0);
         assert_eq!(bmask.get(1, 0), pixel_flag::SATURATED);
         assert_eq!(bmask.get(2, 1), pixel_flag::NONFINITE);
+    }
+
+    /// Each full-resolution pixel takes its 2 × 2 block's value, a last odd row and column
+    /// included.
+    #[test]
+    fn upsampling_covers_each_block() {
+        let mut binned = ExclusionMask::new(3, 2);
+        binned.exclude(0, 0);
+        binned.exclude(2, 1);
+        let full = binned.upsampled_2x2(5, 3);
+        assert_eq!((full.width(), full.height()), (5, 3));
+        for y in 0..3 {
+            for x in 0..5 {
+                let expected = (x < 2 && y < 2) || (x == 4 && y == 2);
+                assert_eq!(full.is_excluded(x, y), expected, "({x}, {y})");
+            }
+        }
     }
 
     /// Stars on a sloped, noisy sky: every star's core and the pixels around it up to about
