@@ -153,9 +153,8 @@ impl ExclusionMask {
         let mut excluded = vec![false; width * height];
         if width > 0 {
             for (y, row) in excluded.chunks_mut(width).enumerate() {
-                let half = self.row(y / 2);
-                for (x, e) in row.iter_mut().enumerate() {
-                    *e = half[x / 2];
+                for (pair, &e) in row.chunks_mut(2).zip(self.row(y / 2)) {
+                    pair.fill(e);
                 }
             }
         }

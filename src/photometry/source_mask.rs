@@ -44,21 +44,23 @@ pub fn bin_2x2(image: &Image, mask: Option<&PixelMask>) -> (Image, PixelMask) {
     let mut data = vec![f32::NAN; bw * bh];
     let mut binned_mask = PixelMask::clear(bw, bh);
     let no_bits = vec![0u8; w];
+    let bits_of = |y: usize| mask.map_or(&no_bits[..], |m| &m.bits()[y * w..(y + 1) * w]);
     data.par_chunks_mut(bw)
         .zip(binned_mask.bits_mut().par_chunks_mut(bw))
         .enumerate()
         .for_each(|(by, (out, out_bits))| {
-            let rows: Vec<(&[f32], &[u8])> = (2 * by..(2 * by + 2).min(h))
-                .map(|y| {
-                    let bits = mask.map_or(&no_bits[..], |m| &m.bits()[y * w..(y + 1) * w]);
-                    (image.row(y), bits)
-                })
+            // The block's rows (one for a last odd row), split into 2-pixel pieces.
+            let ys = 2 * by..(2 * by + 2).min(h);
+            let mut rows: Vec<_> = ys
+                .map(|y| image.row(y).chunks(2).zip(bits_of(y).chunks(2)))
                 .collect();
-            for (bx, (o, ob)) in out.iter_mut().zip(out_bits.iter_mut()).enumerate() {
+            for (o, ob) in out.iter_mut().zip(out_bits.iter_mut()) {
                 let (mut sum, mut n, mut saturated) = (0.0f64, 0u32, false);
-                for (values, bits) in &rows {
-                    for x in 2 * bx..(2 * bx + 2).min(w) {
-                        let (v, b) = (values[x], bits[x]);
+                for row in rows.iter_mut() {
+                    let Some((values, bits)) = row.next() else {
+                        continue;
+                    };
+                    for (&v, &b) in values.iter().zip(bits) {
                         saturated |= b & pixel_flag::SATURATED != 0;
                         if v.is_finite() && b & EXCLUDED_PIXELS == 0 {
                             sum += f64::from(v);
