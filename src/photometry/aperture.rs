@@ -548,7 +548,7 @@ pub fn annulus_background_excluding(
     // list never grows by copies.
     let (r_out, r_in) = (annulus.outer_px, annulus.inner_px);
     let capacity = std::f64::consts::PI * ((r_out * r_out - r_in * r_in) + 2.0 * (r_out + r_in));
-    let mut values: Vec<f64> =
+    let mut values: Vec<f32> =
         Vec::with_capacity((capacity.ceil() + 16.0).min((w * h) as f64) as usize);
     // Squared distances (no square root per pixel and circle), tested only against the
     // circles that reach the row: a circle with dy² ≥ r² excludes none of its pixels.
@@ -567,20 +567,17 @@ pub fn annulus_background_excluding(
                 dx * dx + dy2 < r2
             });
             if is_usable(v, mask, x, y) && !excluded {
-                values.push(f64::from(v));
+                values.push(v);
             }
         }
     }
     let n_pixels = values.len();
-    let clipped = clip.clip(&values);
-    let (kept, iterations, converged) = match clipped {
-        Some(c) => (c.kept, c.iterations, c.converged),
-        None => (Vec::new(), 0, false),
-    };
-    let n_kept = kept.len();
-    let (median_per_px, mean_per_px, std) = match mean_std(&kept) {
-        Some((mean, std)) => (median(&kept).unwrap_or(f64::NAN), mean, std),
-        None => (f64::NAN, f64::NAN, f64::NAN),
+    // Sorted once (a radix sort of the f32 values), the clipping passes are binary searches
+    // (`SigmaClip::apply_sorted`: the same passes, bounds and kept values as `SigmaClip::clip`).
+    let clipped = clip.apply_sorted(&crate::stats::sorted_f64(&values));
+    let (median_per_px, mean_per_px, std, n_kept, iterations, converged) = match clipped {
+        Some(c) => (c.median, c.mean, c.std, c.n_kept, c.iterations, c.converged),
+        None => (f64::NAN, f64::NAN, f64::NAN, 0, 0, false),
     };
     Ok(AnnulusBackground {
         level_per_px: median_per_px,
