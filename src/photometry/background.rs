@@ -150,13 +150,16 @@ impl ExclusionMask {
     /// twice this mask's size): each pixel takes the value of the pixel of this mask whose
     /// 2 × 2 block it falls in.
     pub fn upsampled_2x2(&self, width: usize, height: usize) -> ExclusionMask {
-        let mut excluded = vec![false; width * height];
-        if width > 0 {
-            for (y, row) in excluded.chunks_mut(width).enumerate() {
+        let mut excluded = Vec::with_capacity(width * height);
+        let mut row = vec![false; width];
+        for y in 0..height {
+            // Rows 2j and 2j + 1 are the same: expand row j once.
+            if y % 2 == 0 {
                 for (pair, &e) in row.chunks_mut(2).zip(self.row(y / 2)) {
                     pair.fill(e);
                 }
             }
+            excluded.extend_from_slice(&row);
         }
         ExclusionMask {
             width,
