@@ -47,7 +47,7 @@
 use thiserror::Error;
 
 use crate::image::{pixel_flag, Image, PixelMask};
-use crate::stats::{mean_std, median, SigmaClip};
+use crate::stats::SigmaClip;
 
 /// Problems with the inputs of an aperture measurement.
 #[derive(Debug, Error, PartialEq)]

@@ -379,9 +379,8 @@ fn smooth(signal: &Signal, w: usize, h: usize, kernel: &[f32]) -> Vec<f32> {
         .enumerate()
         .for_each(|(band, dst)| {
             let y0 = band * SMOOTH_BAND_ROWS;
-            let rows = dst.len() / w;
-            // The ring holds the x-convolved rows y0 − half ..= y0 + rows − 1 + half, row yy
-            // in slot (yy + half) % taps; rows off the image stay zero.
+            // The ring holds the x-convolved rows of the band (y0 ..) and `half` rows on either
+            // side, image row yy in slot (yy + half) % taps; rows off the image are zero.
             let mut ring = vec![0.0f32; taps * w];
             // Row yy padded with `half` zeros on either side.
             let mut padded = vec![0.0f32; w + 2 * half];
