@@ -4,30 +4,32 @@
 //! one kept; the statistics are those of the values kept by the last pass).
 //!
 //! Method: the usable pixels are gathered as the integer keys of [`f32::total_cmp`] (one
-//! branch-free pass over the box with the mask tests fused) and radix-sorted once
-//! ([`crate::stats::sort_keys`], into buffers reused from box to box). The values a pass
-//! keeps are then a contiguous run of the sorted keys, so each pass needs only the median of
-//! the run (its middle key) and binary searches for the new bounds. The σ of each pass comes
-//! from running sums of the run, shifted by its median, from which each pass subtracts the
-//! few values it rejects (recomputed from the run when the rejected values outweigh the kept
-//! ones, e.g. bright stars, so that no precision is lost to cancellation) instead of summing
-//! the run again. The mean and σ returned are computed from the final run itself, by the
-//! two passes of [`crate::stats::mean_std`] in ascending order, so they are the same numbers,
-//! to the bit, as those of a straightforward clipping of the sorted values that recomputes
-//! everything at each pass. (SEP and photutils likewise clip a box without copying it at
-//! each pass.)
+//! branch-free pass over the box with the mask tests fused, into buffers reused from box to
+//! box). The values a pass keeps are always a contiguous run of the values in ascending
+//! order, so a pass needs only the median of the run (the value at its middle rank) and the
+//! ranks of its new bounds (binary searches) — order statistics, not a sorted box. The keys
+//! are therefore only bucketed (a counting sort by key range, [`Buckets`]: buckets a few
+//! values wide across the bulk of the box, from a sample of its keys, plus one bucket for
+//! each tail), and a bucket is sorted only when one of its ranks is asked for: a clipping
+//! touches a few dozen of a box's ~2000 buckets. The σ of each pass comes from running sums
+//! of the run, shifted by its median, from which each pass subtracts the few values it
+//! rejects (recomputed from the run when the rejected values outweigh the kept ones, e.g.
+//! bright stars, so that nothing is lost to cancellation) instead of summing the run again;
+//! the mean and σ returned are computed from the final run itself (two passes). The kept
+//! values and the median are those of a plain clipping of the sorted values; the mean and σ
+//! differ from its only by the order of the summation. (SEP and photutils likewise clip a
+//! box without copying it at each pass.)
 
-use crate::stats::{sort_keys, unkey_f32, SigmaClip};
+use crate::stats::{unkey_f32, SigmaClip};
 
 /// Buffers reused from box to box (one per worker thread).
 #[derive(Debug, Default)]
 pub(super) struct BoxScratch {
-    /// Keys of the usable pixels of the current box in `keys[..len]`; sorted by
-    /// [`BoxScratch::clip`].
+    /// Keys of the usable pixels of the current box in `keys[..len]`.
     keys: Vec<u32>,
     len: usize,
-    /// The second buffer of the radix sort.
-    sort: Vec<u32>,
+    /// The same keys, bucketed by [`BoxScratch::clip`].
+    buckets: Buckets,
     /// Rows of "no flag" and "not excluded" for images without a mask.
     no_bits: Vec<u8>,
     no_exclusion: Vec<bool>,
@@ -78,9 +80,8 @@ impl BoxScratch {
     /// Sigma-clips the gathered pixels (see the module notes): the median, mean and
     /// population σ of the kept values, `None` when none is left.
     pub fn clip(&mut self, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
-        let keys = &mut self.keys[..self.len];
-        sort_keys(keys, &mut self.sort);
-        clip_sorted_keys(keys, clip)
+        self.buckets.fill(&self.keys[..self.len]);
+        clip_bucketed(&mut self.buckets, clip)
     }
 }
 
@@ -130,44 +131,172 @@ fn value(key: u32) -> f64 {
     f64::from(unkey_f32(key))
 }
 
-/// Median of a sorted run of keys (the mean of the two middle values for an even count).
-fn median_of(run: &[u32]) -> f64 {
-    let n = run.len();
-    if n % 2 == 1 {
-        value(run[n / 2])
-    } else {
-        0.5 * (value(run[n / 2 - 1]) + value(run[n / 2]))
+/// Keys grouped into buckets of consecutive key ranges, in bucket order; a bucket is sorted
+/// the first time one of its ranks is asked for ([`Buckets::at`]), so that `at(r)` is always
+/// the key of rank `r` in ascending order and a run of ranks is a run of the buffer.
+#[derive(Debug, Default)]
+struct Buckets {
+    /// The keys in `keys[..len]`.
+    keys: Vec<u32>,
+    len: usize,
+    /// Bucket b holds `keys[start[b]..start[b + 1]]`.
+    start: Vec<u32>,
+    sorted: Vec<bool>,
+    /// Next free slot of each bucket while filling.
+    next: Vec<u32>,
+}
+
+/// Buckets per key of a box (about two keys per bucket in the bulk of the box), and their
+/// bounds.
+const KEYS_PER_BUCKET: usize = 2;
+const MIN_BUCKETS: usize = 64;
+const MAX_BUCKETS: usize = 4096;
+/// Keys sampled (evenly spaced) to place the buckets; the bulk of the buckets spans the
+/// sample's second-lowest to second-highest key, the tails get one bucket each.
+const SAMPLE: usize = 64;
+
+impl Buckets {
+    /// Buckets `keys` (a counting sort by bucket).
+    fn fill(&mut self, keys: &[u32]) {
+        let n = keys.len();
+        // The buffers only grow: a box's keys are `self.keys[..n]`.
+        if self.keys.len() < n {
+            self.keys.resize(n, 0);
+        }
+        self.len = n;
+        self.start.clear();
+        self.sorted.clear();
+        if n < 2 * SAMPLE {
+            // Too few to be worth bucketing: one bucket.
+            self.keys[..n].copy_from_slice(keys);
+            self.start.extend([0, n as u32]);
+            self.sorted.push(false);
+            return;
+        }
+        let mut sample = [0u32; SAMPLE];
+        let stride = n / SAMPLE;
+        for (j, s) in sample.iter_mut().enumerate() {
+            *s = keys[j * stride];
+        }
+        sample.sort_unstable();
+        let (lo, hi) = (sample[1], sample[SAMPLE - 2]);
+        let nb = (n / KEYS_PER_BUCKET)
+            .next_power_of_two()
+            .clamp(MIN_BUCKETS, MAX_BUCKETS);
+        // Bucket 0: below `lo`; 1..nb − 1: `lo` onwards in steps of 2^shift keys, the last
+        // one open-ended.
+        let span = hi - lo;
+        let mut shift = 0;
+        while (span >> shift) as usize >= nb - 2 {
+            shift += 1;
+        }
+        let bucket = |k: u32| -> usize {
+            if k < lo {
+                0
+            } else {
+                1 + (((k - lo) >> shift) as usize).min(nb - 2)
+            }
+        };
+        // Local slices, so that the loops keep their bounds in registers.
+        self.start.resize(nb + 1, 0);
+        let start = &mut self.start[..];
+        for &k in keys {
+            start[bucket(k) + 1] += 1;
+        }
+        for b in 0..nb {
+            start[b + 1] += start[b];
+        }
+        self.next.clear();
+        self.next.extend_from_slice(&start[..nb]);
+        let next = &mut self.next[..];
+        let out = &mut self.keys[..n];
+        for &k in keys {
+            let b = bucket(k);
+            out[next[b] as usize] = k;
+            next[b] += 1;
+        }
+        self.sorted.resize(nb, false);
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The key of rank `rank` (< `len`) in ascending order.
+    fn at(&mut self, rank: usize) -> u32 {
+        let b = self.start.partition_point(|s| *s as usize <= rank) - 1;
+        if !self.sorted[b] {
+            self.keys[self.start[b] as usize..self.start[b + 1] as usize].sort_unstable();
+            self.sorted[b] = true;
+        }
+        self.keys[rank]
+    }
+
+    /// The first rank in `lo..hi` whose value fails `pred` (`pred` true then false along
+    /// the ranks), as `slice::partition_point`.
+    fn partition_point(&mut self, lo: usize, hi: usize, pred: impl Fn(f64) -> bool) -> usize {
+        let (mut l, mut h) = (lo, hi);
+        while l < h {
+            let m = l + (h - l) / 2;
+            if pred(value(self.at(m))) {
+                l = m + 1;
+            } else {
+                h = m;
+            }
+        }
+        l
+    }
+
+    /// Median of the ranks `lo..hi` (the mean of the two middle values for an even count).
+    fn median(&mut self, lo: usize, hi: usize) -> f64 {
+        let n = hi - lo;
+        let mid = lo + n / 2;
+        if n % 2 == 1 {
+            value(self.at(mid))
+        } else {
+            0.5 * (value(self.at(mid - 1)) + value(self.at(mid)))
+        }
+    }
+
+    /// The keys of the ranks `lo..hi`, in no particular order (the buckets at both ends are
+    /// sorted first, so that the slice holds exactly those ranks).
+    fn ranks(&mut self, lo: usize, hi: usize) -> &[u32] {
+        if lo < hi {
+            self.at(lo);
+            self.at(hi - 1);
+        }
+        &self.keys[lo..hi]
     }
 }
 
-/// The clipping of the module notes on keys of finite values sorted in ascending order.
-pub(super) fn clip_sorted_keys(keys: &[u32], clip: &SigmaClip) -> Option<(f64, f64, f64)> {
+/// The clipping of the module notes on bucketed keys of finite values.
+fn clip_bucketed(keys: &mut Buckets, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
     let (mut lo, mut hi) = (0, keys.len());
     if lo == hi {
         return None;
     }
-    let mut sums = ShiftedSums::of(keys, median_of(keys));
+    let centre = keys.median(lo, hi);
+    let mut sums = ShiftedSums::of(&keys.keys[..hi], centre);
     for _ in 0..clip.maxiters {
         if lo == hi {
             return None;
         }
-        let run = &keys[lo..hi];
-        let centre = median_of(run);
-        let std = sums.std(run.len());
+        let centre = keys.median(lo, hi);
+        let std = sums.std(hi - lo);
         let (low, high) = (centre - clip.sigma * std, centre + clip.sigma * std);
-        let new_lo = lo + run.partition_point(|k| value(*k) < low);
-        let new_hi = lo + run.partition_point(|k| value(*k) <= high);
+        let new_lo = keys.partition_point(lo, hi, |v| v < low);
+        let new_hi = keys.partition_point(new_lo, hi, |v| v <= high);
         if (new_lo, new_hi) == (lo, hi) {
             break;
         }
         if new_lo < new_hi {
-            let removed =
-                ShiftedSums::of(&keys[lo..new_lo], sums.shift).add(&keys[new_hi..hi], sums.shift);
+            let removed = ShiftedSums::of(keys.ranks(lo, new_lo), sums.shift)
+                .add(keys.ranks(new_hi, hi), sums.shift);
             let kept2 = sums.s2 - removed.s2;
             sums = if removed.s2 > kept2 {
                 // Mostly outliers removed: sum the kept run again rather than cancel.
-                let kept = &keys[new_lo..new_hi];
-                ShiftedSums::of(kept, median_of(kept))
+                let shift = keys.median(new_lo, new_hi);
+                ShiftedSums::of(keys.ranks(new_lo, new_hi), shift)
             } else {
                 ShiftedSums {
                     shift: sums.shift,
@@ -181,12 +310,13 @@ pub(super) fn clip_sorted_keys(keys: &[u32], clip: &SigmaClip) -> Option<(f64, f
     if lo == hi {
         return None;
     }
-    // The final statistics from the run itself, as `stats::mean_std` of the widened values.
-    let run = &keys[lo..hi];
+    let median = keys.median(lo, hi);
+    // The final mean and σ from the run itself (two passes).
+    let run = keys.ranks(lo, hi);
     let n = run.len() as f64;
     let mean = run.iter().map(|k| value(*k)).sum::<f64>() / n;
     let var = run.iter().map(|k| (value(*k) - mean).powi(2)).sum::<f64>() / n;
-    Some((median_of(run), mean, var.sqrt()))
+    Some((median, mean, var.sqrt()))
 }
 
 impl ShiftedSums {
@@ -250,15 +380,24 @@ mod tests {
         scratch.clip(clip)
     }
 
-    fn bits(r: Option<(f64, f64, f64)>) -> Option<[u64; 3]> {
-        r.map(|(a, b, c)| [a.to_bits(), b.to_bits(), c.to_bits()])
+    /// The same median (to the bit) and the same mean and σ up to the order of summation.
+    fn same(a: Option<(f64, f64, f64)>, b: Option<(f64, f64, f64)>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                let close = |x: f64, y: f64| (x - y).abs() <= 1e-12 * x.abs().max(y.abs());
+                a.0.to_bits() == b.0.to_bits() && close(a.1, b.1) && close(a.2, b.2)
+            }
+            (None, None) => true,
+            _ => false,
+        }
     }
 
-    /// The sorted-run clipping with running sums gives the plain clipping's median, mean and
-    /// σ to the bit: sky-like values with stars, cosmic rays, a huge outlier (the sums must
-    /// be recomputed, not cancelled), NaNs, constant and tiny runs, various settings.
+    /// The bucketed clipping with running sums gives the plain clipping's median and, but
+    /// for rounding, its mean and σ: sky-like values with stars, cosmic rays, a huge outlier
+    /// (the sums must be recomputed, not cancelled), NaNs, constant and tiny runs, various
+    /// settings.
     #[test]
-    fn clipping_the_sorted_keys_equals_the_plain_clipping() {
+    fn clipping_the_bucketed_keys_equals_the_plain_clipping() {
         let mut rng = Pcg64::seed_from_u64(8);
         let sky = Normal::new(600.0, 25.0).unwrap();
         let settings = [
@@ -298,9 +437,8 @@ mod tests {
             for clip in &settings {
                 let expected = clip_reference(&values, clip);
                 let got = clipped(&values, clip);
-                assert_eq!(
-                    bits(got),
-                    bits(expected),
+                assert!(
+                    same(got, expected),
                     "trial {trial} ({n} values, {clip:?}): {got:?} vs {expected:?}"
                 );
             }
@@ -308,6 +446,49 @@ mod tests {
         assert_eq!(clipped(&[f32::NAN], &SigmaClip::default()), None);
         let (m, _, s) = clipped(&[2.0; 10], &SigmaClip::default()).unwrap();
         assert_eq!((m, s), (2.0, 0.0));
+    }
+
+    /// Ranks of bucketed keys are those of the sorted keys, whatever the distribution
+    /// (narrow, constant, integer-valued, two far clusters, heavy tails, sorted input).
+    #[test]
+    fn bucketed_ranks_are_the_sorted_order() {
+        let mut rng = Pcg64::seed_from_u64(3);
+        let normal = Normal::new(0.0, 1.0).unwrap();
+        for trial in 0..24 {
+            let n = [100, 128, 129, 1000, 4096, 9000][trial % 6];
+            let mut values: Vec<f32> = (0..n)
+                .map(|i| {
+                    let g: f64 = normal.sample(&mut rng);
+                    (match trial / 6 {
+                        0 => 1000.0 + 30.0 * g,
+                        1 => (500.0 + 5.0 * g).round(),
+                        2 if i % 2 == 0 => -1e6 + g,
+                        2 => 1e6 + g,
+                        _ => g.powi(5) * 1e3,
+                    }) as f32
+                })
+                .collect();
+            if trial % 5 == 0 {
+                values.sort_unstable_by(f32::total_cmp);
+            }
+            if trial == 7 {
+                values.fill(3.25);
+            }
+            let keys: Vec<u32> = values.iter().map(|v| key_f32(*v)).collect();
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            let mut buckets = Buckets::default();
+            buckets.fill(&keys);
+            // Ranks out of order, as the clipping asks for them.
+            for r in (0..n).rev().step_by(7).chain(0..n) {
+                assert_eq!(buckets.at(r), sorted[r], "trial {trial}, rank {r}");
+            }
+            // A run of ranks of freshly bucketed keys holds exactly those ranks.
+            buckets.fill(&keys);
+            let mut run = buckets.ranks(n / 3, n - 5).to_vec();
+            run.sort_unstable();
+            assert_eq!(run, sorted[n / 3..n - 5]);
+        }
     }
 
     /// The plain clipping is the astropy rule of [`SigmaClip::apply`].
