@@ -8,10 +8,10 @@
 //! box). The values a pass keeps are always a contiguous run of the values in ascending
 //! order, so a pass needs only the median of the run (the value at its middle rank) and the
 //! ranks of its new bounds (binary searches) — order statistics, not a sorted box. The keys
-//! are therefore only bucketed (a counting sort by key range, [`Buckets`]: buckets a few
+//! are therefore only bucketed (a counting sort by key range, [`Buckets`]: buckets about eight
 //! values wide across the bulk of the box, from a sample of its keys, plus one bucket for
 //! each tail), and a bucket is sorted only when one of its ranks is asked for: a clipping
-//! touches a few dozen of a box's ~2000 buckets. The σ of each pass comes from running sums
+//! touches a few dozen of a box's ~500 buckets. The σ of each pass comes from running sums
 //! of the run, shifted by its median, from which each pass subtracts the few values it
 //! rejects (recomputed from the run when the rejected values outweigh the kept ones, e.g.
 //! bright stars, so that nothing is lost to cancellation) instead of summing the run again;
@@ -142,15 +142,13 @@ struct Buckets {
     /// Bucket b holds `keys[start[b]..start[b + 1]]`.
     start: Vec<u32>,
     sorted: Vec<bool>,
-    /// Next free slot of each bucket while filling.
-    next: Vec<u32>,
 }
 
-/// Buckets per key of a box (about two keys per bucket in the bulk of the box), and their
+/// Buckets per key of a box (about eight keys per bucket in the bulk of the box), and their
 /// bounds.
-const KEYS_PER_BUCKET: usize = 2;
+const KEYS_PER_BUCKET: usize = 8;
 const MIN_BUCKETS: usize = 64;
-const MAX_BUCKETS: usize = 4096;
+const MAX_BUCKETS: usize = 1024;
 /// Keys sampled (evenly spaced) to place the buckets; the bulk of the buckets spans the
 /// sample's second-lowest to second-highest key, the tails get one bucket each.
 const SAMPLE: usize = 64;
@@ -197,7 +195,9 @@ impl Buckets {
                 1 + (((k - lo) >> shift) as usize).min(nb - 2)
             }
         };
-        // Local slices, so that the loops keep their bounds in registers.
+        // Local slices, so that the loops keep their bounds in registers. `start[b + 1]`
+        // counts bucket b, then (prefix sums) ends it; the scatter fills each bucket from its
+        // end down, which leaves `start[b]` at its first key.
         self.start.resize(nb + 1, 0);
         let start = &mut self.start[..];
         for &k in keys {
@@ -206,15 +206,15 @@ impl Buckets {
         for b in 0..nb {
             start[b + 1] += start[b];
         }
-        self.next.clear();
-        self.next.extend_from_slice(&start[..nb]);
-        let next = &mut self.next[..];
         let out = &mut self.keys[..n];
         for &k in keys {
-            let b = bucket(k);
-            out[next[b] as usize] = k;
-            next[b] += 1;
+            let end = &mut start[bucket(k) + 1];
+            *end -= 1;
+            out[*end as usize] = k;
         }
+        // Now start[b + 1] is the first key of bucket b: shift down by one.
+        start.copy_within(1.., 0);
+        start[nb] = n as u32;
         self.sorted.resize(nb, false);
     }
 
