@@ -11,9 +11,9 @@
 //!    distribution is too skewed for it and the median is used, and when σ = 0 the mean (both
 //!    as SExtractor/SEP and photutils do). The box rms is the clipped σ; for Gaussian noise
 //!    it is 1.5 % low (clipping at 3σ until convergence keeps |x| ≲ 2.95σ, whose σ is
-//!    0.985σ), as in SExtractor and photutils. Each box is sorted once and clipped on runs of
-//!    its sorted values (`box_clip`), which gives the statistics of the astropy rule
-//!    without copying the box at each pass.
+//!    0.985σ), as in SExtractor and photutils. Each box's values are bucketed once and clipped on
+//!    runs of ranks, a bucket being sorted only when one of its ranks is needed (`box_clip`),
+//!    which gives the statistics of the astropy rule without sorting or copying the box.
 //! 3. Boxes with fewer than `min_valid_fraction` of their pixels usable (masked, NaN, or
 //!    excluded sources such as the comet) get no estimate and are filled from the estimated
 //!    ones by harmonic interpolation (the discrete Laplace equation, solved by Gauss–Seidel),
