@@ -24,9 +24,9 @@ use cometphot::photometry::aperture::{
     annulus_background, annulus_background_excluding, measure_radii, CircularAnnulus,
     MeasureOptions, NoiseModel,
 };
-use cometphot::photometry::background::{estimate_background, BackgroundParams};
+use cometphot::photometry::background::{estimate_background, surface_from_mesh, BackgroundParams};
 use cometphot::photometry::detect::{detect_segmentation, detect_sources, DetectParams};
-use cometphot::photometry::source_mask::source_mask;
+use cometphot::photometry::source_mask::{bin_2x2, source_mask};
 use cometphot::reduce::calibrate::calibrate_prepared;
 use cometphot::reduce::combine::CombineOptions;
 use cometphot::reduce::cosmic::{clean_cosmic_rays, LaCosmicOptions};
@@ -202,6 +202,61 @@ fn kernels(c: &mut Criterion) {
                         .expect("ok"),
                 )
             })
+        });
+        // The two background passes of `photometry`: on the image binned 2 x 2 with boxes of
+        // half the size (inside `source_mask`), then on the full frame without the sources.
+        let (binned, binned_mask) = bin_2x2(image, Some(mask));
+        let binned_params = BackgroundParams {
+            box_px: 32,
+            ..BackgroundParams::default()
+        };
+        g.bench_function("background_mesh_binned_32px", |b| {
+            b.iter(|| {
+                black_box(
+                    estimate_background(&binned, Some(&binned_mask), None, &binned_params)
+                        .expect("ok"),
+                )
+            })
+        });
+        let sources = source_mask(
+            image,
+            Some(mask),
+            &BackgroundParams::default(),
+            &DetectParams::default(),
+            3.0,
+        )
+        .expect("source mask");
+        g.bench_function("background_mesh_64px_excluding_sources", |b| {
+            b.iter(|| {
+                black_box(
+                    estimate_background(
+                        image,
+                        Some(mask),
+                        Some(&sources),
+                        &BackgroundParams::default(),
+                    )
+                    .expect("ok"),
+                )
+            })
+        });
+        // The mesh to every pixel alone (fill, 3 x 3 median filter, bicubic splines), and the
+        // subtraction of the level map.
+        let mesh = &background.mesh;
+        g.bench_function("background_surface_from_mesh", |b| {
+            b.iter(|| {
+                black_box(surface_from_mesh(
+                    &mesh.level,
+                    &mesh.estimated,
+                    &mesh.node_x,
+                    &mesh.node_y,
+                    3,
+                    image.width(),
+                    image.height(),
+                ))
+            })
+        });
+        g.bench_function("background_subtract", |b| {
+            b.iter(|| black_box(background.subtract(image).expect("ok")))
         });
         g.bench_function("detect_sources", |b| {
             b.iter(|| {

@@ -61,16 +61,16 @@ pub fn sorted_f64(values: &[f32]) -> Vec<f64> {
 const RADIX_MIN_LEN: usize = 64;
 
 /// The key of [`f32::total_cmp`]: every bit of a negative number flipped, the sign bit of
-/// others.
+/// others. Keys compare as unsigned integers in the order of [`f32::total_cmp`].
 #[inline]
-fn key_f32(v: f32) -> u32 {
+pub fn key_f32(v: f32) -> u32 {
     let b = v.to_bits();
     b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
 }
 
 /// The value of a [`key_f32`] key.
 #[inline]
-fn unkey_f32(k: u32) -> f32 {
+pub fn unkey_f32(k: u32) -> f32 {
     let mask = if k & 0x8000_0000 != 0 {
         0x8000_0000
     } else {
@@ -79,36 +79,59 @@ fn unkey_f32(k: u32) -> f32 {
     f32::from_bits(k ^ mask)
 }
 
-/// The keys of `values` in ascending order (LSD radix sort by bytes, skipping the bytes on
-/// which every key agrees).
+/// The keys of `values` in ascending order.
 fn radix_sorted_keys(values: &[f32]) -> Vec<u32> {
-    let n = values.len();
     let mut keys: Vec<u32> = values.iter().map(|v| key_f32(*v)).collect();
-    let mut other = vec![0u32; n];
-    let mut counts = [[0usize; 256]; 4];
-    for k in &keys {
+    sort_keys(&mut keys, &mut Vec::new());
+    keys
+}
+
+/// Sorts `keys` in ascending order: an LSD radix sort by bytes that skips the bytes on which
+/// every key agrees, with `scratch` as the second buffer (grown as needed, so that a caller
+/// sorting many runs allocates once). Short inputs get a comparison sort.
+pub fn sort_keys(keys: &mut [u32], scratch: &mut Vec<u32>) {
+    let n = keys.len();
+    if n < RADIX_MIN_LEN || u32::try_from(n).is_err() {
+        keys.sort_unstable();
+        return;
+    }
+    let mut counts = [[0u32; 256]; 4];
+    for k in keys.iter() {
         for (byte, c) in counts.iter_mut().enumerate() {
             c[((k >> (8 * byte)) & 0xff) as usize] += 1;
         }
     }
+    if scratch.len() < n {
+        scratch.resize(n, 0);
+    }
+    let other = &mut scratch[..n];
+    // The sorted keys alternate between `keys` and `other`.
+    let mut in_other = false;
     for (byte, c) in counts.iter().enumerate() {
-        if c.contains(&n) {
+        if c.contains(&(n as u32)) {
             continue;
         }
-        let mut offsets = [0usize; 256];
+        let mut offsets = [0u32; 256];
         let mut sum = 0;
         for (o, m) in offsets.iter_mut().zip(c) {
             *o = sum;
             sum += m;
         }
-        for &k in &keys {
+        let (from, to): (&[u32], &mut [u32]) = if in_other {
+            (&*other, &mut *keys)
+        } else {
+            (&*keys, &mut *other)
+        };
+        for &k in from {
             let b = ((k >> (8 * byte)) & 0xff) as usize;
-            other[offsets[b]] = k;
+            to[offsets[b] as usize] = k;
             offsets[b] += 1;
         }
-        std::mem::swap(&mut keys, &mut other);
+        in_other = !in_other;
     }
-    keys
+    if in_other {
+        keys.copy_from_slice(other);
+    }
 }
 
 /// Median of `values` without reordering them.

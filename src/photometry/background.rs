@@ -11,7 +11,9 @@
 //!    distribution is too skewed for it and the median is used, and when σ = 0 the mean (both
 //!    as SExtractor/SEP and photutils do). The box rms is the clipped σ; for Gaussian noise
 //!    it is 1.5 % low (clipping at 3σ until convergence keeps |x| ≲ 2.95σ, whose σ is
-//!    0.985σ), as in SExtractor and photutils.
+//!    0.985σ), as in SExtractor and photutils. Each box's values are bucketed once and clipped on
+//!    runs of ranks, a bucket being sorted only when one of its ranks is needed (`box_clip`),
+//!    which gives the statistics of the astropy rule without sorting or copying the box.
 //! 3. Boxes with fewer than `min_valid_fraction` of their pixels usable (masked, NaN, or
 //!    excluded sources such as the comet) get no estimate and are filled from the estimated
 //!    ones by harmonic interpolation (the discrete Laplace equation, solved by Gauss–Seidel),
@@ -29,6 +31,8 @@
 
 use rayon::prelude::*;
 use thiserror::Error;
+
+mod box_clip;
 
 use crate::image::{pixel_flag, Image, PixelMask};
 use crate::stats::SigmaClip;
@@ -342,55 +346,34 @@ pub fn estimate_background(
         sigma: params.sigma,
         maxiters: params.maxiters,
     };
-    // The usable pixels of box k, sorted (as f32, a radix sort: the same order as sorting
-    // the f64 values); `None` when too few.
-    let box_values = |k: usize| -> Option<Vec<f64>> {
+    // The clipped statistics of box k (`None` when too few usable pixels), with buffers
+    // reused from box to box (`box_clip`).
+    let box_estimate = |scratch: &mut box_clip::BoxScratch, k: usize| -> Option<(f64, f64)> {
         let (x0, x1) = xs[k % nx];
         let (y0, y1) = ys[k / nx];
-        let mut kept: Vec<f32> = Vec::with_capacity((x1 - x0) * (y1 - y0));
-        for y in y0..y1 {
-            let row = &image.row(y)[x0..x1];
-            let bits = pixel_mask.map(|m| &m.bits()[y * w + x0..y * w + x1]);
-            let excluded = exclude.map(|m| &m.excluded[y * w + x0..y * w + x1]);
-            for (i, &v) in row.iter().enumerate() {
-                if !v.is_finite()
-                    || bits.is_some_and(|b| b[i] & EXCLUDED_FLAGS != 0)
-                    || excluded.is_some_and(|e| e[i])
-                {
-                    continue;
-                }
-                kept.push(v);
-            }
-        }
         let total = (x1 - x0) * (y1 - y0);
-        if kept.is_empty() || (kept.len() as f64) < params.min_valid_fraction * total as f64 {
+        scratch.start(total);
+        for y in y0..y1 {
+            let row = y * w + x0..y * w + x1;
+            scratch.add_row(
+                box_clip::BoxRow {
+                    values: &image.row(y)[x0..x1],
+                    bits: pixel_mask.map(|m| &m.bits()[row.clone()]),
+                    excluded: exclude.map(|m| &m.excluded[row.clone()]),
+                },
+                EXCLUDED_FLAGS,
+            );
+        }
+        let n = scratch.len();
+        if n == 0 || (n as f64) < params.min_valid_fraction * total as f64 {
             return None;
         }
-        Some(crate::stats::sorted_f64(&kept))
+        let (median, mean, std) = scratch.clip(&clip)?;
+        Some((sextractor_mode(median, mean, std), std))
     };
-    // Boxes in groups of CLIP_LANES, clipped together (see `clip_presorted_lanes`).
-    let n_boxes = nx * ny;
-    let estimates: Vec<Option<(f64, f64)>> = (0..n_boxes.div_ceil(CLIP_LANES))
+    let estimates: Vec<Option<(f64, f64)>> = (0..nx * ny)
         .into_par_iter()
-        .flat_map_iter(|g| {
-            let boxes: [Option<Vec<f64>>; CLIP_LANES] = std::array::from_fn(|l| {
-                let k = g * CLIP_LANES + l;
-                if k < n_boxes {
-                    box_values(k)
-                } else {
-                    None
-                }
-            });
-            let runs: [&[f64]; CLIP_LANES] =
-                std::array::from_fn(|l| boxes[l].as_deref().unwrap_or(&[]));
-            let clipped = clip_presorted_lanes(runs, &clip);
-            let n_in_group = CLIP_LANES.min(n_boxes - g * CLIP_LANES);
-            (0..n_in_group)
-                .map(move |l| {
-                    clipped[l].map(|(median, mean, std)| (sextractor_mode(median, mean, std), std))
-                })
-                .collect::<Vec<_>>()
-        })
+        .map_init(box_clip::BoxScratch::default, box_estimate)
         .collect();
     let estimated: Vec<bool> = estimates.iter().map(Option::is_some).collect();
     if !estimated.iter().any(|e| *e) {
@@ -461,164 +444,6 @@ pub fn surface_from_mesh(
         height,
         f64::NEG_INFINITY,
     ))
-}
-
-/// `clip_presorted` of any values: non-finite ones dropped, the others sorted.
-#[cfg(test)]
-fn clip_sorted(values: &mut Vec<f64>, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
-    values.retain(|v| v.is_finite());
-    values.sort_unstable_by(f64::total_cmp);
-    clip_presorted(values, clip)
-}
-
-/// Sigma clipping by the astropy rule of [`SigmaClip::apply`] (same passes, bounds and
-/// statistics), computed on the sorted values: the kept values are always a contiguous run
-/// of them, so each pass needs no copy and its median is the middle of the run. Returns the
-/// median, mean and population σ of the kept values; `None` when none is left. `values`
-/// must be finite and sorted in ascending order.
-#[cfg(test)]
-fn clip_presorted(values: &[f64], clip: &SigmaClip) -> Option<(f64, f64, f64)> {
-    let median_of = |run: &[f64]| {
-        let n = run.len();
-        if n % 2 == 1 {
-            run[n / 2]
-        } else {
-            0.5 * (run[n / 2 - 1] + run[n / 2])
-        }
-    };
-    let (mut lo, mut hi) = (0, values.len());
-    // Mean and σ of the run the last pass kept, when that pass changed nothing (the final
-    // statistics are then those of its run, not computed twice).
-    let mut converged = None;
-    for _ in 0..clip.maxiters {
-        if lo == hi {
-            return None;
-        }
-        let run = &values[lo..hi];
-        let centre = median_of(run);
-        let (mean, std) = crate::stats::mean_std(run)?;
-        let (low, high) = (centre - clip.sigma * std, centre + clip.sigma * std);
-        let new_lo = lo + run.partition_point(|v| *v < low);
-        let new_hi = lo + run.partition_point(|v| *v <= high);
-        if (new_lo, new_hi) == (lo, hi) {
-            converged = Some((mean, std));
-            break;
-        }
-        (lo, hi) = (new_lo, new_hi);
-    }
-    if lo == hi {
-        return None;
-    }
-    let run = &values[lo..hi];
-    let (mean, std) = match converged {
-        Some(stats) => stats,
-        None => crate::stats::mean_std(run)?,
-    };
-    Some((median_of(run), mean, std))
-}
-
-/// Boxes clipped together by [`clip_presorted_lanes`].
-const CLIP_LANES: usize = 4;
-
-/// `Σ f(v)` over each run, in index order from −0.0 (what `iter().sum::<f64>()` computes,
-/// to the bit), for [`CLIP_LANES`] runs at once: the additions of different runs are
-/// independent, so interleaving them keeps the floating-point adder busy where one run's
-/// chain of dependent additions would wait on each.
-fn lane_sums(runs: [&[f64]; CLIP_LANES], f: impl Fn(usize, f64) -> f64) -> [f64; CLIP_LANES] {
-    let common = runs.iter().map(|r| r.len()).min().unwrap_or(0);
-    let mut s = [-0.0f64; CLIP_LANES];
-    let [a, b, c, d] = runs.map(|r| &r[..common]);
-    for (((va, vb), vc), vd) in a.iter().zip(b).zip(c).zip(d) {
-        s[0] += f(0, *va);
-        s[1] += f(1, *vb);
-        s[2] += f(2, *vc);
-        s[3] += f(3, *vd);
-    }
-    for (l, run) in runs.iter().enumerate() {
-        for v in &run[common..] {
-            s[l] += f(l, *v);
-        }
-    }
-    s
-}
-
-/// [`crate::stats::mean_std`] of each run (NaN for an empty one), computed by [`lane_sums`].
-fn lane_mean_std(runs: [&[f64]; CLIP_LANES]) -> [(f64, f64); CLIP_LANES] {
-    let n = runs.map(|r| r.len() as f64);
-    let sums = lane_sums(runs, |_, v| v);
-    let mean: [f64; CLIP_LANES] = std::array::from_fn(|l| sums[l] / n[l]);
-    let squares = lane_sums(runs, |l, v| (v - mean[l]).powi(2));
-    std::array::from_fn(|l| (mean[l], (squares[l] / n[l]).sqrt()))
-}
-
-/// `clip_presorted` (the one-run form, kept for the tests) of [`CLIP_LANES`] runs at once
-/// (an empty run gives `None`): the same
-/// passes, bounds and statistics for each, to the bit, with the sums of the runs still being
-/// clipped interleaved ([`lane_sums`]).
-fn clip_presorted_lanes(
-    values: [&[f64]; CLIP_LANES],
-    clip: &SigmaClip,
-) -> [Option<(f64, f64, f64)>; CLIP_LANES] {
-    let median_of = |run: &[f64]| {
-        let n = run.len();
-        if n % 2 == 1 {
-            run[n / 2]
-        } else {
-            0.5 * (run[n / 2 - 1] + run[n / 2])
-        }
-    };
-    let mut bounds: [(usize, usize); CLIP_LANES] = values.map(|v| (0, v.len()));
-    // Per run: still clipping, and the mean and σ of its final run once known.
-    let mut active = [true; CLIP_LANES];
-    let mut done: [Option<(f64, f64)>; CLIP_LANES] = [None; CLIP_LANES];
-    for _ in 0..clip.maxiters {
-        for l in 0..CLIP_LANES {
-            if active[l] && bounds[l].0 == bounds[l].1 {
-                active[l] = false;
-            }
-        }
-        if !active.iter().any(|a| *a) {
-            break;
-        }
-        let runs: [&[f64]; CLIP_LANES] = std::array::from_fn(|l| {
-            if active[l] {
-                &values[l][bounds[l].0..bounds[l].1]
-            } else {
-                &[]
-            }
-        });
-        let stats = lane_mean_std(runs);
-        for l in 0..CLIP_LANES {
-            if !active[l] {
-                continue;
-            }
-            let (lo, hi) = bounds[l];
-            let run = runs[l];
-            let centre = median_of(run);
-            let (mean, std) = stats[l];
-            let (low, high) = (centre - clip.sigma * std, centre + clip.sigma * std);
-            let new_lo = lo + run.partition_point(|v| *v < low);
-            let new_hi = lo + run.partition_point(|v| *v <= high);
-            if (new_lo, new_hi) == (lo, hi) {
-                done[l] = Some((mean, std));
-                active[l] = false;
-            } else {
-                bounds[l] = (new_lo, new_hi);
-            }
-        }
-    }
-    std::array::from_fn(|l| {
-        let (lo, hi) = bounds[l];
-        if lo == hi {
-            return None;
-        }
-        let run = &values[l][lo..hi];
-        let (mean, std) = match done[l] {
-            Some(stats) => stats,
-            None => crate::stats::mean_std(run)?,
-        };
-        Some((median_of(run), mean, std))
-    })
 }
 
 /// Fills the boxes without an estimate: first with the mean of their estimated
@@ -1092,79 +917,6 @@ mod tests {
             .map(|r| (f64::from(*r) - expected_rms).abs())
             .fold(0.0, f64::max);
         assert!(rms_err < 1.0, "rms error {rms_err}");
-    }
-
-    /// Clipping four boxes together gives each box's own clipping to the bit.
-    #[test]
-    fn clipping_in_lanes_equals_clipping_one_box() {
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(8);
-        let normal = Normal::new(100.0, 7.0).unwrap();
-        let clip = SigmaClip::default();
-        for trial in 0..40 {
-            let runs: Vec<Vec<f64>> = (0..CLIP_LANES)
-                .map(|l| {
-                    let n = [0, 1, 2, 57, 1000, 4096][(trial + 2 * l) % 6];
-                    let mut v: Vec<f64> = (0..n)
-                        .map(|i| {
-                            let x = normal.sample(&mut rng);
-                            // A few outliers so that the runs need different numbers of passes.
-                            if i % (7 + l) == 0 {
-                                x + 100.0 * (l + 1) as f64
-                            } else {
-                                x
-                            }
-                        })
-                        .collect();
-                    v.sort_unstable_by(f64::total_cmp);
-                    v
-                })
-                .collect();
-            let lanes = clip_presorted_lanes(std::array::from_fn(|l| runs[l].as_slice()), &clip);
-            for (l, run) in runs.iter().enumerate() {
-                let one = clip_presorted(run, &clip);
-                let same = match (one, lanes[l]) {
-                    (Some(a), Some(b)) => {
-                        a.0.to_bits() == b.0.to_bits()
-                            && a.1.to_bits() == b.1.to_bits()
-                            && a.2.to_bits() == b.2.to_bits()
-                    }
-                    (None, None) => true,
-                    _ => false,
-                };
-                assert!(same, "trial {trial} lane {l}: {one:?} vs {:?}", lanes[l]);
-            }
-        }
-    }
-
-    #[test]
-    fn sorted_clipping_equals_the_astropy_rule() {
-        let mut rng = Pcg64::seed_from_u64(11);
-        let n = Normal::new(100.0, 5.0).unwrap();
-        for trial in 0..20 {
-            let mut values: Vec<f64> = (0..3000).map(|_| n.sample(&mut rng)).collect();
-            // Outliers (stars, cosmic rays) and a NaN.
-            for (k, v) in values.iter_mut().take(trial * 20).enumerate() {
-                *v += 50.0 + 10.0 * k as f64;
-            }
-            values[7] = f64::NAN;
-            for clip in [
-                SigmaClip::default(),
-                SigmaClip {
-                    sigma: 2.0,
-                    maxiters: 3,
-                },
-            ] {
-                let reference = clip.apply(&values).unwrap();
-                let (median, mean, std) = clip_sorted(&mut values.clone(), &clip).unwrap();
-                assert_eq!(median, reference.median);
-                assert!(
-                    (mean - reference.mean).abs() < 1e-10 && (std - reference.std).abs() < 1e-10
-                );
-            }
-        }
-        assert!(clip_sorted(&mut vec![f64::NAN], &SigmaClip::default()).is_none());
-        let (m, _, s) = clip_sorted(&mut vec![2.0; 10], &SigmaClip::default()).unwrap();
-        assert_eq!((m, s), (2.0, 0.0));
     }
 
     #[test]
