@@ -183,9 +183,9 @@ fn mean_of(values: &[f64]) -> f64 {
 }
 
 /// Combines one pixel's finite `values`, which came from the inputs `inputs` (same length;
-/// indices into `noise`). `values` and `inputs` are reordered / overwritten; `scratch`
-/// holds at least `values.len()` entries. Returns the value and the number of rejected
-/// inputs.
+/// indices into `noise`). `values` and `inputs` are reordered / overwritten; `scratch` and
+/// `limits` hold at least `values.len()` entries. `uniform` is the noise model of every
+/// input when they all have the same. Returns the value and the number of rejected inputs.
 ///
 /// Clipping keeps the values in input order, compacting the survivors to the front of the
 /// slices (what `Vec::retain` did, without the per-pass bookkeeping), so that the final mean
@@ -194,8 +194,10 @@ fn combine_pixel(
     values: &mut [f64],
     inputs: &mut [usize],
     scratch: &mut [f64],
+    limits: &mut [f64],
     options: &CombineOptions,
     noise: Option<&[NoiseModel]>,
+    uniform: Option<NoiseModel>,
 ) -> (f64, usize) {
     let n = values.len();
     if n == 0 {
@@ -216,9 +218,21 @@ fn combine_pixel(
                 let mut kept = 0;
                 match noise {
                     Some(models) => {
+                        // The limits first, in their own loop: the square roots are then
+                        // independent of each other and of the compaction below, and one
+                        // suffices when every input has the same model (biases).
+                        let limits = &mut limits[..len];
+                        match uniform {
+                            Some(model) => limits.fill(options.sigma * model.sigma(centre)),
+                            None => {
+                                for (l, &i) in limits.iter_mut().zip(&inputs[..len]) {
+                                    *l = options.sigma * models[i].sigma(centre);
+                                }
+                            }
+                        }
                         for k in 0..len {
                             let (v, i) = (values[k], inputs[k]);
-                            if (v - centre).abs() <= options.sigma * models[i].sigma(centre) {
+                            if (v - centre).abs() <= limits[k] {
                                 values[kept] = v;
                                 inputs[kept] = i;
                                 kept += 1;
@@ -310,6 +324,9 @@ pub fn combine_masked(
             });
         }
     }
+    let uniform = noise
+        .and_then(|m| m.first().copied())
+        .filter(|first| noise.is_some_and(|m| m.iter().all(|x| x == first)));
     let mut out = vec![0f32; width * height];
     let counts: Vec<(usize, usize)> = out
         .par_chunks_mut(width * ROWS_PER_CHUNK)
@@ -319,6 +336,7 @@ pub fn combine_masked(
             let mut values = vec![0f64; images.len()];
             let mut inputs = vec![0usize; images.len()];
             let mut scratch = vec![0f64; images.len()];
+            let mut limits = vec![0f64; images.len()];
             let (mut rejected, mut empty) = (0, 0);
             for (k, slot) in block.iter_mut().enumerate() {
                 let idx = y0 * width + k;
@@ -341,8 +359,10 @@ pub fn combine_masked(
                     &mut values[..n],
                     &mut inputs[..n],
                     &mut scratch,
+                    &mut limits,
                     options,
                     noise,
+                    uniform,
                 );
                 rejected += r;
                 *slot = v as f32;
