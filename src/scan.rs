@@ -293,33 +293,46 @@ fn mark_duplicates(rows: &mut [ScanRow]) {
 /// Pixels per block of [`pixel_pass`] (the digest hashes the pixels in blocks of this size).
 const DIGEST_BLOCK: usize = 4096;
 
-/// Non-finite count and extreme finite values of some pixels (±∞ when none is finite).
+/// Non-finite count of some pixels, their first finite value, and whether another finite
+/// value differs from it.
 #[derive(Debug, Clone, Copy)]
 struct FiniteSummary {
     n_bad: usize,
-    min: f32,
-    max: f32,
+    first: Option<f32>,
+    varies: bool,
 }
 
 impl FiniteSummary {
     const EMPTY: FiniteSummary = FiniteSummary {
         n_bad: 0,
-        min: f32::INFINITY,
-        max: f32::NEG_INFINITY,
+        first: None,
+        varies: false,
     };
 
-    /// Adds `pixels` (branch-free per pixel, so the loop vectorises).
+    /// Adds `pixels` (after the first finite value is known, the loop accumulates a count and
+    /// a boolean without branching, so it vectorises).
     fn add(&mut self, pixels: &[f32]) {
-        let (mut n_bad, mut min, mut max) = (0usize, self.min, self.max);
+        let first = match self.first {
+            Some(f) => f,
+            None => match pixels.iter().copied().find(|v| v.is_finite()) {
+                Some(f) => {
+                    self.first = Some(f);
+                    f
+                }
+                None => {
+                    self.n_bad += pixels.len();
+                    return;
+                }
+            },
+        };
+        let (mut n_bad, mut same) = (0usize, true);
         for &v in pixels {
             let finite = v.is_finite();
             n_bad += usize::from(!finite);
-            min = if finite && v < min { v } else { min };
-            max = if finite && v > max { v } else { max };
+            same &= !finite | (v == first);
         }
         self.n_bad += n_bad;
-        self.min = min;
-        self.max = max;
+        self.varies |= !same;
     }
 }
 
@@ -456,20 +469,14 @@ pub fn pixel_problem(pixels: &[f32]) -> Option<(Severity, String)> {
     problem_of(pixels, &summary)
 }
 
-/// [`pixel_problem`] from the summary of the pixels: every finite pixel equals the first one
-/// exactly when the smallest finite value equals the largest.
+/// [`pixel_problem`] from the summary of the pixels.
 fn problem_of(pixels: &[f32], summary: &FiniteSummary) -> Option<(Severity, String)> {
     let n_bad = summary.n_bad;
     if n_bad == pixels.len() {
         return Some((Severity::Error, "every pixel is NaN or infinite".into()));
     }
-    if summary.min == summary.max {
-        // The first finite pixel, as it was read (a zero keeps its sign).
-        let first = pixels
-            .iter()
-            .copied()
-            .find(|v| v.is_finite())
-            .unwrap_or(0.0);
+    if !summary.varies {
+        let first = summary.first.unwrap_or(0.0);
         return Some((
             Severity::Error,
             format!("every finite pixel has the same value {first}: no signal"),
