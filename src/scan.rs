@@ -340,23 +340,19 @@ impl FiniteSummary {
 /// [`FiniteSummary`], in one pass over the pixels.
 ///
 /// The digest is the one of hashing `pixels.len()` and then each block of
-/// [`DIGEST_BLOCK`] bit patterns as a `Vec<u32>` (its length, then its bytes) with the
-/// standard library's `DefaultHasher`; the bytes of a block go through a buffer on the
-/// stack instead of a fresh vector.
+/// [`DIGEST_BLOCK`] bit patterns as a `Vec<u32>` with the standard library's
+/// `DefaultHasher`; one vector is reused for every block instead of a fresh one per block.
 fn pixel_pass(pixels: &[f32]) -> (u64, FiniteSummary) {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     pixels.len().hash(&mut hasher);
     let mut summary = FiniteSummary::EMPTY;
-    let mut bytes = [0u8; 4 * DIGEST_BLOCK];
+    let mut bits: Vec<u32> = Vec::with_capacity(DIGEST_BLOCK);
     for chunk in pixels.chunks(DIGEST_BLOCK) {
         summary.add(chunk);
-        for (b, v) in bytes.chunks_exact_mut(4).zip(chunk) {
-            b.copy_from_slice(&v.to_bits().to_ne_bytes());
-        }
-        // What `Vec<u32>::hash` writes: the length, then the elements' bytes at once.
-        hasher.write_usize(chunk.len());
-        hasher.write(&bytes[..4 * chunk.len()]);
+        bits.clear();
+        bits.extend(chunk.iter().map(|v| v.to_bits()));
+        bits.hash(&mut hasher);
     }
     (hasher.finish(), summary)
 }
