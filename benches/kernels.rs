@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the per-frame kernels on a full-size simulated ALFOSC frame
 //! (2148 × 2102 raw, 32-bit unsigned with BZERO; 2048 × 2052 px after trimming).
 //!
-//! The setup simulates a small night (3 biases, 3 sky flats, 1 science frame with the comet
+//! The setup simulates a small night (5 biases, 5 sky flats, 1 science frame with the comet
 //! and field stars) into a temporary directory with the project's own simulator, builds the
 //! masters and calibrates the science frame once; each benchmark then times one kernel on it.
 //! Kernels that use rayon internally (background boxes, detection, cosmic rays) run on the
@@ -34,6 +34,7 @@ use cometphot::reduce::master::{build_master_bias, build_master_flat, clipped_st
 use cometphot::reduce::overscan::OverscanOptions;
 use cometphot::reduce::prepare::{prepare_frame, PreparedFrame};
 use cometphot::reduce::CalibratedFrame;
+use cometphot::scan::{pixel_problem, scan_file, ScanOptions};
 use cometphot::simulate::{FrameKind, NightConfig};
 use cometphot::stats::SigmaClip;
 
@@ -44,6 +45,9 @@ struct Fixture {
     prepared: PreparedFrame,
     bias: cometphot::reduce::master::MasterBias,
     flat: cometphot::reduce::master::MasterFlat,
+    /// The prepared biases and flats of the night (5 + 5, as a night's calibration).
+    biases: Vec<PreparedFrame>,
+    flats: Vec<PreparedFrame>,
     calibrated: CalibratedFrame,
     comet_px: (f64, f64),
 }
@@ -52,8 +56,8 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = NightConfig {
         seed: 8,
-        n_bias: 3,
-        n_flat: 3,
+        n_bias: 5,
+        n_flat: 5,
         n_science: 1,
         ..NightConfig::default()
     };
@@ -112,6 +116,8 @@ fn fixture() -> Fixture {
         prepared,
         bias,
         flat,
+        biases,
+        flats,
         calibrated,
         comet_px,
     }
@@ -147,6 +153,35 @@ fn kernels(c: &mut Criterion) {
         g.finish();
     }
 
+    // `scan` of one frame: header, pixels, the pixel checks and digest.
+    {
+        let mut g = c.benchmark_group("scan");
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        let on_file = || {};
+        let options = ScanOptions {
+            profiles: &registry,
+            choice: &choice,
+            on_file: &on_file,
+        };
+        g.bench_function("scan_file_2148x2102", |b| {
+            b.iter(|| black_box(scan_file(&fx.science, &options)))
+        });
+        let mut source = FitsSource::open(&fx.science).expect("open");
+        let image = source
+            .image_hdus()
+            .into_iter()
+            .next()
+            .expect("an image HDU")
+            .expect("readable HDU");
+        let pixels = source.read_pixels(&image).expect("pixels");
+        g.bench_function("pixel_problem_2148x2102", |b| {
+            b.iter(|| black_box(pixel_problem(&pixels)))
+        });
+        g.finish();
+    }
+
     let frame = read_frame(&fx.science, &choice, &registry).expect("frame");
     {
         let mut g = c.benchmark_group("reduce");
@@ -178,6 +213,17 @@ fn kernels(c: &mut Criterion) {
                 },
                 BatchSize::LargeInput,
             )
+        });
+        // The fixed cost of a night: master bias and flat from 5 + 5 prepared frames
+        // (per-pixel clipped mean of 5 values with the noise model, clipped statistics).
+        let combine = CombineOptions::default();
+        let biases: Vec<&PreparedFrame> = fx.biases.iter().collect();
+        let flats: Vec<&PreparedFrame> = fx.flats.iter().collect();
+        g.bench_function("build_master_bias_5", |b| {
+            b.iter(|| black_box(build_master_bias(&biases, &combine).expect("ok")))
+        });
+        g.bench_function("build_master_flat_5", |b| {
+            b.iter(|| black_box(build_master_flat(&flats, &fx.bias, &combine).expect("ok")))
         });
         // The sky level of a whole frame (clipped statistics of a ~1 M pixel subsample).
         g.bench_function("clipped_stats_whole_frame", |b| {

@@ -290,16 +290,71 @@ fn mark_duplicates(rows: &mut [ScanRow]) {
     }
 }
 
-/// Digest of pixel values (their bit patterns, so NaNs compare equal).
-fn pixel_digest(pixels: &[f32]) -> u64 {
+/// Pixels per block of [`pixel_pass`] (the digest hashes the pixels in blocks of this size).
+const DIGEST_BLOCK: usize = 4096;
+
+/// Non-finite count of some pixels, their first finite value, and whether another finite
+/// value differs from it.
+#[derive(Debug, Clone, Copy)]
+struct FiniteSummary {
+    n_bad: usize,
+    first: Option<f32>,
+    varies: bool,
+}
+
+impl FiniteSummary {
+    const EMPTY: FiniteSummary = FiniteSummary {
+        n_bad: 0,
+        first: None,
+        varies: false,
+    };
+
+    /// Adds `pixels` (after the first finite value is known, the loop accumulates a count and
+    /// a boolean without branching, so it vectorises).
+    fn add(&mut self, pixels: &[f32]) {
+        let first = match self.first {
+            Some(f) => f,
+            None => match pixels.iter().copied().find(|v| v.is_finite()) {
+                Some(f) => {
+                    self.first = Some(f);
+                    f
+                }
+                None => {
+                    self.n_bad += pixels.len();
+                    return;
+                }
+            },
+        };
+        let (mut n_bad, mut same) = (0usize, true);
+        for &v in pixels {
+            let finite = v.is_finite();
+            n_bad += usize::from(!finite);
+            same &= !finite | (v == first);
+        }
+        self.n_bad += n_bad;
+        self.varies |= !same;
+    }
+}
+
+/// Digest of pixel values (their bit patterns, so NaNs compare equal) and their
+/// [`FiniteSummary`], in one pass over the pixels.
+///
+/// The digest is the one of hashing `pixels.len()` and then each block of
+/// [`DIGEST_BLOCK`] bit patterns as a `Vec<u32>` with the standard library's
+/// `DefaultHasher`; one vector is reused for every block instead of a fresh one per block.
+fn pixel_pass(pixels: &[f32]) -> (u64, FiniteSummary) {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     pixels.len().hash(&mut hasher);
-    for chunk in pixels.chunks(4096) {
-        let bits: Vec<u32> = chunk.iter().map(|v| v.to_bits()).collect();
+    let mut summary = FiniteSummary::EMPTY;
+    let mut bits: Vec<u32> = Vec::with_capacity(DIGEST_BLOCK);
+    for chunk in pixels.chunks(DIGEST_BLOCK) {
+        summary.add(chunk);
+        bits.clear();
+        bits.extend(chunk.iter().map(|v| v.to_bits()));
         bits.hash(&mut hasher);
     }
-    hasher.finish()
+    (hasher.finish(), summary)
 }
 
 /// Rows for one file: one per image HDU; one error row if the file cannot be opened; none if
@@ -359,8 +414,9 @@ fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions
     let mut digest = None;
     match source.read_pixels(image) {
         Ok(pixels) => {
-            digest = Some(pixel_digest(&pixels));
-            if let Some(m) = pixel_problem(&pixels) {
+            let (d, summary) = pixel_pass(&pixels);
+            digest = Some(d);
+            if let Some(m) = problem_of(&pixels, &summary) {
                 messages.push((m.0, format!("{shown} HDU {}: {}", image.hdu, m.1)));
             }
         }
@@ -404,14 +460,19 @@ fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions
 /// Non-finite or constant pixel values: a warning when some are bad, an error when none is
 /// usable.
 pub fn pixel_problem(pixels: &[f32]) -> Option<(Severity, String)> {
-    let n_bad = pixels.iter().filter(|v| !v.is_finite()).count();
+    let mut summary = FiniteSummary::EMPTY;
+    summary.add(pixels);
+    problem_of(pixels, &summary)
+}
+
+/// [`pixel_problem`] from the summary of the pixels.
+fn problem_of(pixels: &[f32], summary: &FiniteSummary) -> Option<(Severity, String)> {
+    let n_bad = summary.n_bad;
     if n_bad == pixels.len() {
         return Some((Severity::Error, "every pixel is NaN or infinite".into()));
     }
-    let mut finite = pixels.iter().copied().filter(|v| v.is_finite());
-    let first = finite.next().unwrap_or(0.0);
-    let constant = finite.all(|v| v == first);
-    if constant {
+    if !summary.varies {
+        let first = summary.first.unwrap_or(0.0);
         return Some((
             Severity::Error,
             format!("every finite pixel has the same value {first}: no signal"),
@@ -474,6 +535,45 @@ mod tests {
         assert!(m.contains("1 pixels (25.000%)"), "{m}");
         assert_eq!(pixel_problem(&[f32::NAN; 4]).unwrap().0, Severity::Error);
         assert_eq!(pixel_problem(&[0.0; 4]).unwrap().0, Severity::Error);
+    }
+
+    #[test]
+    fn one_pass_digest_and_checks_match_the_separate_ones() {
+        // The digest as it was computed before the fused pass.
+        fn reference_digest(pixels: &[f32]) -> u64 {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            pixels.len().hash(&mut hasher);
+            for chunk in pixels.chunks(4096) {
+                let bits: Vec<u32> = chunk.iter().map(|v| v.to_bits()).collect();
+                bits.hash(&mut hasher);
+            }
+            hasher.finish()
+        }
+        let mut seed = 3;
+        for n in [0, 1, 7, 4096, 4097, 10_000] {
+            let mut px: Vec<f32> = (0..n)
+                .map(|_| crate::stats::test_gauss(&mut seed) as f32)
+                .collect();
+            if n > 5 {
+                px[3] = f32::NAN;
+                px[n - 1] = f32::INFINITY;
+            }
+            let (digest, summary) = pixel_pass(&px);
+            assert_eq!(digest, reference_digest(&px), "{n}");
+            assert_eq!(problem_of(&px, &summary), pixel_problem(&px));
+        }
+        for px in [
+            vec![-0.0, 0.0, f32::NAN],
+            vec![2.5, f32::NEG_INFINITY, 2.5],
+            vec![f32::NAN, 1.0, 2.0],
+        ] {
+            let (_, summary) = pixel_pass(&px);
+            assert_eq!(problem_of(&px, &summary), pixel_problem(&px));
+        }
+        let (s, m) = pixel_problem(&[-0.0, 0.0, f32::NAN]).unwrap();
+        assert_eq!(s, Severity::Error);
+        assert!(m.contains("same value -0"), "{m}");
     }
 
     #[test]

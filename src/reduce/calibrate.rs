@@ -38,6 +38,42 @@ pub fn shift_wcs(wcs: &TanWcs, offset_px: [usize; 2]) -> TanWcs {
     }
 }
 
+/// − bias, ÷ flat on the pixels of a frame (`image`, e⁻) and its mask, in one pass: a pixel
+/// flagged BAD in either master becomes BAD; a NONFINITE pixel, or one whose calibrated value
+/// is not finite, becomes NaN (the latter also BAD). All slices have the same length.
+/// Returns the numbers of pixels flagged BAD and [`pixel_flag::UNUSABLE`] afterwards.
+///
+/// Method: one loop over zipped slices (no indexing, so no bounds checks), the result
+/// chosen without a branch on the pixel's flags, counts kept on the way.
+fn apply_masters(
+    image: &mut [f32],
+    mask: &mut [u8],
+    bias: &[f32],
+    bias_mask: &[u8],
+    flat: &[f32],
+    flat_mask: &[u8],
+) -> (usize, usize) {
+    let (mut n_bad, mut n_unusable) = (0usize, 0usize);
+    let masters = bias.iter().zip(bias_mask).zip(flat.iter().zip(flat_mask));
+    for ((v, m), ((&b, &bm), (&f, &fm))) in image.iter_mut().zip(mask.iter_mut()).zip(masters) {
+        let mut bits = *m | ((bm | fm) & pixel_flag::BAD);
+        let value = (*v - b) / f;
+        let nonfinite = bits & pixel_flag::NONFINITE != 0;
+        if nonfinite || !value.is_finite() {
+            *v = f32::NAN;
+            if !nonfinite {
+                bits |= pixel_flag::BAD;
+            }
+        } else {
+            *v = value;
+        }
+        *m = bits;
+        n_bad += usize::from(bits & pixel_flag::BAD != 0);
+        n_unusable += usize::from(bits & pixel_flag::UNUSABLE != 0);
+    }
+    (n_bad, n_unusable)
+}
+
 /// Calibrates a prepared frame with the given masters (which must be of its layout and,
 /// for the flat, its filter) and, when `cosmic` is given, cleans cosmic rays.
 pub fn calibrate_prepared(
@@ -97,26 +133,14 @@ pub fn calibrate_prepared(
         mut history,
         ..
     } = prepared;
-    let b = bias.image_e.data();
-    let f = flat.image.data();
-    let (bb, fb) = (bias.mask.bits(), flat.mask.bits());
-    for (k, (v, m)) in image_e
-        .data_mut()
-        .iter_mut()
-        .zip(mask.bits_mut())
-        .enumerate()
-    {
-        *m |= (bb[k] | fb[k]) & pixel_flag::BAD;
-        let value = (*v - b[k]) / f[k];
-        if *m & pixel_flag::NONFINITE != 0 || !value.is_finite() {
-            *v = f32::NAN;
-            if *m & pixel_flag::NONFINITE == 0 {
-                *m |= pixel_flag::BAD;
-            }
-        } else {
-            *v = value;
-        }
-    }
+    let (n_bad, n_unusable) = apply_masters(
+        image_e.data_mut(),
+        mask.bits_mut(),
+        bias.image_e.data(),
+        bias.mask.bits(),
+        flat.image.data(),
+        flat.mask.bits(),
+    );
     history.push(format!(
         "subtracted master bias of {} frames ({}, {}; median {:.2} e-, noise {:.2} e-)",
         bias.n_frames,
@@ -130,7 +154,7 @@ pub fn calibrate_prepared(
         filter_label(flat.filter.as_deref()),
         flat.n_frames,
         flat.combine.describe(),
-        mask.count(pixel_flag::BAD)
+        n_bad
     ));
     let wcs = if layout.n_amplifiers == 1 {
         meta.wcs.as_ref().map(|w| shift_wcs(w, trim_offset_px))
@@ -155,10 +179,14 @@ pub fn calibrate_prepared(
         ));
         report
     });
+    // The cleaner adds flags; without it the count of the calibration pass stands.
+    let n_unusable = match cosmic {
+        Some(_) => mask.count(pixel_flag::UNUSABLE),
+        None => n_unusable,
+    };
     history.push(format!(
         "units: electrons (gain {gain_e_per_adu} e-/ADU applied); read noise {read_noise_e:.2} e-; \
-         {} pixels flagged unusable",
-        mask.count(pixel_flag::UNUSABLE)
+         {n_unusable} pixels flagged unusable"
     ));
     Ok(Calibrated {
         frame: CalibratedFrame {

@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::combine::{combine, CombineOptions, NoiseModel};
-use super::prepare::{masked_for_stack, PreparedFrame};
+use super::combine::{combine, combine_masked, CombineOptions, NoiseModel};
+use super::prepare::PreparedFrame;
 use super::{filter_label, Layout, ReduceError};
 use crate::frame::header::Header;
 use crate::frame::meta::Binning;
@@ -162,8 +162,9 @@ pub fn build_master_bias(
     })?;
     let layout = first.layout.clone();
     check_layout(frames, &layout)?;
-    let stack: Vec<Image> = frames.iter().map(|f| masked_for_stack(f)).collect();
-    let refs: Vec<&Image> = stack.iter().collect();
+    // The flagged pixels are left out through the masks (no NaN-masked copies).
+    let refs: Vec<&Image> = frames.iter().map(|f| &f.image_e).collect();
+    let masks: Vec<&PixelMask> = frames.iter().map(|f| &f.mask).collect();
     let noise: Option<Vec<NoiseModel>> = frames.iter().all(|f| f.read_noise_e > 0.0).then(|| {
         frames
             .iter()
@@ -173,7 +174,7 @@ pub fn build_master_bias(
             })
             .collect()
     });
-    let combined = combine(&refs, options, noise.as_deref())?;
+    let combined = combine_masked(&refs, Some(&masks), options, noise.as_deref())?;
     let (w, h) = (combined.image.width(), combined.image.height());
     let mut mask = PixelMask::clear(w, h);
     for (b, v) in mask.bits_mut().iter_mut().zip(combined.image.data()) {
@@ -332,22 +333,24 @@ fn normalised_flat(
     bias: &MasterBias,
 ) -> Result<(Image, f64, NoiseModel), String> {
     check_overscan(frame, bias)?;
-    let mut img = masked_for_stack(frame);
-    if img
-        .same_shape(bias.image_e.width(), bias.image_e.height())
-        .is_err()
-    {
+    let (w, h) = (frame.image_e.width(), frame.image_e.height());
+    if (w, h) != (bias.image_e.width(), bias.image_e.height()) {
         return Err(format!(
-            "size {} x {} differs from the master bias {} x {}",
-            img.width(),
-            img.height(),
+            "size {w} x {h} differs from the master bias {} x {}",
             bias.image_e.width(),
             bias.image_e.height()
         ));
     }
-    for (v, b) in img.data_mut().iter_mut().zip(bias.image_e.data()) {
-        *v -= b;
-    }
+    // One pass: flagged pixels NaN (as `masked_for_stack`), the others minus the bias.
+    let data: Vec<f32> = frame
+        .image_e
+        .data()
+        .iter()
+        .zip(frame.mask.bits())
+        .zip(bias.image_e.data())
+        .map(|((&v, &m), &b)| if m != 0 { f32::NAN } else { v - b })
+        .collect();
+    let mut img = Image::new(w, h, data).map_err(|e| e.to_string())?;
     let region = central_region(img.width(), img.height());
     let n_region = region.width() * region.height();
     let n_flagged = region

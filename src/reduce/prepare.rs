@@ -86,6 +86,40 @@ pub fn layout_of(frame: &Frame) -> Layout {
     }
 }
 
+/// NONFINITE and SATURATED flags of the data section of a raw amplifier (`width` px per raw
+/// row), with the number of saturated and non-finite pixels.
+///
+/// Method: one pass row by row over the raw data, writing each trimmed row of the mask
+/// through a slice (no per-pixel index arithmetic); the saturation test is the same
+/// `f64(v) >= level` as everywhere else in the reduction.
+fn raw_flags(
+    pixels: &[f32],
+    width: usize,
+    data: &Section,
+    saturation: Option<f64>,
+) -> (PixelMask, usize, usize) {
+    let (tw, th) = (data.width(), data.height());
+    let mut mask = PixelMask::clear(tw, th);
+    let (mut n_sat, mut n_nan) = (0, 0);
+    if tw == 0 {
+        return (mask, n_sat, n_nan);
+    }
+    let saturation = saturation.unwrap_or(f64::INFINITY);
+    for (bits, y) in mask.bits_mut().chunks_exact_mut(tw).zip(data.y.clone()) {
+        let row = &pixels[y * width + data.x.start..y * width + data.x.end];
+        for (b, &v) in bits.iter_mut().zip(row) {
+            if !v.is_finite() {
+                *b |= pixel_flag::NONFINITE;
+                n_nan += 1;
+            } else if f64::from(v) >= saturation {
+                *b |= pixel_flag::SATURATED;
+                n_sat += 1;
+            }
+        }
+    }
+    (mask, n_sat, n_nan)
+}
+
 fn prepare_amplifier(
     frame: &Frame,
     amp: &Amplifier,
@@ -150,20 +184,7 @@ fn prepare_amplifier(
                 message: format!("HDU {hdu}: {message}"),
             }
         })?;
-    let mut mask = PixelMask::clear(data.width(), data.height());
-    let (mut n_sat, mut n_nan) = (0, 0);
-    for (j, y) in data.y.clone().enumerate() {
-        for (i, x) in data.x.clone().enumerate() {
-            let v = amp.pixels[y * w + x];
-            if !v.is_finite() {
-                mask.flag(i, j, pixel_flag::NONFINITE);
-                n_nan += 1;
-            } else if saturation.is_some_and(|s| f64::from(v) >= s) {
-                mask.flag(i, j, pixel_flag::SATURATED);
-                n_sat += 1;
-            }
-        }
-    }
+    let (mask, n_sat, n_nan) = raw_flags(&amp.pixels, w, &data, saturation);
     if data != whole {
         history.push(format!("HDU {hdu}: trimmed to the data section {data}"));
     }
@@ -291,14 +312,11 @@ pub fn prepare_frame(
             message: "no amplifier".into(),
         })?;
         let g = amp.gain as f32;
-        let data: Vec<f32> = amp.image_adu.data().iter().map(|v| v * g).collect();
-        let image =
-            Image::new(amp.image_adu.width(), amp.image_adu.height(), data).map_err(|e| {
-                ReduceError::Unusable {
-                    file: file.clone(),
-                    message: e.to_string(),
-                }
-            })?;
+        // In place: the ADU image is not needed any more.
+        let mut image = amp.image_adu;
+        for v in image.data_mut() {
+            *v *= g;
+        }
         history.push(format!(
             "converted to electrons with gain {} e-/ADU",
             amp.gain
@@ -444,13 +462,18 @@ fn assemble(
     Ok((image, mask))
 }
 
-/// The prepared image with every flagged pixel set to NaN (input to a combination).
+/// The prepared image with every flagged pixel set to NaN (input to a combination; the
+/// masters use [`super::combine::combine_masked`] instead, which needs no copy). One pass
+/// into a fresh buffer.
 pub fn masked_for_stack(prepared: &PreparedFrame) -> Image {
-    let mut img = prepared.image_e.clone();
-    for (v, b) in img.data_mut().iter_mut().zip(prepared.mask.bits()) {
-        if *b != 0 {
-            *v = f32::NAN;
-        }
-    }
-    img
+    let data: Vec<f32> = prepared
+        .image_e
+        .data()
+        .iter()
+        .zip(prepared.mask.bits())
+        .map(|(&v, &b)| if b != 0 { f32::NAN } else { v })
+        .collect();
+    // Same size as the prepared image, by construction.
+    Image::new(prepared.image_e.width(), prepared.image_e.height(), data)
+        .unwrap_or_else(|_| prepared.image_e.clone())
 }

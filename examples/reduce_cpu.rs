@@ -1,0 +1,110 @@
+//! CPU time of the reduction kernels on real frames: `scan_file`, `prepare_frame`,
+//! `calibrate_prepared`, `build_master_bias` and `build_master_flat`, each repeated, with
+//! the process CPU time (user + system, all threads, from /proc/self/stat) per call, which
+//! unlike wall time does not depend on what else the machine runs.
+//!
+//! `cargo run --release --features bench --example reduce_cpu -- DIR [REPEATS]` (DIR holds
+//! biases, flats and science frames of one layout and filter).
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use cometphot::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
+use cometphot::frame::read::read_frame;
+use cometphot::reduce::calibrate::calibrate_prepared;
+use cometphot::reduce::combine::CombineOptions;
+use cometphot::reduce::master::{build_master_bias, build_master_flat};
+use cometphot::reduce::overscan::OverscanOptions;
+use cometphot::reduce::prepare::{prepare_frame, PreparedFrame};
+use cometphot::scan::{scan_file, ScanOptions};
+
+/// Process CPU time (s): utime + stime of /proc/self/stat.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map(|r| r.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 (1-based) of the line, 12 and 13 here.
+    (tick(11) + tick(12)) / 100.0
+}
+
+fn time<T>(name: &str, repeats: usize, mut f: impl FnMut() -> T) {
+    black_box(f());
+    let (c0, t0) = (cpu_s(), Instant::now());
+    for _ in 0..repeats {
+        black_box(f());
+    }
+    let (c, t) = (cpu_s() - c0, t0.elapsed().as_secs_f64());
+    println!(
+        "{name:<24} cpu {:8.2} ms  wall {:8.2} ms",
+        1e3 * c / repeats as f64,
+        1e3 * t / repeats as f64
+    );
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(
+        args.next()
+            .ok_or_else(|| anyhow::anyhow!("usage: DIR [N]"))?,
+    );
+    let repeats: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let registry = ProfileRegistry::shipped()?;
+    let choice = ProfileChoice::Detect;
+    let overscan = OverscanOptions::default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    let (mut biases, mut flats, mut science) = (Vec::new(), Vec::new(), Vec::new());
+    for path in &files {
+        let frame = read_frame(path, &choice, &registry)?;
+        match frame.meta().frame_type {
+            FrameType::Bias if biases.len() < 5 => biases.push(frame),
+            FrameType::Flat if flats.len() < 5 => flats.push(frame),
+            FrameType::Science if science.is_empty() => science.push(frame),
+            _ => {}
+        }
+    }
+    anyhow::ensure!(
+        !biases.is_empty() && !flats.is_empty() && !science.is_empty(),
+        "needs biases, flats and a science frame"
+    );
+    let prep = |f: &cometphot::frame::read::Frame| -> anyhow::Result<PreparedFrame> {
+        Ok(prepare_frame(f, &overscan)?)
+    };
+    let pb: Vec<PreparedFrame> = biases.iter().map(prep).collect::<Result<_, _>>()?;
+    let pf: Vec<PreparedFrame> = flats.iter().map(prep).collect::<Result<_, _>>()?;
+    let combine = CombineOptions::default();
+    let rb: Vec<&PreparedFrame> = pb.iter().collect();
+    let rf: Vec<&PreparedFrame> = pf.iter().collect();
+    let bias = build_master_bias(&rb, &combine)?;
+    let flat = build_master_flat(&rf, &bias, &combine)?;
+    let prepared = prep(&science[0])?;
+    let on_file = || {};
+    let options = ScanOptions {
+        profiles: &registry,
+        choice: &choice,
+        on_file: &on_file,
+    };
+    time("scan_file", repeats, || {
+        scan_file(&science[0].path, &options)
+    });
+    time("prepare_frame", repeats, || prep(&science[0]).ok());
+    let copies: Vec<PreparedFrame> = (0..repeats + 1).map(|_| prepared.clone()).collect();
+    let mut copies = copies.into_iter();
+    time("calibrate_prepared", repeats, || {
+        copies
+            .next()
+            .and_then(|p| calibrate_prepared(p, &bias, &flat, None).ok())
+    });
+    time("build_master_bias_5", repeats.div_ceil(3), || {
+        build_master_bias(&rb, &combine).ok()
+    });
+    time("build_master_flat_5", repeats.div_ceil(3), || {
+        build_master_flat(&rf, &bias, &combine).ok()
+    });
+    Ok(())
+}
