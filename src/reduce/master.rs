@@ -341,7 +341,7 @@ fn normalised_flat(
             bias.image_e.height()
         ));
     }
-    // One pass: flagged pixels NaN (as `masked_for_stack`), the others minus the bias.
+    // One pass: flagged pixels NaN, the others minus the bias.
     let data: Vec<f32> = frame
         .image_e
         .data()

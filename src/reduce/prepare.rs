@@ -461,19 +461,3 @@ fn assemble(
     ));
     Ok((image, mask))
 }
-
-/// The prepared image with every flagged pixel set to NaN (input to a combination; the
-/// masters use [`super::combine::combine_masked`] instead, which needs no copy). One pass
-/// into a fresh buffer.
-pub fn masked_for_stack(prepared: &PreparedFrame) -> Image {
-    let data: Vec<f32> = prepared
-        .image_e
-        .data()
-        .iter()
-        .zip(prepared.mask.bits())
-        .map(|(&v, &b)| if b != 0 { f32::NAN } else { v })
-        .collect();
-    // Same size as the prepared image, by construction.
-    Image::new(prepared.image_e.width(), prepared.image_e.height(), data)
-        .unwrap_or_else(|_| prepared.image_e.clone())
-}
