@@ -123,6 +123,18 @@ fn fixture() -> Fixture {
     }
 }
 
+/// The pixels of the first image HDU of `path` (open, find the HDU, read and decode).
+fn first_image_pixels(path: &std::path::Path) -> Vec<f32> {
+    let mut source = FitsSource::open(path).expect("open");
+    let image = source
+        .image_hdus()
+        .into_iter()
+        .next()
+        .expect("an image HDU")
+        .expect("readable HDU");
+    source.read_pixels(&image).expect("pixels")
+}
+
 fn kernels(c: &mut Criterion) {
     let fx = fixture();
     let registry = ProfileRegistry::shipped().expect("shipped profiles");
@@ -136,16 +148,7 @@ fn kernels(c: &mut Criterion) {
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(3));
         g.bench_function("read_pixels_2148x2102_u32", |b| {
-            b.iter(|| {
-                let mut source = FitsSource::open(&fx.science).expect("open");
-                let image = source
-                    .image_hdus()
-                    .into_iter()
-                    .next()
-                    .expect("an image HDU")
-                    .expect("readable HDU");
-                black_box(source.read_pixels(&image).expect("pixels"))
-            })
+            b.iter(|| black_box(first_image_pixels(&fx.science)))
         });
         g.bench_function("read_frame_with_header", |b| {
             b.iter(|| black_box(read_frame(&fx.science, &choice, &registry).expect("frame")))
@@ -168,14 +171,7 @@ fn kernels(c: &mut Criterion) {
         g.bench_function("scan_file_2148x2102", |b| {
             b.iter(|| black_box(scan_file(&fx.science, &options)))
         });
-        let mut source = FitsSource::open(&fx.science).expect("open");
-        let image = source
-            .image_hdus()
-            .into_iter()
-            .next()
-            .expect("an image HDU")
-            .expect("readable HDU");
-        let pixels = source.read_pixels(&image).expect("pixels");
+        let pixels = first_image_pixels(&fx.science);
         g.bench_function("pixel_problem_2148x2102", |b| {
             b.iter(|| black_box(pixel_problem(&pixels)))
         });
