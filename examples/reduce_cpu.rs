@@ -1,10 +1,13 @@
-//! CPU time of the reduction kernels on real frames: `scan_file`, `prepare_frame`,
-//! `calibrate_prepared`, `build_master_bias` and `build_master_flat`, each repeated, with
+//! CPU time of the reduction and measurement kernels on real frames: `scan_file`,
+//! `prepare_frame`, `calibrate_prepared`, `build_master_bias`, `build_master_flat`, and on the
+//! calibrated science frame the stages of the comet's measurement (`source_mask`,
+//! `estimate_background` with it, `detect_sources`), each repeated, with
 //! the process CPU time (user + system, all threads, from /proc/self/stat) per call, which
 //! unlike wall time does not depend on what else the machine runs.
 //!
-//! `cargo run --release --features bench --example reduce_cpu -- DIR [REPEATS]` (DIR holds
-//! biases, flats and science frames of one layout and filter).
+//! `cargo run --release --features bench --example reduce_cpu -- DIR [REPEATS [KERNEL]]` (DIR
+//! holds biases, flats and science frames of one layout and filter; KERNEL times that one
+//! alone, e.g. under a profiler).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -12,6 +15,10 @@ use std::time::Instant;
 
 use cometphot::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
 use cometphot::frame::read::read_frame;
+use cometphot::photometry::background::estimate_background;
+use cometphot::photometry::detect::{detect_sources, DetectParams};
+use cometphot::photometry::measure::PhotometryConfig;
+use cometphot::photometry::source_mask::source_mask;
 use cometphot::reduce::calibrate::calibrate_prepared;
 use cometphot::reduce::combine::CombineOptions;
 use cometphot::reduce::master::{build_master_bias, build_master_flat};
@@ -30,7 +37,11 @@ fn cpu_s() -> f64 {
     (tick(11) + tick(12)) / 100.0
 }
 
-fn time<T>(name: &str, repeats: usize, mut f: impl FnMut() -> T) {
+/// Times `f` unless `only` names another kernel.
+fn time<T>(only: Option<&str>, name: &str, repeats: usize, mut f: impl FnMut() -> T) {
+    if only.is_some_and(|o| o != name) {
+        return;
+    }
     black_box(f());
     let (c0, t0) = (cpu_s(), Instant::now());
     for _ in 0..repeats {
@@ -51,6 +62,8 @@ fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("usage: DIR [N]"))?,
     );
     let repeats: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let only = args.next();
+    let only = only.as_deref();
     let registry = ProfileRegistry::shipped()?;
     let choice = ProfileChoice::Detect;
     let overscan = OverscanOptions::default();
@@ -89,21 +102,39 @@ fn main() -> anyhow::Result<()> {
         choice: &choice,
         on_file: &on_file,
     };
-    time("scan_file", repeats, || {
+    time(only, "scan_file", repeats, || {
         scan_file(&science[0].path, &options)
     });
-    time("prepare_frame", repeats, || prep(&science[0]).ok());
+    time(only, "prepare_frame", repeats, || prep(&science[0]).ok());
     let copies: Vec<PreparedFrame> = (0..repeats + 1).map(|_| prepared.clone()).collect();
     let mut copies = copies.into_iter();
-    time("calibrate_prepared", repeats, || {
+    time(only, "calibrate_prepared", repeats, || {
         copies
             .next()
             .and_then(|p| calibrate_prepared(p, &bias, &flat, None).ok())
     });
-    time("build_master_bias_5", repeats.div_ceil(3), || {
+    let science_frame = calibrate_prepared(prepared.clone(), &bias, &flat, None)?.frame;
+    let (image, mask) = (&science_frame.image_e, Some(&science_frame.mask));
+    let config = PhotometryConfig::default();
+    let footprints = source_mask(image, mask, &config.background, &config.detect, 3.0)?;
+    time(only, "source_mask", repeats, || {
+        source_mask(image, mask, &config.background, &config.detect, 3.0).ok()
+    });
+    let background = estimate_background(image, mask, Some(&footprints), &config.background)?;
+    time(only, "estimate_background", repeats, || {
+        estimate_background(image, mask, Some(&footprints), &config.background).ok()
+    });
+    let detect = DetectParams {
+        fwhm_of_every_source: false,
+        ..config.detect
+    };
+    time(only, "detect_sources", repeats, || {
+        detect_sources(image, &background, mask, &detect).ok()
+    });
+    time(only, "build_master_bias_5", repeats.div_ceil(3), || {
         build_master_bias(&rb, &combine).ok()
     });
-    time("build_master_flat_5", repeats.div_ceil(3), || {
+    time(only, "build_master_flat_5", repeats.div_ceil(3), || {
         build_master_flat(&rf, &bias, &combine).ok()
     });
     Ok(())
