@@ -1,6 +1,6 @@
 //! CPU time of the reduction and measurement kernels on real frames: `scan_file`,
 //! `prepare_frame`, `calibrate_prepared`, `build_master_bias`, `build_master_flat`, and on the
-//! calibrated science frame the stages of the comet's measurement (`source_mask`,
+//! calibrated science frame the stages of the comet's measurement (`bin_2x2`, `source_mask`,
 //! `estimate_background` with it, `detect_sources`), each repeated, with
 //! the process CPU time (user + system, all threads, from /proc/self/stat) per call, which
 //! unlike wall time does not depend on what else the machine runs.
@@ -18,7 +18,7 @@ use cometphot::frame::read::read_frame;
 use cometphot::photometry::background::estimate_background;
 use cometphot::photometry::detect::{detect_sources, DetectParams};
 use cometphot::photometry::measure::PhotometryConfig;
-use cometphot::photometry::source_mask::source_mask;
+use cometphot::photometry::source_mask::{bin_2x2, source_mask};
 use cometphot::reduce::calibrate::calibrate_prepared;
 use cometphot::reduce::combine::CombineOptions;
 use cometphot::reduce::master::{build_master_bias, build_master_flat};
@@ -54,6 +54,10 @@ fn time<T>(only: Option<&str>, name: &str, repeats: usize, mut f: impl FnMut() -
         1e3 * t / repeats as f64
     );
 }
+
+/// The allocator of the `cometphot` binary, so that frame-sized buffers are reused as there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -117,6 +121,7 @@ fn main() -> anyhow::Result<()> {
     let (image, mask) = (&science_frame.image_e, Some(&science_frame.mask));
     let config = PhotometryConfig::default();
     let footprints = source_mask(image, mask, &config.background, &config.detect, 3.0)?;
+    time(only, "bin_2x2", repeats, || bin_2x2(image, mask));
     time(only, "source_mask", repeats, || {
         source_mask(image, mask, &config.background, &config.detect, 3.0).ok()
     });

@@ -2,6 +2,7 @@
 
 pub mod header;
 pub mod meta;
+pub mod plain_data;
 pub mod profile;
 pub mod read;
 pub mod section;

@@ -43,43 +43,55 @@ pub fn bin_2x2(image: &Image, mask: Option<&PixelMask>) -> (Image, PixelMask) {
     let (bw, bh) = (w.div_ceil(2), h.div_ceil(2));
     let mut data = vec![f32::NAN; bw * bh];
     let mut binned_mask = PixelMask::clear(bw, bh);
+    // A missing pixel (past a last odd row or column) counts as a NaN without flags: unusable
+    // and not saturated, as if absent.
     let no_bits = vec![0u8; w];
+    let no_values = vec![f32::NAN; w];
     let bits_of = |y: usize| mask.map_or(&no_bits[..], |m| &m.bits()[y * w..(y + 1) * w]);
     data.par_chunks_mut(bw)
         .zip(binned_mask.bits_mut().par_chunks_mut(bw))
         .enumerate()
         .for_each(|(by, (out, out_bits))| {
-            // The block's rows (one for a last odd row), split into 2-pixel pieces.
-            let ys = 2 * by..(2 * by + 2).min(h);
-            let mut rows: Vec<_> = ys
-                .map(|y| image.row(y).chunks(2).zip(bits_of(y).chunks(2)))
-                .collect();
-            for (o, ob) in out.iter_mut().zip(out_bits.iter_mut()) {
-                let (mut sum, mut n, mut saturated) = (0.0f64, 0u32, false);
-                for row in rows.iter_mut() {
-                    let Some((values, bits)) = row.next() else {
-                        continue;
-                    };
-                    for (&v, &b) in values.iter().zip(bits) {
-                        saturated |= b & pixel_flag::SATURATED != 0;
-                        if v.is_finite() && b & EXCLUDED_PIXELS == 0 {
-                            sum += f64::from(v);
-                            n += 1;
-                        }
-                    }
-                }
-                if n > 0 {
-                    *o = (sum / f64::from(n)) as f32;
-                } else {
-                    *ob |= pixel_flag::NONFINITE;
-                }
-                if saturated {
-                    *ob |= pixel_flag::SATURATED;
-                }
+            let (y0, y1) = (2 * by, 2 * by + 1);
+            let rows = [
+                image.row(y0),
+                if y1 < h { image.row(y1) } else { &no_values },
+            ];
+            let bits = [bits_of(y0), if y1 < h { bits_of(y1) } else { &no_bits }];
+            for (bx, (o, ob)) in out.iter_mut().zip(out_bits.iter_mut()).enumerate() {
+                let x = 2 * bx;
+                let block = |row: usize, dx: usize| match rows[row].get(x + dx) {
+                    Some(&v) => (v, bits[row][x + dx]),
+                    None => (f32::NAN, 0),
+                };
+                let (value, flags) =
+                    binned_block([block(0, 0), block(0, 1), block(1, 0), block(1, 1)]);
+                *o = value;
+                *ob |= flags;
             }
         });
     let binned = Image::new(bw, bh, data).expect("binned data has the binned size");
     (binned, binned_mask)
+}
+
+/// One 2 × 2 block (values and flags, in row order) by the rules of the module
+/// documentation: the mean of its usable pixels (NaN without one, flagged NONFINITE), and
+/// SATURATED when any pixel is. Branch-free over the four pixels; the sum runs in f64 in row
+/// order.
+fn binned_block(pixels: [(f32, u8); 4]) -> (f32, u8) {
+    let (mut sum, mut n, mut any_flags) = (0.0f64, 0u32, 0u8);
+    for (v, b) in pixels {
+        let usable = v.is_finite() & (b & EXCLUDED_PIXELS == 0);
+        sum += if usable { f64::from(v) } else { 0.0 };
+        n += u32::from(usable);
+        any_flags |= b;
+    }
+    let saturated = any_flags & pixel_flag::SATURATED;
+    if n > 0 {
+        ((sum / f64::from(n)) as f32, saturated)
+    } else {
+        (f32::NAN, saturated | pixel_flag::NONFINITE)
+    }
 }
 
 /// Pixels of the sources of `image` grown by about `dilate_px`, found on the image binned

@@ -1,0 +1,204 @@
+//! Direct reading of an uncompressed image data unit: the big-endian samples read from the
+//! file in one call and converted to f32 in place, with BSCALE/BZERO, exactly as cfitsio's
+//! `ffgpv(TFLOAT)` without null checking converts them (`(float)(raw * BSCALE + BZERO)` in
+//! double precision, FITS standard 4.0 §5.3), at the speed of the copy from the page cache
+//! instead of cfitsio's buffered reads, byte swaps and conversions in separate passes.
+//!
+//! Only the common case takes this path: a plain (not gzip, not tile-compressed) file with
+//! BITPIX 16, 32 or −32 whose data unit is complete on disk. [`super::read`] falls back to
+//! cfitsio for everything else, including every error.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+
+/// Where an uncompressed image's samples are and how they decode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlainData {
+    /// Byte offset of the data unit in the file.
+    pub offset_bytes: u64,
+    pub sample: Sample,
+    /// BSCALE and BZERO of the HDU (1 and 0 when absent).
+    pub scale: f64,
+    pub zero: f64,
+}
+
+/// Sample types read directly (FITS BITPIX 16, 32, −32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample {
+    I16,
+    I32,
+    F32,
+}
+
+impl Sample {
+    pub fn from_bitpix(bitpix: i32) -> Option<Sample> {
+        match bitpix {
+            16 => Some(Sample::I16),
+            32 => Some(Sample::I32),
+            -32 => Some(Sample::F32),
+            _ => None,
+        }
+    }
+
+    pub fn bytes(self) -> usize {
+        match self {
+            Sample::I16 => 2,
+            Sample::I32 | Sample::F32 => 4,
+        }
+    }
+}
+
+/// Samples per read of [`PlainData::read_i16`]'s staging buffer.
+const I16_BLOCK: usize = 1 << 16;
+
+impl PlainData {
+    /// Reads `out.len()` pixels starting at pixel `first` (0-based) of the data unit.
+    pub fn read(&self, file: &mut File, first: usize, out: &mut [f32]) -> std::io::Result<()> {
+        let start = self.offset_bytes + (first * self.sample.bytes()) as u64;
+        file.seek(SeekFrom::Start(start))?;
+        match self.sample {
+            Sample::I16 => self.read_i16(file, out),
+            Sample::I32 | Sample::F32 => {
+                file.read_exact(as_bytes(out))?;
+                self.decode_4_in_place(out);
+                Ok(())
+            }
+        }
+    }
+
+    /// 16-bit samples through a small staging buffer (half the size of the output).
+    fn read_i16(&self, file: &mut File, out: &mut [f32]) -> std::io::Result<()> {
+        let mut bytes = vec![0u8; 2 * I16_BLOCK.min(out.len())];
+        for chunk in out.chunks_mut(I16_BLOCK) {
+            let raw = &mut bytes[..2 * chunk.len()];
+            file.read_exact(raw)?;
+            for (o, b) in chunk.iter_mut().zip(raw.chunks_exact(2)) {
+                let v = i16::from_be_bytes([b[0], b[1]]);
+                *o = (f64::from(v) * self.scale + self.zero) as f32;
+            }
+        }
+        Ok(())
+    }
+
+    /// Big-endian 32-bit samples, read into `out` as they are, decoded where they lie.
+    fn decode_4_in_place(&self, out: &mut [f32]) {
+        let (scale, zero) = (self.scale, self.zero);
+        let unscaled = scale == 1.0 && zero == 0.0;
+        match self.sample {
+            Sample::I32 => {
+                for v in out.iter_mut() {
+                    let raw = i32::from_be_bytes(v.to_ne_bytes());
+                    *v = (f64::from(raw) * scale + zero) as f32;
+                }
+            }
+            Sample::F32 if unscaled => {
+                for v in out.iter_mut() {
+                    *v = f32::from_bits(u32::from_be_bytes(v.to_ne_bytes()));
+                }
+            }
+            Sample::F32 => {
+                for v in out.iter_mut() {
+                    let raw = f32::from_bits(u32::from_be_bytes(v.to_ne_bytes()));
+                    *v = (f64::from(raw) * scale + zero) as f32;
+                }
+            }
+            Sample::I16 => unreachable!("16-bit samples are read by read_i16"),
+        }
+    }
+}
+
+/// The bytes of `values` (read into directly, then decoded in place).
+fn as_bytes(values: &mut [f32]) -> &mut [u8] {
+    // SAFETY: an f32 slice is valid, aligned memory of 4 × len bytes, u8 has no alignment
+    // requirement, every byte pattern is a valid u8 and every u32 pattern a valid f32, and
+    // the returned slice borrows `values` mutably for its whole life.
+    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), 4 * values.len()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_with(bytes: &[u8]) -> (tempfile::NamedTempFile, File) {
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        tmp.write_all(b"header..").unwrap();
+        tmp.write_all(bytes).unwrap();
+        tmp.flush().unwrap();
+        let file = File::open(tmp.path()).unwrap();
+        (tmp, file)
+    }
+
+    #[test]
+    fn decodes_each_sample_type_with_scaling() {
+        let ints: [i32; 4] = [-7, 0, 1 << 30, i32::MIN];
+        let bytes: Vec<u8> = ints.iter().flat_map(|v| v.to_be_bytes()).collect();
+        let (_tmp, mut file) = file_with(&bytes);
+        let data = PlainData {
+            offset_bytes: 8,
+            sample: Sample::I32,
+            scale: 2.5,
+            zero: 100.0,
+        };
+        let mut out = [0f32; 3];
+        data.read(&mut file, 1, &mut out).unwrap();
+        let expected: Vec<f32> = ints[1..]
+            .iter()
+            .map(|&v| (f64::from(v) * 2.5 + 100.0) as f32)
+            .collect();
+        assert_eq!(out.to_vec(), expected);
+
+        let shorts: [i16; 3] = [-32768, -1, 32767];
+        let bytes: Vec<u8> = shorts.iter().flat_map(|v| v.to_be_bytes()).collect();
+        let (_tmp, mut file) = file_with(&bytes);
+        let data = PlainData {
+            offset_bytes: 8,
+            sample: Sample::I16,
+            scale: 1.0,
+            zero: 32768.0,
+        };
+        let mut out = [0f32; 3];
+        data.read(&mut file, 0, &mut out).unwrap();
+        assert_eq!(out, [0.0, 32767.0, 65535.0]);
+
+        let floats = [1.5f32, f32::NAN, -0.0, f32::INFINITY];
+        let bytes: Vec<u8> = floats.iter().flat_map(|v| v.to_be_bytes()).collect();
+        let (_tmp, mut file) = file_with(&bytes);
+        let data = PlainData {
+            offset_bytes: 8,
+            sample: Sample::F32,
+            scale: 1.0,
+            zero: 0.0,
+        };
+        let mut out = [0f32; 4];
+        data.read(&mut file, 0, &mut out).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&out), bits(&floats));
+        let scaled = PlainData {
+            scale: 2.0,
+            zero: -1.0,
+            ..data
+        };
+        scaled.read(&mut file, 0, &mut out).unwrap();
+        assert_eq!(out[0], 2.0);
+        assert!(out[1].is_nan());
+        assert_eq!(out[2], -1.0);
+        assert_eq!(out[3], f32::INFINITY);
+    }
+
+    #[test]
+    fn a_short_file_is_an_error() {
+        let (_tmp, mut file) = file_with(&[0u8; 10]);
+        let data = PlainData {
+            offset_bytes: 8,
+            sample: Sample::I32,
+            scale: 1.0,
+            zero: 0.0,
+        };
+        // 10 bytes after the offset: two 4-byte samples, not three.
+        let mut out = [0f32; 2];
+        assert!(data.read(&mut file, 0, &mut out).is_ok());
+        let mut out = [0f32; 3];
+        assert!(data.read(&mut file, 0, &mut out).is_err());
+    }
+}
