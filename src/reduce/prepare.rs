@@ -47,6 +47,13 @@ pub struct PreparedFrame {
     pub history: Vec<String>,
 }
 
+/// Every this many pixels of the trimmed data give [`OverscanStats::signal_adu`]: ~70,000 of
+/// a 2048 × 2052 frame, whose median is within ~0.5 % of the noise of the full one's (its
+/// standard error, 1.25 σ / √n), far inside the 1 % of the signal that the overscan check
+/// allows ([`super::master::OVERSCAN_LEAK_FRACTION`]); prime, so that the sample does not
+/// follow columns. (Every 7th pixel took a 6 ms selection per frame.)
+const SIGNAL_SAMPLE_STEP: usize = 61;
+
 /// Summary of one amplifier's overscan (ADU).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OverscanStats {
@@ -278,14 +285,13 @@ pub fn prepare_frame(
         .iter()
         .map(|a| {
             a.fit.as_ref().map(|f| {
-                // Sized up front: grown by doubling, the buffer of a full frame's sample
-                // (~5 MB) was copied and faulted in again at each step.
                 let pixels = a.image_adu.data();
-                let mut sample: Vec<f64> = Vec::with_capacity(pixels.len().div_ceil(7));
+                let mut sample: Vec<f64> =
+                    Vec::with_capacity(pixels.len().div_ceil(SIGNAL_SAMPLE_STEP));
                 sample.extend(
                     pixels
                         .iter()
-                        .step_by(7)
+                        .step_by(SIGNAL_SAMPLE_STEP)
                         .filter(|v| v.is_finite())
                         .map(|&v| f64::from(v)),
                 );
