@@ -465,36 +465,61 @@ struct LmResult<const N: usize> {
     iterations: usize,
 }
 
+/// A least-squares problem for [`levenberg_marquardt`]: `χ²(p) = Σ (vᵢ − f(p; xᵢ, yᵢ))²` over
+/// a cutout and the normal equations of its linearisation, `JᵀJ` and `Jᵀr` (`J` the model's
+/// gradients, `r` the residuals).
+trait LeastSquares<const N: usize> {
+    fn chi2(&mut self, p: &SVector<f64, N>) -> f64;
+    fn normal_equations(&mut self, p: &SVector<f64, N>) -> (SMatrix<f64, N, N>, SVector<f64, N>);
+}
+
+/// [`LeastSquares`] of a model `f(p; x, y)` that returns its value and gradient.
+struct PointModel<'a, F> {
+    pts: &'a Cutout,
+    model: F,
+}
+
+impl<const N: usize, F> LeastSquares<N> for PointModel<'_, F>
+where
+    F: Fn(&SVector<f64, N>, f64, f64) -> (f64, SVector<f64, N>),
+{
+    fn chi2(&mut self, p: &SVector<f64, N>) -> f64 {
+        self.pts
+            .iter()
+            .map(|&(x, y, v)| (v - (self.model)(p, x, y).0).powi(2))
+            .sum()
+    }
+
+    fn normal_equations(&mut self, p: &SVector<f64, N>) -> (SMatrix<f64, N, N>, SVector<f64, N>) {
+        let mut jtj = SMatrix::<f64, N, N>::zeros();
+        let mut jtr = SVector::<f64, N>::zeros();
+        for &(x, y, v) in self.pts {
+            let (m, g) = (self.model)(p, x, y);
+            jtj += g * g.transpose();
+            jtr += g * (v - m);
+        }
+        (jtj, jtr)
+    }
+}
+
 /// Unweighted Levenberg–Marquardt least squares (Marquardt 1963, damping `λ·diag(JᵀJ)`) of a
 /// model `f(p; x, y)` with gradient to the cutout. `valid` rejects steps into a forbidden
 /// region. Converged (as MINPACK's `ftol`/`xtol` tests) when an accepted step lowers χ² by
 /// less than 10⁻¹⁰ of it or changes no parameter by more than 10⁻¹⁰ of its value, or when no
 /// damping gives a downhill step.
 fn levenberg_marquardt<const N: usize>(
-    pts: &Cutout,
+    problem: &mut impl LeastSquares<N>,
     p0: SVector<f64, N>,
-    model: impl Fn(&SVector<f64, N>, f64, f64) -> (f64, SVector<f64, N>),
     valid: impl Fn(&SVector<f64, N>) -> bool,
     max_iterations: usize,
 ) -> Result<LmResult<N>, CentroidError> {
-    let chi2_of = |p: &SVector<f64, N>| -> f64 {
-        pts.iter()
-            .map(|&(x, y, v)| (v - model(p, x, y).0).powi(2))
-            .sum()
-    };
     let mut p = p0;
-    let mut chi2 = chi2_of(&p);
+    let mut chi2 = problem.chi2(&p);
     let mut lambda = 1e-3;
     let mut iterations = 0;
     while iterations < max_iterations {
         iterations += 1;
-        let mut jtj = SMatrix::<f64, N, N>::zeros();
-        let mut jtr = SVector::<f64, N>::zeros();
-        for &(x, y, v) in pts {
-            let (m, g) = model(&p, x, y);
-            jtj += g * g.transpose();
-            jtr += g * (v - m);
-        }
+        let (jtj, jtr) = problem.normal_equations(&p);
         let mut improved = false;
         let mut converged = false;
         while lambda < 1e12 {
@@ -508,7 +533,7 @@ fn levenberg_marquardt<const N: usize>(
             };
             let trial = p + step;
             let trial_chi2 = if valid(&trial) {
-                chi2_of(&trial)
+                problem.chi2(&trial)
             } else {
                 f64::INFINITY
             };
@@ -611,7 +636,11 @@ pub fn gaussian_2d_fit(
     let p0 = SVector::<f64, 7>::from([peak, px, py, inv, 0.0, inv, background0]);
     let valid =
         |p: &SVector<f64, 7>| p[0] > 0.0 && p[3] > 0.0 && p[5] > 0.0 && p[3] * p[5] > p[4] * p[4];
-    let fit = levenberg_marquardt(&pts, p0, gaussian_model, valid, params.max_iterations)?;
+    let mut problem = PointModel {
+        pts: &pts,
+        model: gaussian_model,
+    };
+    let fit = levenberg_marquardt(&mut problem, p0, valid, params.max_iterations)?;
     let p = fit.p;
     check_shift(p[1], p[2], x0, y0, params.max_shift_px.unwrap_or(h as f64))?;
     let dof = (pts.len() - 7).max(1) as f64;
@@ -661,35 +690,184 @@ pub struct MoffatFit {
     pub iterations: usize,
 }
 
-/// Model `A u^(−β) + B`, `u = 1 + q r²`, and its gradient for `[A, x0, y0, q = 1/α², β, B]`,
-/// averaged over the pixel on a 3 × 3 grid of sub-pixel centres (midpoint rule) within 3 px
-/// of the centre, where the profile is curved; farther out the pixel centre is used.
-fn moffat_model(p: &SVector<f64, 6>, x: f64, y: f64) -> (f64, SVector<f64, 6>) {
-    let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
-    let near = (x - xc).powi(2) + (y - yc).powi(2) < 9.0;
-    let (n, step) = if near { (1i32, 1.0 / 3.0) } else { (0, 0.0) };
-    let mut value = 0.0;
-    let mut grad = SVector::<f64, 6>::zeros();
-    for j in -n..=n {
-        for i in -n..=n {
-            let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
-            let r2 = dx * dx + dy * dy;
-            let u = 1.0 + q * r2;
-            let ln_u = u.ln();
-            let g = (-beta * ln_u).exp();
-            let dg_du = -beta * g / u;
-            value += amp * g;
-            grad[0] += g;
-            grad[1] += amp * dg_du * q * (-2.0 * dx);
-            grad[2] += amp * dg_du * q * (-2.0 * dy);
-            grad[3] += amp * dg_du * r2;
-            grad[4] += -amp * g * ln_u;
+/// Adds one pixel to the normal equations: `g gᵀ` to the upper triangle of `JᵀJ` (the lower
+/// one comes from [`mirrored_upper`]) and `g r` to `Jᵀr`, `g` the model's gradient and `r` the
+/// residual.
+#[inline]
+fn add_to_normal_equations<const N: usize>(
+    jtj: &mut SMatrix<f64, N, N>,
+    jtr: &mut SVector<f64, N>,
+    g: &SVector<f64, N>,
+    r: f64,
+) {
+    for j in 0..N {
+        for i in 0..=j {
+            jtj[(i, j)] += g[i] * g[j];
+        }
+        jtr[j] += g[j] * r;
+    }
+}
+
+/// The symmetric matrix with the upper triangle of `m`.
+fn mirrored_upper<const N: usize>(mut m: SMatrix<f64, N, N>) -> SMatrix<f64, N, N> {
+    for j in 0..N {
+        for i in 0..j {
+            m[(j, i)] = m[(i, j)];
         }
     }
-    let count = ((2 * n + 1) * (2 * n + 1)) as f64;
-    grad /= count;
-    grad[5] = 1.0;
-    (value / count + p[5], grad)
+    m
+}
+
+/// Sub-pixel grid of the Moffat model for the pixel centred at `(x, y)` and the profile
+/// centred at `(xc, yc)`: `(n, step)`, the samples being at `(x + i step, y + j step)`,
+/// `i, j ∈ −n..=n`. A 3 × 3 grid of sub-pixel centres (midpoint rule) within 3 px of the
+/// centre, where the profile is curved; farther out the pixel centre.
+#[inline]
+fn moffat_grid(x: f64, y: f64, xc: f64, yc: f64) -> (i32, f64) {
+    let near = (x - xc).powi(2) + (y - yc).powi(2) < 9.0;
+    if near {
+        (1, 1.0 / 3.0)
+    } else {
+        (0, 0.0)
+    }
+}
+
+/// `(ln u, u^(−β))` with `u = 1 + q r²` (the power as `exp(−β ln u)`, its log shared with
+/// the derivative in β).
+#[inline]
+fn moffat_power(q: f64, beta: f64, r2: f64) -> (f64, f64) {
+    let u = 1.0 + q * r2;
+    let ln_u = u.ln();
+    (ln_u, (-beta * ln_u).exp())
+}
+
+/// Parameters `[A, x0, y0, q = 1/α², β, B]` of the model `A u^(−β) + B`, `u = 1 + q r²`.
+type MoffatParams = SVector<f64, 6>;
+
+/// [`LeastSquares`] of the Moffat model averaged over each pixel on its [`moffat_grid`]. The
+/// powers of the last χ² are kept: the normal equations at the same parameters (those of an
+/// accepted step) reuse them instead of recomputing a log and an exponential per sample.
+struct MoffatProblem<'a> {
+    pts: &'a Cutout,
+    /// [`moffat_power`] of every sample, in order, at the parameters `powers_at`.
+    powers: Vec<(f64, f64)>,
+    powers_at: Option<MoffatParams>,
+}
+
+impl<'a> MoffatProblem<'a> {
+    fn new(pts: &'a Cutout) -> Self {
+        MoffatProblem {
+            pts,
+            powers: Vec::with_capacity(2 * pts.len()),
+            powers_at: None,
+        }
+    }
+
+    /// χ² of the model at `p`, keeping the powers of its samples.
+    fn chi2_at(&mut self, p: &MoffatParams) -> f64 {
+        let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
+        self.powers.clear();
+        let mut chi2 = 0.0;
+        for &(x, y, v) in self.pts {
+            let (n, step) = moffat_grid(x, y, xc, yc);
+            let mut value = 0.0;
+            for j in -n..=n {
+                for i in -n..=n {
+                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                    let (ln_u, g) = moffat_power(q, beta, dx * dx + dy * dy);
+                    self.powers.push((ln_u, g));
+                    value += amp * g;
+                }
+            }
+            let count = ((2 * n + 1) * (2 * n + 1)) as f64;
+            chi2 += (v - (value / count + p[5])).powi(2);
+        }
+        self.powers_at = Some(*p);
+        chi2
+    }
+
+    /// Calls `f(residual, gradient)` for every pixel of the cutout with the model at `p`.
+    fn for_each_gradient(&mut self, p: &MoffatParams, mut f: impl FnMut(f64, &MoffatParams)) {
+        let same = |a: &MoffatParams| {
+            a.iter()
+                .zip(p.iter())
+                .all(|(u, v)| u.to_bits() == v.to_bits())
+        };
+        if !self.powers_at.as_ref().is_some_and(same) {
+            self.chi2_at(p);
+        }
+        let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
+        let mut powers = self.powers.iter();
+        for &(x, y, v) in self.pts {
+            let (n, step) = moffat_grid(x, y, xc, yc);
+            let mut value = 0.0;
+            let mut grad = MoffatParams::zeros();
+            for j in -n..=n {
+                for i in -n..=n {
+                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                    let r2 = dx * dx + dy * dy;
+                    let u = 1.0 + q * r2;
+                    let Some(&(ln_u, g)) = powers.next() else {
+                        return;
+                    };
+                    let dg_du = -beta * g / u;
+                    value += amp * g;
+                    grad[0] += g;
+                    grad[1] += amp * dg_du * q * (-2.0 * dx);
+                    grad[2] += amp * dg_du * q * (-2.0 * dy);
+                    grad[3] += amp * dg_du * r2;
+                    grad[4] += -amp * g * ln_u;
+                }
+            }
+            let count = ((2 * n + 1) * (2 * n + 1)) as f64;
+            grad /= count;
+            grad[5] = 1.0;
+            f(v - (value / count + p[5]), &grad);
+        }
+    }
+}
+
+impl LeastSquares<6> for MoffatProblem<'_> {
+    fn chi2(&mut self, p: &MoffatParams) -> f64 {
+        self.chi2_at(p)
+    }
+
+    fn normal_equations(&mut self, p: &MoffatParams) -> (SMatrix<f64, 6, 6>, MoffatParams) {
+        let mut jtj = SMatrix::<f64, 6, 6>::zeros();
+        let mut jtr = MoffatParams::zeros();
+        self.for_each_gradient(p, |r, g| add_to_normal_equations(&mut jtj, &mut jtr, g, r));
+        (mirrored_upper(jtj), jtr)
+    }
+}
+
+/// [`MoffatProblem`] with β held fixed: parameters `[A, x0, y0, q, B]`.
+struct FixedBetaMoffat<'a> {
+    problem: MoffatProblem<'a>,
+    beta: f64,
+}
+
+impl FixedBetaMoffat<'_> {
+    fn full(&self, p: &SVector<f64, 5>) -> MoffatParams {
+        MoffatParams::from([p[0], p[1], p[2], p[3], self.beta, p[4]])
+    }
+}
+
+impl LeastSquares<5> for FixedBetaMoffat<'_> {
+    fn chi2(&mut self, p: &SVector<f64, 5>) -> f64 {
+        let full = self.full(p);
+        self.problem.chi2_at(&full)
+    }
+
+    fn normal_equations(&mut self, p: &SVector<f64, 5>) -> (SMatrix<f64, 5, 5>, SVector<f64, 5>) {
+        let full = self.full(p);
+        let mut jtj = SMatrix::<f64, 5, 5>::zeros();
+        let mut jtr = SVector::<f64, 5>::zeros();
+        self.problem.for_each_gradient(&full, |r, g| {
+            let g = SVector::<f64, 5>::from([g[0], g[1], g[2], g[3], g[5]]);
+            add_to_normal_equations(&mut jtj, &mut jtr, &g, r);
+        });
+        (mirrored_upper(jtj), jtr)
+    }
 }
 
 /// Fits a circular Moffat profile plus a constant to the `(2h + 1)²` cutout around
@@ -745,24 +923,21 @@ fn moffat_fit(
     let beta0 = fixed_beta.unwrap_or(3.0);
     let alpha0 = 2.3548 * sigma0 / (2.0 * (2f64.powf(1.0 / beta0) - 1.0).sqrt());
     let q0 = 1.0 / (alpha0 * alpha0);
+    let problem = MoffatProblem::new(&pts);
     let (p, chi2, iterations) = match fixed_beta {
         None => {
-            let p0 = SVector::<f64, 6>::from([peak, px, py, q0, beta0, background0]);
-            let valid = |p: &SVector<f64, 6>| p[0] > 0.0 && p[3] > 0.0 && p[4] > 0.5 && p[4] < 20.0;
-            let fit = levenberg_marquardt(&pts, p0, moffat_model, valid, params.max_iterations)?;
+            let p0 = MoffatParams::from([peak, px, py, q0, beta0, background0]);
+            let valid = |p: &MoffatParams| p[0] > 0.0 && p[3] > 0.0 && p[4] > 0.5 && p[4] < 20.0;
+            let mut problem = problem;
+            let fit = levenberg_marquardt(&mut problem, p0, valid, params.max_iterations)?;
             (fit.p, fit.chi2, fit.iterations)
         }
         Some(beta) => {
-            let full =
-                |p: &SVector<f64, 5>| SVector::<f64, 6>::from([p[0], p[1], p[2], p[3], beta, p[4]]);
-            let model = |p: &SVector<f64, 5>, x: f64, y: f64| {
-                let (v, g) = moffat_model(&full(p), x, y);
-                (v, SVector::<f64, 5>::from([g[0], g[1], g[2], g[3], g[5]]))
-            };
             let p0 = SVector::<f64, 5>::from([peak, px, py, q0, background0]);
             let valid = |p: &SVector<f64, 5>| p[0] > 0.0 && p[3] > 0.0;
-            let fit = levenberg_marquardt(&pts, p0, model, valid, params.max_iterations)?;
-            (full(&fit.p), fit.chi2, fit.iterations)
+            let mut problem = FixedBetaMoffat { problem, beta };
+            let fit = levenberg_marquardt(&mut problem, p0, valid, params.max_iterations)?;
+            (problem.full(&fit.p), fit.chi2, fit.iterations)
         }
     };
     check_shift(p[1], p[2], x0, y0, params.max_shift_px.unwrap_or(h as f64))?;
