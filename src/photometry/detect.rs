@@ -50,8 +50,8 @@ use super::background::{
     estimate_background, Background, BackgroundError, BackgroundParams, ExclusionMask,
 };
 use super::centroid::{
-    moffat_2d_fit, moffat_2d_fit_fixed_beta, window_sums, windowed_centroid_masked,
-    GaussianFitParams, MoffatFit, WindowedParams, EXCLUDED_PIXELS,
+    moffat_2d_fit, moffat_2d_fit_fixed_beta, windowed_centroid_masked, Foreign, GaussianFitParams,
+    MoffatFit, WindowReader, WindowedParams, EXCLUDED_PIXELS,
 };
 use crate::image::{pixel_flag, Image, PixelMask};
 
@@ -483,8 +483,10 @@ fn adaptive_sigma(
     sigma0: f64,
 ) -> Option<f64> {
     let mut sigma_w = sigma0.max(0.5);
+    // The pixels of the first window and a margin (others copy their own).
+    let mut reader = WindowReader::around(image, mask, None, x, y, sigma_w, 1.0);
     for _ in 0..20 {
-        let s = window_sums(image, mask, None, x, y, sigma_w);
+        let s = reader.sums(x, y, sigma_w);
         if s.sw.is_nan() || s.sw <= 0.0 {
             return None;
         }
@@ -1218,12 +1220,7 @@ pub fn detect_sources(
         .map(|(k, p)| {
             let mut s = p.source;
             s.label = k as u32 + 1;
-            let label = s.label;
-            let labels = &labels_out;
-            let foreign = move |x: usize, y: usize| {
-                let l = labels[y * w + x];
-                l != 0 && l != label
-            };
+            let foreign = Foreign::new(&labels_out, w, s.label);
             match windowed_centroid_masked(&sub, mask, Some(&foreign), s.x_iso, s.y_iso, &window) {
                 Ok(c) => {
                     s.x = c.x;
