@@ -1620,10 +1620,10 @@ mod tests {
 
     #[test]
     fn local_peaks_and_footprint_flags_equal_the_direct_tests() {
-        let (w, h) = (9, 7);
+        let (w, h) = (12, 10);
         let mut rng = Pcg64::seed_from_u64(11);
-        let level = rand_distr::Uniform::new(0u8, 4).unwrap();
-        // Few levels: plateaus (no peak) are common.
+        let level = rand_distr::Uniform::new(0u8, 12).unwrap();
+        // Few levels: equal neighbours (no peak) are common.
         let detection: Vec<f32> = (0..w * h)
             .map(|_| f32::from(level.sample(&mut rng)))
             .collect();
@@ -1670,7 +1670,7 @@ mod tests {
                 assert_eq!(flags, expected, "({x}, {y})");
             }
         }
-        assert!(peaks > 2 && peaks < w * h / 2, "{peaks} peaks");
+        assert!(peaks >= 2 && peaks < w * h / 4, "{peaks} peaks");
         // Saturation from the level, and without a mask.
         assert_eq!(
             footprint_flags(&[(3, 3), (4, 3)], &image, None, Some(1.0)),
