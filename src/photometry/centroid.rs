@@ -149,14 +149,42 @@ pub(crate) struct WindowSums {
 /// Pixels that belong to other sources (deblended neighbours): in the windowed sums their
 /// value is replaced by the image at the point mirrored through the current centre (bilinear
 /// interpolation), as SExtractor's `MASK_TYPE CORRECT`; when the mirror is itself foreign or
-/// unusable the pixel is skipped.
-pub(crate) type Foreign<'a> = &'a (dyn Fn(usize, usize) -> bool + Sync);
+/// unusable the pixel is skipped. A pixel is foreign when its label in a segmentation map
+/// (row-major, `width` columns, 0 for no source) is neither 0 nor the source's own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Foreign<'a> {
+    labels: &'a [u32],
+    width: usize,
+    own: u32,
+}
+
+impl<'a> Foreign<'a> {
+    /// The pixels of `labels` (row-major, `width` columns) labelled neither 0 nor `own`.
+    pub(crate) fn new(labels: &'a [u32], width: usize, own: u32) -> Self {
+        Foreign { labels, width, own }
+    }
+
+    /// The labels of columns `x_lo..=x_hi` of row `y`.
+    fn row(&self, y: usize, x_lo: usize, x_hi: usize) -> &'a [u32] {
+        &self.labels[y * self.width + x_lo..=y * self.width + x_hi]
+    }
+
+    /// True when `label` belongs to another source.
+    #[inline]
+    fn is_other(&self, label: u32) -> bool {
+        label != 0 && label != self.own
+    }
+
+    fn at(&self, x: usize, y: usize) -> bool {
+        self.is_other(self.labels[y * self.width + x])
+    }
+}
 
 /// Bilinear value at `(x, y)` from four usable, non-foreign pixels.
 fn mirrored_value(
     image: &Image,
     mask: Option<&PixelMask>,
-    foreign: Foreign,
+    foreign: &Foreign,
     x: f64,
     y: f64,
 ) -> Option<f64> {
@@ -175,7 +203,7 @@ fn mirrored_value(
         (1, 1, fx * fy),
     ] {
         let (px, py) = (ix + dx, iy + dy);
-        if foreign(px, py) {
+        if foreign.at(px, py) {
             return None;
         }
         v += wgt * usable(image, mask, px, py)?;
@@ -183,37 +211,267 @@ fn mirrored_value(
     Some(v)
 }
 
+/// Squared offsets `(d − ½ + (k + ½)/n)²`, k = 0..n, of the sub-pixel centres of a pixel at
+/// offset `d` (n = [`EDGE_OVERSAMPLING`]) along one axis.
+#[inline]
+fn sub_pixel_squares(d: f64) -> [f64; EDGE_OVERSAMPLING] {
+    let n = EDGE_OVERSAMPLING as f64;
+    std::array::from_fn(|k| {
+        let s = d - 0.5 + (k as f64 + 0.5) / n;
+        s * s
+    })
+}
+
+/// `k / n²` for `k = 0..=n²` sub-pixels inside (n = [`EDGE_OVERSAMPLING`]): a look-up
+/// instead of a division per pixel on the window's edge.
+const EDGE_FRACTIONS: [f64; EDGE_OVERSAMPLING * EDGE_OVERSAMPLING + 1] = {
+    let n2 = (EDGE_OVERSAMPLING * EDGE_OVERSAMPLING) as f64;
+    let mut out = [0.0; EDGE_OVERSAMPLING * EDGE_OVERSAMPLING + 1];
+    let mut k = 0;
+    while k < out.len() {
+        out[k] = k as f64 / n2;
+        k += 1;
+    }
+    out
+};
+
+/// Fraction of a pixel inside the circle of radius² `r2_max` about the window's centre: the
+/// share of its `n × n` sub-pixel centres with `sx² + sy² ≤ r2_max`, from their squared
+/// offsets along x (`sx2`) and y (`sy2`) ([`sub_pixel_squares`]).
+#[inline]
+fn edge_fraction(
+    sx2: &[f64; EDGE_OVERSAMPLING],
+    sy2: &[f64; EDGE_OVERSAMPLING],
+    r2_max: f64,
+) -> f64 {
+    let mut inside = 0;
+    for &y2 in sy2 {
+        for &x2 in sx2 {
+            inside += usize::from(x2 + y2 <= r2_max);
+        }
+    }
+    EDGE_FRACTIONS[inside]
+}
+
+/// The pixels `[x_lo, x_hi] × [y_lo, y_hi]` (inclusive, possibly off the image) that the
+/// windowed sums about `(xc, yc)` with measurement radius `r_max` read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PixelBox {
+    x_lo: i64,
+    x_hi: i64,
+    y_lo: i64,
+    y_hi: i64,
+}
+
+impl PixelBox {
+    fn around(xc: f64, yc: f64, r_max: f64) -> Self {
+        PixelBox {
+            x_lo: (xc - r_max - 1.0).floor() as i64,
+            x_hi: (xc + r_max + 1.0).ceil() as i64,
+            y_lo: (yc - r_max - 1.0).floor() as i64,
+            y_hi: (yc + r_max + 1.0).ceil() as i64,
+        }
+    }
+
+    /// The box clipped to a `w × h` image (empty when `lo > hi`).
+    fn clipped(self, w: usize, h: usize) -> Self {
+        PixelBox {
+            x_lo: self.x_lo.max(0),
+            x_hi: self.x_hi.min(w as i64 - 1),
+            y_lo: self.y_lo.max(0),
+            y_hi: self.y_hi.min(h as i64 - 1),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.x_lo > self.x_hi || self.y_lo > self.y_hi
+    }
+
+    fn contains(&self, other: &PixelBox) -> bool {
+        other.is_empty()
+            || (self.x_lo <= other.x_lo
+                && other.x_hi <= self.x_hi
+                && self.y_lo <= other.y_lo
+                && other.y_hi <= self.y_hi)
+    }
+}
+
+/// The image pixels of a box as [`window_sums`] reads them, copied once for the iterations of
+/// a centroid: the value (NaN when not finite or excluded by the mask, as [`usable`]) and
+/// whether the pixel is [`Foreign`].
+pub(crate) struct WindowPixels {
+    /// The box, clipped to the image.
+    area: PixelBox,
+    width: usize,
+    values: Vec<f64>,
+    /// Empty without foreign pixels.
+    foreign: Vec<bool>,
+}
+
+impl WindowPixels {
+    fn new(
+        image: &Image,
+        mask: Option<&PixelMask>,
+        foreign: Option<&Foreign>,
+        area: PixelBox,
+    ) -> Self {
+        let area = area.clipped(image.width(), image.height());
+        if area.is_empty() {
+            return WindowPixels {
+                area,
+                width: 0,
+                values: Vec::new(),
+                foreign: Vec::new(),
+            };
+        }
+        let (x_lo, x_hi) = (area.x_lo as usize, area.x_hi as usize);
+        let width = x_hi - x_lo + 1;
+        let rows = area.y_lo as usize..=area.y_hi as usize;
+        let mut values = Vec::with_capacity(width * rows.clone().count());
+        let mut foreign_flags = Vec::new();
+        for y in rows {
+            let pixels = &image.row(y)[x_lo..=x_hi];
+            let bits = mask.map(|m| {
+                let start = y * m.width();
+                &m.bits()[start + x_lo..=start + x_hi]
+            });
+            values.extend(pixels.iter().enumerate().map(|(i, &v)| {
+                let excluded = bits.is_some_and(|b| b[i] & EXCLUDED_PIXELS != 0);
+                if v.is_finite() && !excluded {
+                    f64::from(v)
+                } else {
+                    f64::NAN
+                }
+            }));
+            if let Some(f) = foreign {
+                let labels = f.row(y, x_lo, x_hi);
+                foreign_flags.extend(labels.iter().map(|&l| f.is_other(l)));
+            }
+        }
+        WindowPixels {
+            area,
+            width,
+            values,
+            foreign: foreign_flags,
+        }
+    }
+
+    /// True when the pixels cover the part of `area` on a `w × h` image.
+    fn covers(&self, area: PixelBox, w: usize, h: usize) -> bool {
+        self.area.contains(&area.clipped(w, h))
+    }
+
+    /// Index of image pixel `(x, y)` (inside the box) in `values`.
+    #[inline]
+    fn index(&self, x: i64, y: i64) -> usize {
+        (y - self.area.y_lo) as usize * self.width + (x - self.area.x_lo) as usize
+    }
+}
+
 /// Windowed sums of `image` (background-subtracted) around `(xc, yc)` with window σ.
+#[cfg(test)]
 pub(crate) fn window_sums(
     image: &Image,
     mask: Option<&PixelMask>,
-    foreign: Option<Foreign>,
+    foreign: Option<&Foreign>,
+    xc: f64,
+    yc: f64,
+    sigma: f64,
+) -> WindowSums {
+    WindowReader::around(image, mask, foreign, xc, yc, sigma, 0.0).sums(xc, yc, sigma)
+}
+
+/// Extra pixels a [`WindowReader`] copies around a window: the centre moves by less between
+/// the steps of most centroids.
+const READER_MARGIN_PX: f64 = 1.0;
+
+/// Windowed sums of one source at successive centres and window sizes, with its pixels
+/// copied once ([`WindowPixels`]) rather than looked up in the image at every step.
+pub(crate) struct WindowReader<'a> {
+    image: &'a Image,
+    mask: Option<&'a PixelMask>,
+    foreign: Option<&'a Foreign<'a>>,
+    pixels: WindowPixels,
+}
+
+impl<'a> WindowReader<'a> {
+    /// A reader with the pixels of the windows of σ up to `sigma` centred within `reach` px
+    /// of `(x, y)` at hand (it copies others when a window needs them).
+    pub(crate) fn around(
+        image: &'a Image,
+        mask: Option<&'a PixelMask>,
+        foreign: Option<&'a Foreign<'a>>,
+        x: f64,
+        y: f64,
+        sigma: f64,
+        reach: f64,
+    ) -> Self {
+        let area = PixelBox::around(x, y, WINDOW_NSIG * sigma + reach);
+        WindowReader {
+            image,
+            mask,
+            foreign,
+            pixels: WindowPixels::new(image, mask, foreign, area),
+        }
+    }
+
+    /// [`window_sums`] about `(xc, yc)` with window σ.
+    pub(crate) fn sums(&mut self, xc: f64, yc: f64, sigma: f64) -> WindowSums {
+        let area = PixelBox::around(xc, yc, WINDOW_NSIG * sigma);
+        let (w, h) = (self.image.width(), self.image.height());
+        if !self.pixels.covers(area, w, h) {
+            let area = PixelBox::around(xc, yc, WINDOW_NSIG * sigma + READER_MARGIN_PX);
+            self.pixels = WindowPixels::new(self.image, self.mask, self.foreign, area);
+        }
+        let (image, mask, foreign) = (self.image, self.mask, self.foreign);
+        window_sums_of(&self.pixels, image, mask, foreign, xc, yc, sigma)
+    }
+}
+
+/// [`window_sums`] with the pixels read from `pixels`, which must cover the window's box
+/// ([`WindowPixels::covers`]); `image`, `mask` and `foreign` serve the mirror images of
+/// foreign pixels.
+fn window_sums_of(
+    pixels: &WindowPixels,
+    image: &Image,
+    mask: Option<&PixelMask>,
+    foreign: Option<&Foreign>,
     xc: f64,
     yc: f64,
     sigma: f64,
 ) -> WindowSums {
     let r_max = WINDOW_NSIG * sigma;
+    let r2_max = r_max * r_max;
     // A pixel (half-diagonal √2/2) is entirely inside when r + 0.71 < r_max and entirely
     // outside when r − 0.71 > r_max.
     let inner2 = (r_max - 0.71).max(0.0).powi(2);
     let outer2 = (r_max + 0.71).powi(2);
     let inv2s2 = 0.5 / (sigma * sigma);
     let (w, h) = (image.width() as i64, image.height() as i64);
-    let x_lo = (xc - r_max - 1.0).floor() as i64;
-    let x_hi = (xc + r_max + 1.0).ceil() as i64;
-    let y_lo = (yc - r_max - 1.0).floor() as i64;
-    let y_hi = (yc + r_max + 1.0).ceil() as i64;
-    let mut s = WindowSums::default();
-    let n = EDGE_OVERSAMPLING as f64;
+    let PixelBox {
+        x_lo,
+        x_hi,
+        y_lo,
+        y_hi,
+    } = PixelBox::around(xc, yc, r_max);
     // The Gaussian window is separable: exp(−(dx² + dy²)/2σ²) = exp(−dx²/2σ²) exp(−dy²/2σ²),
-    // one exponential per column and per row instead of one per pixel.
-    let window_x: Vec<f64> = (x_lo..=x_hi)
-        .map(|x| (-(x as f64 - xc).powi(2) * inv2s2).exp())
+    // one exponential per column and per row instead of one per pixel; with each column's
+    // squared sub-pixel offsets for the pixels on the window's edge.
+    let columns: Vec<(f64, [f64; EDGE_OVERSAMPLING])> = (x_lo..=x_hi)
+        .map(|x| {
+            let dx = x as f64 - xc;
+            ((-dx.powi(2) * inv2s2).exp(), sub_pixel_squares(dx))
+        })
         .collect();
+    // Sums in locals (registers) rather than through the struct.
+    let (mut sw, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut n_used, mut n_missing) = (0, 0);
     for y in y_lo..=y_hi {
         let dy = y as f64 - yc;
         let window_y = (-dy * dy * inv2s2).exp();
-        for (x, &wx) in (x_lo..=x_hi).zip(&window_x) {
+        let sub_dy2 = sub_pixel_squares(dy);
+        let row_on_image = (0..h).contains(&y);
+        for (x, (wx, sub_dx2)) in (x_lo..=x_hi).zip(&columns) {
             let dx = x as f64 - xc;
             let r2 = dx * dx + dy * dy;
             if r2 > outer2 {
@@ -222,46 +480,46 @@ pub(crate) fn window_sums(
             let fraction = if r2 < inner2 {
                 1.0
             } else {
-                let mut inside = 0usize;
-                for j in 0..EDGE_OVERSAMPLING {
-                    let sy = dy - 0.5 + (j as f64 + 0.5) / n;
-                    for i in 0..EDGE_OVERSAMPLING {
-                        let sx = dx - 0.5 + (i as f64 + 0.5) / n;
-                        if sx * sx + sy * sy <= r_max * r_max {
-                            inside += 1;
-                        }
-                    }
-                }
-                inside as f64 / (n * n)
+                edge_fraction(sub_dx2, &sub_dy2, r2_max)
             };
             if fraction == 0.0 {
                 continue;
             }
-            if x < 0 || y < 0 || x >= w || y >= h {
-                s.n_missing += 1;
+            if !(row_on_image && (0..w).contains(&x)) {
+                n_missing += 1;
                 continue;
             }
+            let k = pixels.index(x, y);
             let value = match foreign {
-                Some(f) if f(x as usize, y as usize) => {
+                Some(f) if pixels.foreign[k] => {
                     mirrored_value(image, mask, f, 2.0 * xc - x as f64, 2.0 * yc - y as f64)
                 }
-                _ => usable(image, mask, x as usize, y as usize),
+                _ => Some(pixels.values[k]).filter(|v| !v.is_nan()),
             };
             let Some(v) = value else {
-                s.n_missing += 1;
+                n_missing += 1;
                 continue;
             };
             let wv = fraction * (wx * window_y) * v;
-            s.sw += wv;
-            s.sx += wv * dx;
-            s.sy += wv * dy;
-            s.sxx += wv * dx * dx;
-            s.syy += wv * dy * dy;
-            s.sxy += wv * dx * dy;
-            s.n_used += 1;
+            sw += wv;
+            sx += wv * dx;
+            sy += wv * dy;
+            sxx += wv * dx * dx;
+            syy += wv * dy * dy;
+            sxy += wv * dx * dy;
+            n_used += 1;
         }
     }
-    s
+    WindowSums {
+        sw,
+        sx,
+        sy,
+        sxx,
+        syy,
+        sxy,
+        n_used,
+        n_missing,
+    }
 }
 
 /// SExtractor's windowed centroid (`XWIN_IMAGE`, `YWIN_IMAGE`) of a source near `(x0, y0)`
@@ -292,7 +550,7 @@ pub fn windowed_centroid_with(
 pub(crate) fn windowed_centroid_masked(
     image: &Image,
     mask: Option<&PixelMask>,
-    foreign: Option<Foreign>,
+    foreign: Option<&Foreign>,
     x0: f64,
     y0: f64,
     params: &WindowedParams,
@@ -307,10 +565,11 @@ pub(crate) fn windowed_centroid_masked(
         });
     }
     let limit = params.max_shift_px.unwrap_or(WINDOW_NSIG * sigma);
+    let mut reader = WindowReader::around(image, mask, foreign, x0, y0, sigma, READER_MARGIN_PX);
     let (mut xc, mut yc) = (x0, y0);
     let mut last_step = f64::INFINITY;
     for iteration in 1..=params.max_iterations.max(1) {
-        let s = window_sums(image, mask, foreign, xc, yc, sigma);
+        let s = reader.sums(xc, yc, sigma);
         if s.sw.is_nan() || s.sw <= 0.0 {
             return Err(CentroidError::NoSignal { x: xc, y: yc });
         }
@@ -465,36 +724,61 @@ struct LmResult<const N: usize> {
     iterations: usize,
 }
 
+/// A least-squares problem for [`levenberg_marquardt`]: `χ²(p) = Σ (vᵢ − f(p; xᵢ, yᵢ))²` over
+/// a cutout and the normal equations of its linearisation, `JᵀJ` and `Jᵀr` (`J` the model's
+/// gradients, `r` the residuals).
+trait LeastSquares<const N: usize> {
+    fn chi2(&mut self, p: &SVector<f64, N>) -> f64;
+    fn normal_equations(&mut self, p: &SVector<f64, N>) -> (SMatrix<f64, N, N>, SVector<f64, N>);
+}
+
+/// [`LeastSquares`] of a model `f(p; x, y)` that returns its value and gradient.
+struct PointModel<'a, F> {
+    pts: &'a Cutout,
+    model: F,
+}
+
+impl<const N: usize, F> LeastSquares<N> for PointModel<'_, F>
+where
+    F: Fn(&SVector<f64, N>, f64, f64) -> (f64, SVector<f64, N>),
+{
+    fn chi2(&mut self, p: &SVector<f64, N>) -> f64 {
+        self.pts
+            .iter()
+            .map(|&(x, y, v)| (v - (self.model)(p, x, y).0).powi(2))
+            .sum()
+    }
+
+    fn normal_equations(&mut self, p: &SVector<f64, N>) -> (SMatrix<f64, N, N>, SVector<f64, N>) {
+        let mut jtj = SMatrix::<f64, N, N>::zeros();
+        let mut jtr = SVector::<f64, N>::zeros();
+        for &(x, y, v) in self.pts {
+            let (m, g) = (self.model)(p, x, y);
+            jtj += g * g.transpose();
+            jtr += g * (v - m);
+        }
+        (jtj, jtr)
+    }
+}
+
 /// Unweighted Levenberg–Marquardt least squares (Marquardt 1963, damping `λ·diag(JᵀJ)`) of a
 /// model `f(p; x, y)` with gradient to the cutout. `valid` rejects steps into a forbidden
 /// region. Converged (as MINPACK's `ftol`/`xtol` tests) when an accepted step lowers χ² by
 /// less than 10⁻¹⁰ of it or changes no parameter by more than 10⁻¹⁰ of its value, or when no
 /// damping gives a downhill step.
 fn levenberg_marquardt<const N: usize>(
-    pts: &Cutout,
+    problem: &mut impl LeastSquares<N>,
     p0: SVector<f64, N>,
-    model: impl Fn(&SVector<f64, N>, f64, f64) -> (f64, SVector<f64, N>),
     valid: impl Fn(&SVector<f64, N>) -> bool,
     max_iterations: usize,
 ) -> Result<LmResult<N>, CentroidError> {
-    let chi2_of = |p: &SVector<f64, N>| -> f64 {
-        pts.iter()
-            .map(|&(x, y, v)| (v - model(p, x, y).0).powi(2))
-            .sum()
-    };
     let mut p = p0;
-    let mut chi2 = chi2_of(&p);
+    let mut chi2 = problem.chi2(&p);
     let mut lambda = 1e-3;
     let mut iterations = 0;
     while iterations < max_iterations {
         iterations += 1;
-        let mut jtj = SMatrix::<f64, N, N>::zeros();
-        let mut jtr = SVector::<f64, N>::zeros();
-        for &(x, y, v) in pts {
-            let (m, g) = model(&p, x, y);
-            jtj += g * g.transpose();
-            jtr += g * (v - m);
-        }
+        let (jtj, jtr) = problem.normal_equations(&p);
         let mut improved = false;
         let mut converged = false;
         while lambda < 1e12 {
@@ -508,7 +792,7 @@ fn levenberg_marquardt<const N: usize>(
             };
             let trial = p + step;
             let trial_chi2 = if valid(&trial) {
-                chi2_of(&trial)
+                problem.chi2(&trial)
             } else {
                 f64::INFINITY
             };
@@ -611,7 +895,11 @@ pub fn gaussian_2d_fit(
     let p0 = SVector::<f64, 7>::from([peak, px, py, inv, 0.0, inv, background0]);
     let valid =
         |p: &SVector<f64, 7>| p[0] > 0.0 && p[3] > 0.0 && p[5] > 0.0 && p[3] * p[5] > p[4] * p[4];
-    let fit = levenberg_marquardt(&pts, p0, gaussian_model, valid, params.max_iterations)?;
+    let mut problem = PointModel {
+        pts: &pts,
+        model: gaussian_model,
+    };
+    let fit = levenberg_marquardt(&mut problem, p0, valid, params.max_iterations)?;
     let p = fit.p;
     check_shift(p[1], p[2], x0, y0, params.max_shift_px.unwrap_or(h as f64))?;
     let dof = (pts.len() - 7).max(1) as f64;
@@ -661,35 +949,184 @@ pub struct MoffatFit {
     pub iterations: usize,
 }
 
-/// Model `A u^(−β) + B`, `u = 1 + q r²`, and its gradient for `[A, x0, y0, q = 1/α², β, B]`,
-/// averaged over the pixel on a 3 × 3 grid of sub-pixel centres (midpoint rule) within 3 px
-/// of the centre, where the profile is curved; farther out the pixel centre is used.
-fn moffat_model(p: &SVector<f64, 6>, x: f64, y: f64) -> (f64, SVector<f64, 6>) {
-    let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
-    let near = (x - xc).powi(2) + (y - yc).powi(2) < 9.0;
-    let (n, step) = if near { (1i32, 1.0 / 3.0) } else { (0, 0.0) };
-    let mut value = 0.0;
-    let mut grad = SVector::<f64, 6>::zeros();
-    for j in -n..=n {
-        for i in -n..=n {
-            let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
-            let r2 = dx * dx + dy * dy;
-            let u = 1.0 + q * r2;
-            let ln_u = u.ln();
-            let g = (-beta * ln_u).exp();
-            let dg_du = -beta * g / u;
-            value += amp * g;
-            grad[0] += g;
-            grad[1] += amp * dg_du * q * (-2.0 * dx);
-            grad[2] += amp * dg_du * q * (-2.0 * dy);
-            grad[3] += amp * dg_du * r2;
-            grad[4] += -amp * g * ln_u;
+/// Adds one pixel to the normal equations: `g gᵀ` to the upper triangle of `JᵀJ` (the lower
+/// one comes from [`mirrored_upper`]) and `g r` to `Jᵀr`, `g` the model's gradient and `r` the
+/// residual.
+#[inline]
+fn add_to_normal_equations<const N: usize>(
+    jtj: &mut SMatrix<f64, N, N>,
+    jtr: &mut SVector<f64, N>,
+    g: &SVector<f64, N>,
+    r: f64,
+) {
+    for j in 0..N {
+        for i in 0..=j {
+            jtj[(i, j)] += g[i] * g[j];
+        }
+        jtr[j] += g[j] * r;
+    }
+}
+
+/// The symmetric matrix with the upper triangle of `m`.
+fn mirrored_upper<const N: usize>(mut m: SMatrix<f64, N, N>) -> SMatrix<f64, N, N> {
+    for j in 0..N {
+        for i in 0..j {
+            m[(j, i)] = m[(i, j)];
         }
     }
-    let count = ((2 * n + 1) * (2 * n + 1)) as f64;
-    grad /= count;
-    grad[5] = 1.0;
-    (value / count + p[5], grad)
+    m
+}
+
+/// Sub-pixel grid of the Moffat model for the pixel centred at `(x, y)` and the profile
+/// centred at `(xc, yc)`: `(n, step)`, the samples being at `(x + i step, y + j step)`,
+/// `i, j ∈ −n..=n`. A 3 × 3 grid of sub-pixel centres (midpoint rule) within 3 px of the
+/// centre, where the profile is curved; farther out the pixel centre.
+#[inline]
+fn moffat_grid(x: f64, y: f64, xc: f64, yc: f64) -> (i32, f64) {
+    let near = (x - xc).powi(2) + (y - yc).powi(2) < 9.0;
+    if near {
+        (1, 1.0 / 3.0)
+    } else {
+        (0, 0.0)
+    }
+}
+
+/// `(ln u, u^(−β))` with `u = 1 + q r²` (the power as `exp(−β ln u)`, its log shared with
+/// the derivative in β).
+#[inline]
+fn moffat_power(q: f64, beta: f64, r2: f64) -> (f64, f64) {
+    let u = 1.0 + q * r2;
+    let ln_u = u.ln();
+    (ln_u, (-beta * ln_u).exp())
+}
+
+/// Parameters `[A, x0, y0, q = 1/α², β, B]` of the model `A u^(−β) + B`, `u = 1 + q r²`.
+type MoffatParams = SVector<f64, 6>;
+
+/// [`LeastSquares`] of the Moffat model averaged over each pixel on its [`moffat_grid`]. The
+/// powers of the last χ² are kept: the normal equations at the same parameters (those of an
+/// accepted step) reuse them instead of recomputing a log and an exponential per sample.
+struct MoffatProblem<'a> {
+    pts: &'a Cutout,
+    /// [`moffat_power`] of every sample, in order, at the parameters `powers_at`.
+    powers: Vec<(f64, f64)>,
+    powers_at: Option<MoffatParams>,
+}
+
+impl<'a> MoffatProblem<'a> {
+    fn new(pts: &'a Cutout) -> Self {
+        MoffatProblem {
+            pts,
+            powers: Vec::with_capacity(2 * pts.len()),
+            powers_at: None,
+        }
+    }
+
+    /// χ² of the model at `p`, keeping the powers of its samples.
+    fn chi2_at(&mut self, p: &MoffatParams) -> f64 {
+        let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
+        self.powers.clear();
+        let mut chi2 = 0.0;
+        for &(x, y, v) in self.pts {
+            let (n, step) = moffat_grid(x, y, xc, yc);
+            let mut value = 0.0;
+            for j in -n..=n {
+                for i in -n..=n {
+                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                    let (ln_u, g) = moffat_power(q, beta, dx * dx + dy * dy);
+                    self.powers.push((ln_u, g));
+                    value += amp * g;
+                }
+            }
+            let count = ((2 * n + 1) * (2 * n + 1)) as f64;
+            chi2 += (v - (value / count + p[5])).powi(2);
+        }
+        self.powers_at = Some(*p);
+        chi2
+    }
+
+    /// Calls `f(residual, gradient)` for every pixel of the cutout with the model at `p`.
+    fn for_each_gradient(&mut self, p: &MoffatParams, mut f: impl FnMut(f64, &MoffatParams)) {
+        let same = |a: &MoffatParams| {
+            a.iter()
+                .zip(p.iter())
+                .all(|(u, v)| u.to_bits() == v.to_bits())
+        };
+        if !self.powers_at.as_ref().is_some_and(same) {
+            self.chi2_at(p);
+        }
+        let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
+        let mut powers = self.powers.iter();
+        for &(x, y, v) in self.pts {
+            let (n, step) = moffat_grid(x, y, xc, yc);
+            let mut value = 0.0;
+            let mut grad = MoffatParams::zeros();
+            for j in -n..=n {
+                for i in -n..=n {
+                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                    let r2 = dx * dx + dy * dy;
+                    let u = 1.0 + q * r2;
+                    let Some(&(ln_u, g)) = powers.next() else {
+                        return;
+                    };
+                    let dg_du = -beta * g / u;
+                    value += amp * g;
+                    grad[0] += g;
+                    grad[1] += amp * dg_du * q * (-2.0 * dx);
+                    grad[2] += amp * dg_du * q * (-2.0 * dy);
+                    grad[3] += amp * dg_du * r2;
+                    grad[4] += -amp * g * ln_u;
+                }
+            }
+            let count = ((2 * n + 1) * (2 * n + 1)) as f64;
+            grad /= count;
+            grad[5] = 1.0;
+            f(v - (value / count + p[5]), &grad);
+        }
+    }
+}
+
+impl LeastSquares<6> for MoffatProblem<'_> {
+    fn chi2(&mut self, p: &MoffatParams) -> f64 {
+        self.chi2_at(p)
+    }
+
+    fn normal_equations(&mut self, p: &MoffatParams) -> (SMatrix<f64, 6, 6>, MoffatParams) {
+        let mut jtj = SMatrix::<f64, 6, 6>::zeros();
+        let mut jtr = MoffatParams::zeros();
+        self.for_each_gradient(p, |r, g| add_to_normal_equations(&mut jtj, &mut jtr, g, r));
+        (mirrored_upper(jtj), jtr)
+    }
+}
+
+/// [`MoffatProblem`] with β held fixed: parameters `[A, x0, y0, q, B]`.
+struct FixedBetaMoffat<'a> {
+    problem: MoffatProblem<'a>,
+    beta: f64,
+}
+
+impl FixedBetaMoffat<'_> {
+    fn full(&self, p: &SVector<f64, 5>) -> MoffatParams {
+        MoffatParams::from([p[0], p[1], p[2], p[3], self.beta, p[4]])
+    }
+}
+
+impl LeastSquares<5> for FixedBetaMoffat<'_> {
+    fn chi2(&mut self, p: &SVector<f64, 5>) -> f64 {
+        let full = self.full(p);
+        self.problem.chi2_at(&full)
+    }
+
+    fn normal_equations(&mut self, p: &SVector<f64, 5>) -> (SMatrix<f64, 5, 5>, SVector<f64, 5>) {
+        let full = self.full(p);
+        let mut jtj = SMatrix::<f64, 5, 5>::zeros();
+        let mut jtr = SVector::<f64, 5>::zeros();
+        self.problem.for_each_gradient(&full, |r, g| {
+            let g = SVector::<f64, 5>::from([g[0], g[1], g[2], g[3], g[5]]);
+            add_to_normal_equations(&mut jtj, &mut jtr, &g, r);
+        });
+        (mirrored_upper(jtj), jtr)
+    }
 }
 
 /// Fits a circular Moffat profile plus a constant to the `(2h + 1)²` cutout around
@@ -745,24 +1182,21 @@ fn moffat_fit(
     let beta0 = fixed_beta.unwrap_or(3.0);
     let alpha0 = 2.3548 * sigma0 / (2.0 * (2f64.powf(1.0 / beta0) - 1.0).sqrt());
     let q0 = 1.0 / (alpha0 * alpha0);
+    let problem = MoffatProblem::new(&pts);
     let (p, chi2, iterations) = match fixed_beta {
         None => {
-            let p0 = SVector::<f64, 6>::from([peak, px, py, q0, beta0, background0]);
-            let valid = |p: &SVector<f64, 6>| p[0] > 0.0 && p[3] > 0.0 && p[4] > 0.5 && p[4] < 20.0;
-            let fit = levenberg_marquardt(&pts, p0, moffat_model, valid, params.max_iterations)?;
+            let p0 = MoffatParams::from([peak, px, py, q0, beta0, background0]);
+            let valid = |p: &MoffatParams| p[0] > 0.0 && p[3] > 0.0 && p[4] > 0.5 && p[4] < 20.0;
+            let mut problem = problem;
+            let fit = levenberg_marquardt(&mut problem, p0, valid, params.max_iterations)?;
             (fit.p, fit.chi2, fit.iterations)
         }
         Some(beta) => {
-            let full =
-                |p: &SVector<f64, 5>| SVector::<f64, 6>::from([p[0], p[1], p[2], p[3], beta, p[4]]);
-            let model = |p: &SVector<f64, 5>, x: f64, y: f64| {
-                let (v, g) = moffat_model(&full(p), x, y);
-                (v, SVector::<f64, 5>::from([g[0], g[1], g[2], g[3], g[5]]))
-            };
             let p0 = SVector::<f64, 5>::from([peak, px, py, q0, background0]);
             let valid = |p: &SVector<f64, 5>| p[0] > 0.0 && p[3] > 0.0;
-            let fit = levenberg_marquardt(&pts, p0, model, valid, params.max_iterations)?;
-            (full(&fit.p), fit.chi2, fit.iterations)
+            let mut problem = FixedBetaMoffat { problem, beta };
+            let fit = levenberg_marquardt(&mut problem, p0, valid, params.max_iterations)?;
+            (problem.full(&fit.p), fit.chi2, fit.iterations)
         }
     };
     check_shift(p[1], p[2], x0, y0, params.max_shift_px.unwrap_or(h as f64))?;
@@ -1105,6 +1539,118 @@ mod tests {
         // Without the mask the cosmic ray drags the centroid away.
         if let Ok(c) = windowed_centroid_with(&img, None, 20.0, 20.0, &params) {
             assert!((c.x - xc).abs() > 1.0, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn edge_fraction_counts_the_sub_pixels_inside_the_circle() {
+        // The direct count over the n × n sub-pixel centres.
+        let direct = |dx: f64, dy: f64, r_max: f64| {
+            let n = EDGE_OVERSAMPLING as f64;
+            let mut inside = 0;
+            for j in 0..EDGE_OVERSAMPLING {
+                let sy = dy - 0.5 + (j as f64 + 0.5) / n;
+                for i in 0..EDGE_OVERSAMPLING {
+                    let sx = dx - 0.5 + (i as f64 + 0.5) / n;
+                    inside += usize::from(sx * sx + sy * sy <= r_max * r_max);
+                }
+            }
+            inside as f64 / (n * n)
+        };
+        let mut rng = Pcg64::seed_from_u64(7);
+        let offset = rand_distr::Uniform::new(-9.0, 9.0).unwrap();
+        let mut partial = 0;
+        for _ in 0..20_000 {
+            let (dx, dy) = (offset.sample(&mut rng), offset.sample(&mut rng));
+            let r_max = 8.0;
+            let f = edge_fraction(
+                &sub_pixel_squares(dx),
+                &sub_pixel_squares(dy),
+                r_max * r_max,
+            );
+            assert_eq!(f, direct(dx, dy, r_max), "({dx}, {dy})");
+            partial += usize::from(f > 0.0 && f < 1.0);
+        }
+        assert!(partial > 1000, "too few pixels on the edge: {partial}");
+        // A pixel centred on the circle r = 2: its sub-pixel columns at x = 1.6 and 1.8 are
+        // inside, of the column at 2.0 only the centre.
+        assert_eq!(
+            edge_fraction(&sub_pixel_squares(2.0), &sub_pixel_squares(0.0), 4.0),
+            11.0 / 25.0
+        );
+    }
+
+    #[test]
+    fn foreign_pixels_are_replaced_by_their_mirror_images() {
+        // A round star centred on a pixel: the mirror image of a pixel is the true value.
+        let (w, h) = (41, 41);
+        let clean = gaussian_image(w, h, 20.0, 20.0, 2.0, 1000.0);
+        let mut img = clean.clone();
+        let mut labels = vec![0u32; w * h];
+        for y in 19..23 {
+            for x in 23..27 {
+                img.set(x, y, 1e6);
+                labels[y * w + x] = 2;
+            }
+        }
+        // The star's own label is not foreign.
+        labels[20 * w + 20] = 1;
+        let foreign = Foreign::new(&labels, w, 1);
+        assert!(foreign.at(23, 19) && !foreign.at(20, 20) && !foreign.at(0, 0));
+        let reference = window_sums(&clean, None, None, 20.0, 20.0, 2.0);
+        let masked = window_sums(&img, None, Some(&foreign), 20.0, 20.0, 2.0);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * reference.sw;
+        assert!(close(masked.sw, reference.sw), "{masked:?} {reference:?}");
+        assert!(close(masked.sxx, reference.sxx) && close(masked.syy, reference.syy));
+        assert!(close(masked.sx, 0.0) && close(masked.sy, 0.0) && close(masked.sxy, 0.0));
+        assert_eq!(masked.n_used, reference.n_used);
+        // Without the labels the bright block dominates.
+        let unmasked = window_sums(&img, None, None, 20.0, 20.0, 2.0);
+        assert!(unmasked.sx > 10.0 * reference.sw);
+        // Foreign pixels whose mirrors are foreign too are skipped.
+        labels[14 * w + 20] = 3;
+        labels[26 * w + 20] = 3;
+        let foreign = Foreign::new(&labels, w, 1);
+        let both = window_sums(&img, None, Some(&foreign), 20.0, 20.0, 2.0);
+        assert_eq!(both.n_used + 2, reference.n_used);
+        assert_eq!(both.n_missing, reference.n_missing + 2);
+    }
+
+    #[test]
+    fn moffat_gradients_reuse_the_powers_exactly_and_match_the_model() {
+        let img = moffat_image(31, 31, 15.3, 14.8, 4.0, 3.0, 1e5);
+        let (pts, _) = cutout(&img, None, 15.0, 15.0, 6).unwrap();
+        let p = MoffatParams::from([3000.0, 15.2, 14.9, 0.2, 2.8, 1.5]);
+        let other = MoffatParams::from([2000.0, 15.0, 15.0, 0.3, 3.0, 0.0]);
+        let collect = |problem: &mut MoffatProblem, p: &MoffatParams| {
+            let mut out = Vec::new();
+            problem.for_each_gradient(p, |r, g| out.push((r, *g)));
+            out
+        };
+        let mut problem = MoffatProblem::new(&pts);
+        let chi2 = problem.chi2_at(&p);
+        let reused = collect(&mut problem, &p);
+        problem.chi2_at(&other);
+        let fresh = collect(&mut problem, &p);
+        assert_eq!(reused, fresh);
+        assert_eq!(reused.len(), pts.len());
+        let chi2_of_residuals: f64 = reused.iter().map(|(r, _)| r.powi(2)).sum();
+        assert_eq!(chi2, chi2_of_residuals);
+        // The gradient against central differences of the model (residual = v − model).
+        for k in 0..6 {
+            let step = 1e-6 * p[k].abs().max(1e-3);
+            let (mut up, mut down) = (p, p);
+            up[k] += step;
+            down[k] -= step;
+            let (r_up, r_down) = (collect(&mut problem, &up), collect(&mut problem, &down));
+            for (i, (_, g)) in fresh.iter().enumerate() {
+                let numeric = (r_down[i].0 - r_up[i].0) / (2.0 * step);
+                assert!(
+                    (numeric - g[k]).abs() <= 1e-5 * (1.0 + g[k].abs()),
+                    "parameter {k}, pixel {i}: {numeric} vs {}",
+                    g[k]
+                );
+            }
         }
     }
 }

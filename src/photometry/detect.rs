@@ -50,8 +50,8 @@ use super::background::{
     estimate_background, Background, BackgroundError, BackgroundParams, ExclusionMask,
 };
 use super::centroid::{
-    moffat_2d_fit, moffat_2d_fit_fixed_beta, window_sums, windowed_centroid_masked,
-    GaussianFitParams, MoffatFit, WindowedParams, EXCLUDED_PIXELS,
+    moffat_2d_fit, moffat_2d_fit_fixed_beta, windowed_centroid_masked, Foreign, GaussianFitParams,
+    MoffatFit, WindowReader, WindowedParams, EXCLUDED_PIXELS,
 };
 use crate::image::{pixel_flag, Image, PixelMask};
 
@@ -483,8 +483,10 @@ fn adaptive_sigma(
     sigma0: f64,
 ) -> Option<f64> {
     let mut sigma_w = sigma0.max(0.5);
+    // The pixels of the first window and a margin (others copy their own).
+    let mut reader = WindowReader::around(image, mask, None, x, y, sigma_w, 1.0);
     for _ in 0..20 {
-        let s = window_sums(image, mask, None, x, y, sigma_w);
+        let s = reader.sums(x, y, sigma_w);
         if s.sw.is_nan() || s.sw <= 0.0 {
             return None;
         }
@@ -565,6 +567,45 @@ fn significant_peaks(
     out
 }
 
+/// Position of each pixel of a footprint in its pixel list, over the footprint's bounding box.
+struct FootprintIndex {
+    x0: usize,
+    y0: usize,
+    width: usize,
+    height: usize,
+    /// Row-major over the bounding box; `usize::MAX`: not in the footprint.
+    slots: Vec<usize>,
+}
+
+impl FootprintIndex {
+    fn new(pixels: &[(usize, usize)]) -> Self {
+        let x0 = pixels.iter().map(|p| p.0).min().unwrap_or(0);
+        let y0 = pixels.iter().map(|p| p.1).min().unwrap_or(0);
+        let width = pixels.iter().map(|p| p.0 + 1 - x0).max().unwrap_or(0);
+        let height = pixels.iter().map(|p| p.1 + 1 - y0).max().unwrap_or(0);
+        let mut slots = vec![usize::MAX; width * height];
+        for (k, &(x, y)) in pixels.iter().enumerate() {
+            slots[(y - y0) * width + (x - x0)] = k;
+        }
+        FootprintIndex {
+            x0,
+            y0,
+            width,
+            height,
+            slots,
+        }
+    }
+
+    /// The position of pixel `(x, y)` in the footprint's list, if it belongs to it.
+    fn get(&self, x: usize, y: usize) -> Option<usize> {
+        let (bx, by) = (x.checked_sub(self.x0)?, y.checked_sub(self.y0)?);
+        if bx >= self.width || by >= self.height {
+            return None;
+        }
+        Some(self.slots[by * self.width + bx]).filter(|&k| k != usize::MAX)
+    }
+}
+
 /// Splits a footprint between its significant peaks by watershed on the smoothed image: each
 /// pixel climbs to a local maximum by steepest ascent within the footprint; the pixels of a
 /// maximum that is not significant go to the nearest significant peak. Children smaller than
@@ -576,11 +617,7 @@ fn watershed_split(
     w: usize,
     min_area: usize,
 ) -> Vec<Vec<(usize, usize)>> {
-    let index: crate::image::PixelMap<usize> = pixels
-        .iter()
-        .enumerate()
-        .map(|(k, &(x, y))| (y * w + x, k))
-        .collect();
+    let index = FootprintIndex::new(pixels);
     // Steepest-ascent neighbour (itself at a local maximum), memoised climb to the summit.
     let up: Vec<usize> = pixels
         .iter()
@@ -595,7 +632,7 @@ fn watershed_split(
                         continue;
                     }
                     let j = ny as usize * w + nx as usize;
-                    if let Some(&m) = index.get(&j) {
+                    if let Some(m) = index.get(nx as usize, ny as usize) {
                         if detection[j] > best.0 {
                             best = (detection[j], m);
                         }
@@ -606,8 +643,10 @@ fn watershed_split(
         })
         .collect();
     let mut summit = vec![usize::MAX; pixels.len()];
+    let mut path = Vec::new();
     for k in 0..pixels.len() {
-        let mut path = vec![k];
+        path.clear();
+        path.push(k);
         let mut c = k;
         while up[c] != c && summit[c] == usize::MAX {
             c = up[c];
@@ -618,7 +657,7 @@ fn watershed_split(
         } else {
             c
         };
-        for p in path {
+        for &p in &path {
             summit[p] = top;
         }
     }
@@ -668,6 +707,55 @@ struct Partial {
     sigma_iso: f64,
 }
 
+/// The flags of a footprint from its pixels: SATURATED when one is saturated (mask flag or
+/// at least `saturation_level`), NEAR_EDGE when one lies on the image's border, MASKED when one
+/// or one of their 8 neighbours is excluded by the mask or not finite. `mask` has the image's
+/// shape.
+fn footprint_flags(
+    pixels: &[(usize, usize)],
+    image: &Image,
+    mask: Option<&PixelMask>,
+    saturation_level: Option<f64>,
+) -> u16 {
+    let (w, h) = (image.width(), image.height());
+    let (data, bits) = (image.data(), mask.map(PixelMask::bits));
+    let mut flags = 0;
+    for &(x, y) in pixels {
+        let i = y * w + x;
+        if bits.is_some_and(|b| b[i] & pixel_flag::SATURATED != 0)
+            || saturation_level.is_some_and(|s| f64::from(data[i]) >= s)
+        {
+            flags |= source_flag::SATURATED;
+        }
+        if x == 0 || y == 0 || x == w - 1 || y == h - 1 {
+            flags |= source_flag::NEAR_EDGE;
+        }
+        // Once set, the neighbourhoods of the other pixels cannot change the flag.
+        if flags & source_flag::MASKED == 0 && touches_unusable(data, bits, w, h, x, y) {
+            flags |= source_flag::MASKED;
+        }
+    }
+    flags
+}
+
+/// True when a pixel of the 3 × 3 neighbourhood of `(x, y)` (within the `w × h` image) is not
+/// finite in `data` or has a flag of [`EXCLUDED_PIXELS`] in `bits`.
+fn touches_unusable(
+    data: &[f32],
+    bits: Option<&[u8]>,
+    w: usize,
+    h: usize,
+    x: usize,
+    y: usize,
+) -> bool {
+    let (x0, x1) = (x.saturating_sub(1), (x + 1).min(w - 1));
+    (y.saturating_sub(1)..=(y + 1).min(h - 1)).any(|ny| {
+        let row = ny * w + x0..=ny * w + x1;
+        data[row.clone()].iter().any(|v| !v.is_finite())
+            || bits.is_some_and(|b| b[row].iter().any(|b| b & EXCLUDED_PIXELS != 0))
+    })
+}
+
 /// Isophotal measurements and flags of one footprint (`signal` is the background-subtracted
 /// image with unusable pixels at 0).
 fn measure_footprint(
@@ -678,40 +766,14 @@ fn measure_footprint(
     mask: Option<&PixelMask>,
     params: &DetectParams,
 ) -> Option<Partial> {
-    let (w, h) = (image.width(), image.height());
+    let w = image.width();
     let values: Vec<f64> = pixels.iter().map(|&(x, y)| signal.at(y * w + x)).collect();
     let [mx, my, xx, yy, xy] = isophotal_moments(&pixels, &values)?;
     let flux: f64 = values.iter().sum();
     let peak = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (a, b, theta) = ellipse(xx, yy, xy);
-    let mut flags = if blended { source_flag::BLENDED } else { 0 };
-    for &(x, y) in &pixels {
-        let i = y * w + x;
-        if mask.is_some_and(|m| m.has(x, y, pixel_flag::SATURATED))
-            || params
-                .saturation_level
-                .is_some_and(|s| f64::from(image.data()[i]) >= s)
-        {
-            flags |= source_flag::SATURATED;
-        }
-        if x == 0 || y == 0 || x == w - 1 || y == h - 1 {
-            flags |= source_flag::NEAR_EDGE;
-        }
-        for dy in -1i64..=1 {
-            for dx in -1i64..=1 {
-                let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
-                    continue;
-                }
-                let (nx, ny) = (nx as usize, ny as usize);
-                if mask.is_some_and(|m| m.has(nx, ny, EXCLUDED_PIXELS))
-                    || !image.get(nx, ny).is_finite()
-                {
-                    flags |= source_flag::MASKED;
-                }
-            }
-        }
-    }
+    let flags = footprint_flags(&pixels, image, mask, params.saturation_level)
+        | if blended { source_flag::BLENDED } else { 0 };
     Some(Partial {
         source: Source {
             x: mx,
@@ -730,6 +792,32 @@ fn measure_footprint(
         },
         sigma_iso: (0.5 * (xx + yy)).sqrt(),
         pixels,
+    })
+}
+
+/// True when pixel `(x, y)` of `detection` (`w × h`) is above all its 8 neighbours in the
+/// image (strictly: a plateau has no peak).
+fn is_local_peak(detection: &[f32], w: usize, h: usize, x: usize, y: usize) -> bool {
+    let i = y * w + x;
+    let centre = detection[i];
+    if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
+        // Interior: all neighbours exist, no bounds to test.
+        let above = &detection[i - w - 1..i - w + 2];
+        let below = &detection[i + w - 1..i + w + 2];
+        return above.iter().chain(below).all(|&v| v < centre)
+            && detection[i - 1] < centre
+            && detection[i + 1] < centre;
+    }
+    (-1i64..=1).all(|dy| {
+        (-1i64..=1).all(|dx| {
+            let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+            (dx, dy) == (0, 0)
+                || nx < 0
+                || ny < 0
+                || nx >= w as i64
+                || ny >= h as i64
+                || detection[ny as usize * w + nx as usize] < centre
+        })
     })
 }
 
@@ -868,21 +956,8 @@ fn find_footprints(
         // Local maxima of the smoothed image, and deblending between the significant ones.
         let peaks: Vec<usize> = footprint
             .iter()
+            .filter(|&&(x, y)| is_local_peak(&detection, w, h, x, y))
             .map(|&(x, y)| y * w + x)
-            .filter(|&i| {
-                let (x, y) = ((i % w) as i64, (i / w) as i64);
-                (-1i64..=1).all(|dy| {
-                    (-1i64..=1).all(|dx| {
-                        let (nx, ny) = (x + dx, y + dy);
-                        (dx, dy) == (0, 0)
-                            || nx < 0
-                            || ny < 0
-                            || nx >= w as i64
-                            || ny >= h as i64
-                            || detection[ny as usize * w + nx as usize] < detection[i]
-                    })
-                })
-            })
             .collect();
         let seeds = significant_peaks(&peaks, &detection, &threshold, w, params);
         let children = if seeds.len() >= 2 && params.deblend {
@@ -1145,12 +1220,7 @@ pub fn detect_sources(
         .map(|(k, p)| {
             let mut s = p.source;
             s.label = k as u32 + 1;
-            let label = s.label;
-            let labels = &labels_out;
-            let foreign = move |x: usize, y: usize| {
-                let l = labels[y * w + x];
-                l != 0 && l != label
-            };
+            let foreign = Foreign::new(&labels_out, w, s.label);
             match windowed_centroid_masked(&sub, mask, Some(&foreign), s.x_iso, s.y_iso, &window) {
                 Ok(c) => {
                     s.x = c.x;
@@ -1546,5 +1616,82 @@ mod tests {
             source_flag::describe(source_flag::SATURATED | source_flag::BLENDED),
             "saturated|blended"
         );
+    }
+
+    #[test]
+    fn local_peaks_and_footprint_flags_equal_the_direct_tests() {
+        let (w, h) = (12, 10);
+        let mut rng = Pcg64::seed_from_u64(11);
+        let level = rand_distr::Uniform::new(0u8, 12).unwrap();
+        // Few levels: equal neighbours (no peak) are common.
+        let detection: Vec<f32> = (0..w * h)
+            .map(|_| f32::from(level.sample(&mut rng)))
+            .collect();
+        let mut image = Image::filled(w, h, 1.0);
+        let mut mask = PixelMask::clear(w, h);
+        image.set(4, 0, f32::NAN);
+        mask.flag(7, 5, pixel_flag::BAD);
+        mask.flag(2, 3, pixel_flag::SATURATED);
+        let neighbours = |x: usize, y: usize| {
+            (-1i64..=1)
+                .flat_map(move |dy| (-1i64..=1).map(move |dx| (x as i64 + dx, y as i64 + dy)))
+        };
+        let mut peaks = 0;
+        for y in 0..h {
+            for x in 0..w {
+                let direct = neighbours(x, y).all(|(nx, ny)| {
+                    (nx, ny) == (x as i64, y as i64)
+                        || nx < 0
+                        || ny < 0
+                        || nx >= w as i64
+                        || ny >= h as i64
+                        || detection[ny as usize * w + nx as usize] < detection[y * w + x]
+                });
+                assert_eq!(is_local_peak(&detection, w, h, x, y), direct, "({x}, {y})");
+                peaks += usize::from(direct);
+                // One-pixel footprints.
+                let unusable = neighbours(x, y).any(|(nx, ny)| {
+                    (0..w as i64).contains(&nx)
+                        && (0..h as i64).contains(&ny)
+                        && (mask.has(nx as usize, ny as usize, EXCLUDED_PIXELS)
+                            || !image.get(nx as usize, ny as usize).is_finite())
+                });
+                let mut expected = 0;
+                if unusable {
+                    expected |= source_flag::MASKED;
+                }
+                if x == 0 || y == 0 || x == w - 1 || y == h - 1 {
+                    expected |= source_flag::NEAR_EDGE;
+                }
+                if (x, y) == (2, 3) {
+                    expected |= source_flag::SATURATED;
+                }
+                let flags = footprint_flags(&[(x, y)], &image, Some(&mask), None);
+                assert_eq!(flags, expected, "({x}, {y})");
+            }
+        }
+        assert!(peaks >= 2 && peaks < w * h / 4, "{peaks} peaks");
+        // Saturation from the level, and without a mask.
+        assert_eq!(
+            footprint_flags(&[(3, 3), (4, 3)], &image, None, Some(1.0)),
+            source_flag::SATURATED
+        );
+        assert_eq!(
+            footprint_flags(&[(3, 3), (4, 3)], &image, None, Some(1.5)),
+            0
+        );
+    }
+
+    #[test]
+    fn footprint_index_finds_the_pixels_of_the_footprint_only() {
+        let pixels = [(5, 2), (6, 2), (4, 3), (7, 4)];
+        let index = FootprintIndex::new(&pixels);
+        for (k, &(x, y)) in pixels.iter().enumerate() {
+            assert_eq!(index.get(x, y), Some(k));
+        }
+        for (x, y) in [(5, 3), (4, 2), (3, 3), (8, 4), (7, 5), (5, 1), (0, 0)] {
+            assert_eq!(index.get(x, y), None, "({x}, {y})");
+        }
+        assert_eq!(FootprintIndex::new(&[]).get(0, 0), None);
     }
 }
