@@ -11,9 +11,10 @@
 //!    distribution is too skewed for it and the median is used, and when σ = 0 the mean (both
 //!    as SExtractor/SEP and photutils do). The box rms is the clipped σ; for Gaussian noise
 //!    it is 1.5 % low (clipping at 3σ until convergence keeps |x| ≲ 2.95σ, whose σ is
-//!    0.985σ), as in SExtractor and photutils. Each box's values are bucketed once and clipped on
-//!    runs of ranks, a bucket being sorted only when one of its ranks is needed (`box_clip`),
-//!    which gives the statistics of the astropy rule without sorting or copying the box.
+//!    0.985σ), as in SExtractor and photutils. The pixels are gathered a band of boxes at a time
+//!    (each image row read once), each box's values bucketed once and clipped on runs of
+//!    ranks, a bucket being sorted only when one of its ranks is needed (`box_clip`), which
+//!    gives the statistics of the astropy rule without sorting the box.
 //! 3. Boxes with fewer than `min_valid_fraction` of their pixels usable (masked, NaN, or
 //!    excluded sources such as the comet) get no estimate and are filled from the estimated
 //!    ones by harmonic interpolation (the discrete Laplace equation, solved by Gauss–Seidel),
@@ -346,34 +347,39 @@ pub fn estimate_background(
         sigma: params.sigma,
         maxiters: params.maxiters,
     };
-    // The clipped statistics of box k (`None` when too few usable pixels), with buffers
-    // reused from box to box (`box_clip`).
-    let box_estimate = |scratch: &mut box_clip::BoxScratch, k: usize| -> Option<(f64, f64)> {
-        let (x0, x1) = xs[k % nx];
-        let (y0, y1) = ys[k / nx];
-        let total = (x1 - x0) * (y1 - y0);
-        scratch.start(total);
+    // The clipped statistics of the boxes of band j (`None` when too few usable pixels),
+    // with buffers reused from band to band (`box_clip`).
+    let widest_px = xs.iter().map(|(x0, x1)| x1 - x0).max().unwrap_or(0);
+    let band_estimates = |scratch: &mut box_clip::BandScratch, j: usize| {
+        let (y0, y1) = ys[j];
+        scratch.start(nx, widest_px * (y1 - y0));
         for y in y0..y1 {
-            let row = y * w + x0..y * w + x1;
+            let row = y * w..(y + 1) * w;
             scratch.add_row(
                 box_clip::BoxRow {
-                    values: &image.row(y)[x0..x1],
+                    values: image.row(y),
                     bits: pixel_mask.map(|m| &m.bits()[row.clone()]),
                     excluded: exclude.map(|m| &m.excluded[row.clone()]),
                 },
+                &xs,
                 EXCLUDED_FLAGS,
             );
         }
-        let n = scratch.len();
-        if n == 0 || (n as f64) < params.min_valid_fraction * total as f64 {
-            return None;
-        }
-        let (median, mean, std) = scratch.clip(&clip)?;
-        Some((sextractor_mode(median, mean, std), std))
+        let box_estimate = |(i, (x0, x1)): (usize, &(usize, usize))| -> Option<(f64, f64)> {
+            let total = (x1 - x0) * (y1 - y0);
+            let n = scratch.len(i);
+            if n == 0 || (n as f64) < params.min_valid_fraction * total as f64 {
+                return None;
+            }
+            let (median, mean, std) = scratch.clip(i, &clip)?;
+            Some((sextractor_mode(median, mean, std), std))
+        };
+        xs.iter().enumerate().map(box_estimate).collect::<Vec<_>>()
     };
-    let estimates: Vec<Option<(f64, f64)>> = (0..nx * ny)
+    let estimates: Vec<Option<(f64, f64)>> = (0..ny)
         .into_par_iter()
-        .map_init(box_clip::BoxScratch::default, box_estimate)
+        .map_init(box_clip::BandScratch::default, band_estimates)
+        .flatten_iter()
         .collect();
     let estimated: Vec<bool> = estimates.iter().map(Option::is_some).collect();
     if !estimated.iter().any(|e| *e) {
