@@ -11,9 +11,10 @@
 //!    distribution is too skewed for it and the median is used, and when σ = 0 the mean (both
 //!    as SExtractor/SEP and photutils do). The box rms is the clipped σ; for Gaussian noise
 //!    it is 1.5 % low (clipping at 3σ until convergence keeps |x| ≲ 2.95σ, whose σ is
-//!    0.985σ), as in SExtractor and photutils. Each box's values are bucketed once and clipped on
-//!    runs of ranks, a bucket being sorted only when one of its ranks is needed (`box_clip`),
-//!    which gives the statistics of the astropy rule without sorting or copying the box.
+//!    0.985σ), as in SExtractor and photutils. The pixels are gathered a band of boxes at a time
+//!    (each image row read once), each box's values bucketed once and clipped on runs of
+//!    ranks, a bucket being sorted only when one of its ranks is needed (`box_clip`), which
+//!    gives the statistics of the astropy rule without sorting the box.
 //! 3. Boxes with fewer than `min_valid_fraction` of their pixels usable (masked, NaN, or
 //!    excluded sources such as the comet) get no estimate and are filled from the estimated
 //!    ones by harmonic interpolation (the discrete Laplace equation, solved by Gauss–Seidel),
@@ -346,34 +347,39 @@ pub fn estimate_background(
         sigma: params.sigma,
         maxiters: params.maxiters,
     };
-    // The clipped statistics of box k (`None` when too few usable pixels), with buffers
-    // reused from box to box (`box_clip`).
-    let box_estimate = |scratch: &mut box_clip::BoxScratch, k: usize| -> Option<(f64, f64)> {
-        let (x0, x1) = xs[k % nx];
-        let (y0, y1) = ys[k / nx];
-        let total = (x1 - x0) * (y1 - y0);
-        scratch.start(total);
+    // The clipped statistics of the boxes of band j (`None` when too few usable pixels),
+    // with buffers reused from band to band (`box_clip`).
+    let widest_px = xs.iter().map(|(x0, x1)| x1 - x0).max().unwrap_or(0);
+    let band_estimates = |scratch: &mut box_clip::BandScratch, j: usize| {
+        let (y0, y1) = ys[j];
+        scratch.start(nx, widest_px * (y1 - y0));
         for y in y0..y1 {
-            let row = y * w + x0..y * w + x1;
+            let row = y * w..(y + 1) * w;
             scratch.add_row(
                 box_clip::BoxRow {
-                    values: &image.row(y)[x0..x1],
+                    values: image.row(y),
                     bits: pixel_mask.map(|m| &m.bits()[row.clone()]),
                     excluded: exclude.map(|m| &m.excluded[row.clone()]),
                 },
+                &xs,
                 EXCLUDED_FLAGS,
             );
         }
-        let n = scratch.len();
-        if n == 0 || (n as f64) < params.min_valid_fraction * total as f64 {
-            return None;
-        }
-        let (median, mean, std) = scratch.clip(&clip)?;
-        Some((sextractor_mode(median, mean, std), std))
+        let box_estimate = |(i, (x0, x1)): (usize, &(usize, usize))| -> Option<(f64, f64)> {
+            let total = (x1 - x0) * (y1 - y0);
+            let n = scratch.len(i);
+            if n == 0 || (n as f64) < params.min_valid_fraction * total as f64 {
+                return None;
+            }
+            let (median, mean, std) = scratch.clip(i, &clip)?;
+            Some((sextractor_mode(median, mean, std), std))
+        };
+        xs.iter().enumerate().map(box_estimate).collect::<Vec<_>>()
     };
-    let estimates: Vec<Option<(f64, f64)>> = (0..nx * ny)
+    let estimates: Vec<Option<(f64, f64)>> = (0..ny)
         .into_par_iter()
-        .map_init(box_clip::BoxScratch::default, box_estimate)
+        .map_init(box_clip::BandScratch::default, band_estimates)
+        .flatten_iter()
         .collect();
     let estimated: Vec<bool> = estimates.iter().map(Option::is_some).collect();
     if !estimated.iter().any(|e| *e) {
@@ -583,7 +589,9 @@ fn median_filter(values: &[f64], nx: usize, ny: usize, size: usize) -> Vec<f64> 
 }
 
 /// A natural cubic spline through `(t[i], v[i])` (t increasing), continued linearly beyond
-/// the end nodes.
+/// the end nodes (the reference of the tests; the maps use [`SplineSystem`] and
+/// [`SplineWeights`]).
+#[cfg(test)]
 #[derive(Debug, Clone)]
 struct NaturalSpline<'a> {
     t: &'a [f64],
@@ -592,39 +600,11 @@ struct NaturalSpline<'a> {
     d2: Vec<f64>,
 }
 
+#[cfg(test)]
 impl<'a> NaturalSpline<'a> {
     fn new(t: &'a [f64], v: Vec<f64>) -> Self {
-        let n = t.len();
-        let mut d2 = vec![0.0; n];
-        if n >= 3 {
-            // Tridiagonal system for the interior second derivatives (Thomas algorithm).
-            let m = n - 2;
-            let mut diag = vec![0.0; m];
-            let mut rhs = vec![0.0; m];
-            let mut upper = vec![0.0; m];
-            for k in 0..m {
-                let (h0, h1) = (t[k + 1] - t[k], t[k + 2] - t[k + 1]);
-                diag[k] = 2.0 * (h0 + h1);
-                upper[k] = h1;
-                rhs[k] = 6.0 * ((v[k + 2] - v[k + 1]) / h1 - (v[k + 1] - v[k]) / h0);
-            }
-            for k in 1..m {
-                let lower = t[k + 1] - t[k];
-                let f = lower / diag[k - 1];
-                diag[k] -= f * upper[k - 1];
-                rhs[k] -= f * rhs[k - 1];
-            }
-            let mut sol = vec![0.0; m];
-            for k in (0..m).rev() {
-                let next = if k + 1 < m {
-                    upper[k] * sol[k + 1]
-                } else {
-                    0.0
-                };
-                sol[k] = (rhs[k] - next) / diag[k];
-            }
-            d2[1..n - 1].copy_from_slice(&sol);
-        }
+        let mut d2 = vec![0.0; t.len()];
+        SplineSystem::new(t).second_derivatives(&v, &mut d2);
         NaturalSpline { t, v, d2 }
     }
 
@@ -650,6 +630,75 @@ impl<'a> NaturalSpline<'a> {
         a * v[k]
             + b * v[k + 1]
             + ((a * a * a - a) * d2[k] + (b * b * b - b) * d2[k + 1]) * h * h / 6.0
+    }
+}
+
+/// The tridiagonal system of a natural cubic spline's interior second derivatives on the
+/// nodes `t` (Press et al., Numerical Recipes, §3.3: for k = 1..n−2,
+/// `h[k−1] d2[k−1] + 2 (h[k−1] + h[k]) d2[k] + h[k] d2[k+1] = 6 (Δv[k]/h[k] − Δv[k−1]/h[k−1])`
+/// with h[k] = t[k+1] − t[k], d2 = 0 at both ends), with the forward sweep of the Thomas
+/// algorithm done once: its pivots and multipliers depend on the nodes only, so that the
+/// second derivatives of any values cost one sweep of the right-hand side each way, with no
+/// allocation.
+#[derive(Debug, Clone)]
+struct SplineSystem<'a> {
+    t: &'a [f64],
+    /// Pivot, multiplier of the previous row, and upper diagonal of each interior row.
+    pivot: Vec<f64>,
+    multiplier: Vec<f64>,
+    upper: Vec<f64>,
+}
+
+impl<'a> SplineSystem<'a> {
+    fn new(t: &'a [f64]) -> Self {
+        let m = t.len().saturating_sub(2);
+        let mut pivot = vec![0.0; m];
+        let mut multiplier = vec![0.0; m];
+        let mut upper = vec![0.0; m];
+        for k in 0..m {
+            let (h0, h1) = (t[k + 1] - t[k], t[k + 2] - t[k + 1]);
+            pivot[k] = 2.0 * (h0 + h1);
+            upper[k] = h1;
+        }
+        for k in 1..m {
+            let lower = t[k + 1] - t[k];
+            multiplier[k] = lower / pivot[k - 1];
+            pivot[k] -= multiplier[k] * upper[k - 1];
+        }
+        SplineSystem {
+            t,
+            pivot,
+            multiplier,
+            upper,
+        }
+    }
+
+    /// The second derivatives at the nodes of the natural spline through `v` (as long as
+    /// the nodes), into `d2`.
+    fn second_derivatives(&self, v: &[f64], d2: &mut [f64]) {
+        let t = self.t;
+        let n = t.len();
+        d2.fill(0.0);
+        if n < 3 {
+            return;
+        }
+        let m = n - 2;
+        // Interior row k is d2[k + 1]: right-hand side, forward sweep, back substitution.
+        for k in 0..m {
+            let (h0, h1) = (t[k + 1] - t[k], t[k + 2] - t[k + 1]);
+            d2[k + 1] = 6.0 * ((v[k + 2] - v[k + 1]) / h1 - (v[k + 1] - v[k]) / h0);
+        }
+        for k in 1..m {
+            d2[k + 1] -= self.multiplier[k] * d2[k];
+        }
+        for k in (0..m).rev() {
+            let next = if k + 1 < m {
+                self.upper[k] * d2[k + 2]
+            } else {
+                0.0
+            };
+            d2[k + 1] = (d2[k + 1] - next) / self.pivot[k];
+        }
     }
 }
 
@@ -728,22 +777,15 @@ fn interpolate(
     h: usize,
     floor: f64,
 ) -> Image {
-    let (nx, ny) = (node_x.len(), node_y.len());
-    // Splines along y through each column of boxes, evaluated at every row.
-    let mut columns = vec![0.0; nx * h]; // columns[y * nx + i]
-    for i in 0..nx {
-        let v: Vec<f64> = (0..ny).map(|j| mesh[j * nx + i]).collect();
-        let spline = NaturalSpline::new(node_y, v);
-        for y in 0..h {
-            let yf = y as f64;
-            columns[y * nx + i] = spline.eval(yf, interval(node_y, yf));
-        }
-    }
+    let nx = node_x.len();
+    let columns = ColumnSplines::new(mesh, node_x, node_y);
     let mut data = vec![0f32; w * h];
     if nx == 1 {
         // One column of boxes: the value along y, the same across x.
         data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-            row.fill(columns[y].max(floor) as f32);
+            let (mut value, mut d2_x) = ([0.0], [0.0]);
+            columns.at_row(y, &mut value, &mut d2_x);
+            row.fill(value[0].max(floor) as f32);
         });
         return Image::new(w, h, data).expect("interpolated map has the image's size");
     }
@@ -768,27 +810,104 @@ fn interpolate(
         weights.iter().map(|wt| wt.wd1 as f32).collect(),
     );
     let floor = floor as f32;
-    data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        let spline = NaturalSpline::new(node_x, columns[y * nx..(y + 1) * nx].to_vec());
-        let (v, d2) = (&spline.v, &spline.d2);
-        for (k, range) in &runs {
-            let (v0, v1, d0, d1) = (
-                v[*k] as f32,
-                v[*k + 1] as f32,
-                d2[*k] as f32,
-                d2[*k + 1] as f32,
-            );
-            let weights = wv0[range.clone()]
-                .iter()
-                .zip(&wv1[range.clone()])
-                .zip(&wd0[range.clone()])
-                .zip(&wd1[range.clone()]);
-            for (out, (((a, b), c), d)) in row[range.clone()].iter_mut().zip(weights) {
-                *out = (a * v0 + b * v1 + c * d0 + d * d1).max(floor);
+    // Per worker: a row's node values and their second derivatives along x.
+    let row_scratch = || (vec![0.0; nx], vec![0.0; nx]);
+    data.par_chunks_mut(w)
+        .enumerate()
+        .for_each_init(row_scratch, |(v, d2), (y, row)| {
+            columns.at_row(y, v, d2);
+            for (k, range) in &runs {
+                let (v0, v1, d0, d1) = (
+                    v[*k] as f32,
+                    v[*k + 1] as f32,
+                    d2[*k] as f32,
+                    d2[*k + 1] as f32,
+                );
+                let weights = wv0[range.clone()]
+                    .iter()
+                    .zip(&wv1[range.clone()])
+                    .zip(&wd0[range.clone()])
+                    .zip(&wd1[range.clone()]);
+                for (out, (((a, b), c), d)) in row[range.clone()].iter_mut().zip(weights) {
+                    *out = (a * v0 + b * v1 + c * d0 + d * d1).max(floor);
+                }
+            }
+        });
+    Image::new(w, h, data).expect("interpolated map has the image's size")
+}
+
+/// The bicubic spline surface through a mesh (row-major, `j * nx + i`) as the rows of
+/// numbers that give any image row's spline along x: the natural splines along y through
+/// each column of the mesh (node values and second derivatives along y), and the second
+/// derivatives along x of both. The spline along x through row y's column values has second
+/// derivatives that are linear in those values (the spline system is linear), so that they
+/// are the same weighted sum of the mesh's rows as the values: no system to solve per row.
+struct ColumnSplines<'a> {
+    mesh: &'a [f64],
+    nx: usize,
+    node_y: &'a [f64],
+    /// Second derivatives along y, row-major as the mesh.
+    d2_y: Vec<f64>,
+    /// Second derivatives along x of the rows of `mesh` and of `d2_y`.
+    mesh_d2_x: Vec<f64>,
+    d2_y_d2_x: Vec<f64>,
+}
+
+impl<'a> ColumnSplines<'a> {
+    fn new(mesh: &'a [f64], node_x: &[f64], node_y: &'a [f64]) -> Self {
+        let (nx, ny) = (node_x.len(), node_y.len());
+        let system = SplineSystem::new(node_y);
+        let mut d2_y = vec![0.0; nx * ny];
+        let (mut column, mut column_d2) = (vec![0.0; ny], vec![0.0; ny]);
+        for i in 0..nx {
+            for (j, v) in column.iter_mut().enumerate() {
+                *v = mesh[j * nx + i];
+            }
+            system.second_derivatives(&column, &mut column_d2);
+            for (j, d) in column_d2.iter().enumerate() {
+                d2_y[j * nx + i] = *d;
             }
         }
-    });
-    Image::new(w, h, data).expect("interpolated map has the image's size")
+        let along_x = SplineSystem::new(node_x);
+        let rows_d2_x = |rows: &[f64]| -> Vec<f64> {
+            let mut d2 = vec![0.0; nx * ny];
+            for (row, row_d2) in rows.chunks_exact(nx).zip(d2.chunks_exact_mut(nx)) {
+                along_x.second_derivatives(row, row_d2);
+            }
+            d2
+        };
+        ColumnSplines {
+            mesh,
+            nx,
+            node_y,
+            mesh_d2_x: rows_d2_x(mesh),
+            d2_y_d2_x: rows_d2_x(&d2_y),
+            d2_y,
+        }
+    }
+
+    /// The value of every column's spline at row `y` into `values`, and the second
+    /// derivatives of the spline along x through them into `d2_x` (`nx` values each).
+    fn at_row(&self, y: usize, values: &mut [f64], d2_x: &mut [f64]) {
+        let nx = self.nx;
+        if self.node_y.len() < 2 {
+            values.copy_from_slice(&self.mesh[..nx]);
+            d2_x.copy_from_slice(&self.mesh_d2_x[..nx]);
+            return;
+        }
+        let wt = SplineWeights::new(self.node_y, y as f64);
+        let (r0, r1) = (wt.k * nx, (wt.k + 1) * nx);
+        let sum = |v: &[f64], d: &[f64], out: &mut [f64]| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = wt.wv0 * v[r0 + i]
+                    + wt.wv1 * v[r1 + i]
+                    + wt.wd0 * d[r0 + i]
+                    + wt.wd1 * d[r1 + i];
+            }
+        };
+        sum(self.mesh, &self.d2_y, values);
+        sum(&self.mesh_d2_x, &self.d2_y_d2_x, d2_x);
+    }
 }
 
 #[cfg(test)]
@@ -841,6 +960,38 @@ mod tests {
         assert_eq!(box_edges(100, 64), vec![(0, 64), (64, 100)]);
         assert_eq!(box_edges(200, 64), vec![(0, 64), (64, 128), (128, 200)]);
         assert_eq!(box_edges(64, 64), vec![(0, 64)]);
+    }
+
+    /// The second derivatives from the eliminated system solve the spline equations of its
+    /// doc comment (zero at the ends), for uneven nodes, and vanish for linear data.
+    #[test]
+    fn spline_system_solves_the_natural_spline_equations() {
+        let t = [0.0, 1.5, 4.0, 5.0, 9.0, 9.5, 14.0];
+        let system = SplineSystem::new(&t);
+        let mut d2 = vec![f64::NAN; t.len()];
+        for v in [
+            vec![1.0, 4.0, -2.0, 0.5, 3.0, 3.5, -1.0],
+            vec![100.0, 100.2, 99.1, 103.0, 101.0, 100.0, 100.5],
+        ] {
+            system.second_derivatives(&v, &mut d2);
+            assert_eq!((d2[0], d2[t.len() - 1]), (0.0, 0.0));
+            for k in 1..t.len() - 1 {
+                let (h0, h1) = (t[k] - t[k - 1], t[k + 1] - t[k]);
+                let lhs = h0 * d2[k - 1] + 2.0 * (h0 + h1) * d2[k] + h1 * d2[k + 1];
+                let rhs = 6.0 * ((v[k + 1] - v[k]) / h1 - (v[k] - v[k - 1]) / h0);
+                assert!(
+                    (lhs - rhs).abs() < 1e-10 * rhs.abs().max(1.0),
+                    "{k}: {lhs} vs {rhs}"
+                );
+            }
+        }
+        let linear: Vec<f64> = t.iter().map(|x| 2.0 - 0.3 * x).collect();
+        system.second_derivatives(&linear, &mut d2);
+        assert!(d2.iter().all(|d| d.abs() < 1e-12), "{d2:?}");
+        // Two nodes: a straight line.
+        let mut two = [f64::NAN; 2];
+        SplineSystem::new(&t[..2]).second_derivatives(&[1.0, 3.0], &mut two);
+        assert_eq!(two, [0.0, 0.0]);
     }
 
     /// The row-by-runs interpolation equals the bicubic spline evaluated pixel by pixel

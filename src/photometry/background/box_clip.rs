@@ -4,56 +4,67 @@
 //! one kept; the statistics are those of the values kept by the last pass).
 //!
 //! Method: the usable pixels are gathered as the integer keys of [`f32::total_cmp`] (one
-//! branch-free pass over the box with the mask tests fused, into buffers reused from box to
-//! box). The values a pass keeps are always a contiguous run of the values in ascending
+//! branch-free pass with the mask tests fused, into buffers reused from band to band), a band
+//! of boxes at a time: each image row of the band is read once, in order, and its segments
+//! appended to their boxes. The values a pass keeps are always a contiguous run of the values in ascending
 //! order, so a pass needs only the median of the run (the value at its middle rank) and the
-//! ranks of its new bounds (binary searches) — order statistics, not a sorted box. The keys
+//! ranks of its new bounds — order statistics, not a sorted box. The keys
 //! are therefore only bucketed (a counting sort by key range, [`Buckets`]: buckets about eight
 //! values wide across the bulk of the box, from a sample of its keys, plus one bucket for
 //! each tail), and a bucket is sorted only when one of its ranks is asked for: a clipping
-//! touches a few dozen of a box's ~500 buckets. The σ of each pass comes from running sums
+//! touches a few of a box's ~500 buckets: the rank of a bound is found in the bucket of the
+//! bound's key (or a neighbour), not by a binary search over the ranks. The σ of each pass comes from running sums
 //! of the run, shifted by its median, from which each pass subtracts the few values it
 //! rejects (recomputed from the run when the rejected values outweigh the kept ones, e.g.
 //! bright stars, so that nothing is lost to cancellation) instead of summing the run again;
-//! the mean and σ returned are computed from the final run itself (two passes). The kept
+//! the mean and σ returned are computed from the final run itself, as sums shifted by its
+//! median (one pass; |mean − median| ≤ σ, so that Σ(x − median)²/n ≤ 2σ² loses nothing to
+//! cancellation). The kept
 //! values and the median are those of a plain clipping of the sorted values; the mean and σ
 //! differ from its only by the order of the summation. (SEP and photutils likewise clip a
 //! box without copying it at each pass.)
 
-use crate::stats::{unkey_f32, SigmaClip};
+use crate::stats::{key_f32, SigmaClip};
 
-/// Buffers reused from box to box (one per worker thread).
+/// Buffers of one band of boxes (a row of boxes of the grid), reused from band to band (one
+/// per worker thread): the band's image rows are read once, in order, each row's segments
+/// appended to their boxes' keys, and then each box is clipped.
 #[derive(Debug, Default)]
-pub(super) struct BoxScratch {
-    /// Keys of the usable pixels of the current box in `keys[..len]`.
+pub(super) struct BandScratch {
+    /// Keys of the usable pixels of box i in `keys[i * capacity..][..lens[i]]`.
     keys: Vec<u32>,
-    len: usize,
-    /// The same keys, bucketed by [`BoxScratch::clip`].
+    lens: Vec<usize>,
+    capacity: usize,
+    /// The keys of the box being clipped, bucketed.
     buckets: Buckets,
     /// Rows of "no flag" and "not excluded" for images without a mask.
     no_bits: Vec<u8>,
     no_exclusion: Vec<bool>,
 }
 
-/// One row of a box: pixel values with their mask flags and exclusions (`None` = none).
+/// One image row across a band: pixel values with their mask flags and exclusions
+/// (`None` = none).
 pub(super) struct BoxRow<'a> {
     pub values: &'a [f32],
     pub bits: Option<&'a [u8]>,
     pub excluded: Option<&'a [bool]>,
 }
 
-impl BoxScratch {
-    /// Starts a box of at most `capacity` pixels.
-    pub fn start(&mut self, capacity: usize) {
-        if self.keys.len() < capacity {
-            self.keys.resize(capacity, 0);
+impl BandScratch {
+    /// Starts a band of `boxes` boxes of at most `capacity` pixels each.
+    pub fn start(&mut self, boxes: usize, capacity: usize) {
+        if self.keys.len() < boxes * capacity {
+            self.keys.resize(boxes * capacity, 0);
         }
-        self.len = 0;
+        self.lens.clear();
+        self.lens.resize(boxes, 0);
+        self.capacity = capacity;
     }
 
-    /// Adds the usable pixels of one row: finite, without any of `excluded_flags`, not
-    /// excluded. The box's rows must not exceed the capacity given to [`BoxScratch::start`].
-    pub fn add_row(&mut self, row: BoxRow<'_>, excluded_flags: u8) {
+    /// Adds the usable pixels of one image row (finite, without any of `excluded_flags`, not
+    /// excluded): the pixels of `edges[i]` (a `[start, end)` range of columns) to box i. A
+    /// box's rows must not exceed the capacity given to [`BandScratch::start`].
+    pub fn add_row(&mut self, row: BoxRow<'_>, edges: &[(usize, usize)], excluded_flags: u8) {
         let n = row.values.len();
         if self.no_bits.len() < n {
             self.no_bits.resize(n, 0);
@@ -61,28 +72,50 @@ impl BoxScratch {
         }
         let bits = row.bits.unwrap_or(&self.no_bits[..n]);
         let excluded = row.excluded.unwrap_or(&self.no_exclusion[..n]);
-        // Branch-free: every pixel is written, and the end advances over the usable ones.
-        let out = &mut self.keys[self.len..self.len + n];
-        let mut len = 0;
-        for ((&v, &b), &e) in row.values.iter().zip(bits).zip(excluded) {
-            out[len] = crate::stats::key_f32(v);
-            let usable = v.is_finite() & (b & excluded_flags == 0) & !e;
-            len += usize::from(usable);
+        for (i, &(x0, x1)) in edges.iter().enumerate() {
+            let at = i * self.capacity + self.lens[i];
+            self.lens[i] += append_usable(
+                &mut self.keys[at..at + (x1 - x0)],
+                &row.values[x0..x1],
+                &bits[x0..x1],
+                &excluded[x0..x1],
+                excluded_flags,
+            );
         }
-        self.len += len;
     }
 
-    /// Number of usable pixels gathered.
-    pub fn len(&self) -> usize {
-        self.len
+    /// Number of usable pixels gathered in box `i`.
+    pub fn len(&self, i: usize) -> usize {
+        self.lens[i]
     }
 
-    /// Sigma-clips the gathered pixels (see the module notes): the median, mean and
-    /// population σ of the kept values, `None` when none is left.
-    pub fn clip(&mut self, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
-        self.buckets.fill(&self.keys[..self.len]);
+    /// Sigma-clips the pixels gathered in box `i` (see the module notes): the median, mean
+    /// and population σ of the kept values, `None` when none is left.
+    pub fn clip(&mut self, i: usize, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
+        let at = i * self.capacity;
+        self.buckets.fill(&self.keys[at..at + self.lens[i]]);
         clip_bucketed(&mut self.buckets, clip)
     }
+}
+
+/// Writes the keys of the usable pixels among `values` (finite, without any of
+/// `excluded_flags`, not `excluded`) to the start of `out` (as long as `values`), and returns
+/// their number. Branch-free: every pixel is written, and the end advances over the usable
+/// ones.
+fn append_usable(
+    out: &mut [u32],
+    values: &[f32],
+    bits: &[u8],
+    excluded: &[bool],
+    excluded_flags: u8,
+) -> usize {
+    let mut len = 0;
+    for ((&v, &b), &e) in values.iter().zip(bits).zip(excluded) {
+        out[len] = key_f32(v);
+        let usable = v.is_finite() & (b & excluded_flags == 0) & !e;
+        len += usize::from(usable);
+    }
+    len
 }
 
 /// Running sums of the values of a run, shifted by `shift`: Σ(x − shift), Σ(x − shift)².
@@ -95,21 +128,29 @@ struct ShiftedSums {
 
 impl ShiftedSums {
     fn of(keys: &[u32], shift: f64) -> ShiftedSums {
-        // Four accumulators, so that the additions do not wait on each other.
-        let (mut s1, mut s2) = ([0.0f64; 4], [0.0f64; 4]);
-        let chunks = keys.chunks_exact(4);
-        let rest = chunks.remainder();
-        for q in chunks {
-            for j in 0..4 {
-                let d = value(q[j]) - shift;
-                s1[j] += d;
-                s2[j] += d * d;
+        // LANES independent accumulators, so that the additions do not wait on each other;
+        // the keys are turned into values a block at a time first (integer operations the
+        // compiler vectorises), then summed (lane j sums the values j, j + LANES, …).
+        let (mut s1, mut s2) = ([0.0f64; LANES], [0.0f64; LANES]);
+        let mut block = [0f32; BLOCK];
+        let blocks = keys.chunks_exact(BLOCK);
+        let rest = blocks.remainder();
+        for keys in blocks {
+            for (v, k) in block.iter_mut().zip(keys) {
+                *v = value_f32(*k);
+            }
+            for q in block.chunks_exact(LANES) {
+                for j in 0..LANES {
+                    let d = f64::from(q[j]) - shift;
+                    s1[j] += d;
+                    s2[j] += d * d;
+                }
             }
         }
         for (j, &k) in rest.iter().enumerate() {
             let d = value(k) - shift;
-            s1[j] += d;
-            s2[j] += d * d;
+            s1[j % LANES] += d;
+            s2[j % LANES] += d * d;
         }
         ShiftedSums {
             shift,
@@ -126,9 +167,22 @@ impl ShiftedSums {
     }
 }
 
+/// Accumulators of [`ShiftedSums::of`], and the keys it turns into values at a time.
+const LANES: usize = 8;
+const BLOCK: usize = 64;
+
+/// The value of a key, branch-free ([`crate::stats::unkey_f32`]): a key with the top bit
+/// set is a non-negative number with that bit flipped, any other key has every bit flipped.
+#[inline]
+fn value_f32(key: u32) -> f32 {
+    let flip = !(((key as i32) >> 31) as u32) | 0x8000_0000;
+    f32::from_bits(key ^ flip)
+}
+
+/// [`value_f32`] widened.
 #[inline]
 fn value(key: u32) -> f64 {
-    f64::from(unkey_f32(key))
+    f64::from(value_f32(key))
 }
 
 /// Keys grouped into buckets of consecutive key ranges, in bucket order; a bucket is sorted
@@ -142,6 +196,9 @@ struct Buckets {
     /// Bucket b holds `keys[start[b]..start[b + 1]]`.
     start: Vec<u32>,
     sorted: Vec<bool>,
+    /// Bucket of a key: 0 below `lo`, else `1 + min((key − lo) >> shift, start.len() − 3)`.
+    lo: u32,
+    shift: u32,
 }
 
 /// Buckets per key of a box (about eight keys per bucket in the bulk of the box), and their
@@ -188,13 +245,8 @@ impl Buckets {
         while (span >> shift) as usize >= nb - 2 {
             shift += 1;
         }
-        let bucket = |k: u32| -> usize {
-            if k < lo {
-                0
-            } else {
-                1 + (((k - lo) >> shift) as usize).min(nb - 2)
-            }
-        };
+        (self.lo, self.shift) = (lo, shift);
+        let bucket = |k: u32| bucket_of(k, lo, shift, nb);
         // Local slices, so that the loops keep their bounds in registers. `start[b + 1]`
         // counts bucket b, then (prefix sums) ends it; the scatter fills each bucket from its
         // end down, which leaves `start[b]` at its first key.
@@ -222,29 +274,50 @@ impl Buckets {
         self.len
     }
 
-    /// The key of rank `rank` (< `len`) in ascending order.
-    fn at(&mut self, rank: usize) -> u32 {
-        let b = self.start.partition_point(|s| *s as usize <= rank) - 1;
+    /// The bucket of `key`.
+    fn bucket(&self, key: u32) -> usize {
+        let nb = self.start.len() - 1;
+        if nb == 1 {
+            0
+        } else {
+            bucket_of(key, self.lo, self.shift, nb)
+        }
+    }
+
+    /// Sorts bucket `b` if it is not yet.
+    fn sort_bucket(&mut self, b: usize) {
         if !self.sorted[b] {
             self.keys[self.start[b] as usize..self.start[b + 1] as usize].sort_unstable();
             self.sorted[b] = true;
         }
-        self.keys[rank]
     }
 
-    /// The first rank in `lo..hi` whose value fails `pred` (`pred` true then false along
-    /// the ranks), as `slice::partition_point`.
-    fn partition_point(&mut self, lo: usize, hi: usize, pred: impl Fn(f64) -> bool) -> usize {
-        let (mut l, mut h) = (lo, hi);
-        while l < h {
-            let m = l + (h - l) / 2;
-            if pred(value(self.at(m))) {
-                l = m + 1;
+    /// The number of keys whose value satisfies `pred`, which holds on a prefix of the
+    /// ascending order (then `count_while(..).clamp(lo, hi)` is the partition point of the
+    /// ranks `lo..hi`). `near` is a key close to where `pred` turns false: the search starts
+    /// in its bucket and steps to the neighbouring buckets while the answer lies beyond, so
+    /// that it sorts one bucket or a few, whatever `near` is.
+    fn count_while(&mut self, near: u32, pred: impl Fn(f64) -> bool) -> usize {
+        let n = self.len;
+        let mut b = self.bucket(near);
+        loop {
+            let (first, end) = (self.start[b] as usize, self.start[b + 1] as usize);
+            if first > 0 && !pred(value(self.at(first - 1))) {
+                b -= 1;
+            } else if end < n && pred(value(self.at(end))) {
+                b += 1;
             } else {
-                h = m;
+                self.sort_bucket(b);
+                return first + self.keys[first..end].partition_point(|k| pred(value(*k)));
             }
         }
-        l
+    }
+
+    /// The key of rank `rank` (< `len`) in ascending order.
+    fn at(&mut self, rank: usize) -> u32 {
+        let b = self.start.partition_point(|s| *s as usize <= rank) - 1;
+        self.sort_bucket(b);
+        self.keys[rank]
     }
 
     /// Median of the ranks `lo..hi` (the mean of the two middle values for an even count).
@@ -269,6 +342,17 @@ impl Buckets {
     }
 }
 
+/// Bucket of `key` among `nb` ≥ 2 buckets: 0 below `lo`, then steps of 2^`shift` keys
+/// (`shift` < 32) from `lo`, the last bucket open-ended.
+#[inline]
+fn bucket_of(key: u32, lo: u32, shift: u32, nb: usize) -> usize {
+    if key < lo {
+        0
+    } else {
+        1 + (((key - lo) >> shift) as usize).min(nb - 2)
+    }
+}
+
 /// The clipping of the module notes on bucketed keys of finite values.
 fn clip_bucketed(keys: &mut Buckets, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
     let (mut lo, mut hi) = (0, keys.len());
@@ -284,8 +368,12 @@ fn clip_bucketed(keys: &mut Buckets, clip: &SigmaClip) -> Option<(f64, f64, f64)
         let centre = keys.median(lo, hi);
         let std = sums.std(hi - lo);
         let (low, high) = (centre - clip.sigma * std, centre + clip.sigma * std);
-        let new_lo = keys.partition_point(lo, hi, |v| v < low);
-        let new_hi = keys.partition_point(new_lo, hi, |v| v <= high);
+        let new_lo = keys
+            .count_while(key_f32(low as f32), |v| v < low)
+            .clamp(lo, hi);
+        let new_hi = keys
+            .count_while(key_f32(high as f32), |v| v <= high)
+            .clamp(new_lo, hi);
         if (new_lo, new_hi) == (lo, hi) {
             break;
         }
@@ -312,11 +400,14 @@ fn clip_bucketed(keys: &mut Buckets, clip: &SigmaClip) -> Option<(f64, f64, f64)
     }
     let median = keys.median(lo, hi);
     // The final mean and σ from the run itself (two passes).
-    let run = keys.ranks(lo, hi);
-    let n = run.len() as f64;
-    let mean = run.iter().map(|k| value(*k)).sum::<f64>() / n;
-    let var = run.iter().map(|k| (value(*k) - mean).powi(2)).sum::<f64>() / n;
-    Some((median, mean, var.sqrt()))
+    let n = (hi - lo) as f64;
+    let sums = ShiftedSums::of(keys.ranks(lo, hi), median);
+    let offset = sums.s1 / n;
+    Some((
+        median,
+        median + offset,
+        (sums.s2 / n - offset * offset).max(0.0).sqrt(),
+    ))
 }
 
 impl ShiftedSums {
@@ -367,17 +458,18 @@ mod tests {
     }
 
     fn clipped(values: &[f32], clip: &SigmaClip) -> Option<(f64, f64, f64)> {
-        let mut scratch = BoxScratch::default();
-        scratch.start(values.len());
+        let mut scratch = BandScratch::default();
+        scratch.start(1, values.len());
         scratch.add_row(
             BoxRow {
                 values,
                 bits: None,
                 excluded: None,
             },
+            &[(0, values.len())],
             0,
         );
-        scratch.clip(clip)
+        scratch.clip(0, clip)
     }
 
     /// The same median (to the bit) and the same mean and σ up to the order of summation.
@@ -520,37 +612,130 @@ mod tests {
         }
     }
 
-    /// Masked, excluded and non-finite pixels are left out, whatever the row's layout.
+    /// Masked, excluded and non-finite pixels are left out, whatever the row's layout, and
+    /// each row's segments go to their own boxes.
     #[test]
     fn rows_keep_only_usable_pixels() {
         let values = [1.0, f32::NAN, 3.0, 4.0, f32::INFINITY, 6.0, 7.0];
         let bits = [0u8, 0, 2, 0, 0, 1, 0];
         let excluded = [false, false, false, true, false, false, false];
-        let mut scratch = BoxScratch::default();
-        scratch.start(14);
+        let edges = [(0, 3), (3, 7)];
+        let mut scratch = BandScratch::default();
+        scratch.start(2, 8);
         scratch.add_row(
             BoxRow {
                 values: &values,
                 bits: Some(&bits),
                 excluded: Some(&excluded),
             },
+            &edges,
             2,
         );
         scratch.add_row(
             BoxRow {
-                values: &values[..3],
+                values: &values,
                 bits: None,
                 excluded: None,
             },
+            &edges,
             2,
         );
-        let mut keys = scratch.keys[..scratch.len].to_vec();
-        keys.sort_unstable();
-        let expected: Vec<u32> = [1.0f32, 1.0, 3.0, 6.0, 7.0]
-            .iter()
-            .map(|v| key_f32(*v))
-            .collect();
-        assert_eq!(keys, expected);
-        assert_eq!(scratch.len(), 5);
+        let gathered = |scratch: &BandScratch, i: usize| -> Vec<u32> {
+            let at = i * scratch.capacity;
+            let mut keys = scratch.keys[at..at + scratch.len(i)].to_vec();
+            keys.sort_unstable();
+            keys
+        };
+        let keys = |values: &[f32]| -> Vec<u32> { values.iter().map(|v| key_f32(*v)).collect() };
+        assert_eq!(gathered(&scratch, 0), keys(&[1.0, 1.0, 3.0]));
+        assert_eq!(gathered(&scratch, 1), keys(&[4.0, 6.0, 6.0, 7.0, 7.0]));
+        assert_eq!((scratch.len(0), scratch.len(1)), (3, 5));
+        // A new band starts empty.
+        scratch.start(2, 8);
+        assert_eq!((scratch.len(0), scratch.len(1)), (0, 0));
+    }
+
+    /// The blocked, multi-lane sums are the plain shifted sums, for lengths around the block
+    /// and lane sizes.
+    #[test]
+    fn shifted_sums_are_the_plain_sums() {
+        let mut rng = Pcg64::seed_from_u64(9);
+        let normal = Normal::new(600.0, 25.0).unwrap();
+        for n in [0, 1, 7, 8, 9, 63, 64, 65, 130, 1000, 4096] {
+            let values: Vec<f32> = (0..n).map(|_| normal.sample(&mut rng) as f32).collect();
+            let keys: Vec<u32> = values.iter().map(|v| key_f32(*v)).collect();
+            let shift = 598.5;
+            let sums = ShiftedSums::of(&keys, shift);
+            let d: Vec<f64> = values.iter().map(|v| f64::from(*v) - shift).collect();
+            let (s1, s2) = (d.iter().sum::<f64>(), d.iter().map(|d| d * d).sum::<f64>());
+            assert!(
+                (sums.s1 - s1).abs() <= 1e-9 * s1.abs().max(1.0),
+                "{n}: {} vs {s1}",
+                sums.s1
+            );
+            assert!(
+                (sums.s2 - s2).abs() <= 1e-12 * s2.max(1.0),
+                "{n}: {} vs {s2}",
+                sums.s2
+            );
+            assert_eq!(sums.shift, shift);
+        }
+    }
+
+    /// The branch-free value of a key is [`crate::stats::unkey_f32`]'s.
+    #[test]
+    fn values_of_keys_round_trip() {
+        for v in [
+            0.0f32,
+            -0.0,
+            1.5,
+            -1.5,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            -1e-40,
+        ] {
+            assert_eq!(value_f32(key_f32(v)).to_bits(), v.to_bits());
+            assert_eq!(value_f32(key_f32(v)), crate::stats::unkey_f32(key_f32(v)));
+        }
+    }
+
+    /// The count of keys below a bound, found from any starting key, is that of the sorted
+    /// keys, and the buckets it sorts hold their ranks.
+    #[test]
+    fn counts_below_bounds_are_those_of_the_sorted_keys() {
+        let mut rng = Pcg64::seed_from_u64(5);
+        let normal = Normal::new(0.0, 1.0).unwrap();
+        for n in [5, 127, 128, 1000, 4096] {
+            let values: Vec<f32> = (0..n)
+                .map(|i| {
+                    (if i % 11 == 0 { 5e4 } else { 600.0 } + 25.0 * normal.sample(&mut rng)) as f32
+                })
+                .collect();
+            let keys: Vec<u32> = values.iter().map(|v| key_f32(*v)).collect();
+            let mut sorted: Vec<f64> = values.iter().map(|v| f64::from(*v)).collect();
+            sorted.sort_unstable_by(f64::total_cmp);
+            let mut buckets = Buckets::default();
+            for bound in [-1e9, 500.0, 599.5, 600.0, 612.25, 700.0, 5e4, 1e9] {
+                for near in [bound, bound - 40.0, bound + 3e4, -1e30, 1e30] {
+                    buckets.fill(&keys);
+                    let below = buckets.count_while(key_f32(near as f32), |v| v < bound);
+                    let at_most = buckets.count_while(key_f32(near as f32), |v| v <= bound);
+                    assert_eq!(
+                        below,
+                        sorted.partition_point(|v| *v < bound),
+                        "{n} {bound} {near}"
+                    );
+                    assert_eq!(
+                        at_most,
+                        sorted.partition_point(|v| *v <= bound),
+                        "{n} {bound} {near}"
+                    );
+                    for r in [below.saturating_sub(1), below.min(n - 1)] {
+                        assert_eq!(value(buckets.at(r)), sorted[r]);
+                    }
+                }
+            }
+        }
     }
 }
