@@ -1,8 +1,8 @@
 //! Direct reading of an uncompressed image data unit: the big-endian samples read from the
 //! file in one call and converted to f32 in place, with BSCALE/BZERO, exactly as cfitsio's
 //! `ffgpv(TFLOAT)` without null checking converts them (`(float)(raw * BSCALE + BZERO)` in
-//! double precision, FITS standard 4.0 §5.3), at the speed of the copy from the page cache
-//! instead of cfitsio's buffered reads, byte swaps and conversions in separate passes.
+//! double precision, FITS standard 4.0 §5.3), in one read and one conversion pass instead of
+//! cfitsio's buffered reads, byte swaps and conversions in separate passes.
 //!
 //! Only the common case takes this path: a plain (not gzip, not tile-compressed) file with
 //! BITPIX 16, 32 or −32 whose data unit is complete on disk. [`super::read`] falls back to

@@ -5,8 +5,9 @@
 //! integers and 32/64-bit floats, gzip-compressed files (`.fits.gz`) and tile-compressed
 //! images (`.fits.fz`), which it presents as ordinary image HDUs. The common case, an
 //! uncompressed 16-, 32-bit integer or 32-bit float image, is read directly instead
-//! ([`super::plain_data`], the same values at about twice the speed). Files are always opened
-//! read-only.
+//! ([`super::plain_data`]: the same values bit for bit in one read and one conversion pass;
+//! a full ALFOSC frame read 10 % faster, most of what is left being the kernel's copy and the
+//! page faults of the new buffer). Files are always opened read-only.
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::io::Read;
