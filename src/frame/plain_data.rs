@@ -120,6 +120,16 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Samples of `sample` type after an 8-byte "header".
+    fn plain(sample: Sample, scale: f64, zero: f64) -> PlainData {
+        PlainData {
+            offset_bytes: 8,
+            sample,
+            scale,
+            zero,
+        }
+    }
+
     fn file_with(bytes: &[u8]) -> (tempfile::NamedTempFile, File) {
         let mut tmp = tempfile::NamedTempFile::new().unwrap();
         tmp.write_all(b"header..").unwrap();
@@ -134,12 +144,7 @@ mod tests {
         let ints: [i32; 4] = [-7, 0, 1 << 30, i32::MIN];
         let bytes: Vec<u8> = ints.iter().flat_map(|v| v.to_be_bytes()).collect();
         let (_tmp, mut file) = file_with(&bytes);
-        let data = PlainData {
-            offset_bytes: 8,
-            sample: Sample::I32,
-            scale: 2.5,
-            zero: 100.0,
-        };
+        let data = plain(Sample::I32, 2.5, 100.0);
         let mut out = [0f32; 3];
         data.read(&mut file, 1, &mut out).unwrap();
         let expected: Vec<f32> = ints[1..]
@@ -151,12 +156,7 @@ mod tests {
         let shorts: [i16; 3] = [-32768, -1, 32767];
         let bytes: Vec<u8> = shorts.iter().flat_map(|v| v.to_be_bytes()).collect();
         let (_tmp, mut file) = file_with(&bytes);
-        let data = PlainData {
-            offset_bytes: 8,
-            sample: Sample::I16,
-            scale: 1.0,
-            zero: 32768.0,
-        };
+        let data = plain(Sample::I16, 1.0, 32768.0);
         let mut out = [0f32; 3];
         data.read(&mut file, 0, &mut out).unwrap();
         assert_eq!(out, [0.0, 32767.0, 65535.0]);
@@ -164,12 +164,7 @@ mod tests {
         let floats = [1.5f32, f32::NAN, -0.0, f32::INFINITY];
         let bytes: Vec<u8> = floats.iter().flat_map(|v| v.to_be_bytes()).collect();
         let (_tmp, mut file) = file_with(&bytes);
-        let data = PlainData {
-            offset_bytes: 8,
-            sample: Sample::F32,
-            scale: 1.0,
-            zero: 0.0,
-        };
+        let data = plain(Sample::F32, 1.0, 0.0);
         let mut out = [0f32; 4];
         data.read(&mut file, 0, &mut out).unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -189,12 +184,7 @@ mod tests {
     #[test]
     fn a_short_file_is_an_error() {
         let (_tmp, mut file) = file_with(&[0u8; 10]);
-        let data = PlainData {
-            offset_bytes: 8,
-            sample: Sample::I32,
-            scale: 1.0,
-            zero: 0.0,
-        };
+        let data = plain(Sample::I32, 1.0, 0.0);
         // 10 bytes after the offset: two 4-byte samples, not three.
         let mut out = [0f32; 2];
         assert!(data.read(&mut file, 0, &mut out).is_ok());

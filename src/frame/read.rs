@@ -421,20 +421,18 @@ impl FitsSource {
     /// The last pixel is read first, so that a truncated file (or a header claiming a huge
     /// image) is an error before the whole image is allocated.
     pub fn read_pixels(&mut self, image: &ImageHdu) -> Result<Vec<f32>, FrameError> {
-        let path = display(&self.path);
-        let err = |message: String| FrameError::Hdu {
-            path: path.clone(),
-            hdu: image.hdu,
-            message,
-        };
         let (w, h) = (image.width, image.height);
         let n = match w.checked_mul(h) {
             Some(n) if n <= MAX_PIXELS => n,
             _ => {
-                return Err(err(format!(
-                    "NAXIS1 × NAXIS2 = {w} × {h} pixels: more than cometphot reads \
-                     ({MAX_PIXELS}); header corrupt?"
-                )))
+                return Err(FrameError::Hdu {
+                    path: display(&self.path),
+                    hdu: image.hdu,
+                    message: format!(
+                        "NAXIS1 × NAXIS2 = {w} × {h} pixels: more than cometphot reads \
+                         ({MAX_PIXELS}); header corrupt?"
+                    ),
+                })
             }
         };
         if let Some(plain) = self.plain_data(image, n) {
