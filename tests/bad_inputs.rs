@@ -572,15 +572,12 @@ fn run_reports_the_corpus_and_survives_interruption() {
         .map(|(p, key)| read_by_file(p, key))
         .collect();
     // Each re-run is interrupted when it reaches a step: during the photometry, the fit, the
-    // comparison, and the writing of tables and report. The run has the lowest priority
-    // (nice 19): on a machine busy with other tests it could otherwise finish the whole small
-    // corpus between printing the step and receiving the signal.
+    // comparison, and the writing of tables and report.
     let mut interrupted = 0;
     for step in ["[2/8]", "[3/8]", "[6/8]", "[8/8]"] {
         use std::io::BufRead;
         use std::os::unix::process::ExitStatusExt;
-        let mut child = Command::new("nice")
-            .args(["-n", "19", env!("CARGO_BIN_EXE_cometphot")])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cometphot"))
             .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
