@@ -65,9 +65,13 @@ pub struct OverscanStats {
     pub signal_adu: f64,
 }
 
-/// One amplifier after overscan subtraction and trimming (still ADU).
+/// One amplifier after overscan subtraction, trimming and conversion to electrons with its
+/// own gain.
 struct AmpResult {
-    image_adu: Image,
+    image_e: Image,
+    /// Median of a subsample of the trimmed data above the overscan (ADU), with an overscan
+    /// ([`OverscanStats::signal_adu`]).
+    signal_adu: Option<f64>,
     mask: PixelMask,
     gain: f64,
     read_noise_e: Option<f64>,
@@ -127,6 +131,31 @@ fn raw_flags(
     (mask, n_sat, n_nan)
 }
 
+/// Median of every [`SIGNAL_SAMPLE_STEP`]-th finite pixel of the trimmed data (row-major over
+/// the data section) above the overscan `fit`, in ADU: the values `(f64(raw) − level) as f32`
+/// of [`subtract_and_trim`] before the gain, read from the raw pixels (`width` per row).
+fn signal_sample_median_adu(
+    pixels: &[f32],
+    width: usize,
+    fit: &OverscanFit,
+    data: &Section,
+) -> f64 {
+    let tw = data.width();
+    let n = tw * data.height();
+    let mut sample: Vec<f64> = Vec::with_capacity(n.div_ceil(SIGNAL_SAMPLE_STEP));
+    sample.extend(
+        (0..n)
+            .step_by(SIGNAL_SAMPLE_STEP)
+            .map(|i| {
+                let (x, y) = (data.x.start + i % tw, data.y.start + i / tw);
+                (f64::from(pixels[y * width + x]) - fit.level_at(x, y)) as f32
+            })
+            .filter(|v| v.is_finite())
+            .map(f64::from),
+    );
+    crate::stats::median_in_place(&mut sample).unwrap_or(0.0)
+}
+
 fn prepare_amplifier(
     frame: &Frame,
     amp: &Amplifier,
@@ -184,13 +213,17 @@ fn prepare_amplifier(
             None
         }
     };
-    let image_adu =
-        subtract_and_trim(&amp.pixels, w, h, fit.as_ref(), &data).map_err(|message| {
-            ReduceError::Layout {
-                file: file.clone(),
-                message: format!("HDU {hdu}: {message}"),
-            }
-        })?;
+    let known_gain = meta.gain_e_per_adu.filter(|g| *g > 0.0 && g.is_finite());
+    let gain = known_gain.unwrap_or(1.0);
+    let image_e = subtract_and_trim(&amp.pixels, w, h, fit.as_ref(), &data, gain as f32).map_err(
+        |message| ReduceError::Layout {
+            file: file.clone(),
+            message: format!("HDU {hdu}: {message}"),
+        },
+    )?;
+    let signal_adu = fit
+        .as_ref()
+        .map(|f| signal_sample_median_adu(&amp.pixels, w, f, &data));
     let (mask, n_sat, n_nan) = raw_flags(&amp.pixels, w, &data, saturation);
     if data != whole {
         history.push(format!("HDU {hdu}: trimmed to the data section {data}"));
@@ -208,15 +241,11 @@ fn prepare_amplifier(
             "HDU {hdu}: {n_nan} non-finite pixels flagged NONFINITE"
         ));
     }
-    let gain = match meta.gain_e_per_adu {
-        Some(g) if g > 0.0 && g.is_finite() => g,
-        _ => {
-            history.push(format!(
-                "HDU {hdu}: no gain in the header or profile: 1 e-/ADU assumed"
-            ));
-            1.0
-        }
-    };
+    if known_gain.is_none() {
+        history.push(format!(
+            "HDU {hdu}: no gain in the header or profile: 1 e-/ADU assumed"
+        ));
+    }
     let measured_e = fit
         .as_ref()
         .map(|f| f.noise_adu * gain)
@@ -242,7 +271,8 @@ fn prepare_amplifier(
             }),
     };
     Ok(AmpResult {
-        image_adu,
+        image_e,
+        signal_adu,
         mask,
         gain,
         read_noise_e,
@@ -284,22 +314,10 @@ pub fn prepare_frame(
     let overscan_stats = amps
         .iter()
         .map(|a| {
-            a.fit.as_ref().map(|f| {
-                let pixels = a.image_adu.data();
-                let mut sample: Vec<f64> =
-                    Vec::with_capacity(pixels.len().div_ceil(SIGNAL_SAMPLE_STEP));
-                sample.extend(
-                    pixels
-                        .iter()
-                        .step_by(SIGNAL_SAMPLE_STEP)
-                        .filter(|v| v.is_finite())
-                        .map(|&v| f64::from(v)),
-                );
-                OverscanStats {
-                    level_adu: f.mean_level_adu(),
-                    noise_adu: f.noise_adu,
-                    signal_adu: crate::stats::median_in_place(&mut sample).unwrap_or(0.0),
-                }
+            a.fit.as_ref().map(|f| OverscanStats {
+                level_adu: f.mean_level_adu(),
+                noise_adu: f.noise_adu,
+                signal_adu: a.signal_adu.unwrap_or(0.0),
             })
         })
         .collect();
@@ -317,12 +335,6 @@ pub fn prepare_frame(
             file: file.clone(),
             message: "no amplifier".into(),
         })?;
-        let g = amp.gain as f32;
-        // In place: the ADU image is not needed any more.
-        let mut image = amp.image_adu;
-        for v in image.data_mut() {
-            *v *= g;
-        }
         history.push(format!(
             "converted to electrons with gain {} e-/ADU",
             amp.gain
@@ -334,7 +346,7 @@ pub fn prepare_frame(
             _ => None,
         });
         (
-            image,
+            amp.image_e,
             amp.mask,
             [amp.data.x.start, amp.data.y.start],
             levels,
@@ -382,7 +394,7 @@ fn assemble(
                      amplifier to be assembled"
                 ),
             })?;
-        let (w, h) = (amp.image_adu.width(), amp.image_adu.height());
+        let (w, h) = (amp.image_e.width(), amp.image_e.height());
         let bx = det.width() / w.max(1);
         let by = det.height() / h.max(1);
         if bx == 0 || by == 0 || det.width() != bx * w || det.height() != by * h {
@@ -405,21 +417,20 @@ fn assemble(
     let width = amps
         .iter()
         .zip(&placements)
-        .map(|(a, p)| p.0 - x_min + a.image_adu.width())
+        .map(|(a, p)| p.0 - x_min + a.image_e.width())
         .max()
         .unwrap_or(0);
     let height = amps
         .iter()
         .zip(&placements)
-        .map(|(a, p)| p.1 - y_min + a.image_adu.height())
+        .map(|(a, p)| p.1 - y_min + a.image_e.height())
         .max()
         .unwrap_or(0);
     let mut image = Image::filled(width, height, f32::NAN);
     let mut covered = vec![false; width * height];
     let mut mask = PixelMask::clear(width, height);
     for ((amp, p), raw) in amps.iter().zip(&placements).zip(&frame.amplifiers) {
-        let (w, h) = (amp.image_adu.width(), amp.image_adu.height());
-        let g = amp.gain as f32;
+        let (w, h) = (amp.image_e.width(), amp.image_e.height());
         for j in 0..h {
             for i in 0..w {
                 let si = if p.2 { w - 1 - i } else { i };
@@ -435,7 +446,7 @@ fn assemble(
                     });
                 }
                 covered[y * width + x] = true;
-                image.set(x, y, amp.image_adu.get(si, sj) * g);
+                image.set(x, y, amp.image_e.get(si, sj));
                 mask.flag(x, y, amp.mask.get(si, sj));
             }
         }
