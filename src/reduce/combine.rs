@@ -101,6 +101,23 @@ const ROWS_PER_CHUNK: usize = 8;
 /// flats); larger ones use a selection.
 const INSERTION_MAX: usize = 32;
 
+/// Optimal sorting networks of 3, 4 and 5 values (pairs compared and exchanged in order),
+/// shared by [`sort_small`] and the block fast path so that both order a pixel's values by
+/// the same operations.
+const NETWORK_3: [(usize, usize); 3] = [(1, 2), (0, 2), (0, 1)];
+const NETWORK_4: [(usize, usize); 5] = [(0, 1), (2, 3), (0, 2), (1, 3), (1, 2)];
+const NETWORK_5: [(usize, usize); 9] = [
+    (0, 1),
+    (3, 4),
+    (2, 4),
+    (2, 3),
+    (0, 3),
+    (0, 2),
+    (1, 4),
+    (1, 3),
+    (1, 2),
+];
+
 /// Sorts `s[i]`, `s[j]` (finite values) without a branch.
 #[inline(always)]
 fn compare_exchange(s: &mut [f64], i: usize, j: usize) {
@@ -118,27 +135,17 @@ fn sort_small(s: &mut [f64]) {
         0 | 1 => {}
         2 => compare_exchange(s, 0, 1),
         3 => {
-            for (i, j) in [(1, 2), (0, 2), (0, 1)] {
+            for (i, j) in NETWORK_3 {
                 compare_exchange(s, i, j);
             }
         }
         4 => {
-            for (i, j) in [(0, 1), (2, 3), (0, 2), (1, 3), (1, 2)] {
+            for (i, j) in NETWORK_4 {
                 compare_exchange(s, i, j);
             }
         }
         5 => {
-            for (i, j) in [
-                (0, 1),
-                (3, 4),
-                (2, 4),
-                (2, 3),
-                (0, 3),
-                (0, 2),
-                (1, 4),
-                (1, 3),
-                (1, 2),
-            ] {
+            for (i, j) in NETWORK_5 {
                 compare_exchange(s, i, j);
             }
         }
@@ -269,6 +276,159 @@ fn combine_pixel(
     }
 }
 
+/// Pixels combined at a time by [`Block`].
+const LANES: usize = 32;
+
+/// Stacks of more inputs are combined pixel by pixel.
+const BLOCK_MAX_INPUTS: usize = 16;
+
+/// The fast path of [`combine_masked`]: [`LANES`] consecutive pixels at a time, each input's
+/// values in a contiguous array (structure of arrays), so that the sorting network, the
+/// noise limits and the mean run across pixels, in vector registers and without a call or
+/// a gather loop per pixel.
+///
+/// It takes the common case only: every input value finite and unflagged and, when
+/// clipping, none rejected by the first pass (which ends the clipping). The other pixels are
+/// left to [`combine_pixel`]. The pixels it does get the operations of [`combine_pixel`] in
+/// the same order (same sorting network up to 5 values; the same sorted values, hence the
+/// same median, for more), hence bit-identical results. Measured on 5 ALFOSC frames of
+/// 2148 × 2102 px, one thread: master bias 185 → 72 ms CPU, master flat 310 → 148 ms (16
+/// pixels a block: 85 and 155 ms, 64: 92 and 173 ms).
+struct Block {
+    /// One array per input.
+    values: Vec<[f64; LANES]>,
+    /// Copy of `values` sorted per pixel.
+    sorted: Vec<[f64; LANES]>,
+    /// Compare-exchange pairs sorting `values.len()` values.
+    network: Vec<(usize, usize)>,
+    /// The pixels the fast path has combined, with their values in `result`.
+    done: [bool; LANES],
+    result: [f64; LANES],
+}
+
+impl Block {
+    /// The fast path for `n` inputs, when it applies: the mean, the median of at most 5
+    /// inputs (the networks of [`sort_small`]; larger stacks are sorted otherwise there,
+    /// which could differ in the sign of a zero median), the clipped mean with a noise model.
+    fn new(n: usize, options: &CombineOptions, noise: Option<&[NoiseModel]>) -> Option<Block> {
+        let network = match n {
+            0 | 1 => vec![],
+            2 => vec![(0, 1)],
+            3 => NETWORK_3.to_vec(),
+            4 => NETWORK_4.to_vec(),
+            5 => NETWORK_5.to_vec(),
+            // Bubble-sort network: the clipping only needs the median's value.
+            _ => (0..n)
+                .flat_map(|i| (0..n - 1 - i).map(|j| (j, j + 1)))
+                .collect(),
+        };
+        let applies = match options.method {
+            CombineMethod::Mean => true,
+            CombineMethod::Median => n <= 5,
+            CombineMethod::ClippedMean => noise.is_some(),
+        };
+        (applies && n <= BLOCK_MAX_INPUTS).then(|| Block {
+            values: vec![[0.0; LANES]; n],
+            sorted: vec![[0.0; LANES]; n],
+            network,
+            done: [false; LANES],
+            result: [0.0; LANES],
+        })
+    }
+
+    /// Loads the pixels `start..start + len` (`len` ≤ [`LANES`]) of every input and marks
+    /// as done (for now) those whose values are all finite and unflagged.
+    fn load(&mut self, images: &[&Image], masks: Option<&[&PixelMask]>, start: usize, len: usize) {
+        self.done = [false; LANES];
+        self.done[..len].fill(true);
+        for (i, (lanes, img)) in self.values.iter_mut().zip(images).enumerate() {
+            let data = &img.data()[start..start + len];
+            for ((l, &v), d) in lanes.iter_mut().zip(data).zip(&mut self.done) {
+                *l = f64::from(v);
+                *d &= v.is_finite();
+            }
+            if let Some(masks) = masks {
+                for (&m, d) in masks[i].bits()[start..start + len]
+                    .iter()
+                    .zip(&mut self.done)
+                {
+                    *d &= m == 0;
+                }
+            }
+        }
+    }
+
+    /// Combines the loaded pixels into `result`; un-marks those the clipping would reject
+    /// a value of.
+    fn combine(
+        &mut self,
+        options: &CombineOptions,
+        noise: Option<&[NoiseModel]>,
+        uniform: Option<NoiseModel>,
+    ) {
+        self.result = match (options.method, noise) {
+            (CombineMethod::Mean, _) => self.mean(),
+            (CombineMethod::Median, _) => self.median(),
+            (CombineMethod::ClippedMean, Some(models)) => {
+                let centre = self.median();
+                let mut limit = [0.0; LANES];
+                for (i, lanes) in self.values.iter().enumerate() {
+                    // One limit for all inputs when they have the same model.
+                    if i == 0 || uniform.is_none() {
+                        let model = models[i];
+                        for (l, &c) in limit.iter_mut().zip(&centre) {
+                            *l = options.sigma * model.sigma(c);
+                        }
+                    }
+                    for ((d, &v), (&c, &l)) in self
+                        .done
+                        .iter_mut()
+                        .zip(lanes)
+                        .zip(centre.iter().zip(&limit))
+                    {
+                        *d &= (v - c).abs() <= l;
+                    }
+                }
+                self.mean()
+            }
+            (CombineMethod::ClippedMean, None) => {
+                self.done = [false; LANES];
+                return;
+            }
+        };
+    }
+
+    /// Per pixel: the values summed in input order from the start value of `Sum` (as
+    /// [`mean_of`]), divided by their number.
+    fn mean(&self) -> [f64; LANES] {
+        let mut sum = [std::iter::empty::<f64>().sum::<f64>(); LANES];
+        for lanes in &self.values {
+            for (s, v) in sum.iter_mut().zip(lanes) {
+                *s += v;
+            }
+        }
+        let n = self.values.len() as f64;
+        sum.map(|s| s / n)
+    }
+
+    /// Per pixel: the middle value, or the mean of the two middle values (as [`median_of`]).
+    fn median(&mut self) -> [f64; LANES] {
+        self.sorted.copy_from_slice(&self.values);
+        for &(i, j) in &self.network {
+            let (a, b) = (self.sorted[i], self.sorted[j]);
+            self.sorted[i] = std::array::from_fn(|p| a[p].min(b[p]));
+            self.sorted[j] = std::array::from_fn(|p| a[p].max(b[p]));
+        }
+        let n = self.sorted.len();
+        if n % 2 == 1 {
+            self.sorted[n / 2]
+        } else {
+            let (a, b) = (self.sorted[n / 2 - 1], self.sorted[n / 2]);
+            std::array::from_fn(|p| 0.5 * (a[p] + b[p]))
+        }
+    }
+}
+
 /// Combines `images` pixel by pixel. `noise`, when given, holds one model per input (used
 /// by the clipped mean). Errors: no input, inputs of different sizes, wrong model count.
 pub fn combine(
@@ -331,41 +491,53 @@ pub fn combine_masked(
     let counts: Vec<(usize, usize)> = out
         .par_chunks_mut(width * ROWS_PER_CHUNK)
         .enumerate()
-        .map(|(chunk, block)| {
+        .map(|(chunk, rows)| {
             let y0 = chunk * ROWS_PER_CHUNK;
             let mut values = vec![0f64; images.len()];
             let mut inputs = vec![0usize; images.len()];
             let mut scratch = vec![0f64; images.len()];
             let mut limits = vec![0f64; images.len()];
+            let mut fast = Block::new(images.len(), options, noise);
             let (mut rejected, mut empty) = (0, 0);
-            for (k, slot) in block.iter_mut().enumerate() {
-                let idx = y0 * width + k;
-                let mut n = 0;
-                for (i, img) in images.iter().enumerate() {
-                    let v = img.data()[idx];
-                    let flagged = masks.is_some_and(|m| m[i].bits()[idx] != 0);
-                    if v.is_finite() && !flagged {
-                        values[n] = f64::from(v);
-                        inputs[n] = i;
-                        n += 1;
+            for (c, slots) in rows.chunks_mut(LANES).enumerate() {
+                let start = y0 * width + c * LANES;
+                if let Some(fast) = fast.as_mut() {
+                    fast.load(images, masks, start, slots.len());
+                    fast.combine(options, noise, uniform);
+                }
+                for (p, slot) in slots.iter_mut().enumerate() {
+                    if let Some(fast) = fast.as_ref().filter(|f| f.done[p]) {
+                        *slot = fast.result[p] as f32;
+                        continue;
                     }
+                    let idx = start + p;
+                    let mut n = 0;
+                    for (i, img) in images.iter().enumerate() {
+                        let v = img.data()[idx];
+                        let flagged = masks.is_some_and(|m| m[i].bits()[idx] != 0);
+                        if v.is_finite() && !flagged {
+                            values[n] = f64::from(v);
+                            inputs[n] = i;
+                            n += 1;
+                        }
+                    }
+                    if n == 0 {
+                        empty += 1;
+                        *slot = f32::NAN;
+                        continue;
+                    }
+                    let (v, r) = combine_pixel(
+                        &mut values[..n],
+                        &mut inputs[..n],
+                        &mut scratch,
+                        &mut limits,
+                        options,
+                        noise,
+                        uniform,
+                    );
+                    rejected += r;
+                    *slot = v as f32;
                 }
-                if n == 0 {
-                    empty += 1;
-                    *slot = f32::NAN;
-                    continue;
-                }
-                let (v, r) = combine_pixel(
-                    &mut values[..n],
-                    &mut inputs[..n],
-                    &mut scratch,
-                    &mut limits,
-                    options,
-                    noise,
-                    uniform,
-                );
-                rejected += r;
-                *slot = v as f32;
             }
             (rejected, empty)
         })
@@ -387,6 +559,7 @@ pub fn combine_masked(
 mod tests {
     use super::*;
 
+    use crate::image::pixel_flag;
     use crate::stats::test_gauss as gauss;
 
     fn noisy_stack(n: usize, sigma: f64, seed: u64) -> Vec<Image> {
@@ -432,6 +605,152 @@ mod tests {
                 assert_eq!(sorted, copy);
             }
         }
+    }
+
+    /// `combine_masked` computed pixel by pixel with [`combine_pixel`] alone: the output
+    /// bits, the rejected and the empty counts, and the number of pixels whose inputs are
+    /// all valid (those the block fast path can take).
+    fn reference(
+        images: &[&Image],
+        masks: Option<&[&PixelMask]>,
+        options: &CombineOptions,
+        noise: Option<&[NoiseModel]>,
+    ) -> (Vec<u32>, usize, usize, usize) {
+        let uniform = noise
+            .and_then(|m| m.first().copied())
+            .filter(|first| noise.is_some_and(|m| m.iter().all(|x| x == first)));
+        let n_in = images.len();
+        let (mut values, mut inputs) = (vec![0.0; n_in], vec![0; n_in]);
+        let (mut scratch, mut limits) = (vec![0.0; n_in], vec![0.0; n_in]);
+        let (mut rejected, mut empty, mut full) = (0, 0, 0);
+        let bits = (0..images[0].data().len())
+            .map(|idx| {
+                let mut n = 0;
+                for (i, img) in images.iter().enumerate() {
+                    let v = img.data()[idx];
+                    if v.is_finite() && masks.is_none_or(|m| m[i].bits()[idx] == 0) {
+                        values[n] = f64::from(v);
+                        inputs[n] = i;
+                        n += 1;
+                    }
+                }
+                if n == 0 {
+                    empty += 1;
+                    return f32::NAN.to_bits();
+                }
+                if n == n_in {
+                    full += 1;
+                }
+                let (v, r) = combine_pixel(
+                    &mut values[..n],
+                    &mut inputs[..n],
+                    &mut scratch,
+                    &mut limits,
+                    options,
+                    noise,
+                    uniform,
+                );
+                rejected += r;
+                (v as f32).to_bits()
+            })
+            .collect();
+        (bits, rejected, empty, full)
+    }
+
+    #[test]
+    fn block_fast_path_matches_combine_pixel_bit_for_bit() {
+        let mut seed = 17;
+        let uniform01 = |s: &mut u64| {
+            *s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (*s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut full, mut rejected_total, mut empty_total) = (0, 0, 0);
+        for round in 0..60 {
+            let n = [1, 2, 3, 4, 5, 5, 6, 7, 17][round % 9];
+            // Odd widths: blocks straddle rows and end short.
+            let (w, h) = ([37, 53, 1, 101][round % 4], [9, 17][round % 2]);
+            let flat_like = round % 2 == 0;
+            let level = if flat_like { 1.0 } else { 300.0 };
+            let images: Vec<Image> = (0..n)
+                .map(|_| {
+                    let data = (0..w * h)
+                        .map(|_| {
+                            let u = uniform01(&mut seed);
+                            let v = level + 0.01 * level * gauss(&mut seed);
+                            match (1000.0 * u) as i64 {
+                                ..=20 => f32::NAN,
+                                21..=25 => f32::INFINITY,
+                                26..=45 => v as f32 + (50.0 * level) as f32,
+                                46..=50 => 0.0,
+                                51..=55 => -0.0,
+                                // Ties, so that networks meet equal values.
+                                56..=80 => level as f32,
+                                _ => v as f32,
+                            }
+                        })
+                        .collect();
+                    Image::new(w, h, data).unwrap()
+                })
+                .collect();
+            let masks: Vec<PixelMask> = (0..n)
+                .map(|_| {
+                    let mut m = PixelMask::clear(w, h);
+                    for b in m.bits_mut() {
+                        if uniform01(&mut seed) < 0.03 {
+                            *b = pixel_flag::BAD;
+                        }
+                    }
+                    m
+                })
+                .collect();
+            let refs: Vec<&Image> = images.iter().collect();
+            let mask_refs: Vec<&PixelMask> = masks.iter().collect();
+            let models: Vec<NoiseModel> = (0..n)
+                .map(|i| {
+                    if flat_like {
+                        let l = 20000.0 + 1000.0 * i as f64;
+                        NoiseModel {
+                            sigma0: 4.0 / l,
+                            poisson: 1.0 / l,
+                        }
+                    } else {
+                        NoiseModel {
+                            sigma0: 3.0,
+                            poisson: 0.0,
+                        }
+                    }
+                })
+                .collect();
+            for method in [
+                CombineMethod::Median,
+                CombineMethod::Mean,
+                CombineMethod::ClippedMean,
+            ] {
+                let options = CombineOptions {
+                    method,
+                    maxiters: [10, 1][round % 2],
+                    ..CombineOptions::default()
+                };
+                for noise in [None, Some(&models[..])] {
+                    for masks in [None, Some(&mask_refs[..])] {
+                        let got = combine_masked(&refs, masks, &options, noise).unwrap();
+                        let (bits, rejected, empty, n_full) =
+                            reference(&refs, masks, &options, noise);
+                        let got_bits: Vec<u32> =
+                            got.image.data().iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(got_bits, bits, "{n} inputs, {method:?}, {noise:?}");
+                        assert_eq!((got.n_rejected, got.n_empty), (rejected, empty));
+                        rejected_total += rejected;
+                        empty_total += empty;
+                        full += n_full;
+                    }
+                }
+            }
+        }
+        // The stacks exercised both paths.
+        assert!(rejected_total > 100 && empty_total > 10 && full > 10_000);
     }
 
     #[test]
