@@ -374,8 +374,8 @@ const SMOOTH_BAND_ROWS: usize = 128;
 ///
 /// `on_row(y, smoothed, marks)` is called with each smoothed row while it is in cache, to
 /// fill row `y` of the returned per-pixel marks (the threshold of [`find_footprints`]): no
-/// second full-frame pass over the smoothed image; with [`next_marked`], 32.5 → 29.7 ms CPU
-/// per `detect_sources` of a full ALFOSC frame.
+/// second full-frame pass over the smoothed image; with [`next_marked`], about 1 ms CPU (of
+/// ~32) less per `detect_sources` of a full ALFOSC frame.
 fn smooth<F>(
     signal: &Signal,
     w: usize,
