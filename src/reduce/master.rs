@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use rayon::prelude::*;
+
 use super::combine::{combine, combine_masked, CombineOptions, NoiseModel};
 use super::prepare::PreparedFrame;
 use super::{filter_label, Layout, ReduceError};
@@ -435,8 +437,14 @@ pub fn build_master_flat(
     let mut levels = Vec::new();
     let mut used = Vec::new();
     let mut unused = Vec::new();
-    for f in frames {
-        match normalised_flat(f, bias) {
+    // The flats are normalised in parallel (each is a full-frame pass and a clipped median
+    // of its central region: 0.3 s of wall time for 5 flats when done one after another).
+    let normalised: Vec<_> = frames
+        .par_iter()
+        .map(|f| normalised_flat(f, bias))
+        .collect();
+    for (f, result) in frames.iter().zip(normalised) {
+        match result {
             Ok((img, level, model)) => {
                 stack.push(img);
                 models.push(model);
