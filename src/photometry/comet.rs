@@ -96,17 +96,29 @@ pub fn locate_comet(
             height,
         });
     }
-    let usable = |x: usize, y: usize| {
-        let excluded = exclusions
-            .iter()
-            .any(|e| (x as f64 - e.x_px).hypot(y as f64 - e.y_px) <= e.radius_px);
-        !excluded && !mask.has(x, y, pixel_flag::UNUSABLE | pixel_flag::COSMIC_RAY)
-    };
     let reach = params.search_radius_px + params.kernel_radius_px + 1.0;
     let x_lo = (px - reach).floor().max(0.0) as usize;
     let y_lo = (py - reach).floor().max(0.0) as usize;
     let x_hi = ((px + reach).ceil() as usize).min(width - 1);
     let y_hi = ((py + reach).ceil() as usize).min(height - 1);
+    // Only the circles whose bounding square meets the cutout can exclude a pixel of it
+    // (hypot(dx, dy) ≥ max(|dx|, |dy|)): the frame's other sources are hundreds, those near
+    // the comet a few, and the distance of each pixel is computed to those alone.
+    let near: Vec<&Exclusion> = exclusions
+        .iter()
+        .filter(|e| {
+            e.x_px + e.radius_px >= x_lo as f64
+                && e.x_px - e.radius_px <= x_hi as f64
+                && e.y_px + e.radius_px >= y_lo as f64
+                && e.y_px - e.radius_px <= y_hi as f64
+        })
+        .collect();
+    let usable = |x: usize, y: usize| {
+        let excluded = near
+            .iter()
+            .any(|e| (x as f64 - e.x_px).hypot(y as f64 - e.y_px) <= e.radius_px);
+        !excluded && !mask.has(x, y, pixel_flag::UNUSABLE | pixel_flag::COSMIC_RAY)
+    };
     // Background-subtracted cutout with unusable pixels as None.
     let cut_w = x_hi - x_lo + 1;
     let cutout: Vec<Option<f64>> = (y_lo..=y_hi)
