@@ -69,9 +69,8 @@ pub struct OverscanStats {
 /// own gain.
 struct AmpResult {
     image_e: Image,
-    /// Median of a subsample of the trimmed data above the overscan (ADU), with an overscan
-    /// ([`OverscanStats::signal_adu`]).
-    signal_adu: Option<f64>,
+    /// Its overscan's level, noise and the signal above it, without overscan `None`.
+    overscan_stats: Option<OverscanStats>,
     mask: PixelMask,
     gain: f64,
     read_noise_e: Option<f64>,
@@ -221,9 +220,11 @@ fn prepare_amplifier(
             message: format!("HDU {hdu}: {message}"),
         },
     )?;
-    let signal_adu = fit
-        .as_ref()
-        .map(|f| signal_sample_median_adu(&amp.pixels, w, f, &data));
+    let overscan_stats = fit.as_ref().map(|f| OverscanStats {
+        level_adu: f.mean_level_adu(),
+        noise_adu: f.noise_adu,
+        signal_adu: signal_sample_median_adu(&amp.pixels, w, f, &data),
+    });
     let (mask, n_sat, n_nan) = raw_flags(&amp.pixels, w, &data, saturation);
     if data != whole {
         history.push(format!("HDU {hdu}: trimmed to the data section {data}"));
@@ -272,7 +273,7 @@ fn prepare_amplifier(
     };
     Ok(AmpResult {
         image_e,
-        signal_adu,
+        overscan_stats,
         mask,
         gain,
         read_noise_e,
@@ -311,16 +312,7 @@ pub fn prepare_frame(
         amps.push(prepare_amplifier(frame, amp, options, &mut history)?);
     }
     let has_overscan = amps.iter().all(|a| a.fit.is_some());
-    let overscan_stats = amps
-        .iter()
-        .map(|a| {
-            a.fit.as_ref().map(|f| OverscanStats {
-                level_adu: f.mean_level_adu(),
-                noise_adu: f.noise_adu,
-                signal_adu: a.signal_adu.unwrap_or(0.0),
-            })
-        })
-        .collect();
+    let overscan_stats = amps.iter().map(|a| a.overscan_stats).collect();
     let read_noises: Vec<f64> = amps.iter().filter_map(|a| a.read_noise_e).collect();
     let read_noise_e = if read_noises.is_empty() {
         history.push("no read noise known or measurable: 0 e- assumed".to_string());
