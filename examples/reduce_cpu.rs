@@ -1,5 +1,5 @@
 //! CPU time of the reduction and measurement kernels on real frames: `scan_file`,
-//! `prepare_frame`, `calibrate_prepared`, `build_master_bias`, `build_master_flat`, and on the
+//! `prepare_frame`, `calibrate_prepared`, `calibrate_frame` (both in one pass), `build_master_bias`, `build_master_flat`, and on the
 //! calibrated science frame the stages of the comet's measurement (`bin_2x2`, `source_mask`,
 //! `estimate_background` with it, `detect_sources`), each repeated, with
 //! the process CPU time (user + system, all threads, from /proc/self/stat) per call, which
@@ -19,11 +19,11 @@ use cometphot::photometry::background::estimate_background;
 use cometphot::photometry::detect::{detect_sources, DetectParams};
 use cometphot::photometry::measure::PhotometryConfig;
 use cometphot::photometry::source_mask::{bin_2x2, source_mask};
-use cometphot::reduce::calibrate::calibrate_prepared;
+use cometphot::reduce::calibrate::{calibrate_frame, calibrate_prepared};
 use cometphot::reduce::combine::CombineOptions;
-use cometphot::reduce::master::{build_master_bias, build_master_flat};
+use cometphot::reduce::master::{build_master_bias, build_master_flat, Masters};
 use cometphot::reduce::overscan::OverscanOptions;
-use cometphot::reduce::prepare::{prepare_frame, PreparedFrame};
+use cometphot::reduce::prepare::{layout_of, prepare_frame, PreparedFrame};
 use cometphot::scan::{scan_file, ScanOptions};
 
 /// Process CPU time (s): utime + stime of /proc/self/stat.
@@ -123,6 +123,14 @@ fn main() -> anyhow::Result<()> {
         copies
             .next()
             .and_then(|p| calibrate_prepared(p, &bias, &flat, None).ok())
+    });
+    let mut masters = Masters::default();
+    let layout = layout_of(&science[0]);
+    let filter = science[0].meta().filter.clone();
+    masters.biases.insert(layout.clone(), bias.clone());
+    masters.flats.insert((layout, filter), flat.clone());
+    time(only, "calibrate_frame", repeats, || {
+        calibrate_frame(&science[0], &masters, &overscan, None).ok()
     });
     let science_frame = calibrate_prepared(prepared.clone(), &bias, &flat, None)?.frame;
     let (image, mask) = (&science_frame.image_e, Some(&science_frame.mask));

@@ -126,6 +126,22 @@ pub struct PixelMask {
 }
 
 impl PixelMask {
+    /// A mask of the given flags (row-major, `width × height` of them).
+    pub fn new(width: usize, height: usize, bits: Vec<u8>) -> Result<Self, ImageError> {
+        if bits.len() != width * height {
+            return Err(ImageError::SizeMismatch {
+                width,
+                height,
+                len: bits.len(),
+            });
+        }
+        Ok(PixelMask {
+            width,
+            height,
+            bits,
+        })
+    }
+
     /// A mask with no flag set.
     pub fn clear(width: usize, height: usize) -> Self {
         PixelMask {

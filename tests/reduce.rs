@@ -13,7 +13,7 @@ use cometphot::frame::header::HeaderValue;
 use cometphot::frame::profile::{ProfileChoice, ProfileRegistry};
 use cometphot::frame::read::{read_frame, FitsSource};
 use cometphot::image::{pixel_flag, Image};
-use cometphot::reduce::calibrate::calibrate_frame;
+use cometphot::reduce::calibrate::{calibrate_frame, calibrate_prepared, Calibrated};
 use cometphot::reduce::combine::CombineMethod;
 use cometphot::reduce::cosmic::LaCosmicOptions;
 use cometphot::reduce::illumination::{build_illumination, IlluminationOptions};
@@ -134,6 +134,96 @@ fn true_flat_at(
     let c = clipped_stats(&img, Some(&region)).unwrap().median;
     let data = img.data().iter().map(|v| v / c as f32).collect();
     (Image::new(width, height, data).unwrap(), c)
+}
+
+/// Every pixel value (to the bit), flag and HISTORY line of two calibrations are the same.
+fn assert_same_calibration(a: &Calibrated, b: &Calibrated, what: &str) {
+    let bits = |c: &Calibrated| -> Vec<u32> {
+        c.frame.image_e.data().iter().map(|v| v.to_bits()).collect()
+    };
+    assert!(bits(a) == bits(b), "{what}: pixel values differ");
+    assert!(a.frame.mask == b.frame.mask, "{what}: masks differ");
+    assert_eq!(a.frame.history, b.frame.history, "{what}");
+    assert_eq!(a.frame.wcs, b.frame.wcs, "{what}");
+}
+
+/// `calibrate_frame` applies the masters to each row as the preparation makes it: the same
+/// frame, flags and HISTORY as preparing first and calibrating after, for single-amplifier
+/// frames (fused), a mosaic (not fused) and masters of the wrong size (the same error).
+#[test]
+fn calibrating_during_the_preparation_equals_preparing_then_calibrating() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_night(31, 40.0);
+    let night = run(&config, dir.path()).unwrap();
+    let (bias, flat) = masters_of(&night, CombineMethod::Median);
+    let masters = to_masters(bias.clone(), flat.clone());
+    let overscan = OverscanOptions::default();
+    for path in files_of(&night, FrameKind::Science) {
+        let frame = read_frame(&path, &ProfileChoice::Detect, &registry()).unwrap();
+        let fused = calibrate_frame(&frame, &masters, &overscan, None).unwrap();
+        let prepared = prepare_frame(&frame, &overscan).unwrap();
+        let mut separate = calibrate_prepared(prepared, &bias, &flat, None).unwrap();
+        // calibrate_frame adds its first line and the names of the masters' frames.
+        let mut history = separate.frame.history.clone();
+        history.insert(0, fused.frame.history[0].clone());
+        history.extend(fused.frame.history[history.len()..].iter().cloned());
+        separate.frame.history = history;
+        assert_same_calibration(&fused, &separate, &path.display().to_string());
+        assert!(fused.frame.mask.count(pixel_flag::SATURATED) > 0);
+    }
+
+    // Masters one row short: the size is refused whichever way the frame is calibrated.
+    let path = &files_of(&night, FrameKind::Science)[0];
+    let frame = read_frame(path, &ProfileChoice::Detect, &registry()).unwrap();
+    let crop = |img: &Image| {
+        let (w, h) = (img.width(), img.height() - 1);
+        Image::new(w, h, img.data()[..w * h].to_vec()).unwrap()
+    };
+    let mut short_bias = bias.clone();
+    short_bias.image_e = crop(&bias.image_e);
+    let fused = calibrate_frame(
+        &frame,
+        &to_masters(short_bias.clone(), flat.clone()),
+        &overscan,
+        None,
+    );
+    let prepared = prepare_frame(&frame, &overscan).unwrap();
+    let separate = calibrate_prepared(prepared, &short_bias, &flat, None);
+    match (fused, separate) {
+        (Err(a), Err(b)) => {
+            assert_eq!(a.to_string(), b.to_string());
+            assert!(a.to_string().contains("master bias"), "{a}");
+        }
+        other => panic!("expected two size errors, got {other:?}"),
+    }
+
+    // A four-amplifier mosaic (LCO Sinistro), calibrated with masters made from itself.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real/sinistro-saao/lco_sinistro_fa05_raw_mef_2021SO2.fits.gz");
+    let frame = read_frame(&path, &ProfileChoice::Detect, &registry()).unwrap();
+    let prepared = prepare_frame(&frame, &overscan).unwrap();
+    let options = ReduceOptions::new(registry()).combine;
+    // Its own master bias has its own level: a flat level of 0 e-; a flat bias level instead
+    // (with a BAD pixel, whose flag must reach the calibrated mask).
+    let mut bias = build_master_bias(&[&prepared], &options).unwrap();
+    let (w, h) = (bias.image_e.width(), bias.image_e.height());
+    bias.image_e = Image::filled(w, h, 100.0);
+    bias.mask.flag(700, 300, pixel_flag::BAD);
+    let flat = build_master_flat(&[&prepared], &bias, &options).unwrap();
+    let fused = calibrate_frame(
+        &frame,
+        &to_masters(bias.clone(), flat.clone()),
+        &overscan,
+        None,
+    )
+    .unwrap();
+    let mut separate = calibrate_prepared(prepared, &bias, &flat, None).unwrap();
+    let mut history = separate.frame.history.clone();
+    history.insert(0, fused.frame.history[0].clone());
+    history.extend(fused.frame.history[history.len()..].iter().cloned());
+    separate.frame.history = history;
+    assert_same_calibration(&fused, &separate, "Sinistro mosaic");
+    assert!(fused.frame.mask.has(700, 300, pixel_flag::BAD));
 }
 
 #[test]

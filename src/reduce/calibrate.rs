@@ -5,7 +5,7 @@
 use super::cosmic::{clean_cosmic_rays, CosmicReport, LaCosmicOptions};
 use super::master::{MasterBias, MasterFlat, Masters};
 use super::overscan::OverscanOptions;
-use super::prepare::{prepare_frame, PreparedFrame};
+use super::prepare::{layout_of, prepare_frame, prepare_frame_with, PreparedFrame};
 use super::{filter_label, CalibratedFrame, ReduceError};
 use crate::frame::read::Frame;
 use crate::image::pixel_flag;
@@ -38,22 +38,36 @@ pub fn shift_wcs(wcs: &TanWcs, offset_px: [usize; 2]) -> TanWcs {
     }
 }
 
-/// − bias, ÷ flat on the pixels of a frame (`image`, e⁻) and its mask, in one pass: a pixel
+/// Pixels flagged by the calibration with the masters.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct MasterCounts {
+    /// Flagged BAD (in either master, or not finite once calibrated).
+    n_bad: usize,
+    /// With any flag of [`pixel_flag::UNUSABLE`].
+    n_unusable: usize,
+}
+
+/// − bias, ÷ flat on pixels of a frame (`image`, e⁻) and their mask, in one pass: a pixel
 /// flagged BAD in either master becomes BAD; a NONFINITE pixel, or one whose calibrated value
-/// is not finite, becomes NaN (the latter also BAD). All slices have the same length.
-/// Returns the numbers of pixels flagged BAD and [`pixel_flag::UNUSABLE`] afterwards.
+/// is not finite, becomes NaN (the latter also BAD). All slices have the same length (a whole
+/// frame, or one row of it and the same row of the masters). Adds the numbers of pixels
+/// flagged BAD and [`pixel_flag::UNUSABLE`] afterwards to `counts`.
 ///
 /// Method: one loop over zipped slices (no indexing, so no bounds checks), the result
 /// chosen without a branch on the pixel's flags, counts kept on the way.
 fn apply_masters(
     image: &mut [f32],
     mask: &mut [u8],
-    bias: &[f32],
-    bias_mask: &[u8],
-    flat: &[f32],
-    flat_mask: &[u8],
-) -> (usize, usize) {
+    masters: &MasterPixels,
+    counts: &mut MasterCounts,
+) {
     let (mut n_bad, mut n_unusable) = (0usize, 0usize);
+    let MasterPixels {
+        bias,
+        bias_mask,
+        flat,
+        flat_mask,
+    } = *masters;
     let masters = bias.iter().zip(bias_mask).zip(flat.iter().zip(flat_mask));
     for ((v, m), ((&b, &bm), (&f, &fm))) in image.iter_mut().zip(mask.iter_mut()).zip(masters) {
         let mut bits = *m | ((bm | fm) & pixel_flag::BAD);
@@ -71,17 +85,77 @@ fn apply_masters(
         n_bad += usize::from(bits & pixel_flag::BAD != 0);
         n_unusable += usize::from(bits & pixel_flag::UNUSABLE != 0);
     }
-    (n_bad, n_unusable)
+    counts.n_bad += n_bad;
+    counts.n_unusable += n_unusable;
+}
+
+/// The pixels and masks of a master bias and flat, whole or one row of them, as
+/// [`apply_masters`] takes them.
+#[derive(Debug, Clone, Copy)]
+struct MasterPixels<'a> {
+    bias: &'a [f32],
+    bias_mask: &'a [u8],
+    flat: &'a [f32],
+    flat_mask: &'a [u8],
+}
+
+impl<'a> MasterPixels<'a> {
+    /// Every pixel of the masters.
+    fn whole(bias: &'a MasterBias, flat: &'a MasterFlat) -> Self {
+        MasterPixels {
+            bias: bias.image_e.data(),
+            bias_mask: bias.mask.bits(),
+            flat: flat.image.data(),
+            flat_mask: flat.mask.bits(),
+        }
+    }
+
+    /// Row `y` of the masters, `None` when they have no row `y` of `width` pixels.
+    fn row(bias: &'a MasterBias, flat: &'a MasterFlat, y: usize, width: usize) -> Option<Self> {
+        let fits = |w: usize, h: usize| w == width && y < h;
+        if !(fits(bias.image_e.width(), bias.image_e.height())
+            && fits(flat.image.width(), flat.image.height()))
+        {
+            return None;
+        }
+        let row = y * width..(y + 1) * width;
+        let whole = MasterPixels::whole(bias, flat);
+        Some(MasterPixels {
+            bias: &whole.bias[row.clone()],
+            bias_mask: &whole.bias_mask[row.clone()],
+            flat: &whole.flat[row.clone()],
+            flat_mask: &whole.flat_mask[row],
+        })
+    }
 }
 
 /// Calibrates a prepared frame with the given masters (which must be of its layout and,
 /// for the flat, its filter) and, when `cosmic` is given, cleans cosmic rays.
 pub fn calibrate_prepared(
-    prepared: PreparedFrame,
+    mut prepared: PreparedFrame,
     bias: &MasterBias,
     flat: &MasterFlat,
     cosmic: Option<&LaCosmicOptions>,
 ) -> Result<Calibrated, ReduceError> {
+    check_masters(&prepared, bias, flat)?;
+    let mut counts = MasterCounts::default();
+    apply_masters(
+        prepared.image_e.data_mut(),
+        prepared.mask.bits_mut(),
+        &MasterPixels::whole(bias, flat),
+        &mut counts,
+    );
+    Ok(finish_calibration(prepared, bias, flat, counts, cosmic))
+}
+
+/// Checks that `bias` and `flat` are masters for the prepared frame: its layout and (flat)
+/// filter, an overscan that agrees with the biases' ([`super::master::check_overscan`]), its
+/// size.
+fn check_masters(
+    prepared: &PreparedFrame,
+    bias: &MasterBias,
+    flat: &MasterFlat,
+) -> Result<(), ReduceError> {
     let file = prepared.source.display().to_string();
     if bias.layout != prepared.layout {
         return Err(ReduceError::Mismatch {
@@ -103,7 +177,7 @@ pub fn calibrate_prepared(
             ),
         });
     }
-    super::master::check_overscan(&prepared, bias).map_err(|message| ReduceError::Layout {
+    super::master::check_overscan(prepared, bias).map_err(|message| ReduceError::Layout {
         file: file.clone(),
         message,
     })?;
@@ -120,6 +194,19 @@ pub fn calibrate_prepared(
             });
         }
     }
+    Ok(())
+}
+
+/// The rest of the calibration of a prepared frame whose pixels the masters were applied to
+/// ([`apply_masters`], which gave `counts`): HISTORY, the WCS moved to the trimmed grid, the
+/// optional cosmic-ray cleaning.
+fn finish_calibration(
+    prepared: PreparedFrame,
+    bias: &MasterBias,
+    flat: &MasterFlat,
+    counts: MasterCounts,
+    cosmic: Option<&LaCosmicOptions>,
+) -> Calibrated {
     let PreparedFrame {
         source,
         meta,
@@ -133,14 +220,7 @@ pub fn calibrate_prepared(
         mut history,
         ..
     } = prepared;
-    let (n_bad, n_unusable) = apply_masters(
-        image_e.data_mut(),
-        mask.bits_mut(),
-        bias.image_e.data(),
-        bias.mask.bits(),
-        flat.image.data(),
-        flat.mask.bits(),
-    );
+    let MasterCounts { n_bad, n_unusable } = counts;
     history.push(format!(
         "subtracted master bias of {} frames ({}, {}; median {:.2} e-, noise {:.2} e-)",
         bias.n_frames,
@@ -188,7 +268,7 @@ pub fn calibrate_prepared(
         "units: electrons (gain {gain_e_per_adu} e-/ADU applied); read noise {read_noise_e:.2} e-; \
          {n_unusable} pixels flagged unusable"
     ));
-    Ok(Calibrated {
+    Calibrated {
         frame: CalibratedFrame {
             source,
             meta,
@@ -202,7 +282,7 @@ pub fn calibrate_prepared(
         header,
         layout,
         cosmic,
-    })
+    }
 }
 
 /// Raw science frame → calibrated frame, finding its masters in `masters`. Errors name the
@@ -213,9 +293,30 @@ pub fn calibrate_frame(
     overscan: &OverscanOptions,
     cosmic: Option<&LaCosmicOptions>,
 ) -> Result<Calibrated, ReduceError> {
-    let prepared = prepare_frame(frame, overscan)?;
+    // The masters are applied to each row as the preparation makes it (one pass over the
+    // frame instead of two) when they can be found before it: the errors and results are
+    // those of preparing first and calibrating after.
+    let mut counts = MasterCounts::default();
+    let mut rows_done = 0;
+    let prepared = match masters.find(&layout_of(frame), &frame.meta().filter) {
+        Some((bias, flat)) => {
+            let mut on_row = |y: usize, image: &mut [f32], mask: &mut [u8]| {
+                if let Some(rows) = MasterPixels::row(bias, flat, y, image.len()) {
+                    apply_masters(image, mask, &rows, &mut counts);
+                    rows_done += 1;
+                }
+            };
+            prepare_frame_with(frame, overscan, Some(&mut on_row))?
+        }
+        None => prepare_frame(frame, overscan)?,
+    };
     let (bias, flat) = masters.for_frame(&prepared)?;
-    let mut calibrated = calibrate_prepared(prepared, bias, flat, cosmic)?;
+    let mut calibrated = if rows_done == prepared.image_e.height() {
+        check_masters(&prepared, bias, flat)?;
+        finish_calibration(prepared, bias, flat, counts, cosmic)
+    } else {
+        calibrate_prepared(prepared, bias, flat, cosmic)?
+    };
     calibrated
         .frame
         .history

@@ -529,6 +529,17 @@ pub struct Masters {
 }
 
 impl Masters {
+    /// The bias and flat of a layout and filter, if both were built.
+    pub fn find(
+        &self,
+        layout: &Layout,
+        filter: &Option<String>,
+    ) -> Option<(&MasterBias, &MasterFlat)> {
+        let bias = self.biases.get(layout)?;
+        let flat = self.flats.get(&(layout.clone(), filter.clone()))?;
+        Some((bias, flat))
+    }
+
     /// The bias and flat for a prepared frame; `NoBias` / `NoFlat` name the file, filter
     /// and binning when one is missing.
     pub fn for_frame(

@@ -16,7 +16,6 @@
 //! `smooth_rows = 1` gives the strictly row-by-row subtraction.
 
 use crate::frame::section::Section;
-use crate::image::Image;
 use crate::stats::{median_in_place, SigmaClip};
 
 /// Statistic of the overscan pixels of one row (or column).
@@ -291,47 +290,37 @@ pub fn fit_overscan(
     })
 }
 
-/// Subtracts the overscan level (when given), cuts out the data section and multiplies by
-/// `gain` (e⁻/ADU; 1 keeps ADU). Returns the trimmed image, whose pixel (0, 0) is raw pixel
-/// (`data.x.start`, `data.y.start`): `((f64(raw) − level) as f32) × gain`, so that the value
-/// in electrons is the f32 ADU value above the overscan times the f32 gain, as a separate
-/// multiplication pass gave (one pass over the frame instead of two).
+/// One row of the data section overscan-subtracted and converted with `gain` (e⁻/ADU; 1 keeps
+/// ADU), appended to `out`: `raw` is the data-section part of raw row `y`, whose first pixel
+/// is raw column `x0`. Each value is `((f64(raw) − level) as f32) × gain`, so that the value in
+/// electrons is the f32 ADU value above the overscan times the f32 gain, as a separate
+/// multiplication pass gave; without `fit` the level is 0.
 ///
-/// Method: row by row, with the level of the row (row-wise and scalar overscans) taken out of
-/// the inner loop, so that the loop over a row's pixels is a plain conversion the compiler
-/// vectorises; a column-wise overscan reads the level of each column from a slice.
-pub fn subtract_and_trim(
-    pixels: &[f32],
-    width: usize,
-    height: usize,
+/// Method: the level of the row (row-wise and scalar overscans) is taken out of the loop, so
+/// that the loop over the row's pixels is a plain conversion the compiler vectorises; a
+/// column-wise overscan reads the level of each column from a slice.
+pub fn subtract_row(
+    raw: &[f32],
+    x0: usize,
+    y: usize,
     fit: Option<&OverscanFit>,
-    data: &Section,
     gain: f32,
-) -> Result<Image, String> {
-    if !data.fits_within(width, height) || data.width() == 0 || data.height() == 0 {
-        return Err(format!(
-            "data section {data} lies outside the {width} x {height} image"
-        ));
-    }
-    let mut out = Vec::with_capacity(data.width() * data.height());
-    for y in data.y.clone() {
-        let row = &pixels[y * width + data.x.start..y * width + data.x.end];
-        match fit {
-            Some(f) if f.axis == OverscanAxis::Columns => {
-                let levels = &f.levels_adu[data.x.clone()];
-                out.extend(
-                    row.iter()
-                        .zip(levels)
-                        .map(|(&v, &level)| (f64::from(v) - level) as f32 * gain),
-                );
-            }
-            _ => {
-                let level = fit.map_or(0.0, |f| f.level_at(data.x.start, y));
-                out.extend(row.iter().map(|&v| (f64::from(v) - level) as f32 * gain));
-            }
+    out: &mut Vec<f32>,
+) {
+    match fit {
+        Some(f) if f.axis == OverscanAxis::Columns => {
+            let levels = &f.levels_adu[x0..x0 + raw.len()];
+            out.extend(
+                raw.iter()
+                    .zip(levels)
+                    .map(|(&v, &level)| (f64::from(v) - level) as f32 * gain),
+            );
+        }
+        _ => {
+            let level = fit.map_or(0.0, |f| f.level_at(x0, y));
+            out.extend(raw.iter().map(|&v| (f64::from(v) - level) as f32 * gain));
         }
     }
-    Image::new(data.width(), data.height(), out).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -368,9 +357,19 @@ mod tests {
             assert!((fit.levels_adu[y] - level(y)).abs() < 2.7, "row {y}");
         }
         assert!((fit.noise_adu - 3.0).abs() < 0.3, "{}", fit.noise_adu);
-        let img = subtract_and_trim(&px, w, h, Some(&fit), &data, 1.0).unwrap();
-        assert_eq!((img.width(), img.height()), (40, 200));
-        let mean = img.data().iter().map(|&v| f64::from(v)).sum::<f64>() / 8000.0;
+        let mut trimmed = Vec::new();
+        for y in 0..h {
+            subtract_row(
+                &px[y * w + 20..(y + 1) * w],
+                20,
+                y,
+                Some(&fit),
+                1.0,
+                &mut trimmed,
+            );
+        }
+        assert_eq!(trimmed.len(), 40 * 200);
+        let mean = trimmed.iter().map(|&v| f64::from(v)).sum::<f64>() / 8000.0;
         assert!((mean - 500.0).abs() < 0.2, "{mean}");
         // Smoothed: the noise of the levels drops, the slow pattern remains.
         let smooth = fit_overscan(

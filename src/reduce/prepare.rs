@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use super::overscan::{fit_overscan, subtract_and_trim, OverscanFit, OverscanOptions};
+use super::overscan::{fit_overscan, subtract_row, OverscanFit, OverscanOptions};
 use super::{Layout, ReduceError};
 use crate::frame::header::Header;
 use crate::frame::meta::FrameMeta;
@@ -96,38 +96,72 @@ pub fn layout_of(frame: &Frame) -> Layout {
     }
 }
 
-/// NONFINITE and SATURATED flags of the data section of a raw amplifier (`width` px per raw
-/// row), with the number of saturated and non-finite pixels.
-///
-/// Method: one pass row by row over the raw data, writing each trimmed row of the mask
-/// through a slice (no per-pixel index arithmetic); the saturation test is the same
-/// `f64(v) >= level` as everywhere else in the reduction.
-fn raw_flags(
+/// A hook called on each trimmed row as soon as it is made, with its row number (of the
+/// trimmed grid), its pixels (e⁻) and its mask flags: what a caller does to every pixel of
+/// the frame (e.g. − bias, ÷ flat) is then done while the row is in cache, instead of in a
+/// second pass over the frame.
+pub(super) type RowHook<'a> = &'a mut dyn FnMut(usize, &mut [f32], &mut [u8]);
+
+/// The data section of one amplifier, overscan-subtracted and in electrons
+/// ([`subtract_row`]), with the flags that only the raw ADU can tell.
+struct Trimmed {
+    image_e: Image,
+    /// NONFINITE where the raw pixel is not finite, else SATURATED where `f64(raw)` is at or
+    /// above the saturation level (the same test as everywhere else in the reduction).
+    mask: PixelMask,
+    n_saturated: usize,
+    n_nonfinite: usize,
+}
+
+/// Trims, converts and flags the data section of a raw amplifier (`width × height` px) in one
+/// pass row by row: each raw row is read once from memory, its trimmed values and flags made
+/// while it is in cache, then `on_row` (if any) is called on them.
+fn trim_and_flag(
     pixels: &[f32],
-    width: usize,
+    (width, height): (usize, usize),
+    fit: Option<&OverscanFit>,
     data: &Section,
+    gain: f32,
     saturation: Option<f64>,
-) -> (PixelMask, usize, usize) {
-    let (tw, th) = (data.width(), data.height());
-    let mut mask = PixelMask::clear(tw, th);
-    let (mut n_sat, mut n_nan) = (0, 0);
-    if tw == 0 {
-        return (mask, n_sat, n_nan);
+    mut on_row: Option<RowHook<'_>>,
+) -> Result<Trimmed, String> {
+    if !data.fits_within(width, height) || data.width() == 0 || data.height() == 0 {
+        return Err(format!(
+            "data section {data} lies outside the {width} x {height} image"
+        ));
     }
+    let (tw, th) = (data.width(), data.height());
     let saturation = saturation.unwrap_or(f64::INFINITY);
-    for (bits, y) in mask.bits_mut().chunks_exact_mut(tw).zip(data.y.clone()) {
-        let row = &pixels[y * width + data.x.start..y * width + data.x.end];
-        for (b, &v) in bits.iter_mut().zip(row) {
-            if !v.is_finite() {
-                *b |= pixel_flag::NONFINITE;
-                n_nan += 1;
-            } else if f64::from(v) >= saturation {
-                *b |= pixel_flag::SATURATED;
-                n_sat += 1;
+    let mut values = Vec::with_capacity(tw * th);
+    let mut bits = Vec::with_capacity(tw * th);
+    let (mut n_saturated, mut n_nonfinite) = (0, 0);
+    for (row_index, y) in data.y.clone().enumerate() {
+        let raw = &pixels[y * width + data.x.start..y * width + data.x.end];
+        let start = values.len();
+        subtract_row(raw, data.x.start, y, fit, gain, &mut values);
+        bits.extend(raw.iter().map(|&v| {
+            let nonfinite = !v.is_finite();
+            let saturated = !nonfinite && f64::from(v) >= saturation;
+            n_nonfinite += usize::from(nonfinite);
+            n_saturated += usize::from(saturated);
+            if nonfinite {
+                pixel_flag::NONFINITE
+            } else if saturated {
+                pixel_flag::SATURATED
+            } else {
+                0
             }
+        }));
+        if let Some(hook) = on_row.as_mut() {
+            hook(row_index, &mut values[start..], &mut bits[start..]);
         }
     }
-    (mask, n_sat, n_nan)
+    Ok(Trimmed {
+        image_e: Image::new(tw, th, values).map_err(|e| e.to_string())?,
+        mask: PixelMask::new(tw, th, bits).map_err(|e| e.to_string())?,
+        n_saturated,
+        n_nonfinite,
+    })
 }
 
 /// Median of every [`SIGNAL_SAMPLE_STEP`]-th finite pixel of the trimmed data (row-major over
@@ -160,6 +194,7 @@ fn prepare_amplifier(
     amp: &Amplifier,
     options: &OverscanOptions,
     history: &mut Vec<String>,
+    on_row: Option<RowHook<'_>>,
 ) -> Result<AmpResult, ReduceError> {
     let file = file_of(frame);
     let (w, h) = (amp.image.width, amp.image.height);
@@ -214,18 +249,29 @@ fn prepare_amplifier(
     };
     let known_gain = meta.gain_e_per_adu.filter(|g| *g > 0.0 && g.is_finite());
     let gain = known_gain.unwrap_or(1.0);
-    let image_e = subtract_and_trim(&amp.pixels, w, h, fit.as_ref(), &data, gain as f32).map_err(
-        |message| ReduceError::Layout {
-            file: file.clone(),
-            message: format!("HDU {hdu}: {message}"),
-        },
-    )?;
+    let Trimmed {
+        image_e,
+        mask,
+        n_saturated: n_sat,
+        n_nonfinite: n_nan,
+    } = trim_and_flag(
+        &amp.pixels,
+        (w, h),
+        fit.as_ref(),
+        &data,
+        gain as f32,
+        saturation,
+        on_row,
+    )
+    .map_err(|message| ReduceError::Layout {
+        file: file.clone(),
+        message: format!("HDU {hdu}: {message}"),
+    })?;
     let overscan_stats = fit.as_ref().map(|f| OverscanStats {
         level_adu: f.mean_level_adu(),
         noise_adu: f.noise_adu,
         signal_adu: signal_sample_median_adu(&amp.pixels, w, f, &data),
     });
-    let (mask, n_sat, n_nan) = raw_flags(&amp.pixels, w, &data, saturation);
     if data != whole {
         history.push(format!("HDU {hdu}: trimmed to the data section {data}"));
     }
@@ -289,6 +335,17 @@ pub fn prepare_frame(
     frame: &Frame,
     options: &OverscanOptions,
 ) -> Result<PreparedFrame, ReduceError> {
+    prepare_frame_with(frame, options, None)
+}
+
+/// [`prepare_frame`] calling `on_row` on each row of the prepared image as soon as it is made
+/// ([`RowHook`]), when the frame has a single amplifier (whose trimmed rows are the image's);
+/// the rows of a multi-amplifier frame are assembled afterwards, and `on_row` is not called.
+pub(super) fn prepare_frame_with(
+    frame: &Frame,
+    options: &OverscanOptions,
+    mut on_row: Option<RowHook<'_>>,
+) -> Result<PreparedFrame, ReduceError> {
     let file = file_of(frame);
     if let Some(problem) = frame.first_error() {
         return Err(ReduceError::Unusable {
@@ -308,8 +365,10 @@ pub fn prepare_frame(
         frame.amplifiers.len()
     )];
     let mut amps = Vec::with_capacity(frame.amplifiers.len());
+    let single = frame.amplifiers.len() == 1;
     for amp in &frame.amplifiers {
-        amps.push(prepare_amplifier(frame, amp, options, &mut history)?);
+        let hook = on_row.as_mut().filter(|_| single).map(|h| &mut **h as _);
+        amps.push(prepare_amplifier(frame, amp, options, &mut history, hook)?);
     }
     let has_overscan = amps.iter().all(|a| a.fit.is_some());
     let overscan_stats = amps.iter().map(|a| a.overscan_stats).collect();
