@@ -166,7 +166,10 @@ fn trim_and_flag(
 
 /// Median of every [`SIGNAL_SAMPLE_STEP`]-th finite pixel of the trimmed data (row-major over
 /// the data section) above the overscan `fit`, in ADU: the values `(f64(raw) − level) as f32`
-/// of [`subtract_and_trim`] before the gain, read from the raw pixels (`width` per row).
+/// of [`subtract_row`] before the gain, read from the raw pixels (`width` per row).
+///
+/// Method: row by row, each row's first sampled column carried over from the previous row
+/// (no division per sampled pixel).
 fn signal_sample_median_adu(
     pixels: &[f32],
     width: usize,
@@ -176,16 +179,20 @@ fn signal_sample_median_adu(
     let tw = data.width();
     let n = tw * data.height();
     let mut sample: Vec<f64> = Vec::with_capacity(n.div_ceil(SIGNAL_SAMPLE_STEP));
-    sample.extend(
-        (0..n)
-            .step_by(SIGNAL_SAMPLE_STEP)
-            .map(|i| {
-                let (x, y) = (data.x.start + i % tw, data.y.start + i / tw);
-                (f64::from(pixels[y * width + x]) - fit.level_at(x, y)) as f32
-            })
-            .filter(|v| v.is_finite())
-            .map(f64::from),
-    );
+    let mut first = 0;
+    for y in data.y.clone() {
+        let row = &pixels[y * width + data.x.start..y * width + data.x.end];
+        let mut i = first;
+        while i < tw {
+            let x = data.x.start + i;
+            let v = (f64::from(row[i]) - fit.level_at(x, y)) as f32;
+            if v.is_finite() {
+                sample.push(f64::from(v));
+            }
+            i += SIGNAL_SAMPLE_STEP;
+        }
+        first = i - tw;
+    }
     crate::stats::median_in_place(&mut sample).unwrap_or(0.0)
 }
 
@@ -528,4 +535,66 @@ fn assemble(
         }
     ));
     Ok((image, mask))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reduce::overscan::OverscanAxis;
+    use rand::{Rng, SeedableRng};
+
+    /// The sample taken row by row is every [`SIGNAL_SAMPLE_STEP`]-th pixel of the data
+    /// section counted row-major, as a division of each pixel's index gives it: the same
+    /// median to the bit, for row-wise, column-wise and scalar overscans, sections narrower
+    /// and wider than the step, and non-finite pixels.
+    #[test]
+    fn signal_sample_is_every_nth_pixel_of_the_data_section() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+        for (width, height, data) in [
+            (200, 150, "[11:190,3:150]"),
+            (70, 300, "[3:40,1:300]"),
+            (61, 61, "[1:61,1:61]"),
+            (500, 40, "[400:500,7:33]"),
+        ] {
+            let data = Section::parse(data).unwrap();
+            let pixels: Vec<f32> = (0..width * height)
+                .map(|_| match rng.random_range(0..50) {
+                    0 => f32::NAN,
+                    _ => rng.random_range(900.0f32..1400.0),
+                })
+                .collect();
+            for axis in [
+                OverscanAxis::Rows,
+                OverscanAxis::Columns,
+                OverscanAxis::Scalar,
+            ] {
+                let n_levels = match axis {
+                    OverscanAxis::Rows => height,
+                    OverscanAxis::Columns => width,
+                    OverscanAxis::Scalar => 1,
+                };
+                let levels: Vec<f64> = (0..n_levels).map(|k| 1000.0 + 0.37 * k as f64).collect();
+                let fit = OverscanFit {
+                    axis,
+                    raw_levels_adu: levels.clone(),
+                    levels_adu: levels,
+                    noise_adu: 3.0,
+                    n_pixels: 100,
+                };
+                let tw = data.width();
+                let mut reference: Vec<f64> = (0..tw * data.height())
+                    .step_by(SIGNAL_SAMPLE_STEP)
+                    .map(|i| {
+                        let (x, y) = (data.x.start + i % tw, data.y.start + i / tw);
+                        (f64::from(pixels[y * width + x]) - fit.level_at(x, y)) as f32
+                    })
+                    .filter(|v| v.is_finite())
+                    .map(f64::from)
+                    .collect();
+                let expected = crate::stats::median_in_place(&mut reference).unwrap_or(0.0);
+                let got = signal_sample_median_adu(&pixels, width, &fit, &data);
+                assert_eq!(got.to_bits(), expected.to_bits(), "{data} {axis:?}");
+            }
+        }
+    }
 }
