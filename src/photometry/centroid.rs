@@ -469,20 +469,27 @@ fn window_sums_of(
     } = PixelBox::around(xc, yc, r_max);
     // The Gaussian window is separable: exp(−(dx² + dy²)/2σ²) = exp(−dx²/2σ²) exp(−dy²/2σ²),
     // one exponential per column and per row instead of one per pixel; with each column's
-    // squared sub-pixel offsets for the pixels on the window's edge.
+    // and row's squared sub-pixel offsets for the pixels on the window's edge. The rows' are
+    // made here too, not in the loop over the rows: a call of `exp` there clobbers every
+    // vector register, and the sums, kept in registers across the pixels of a row otherwise,
+    // went through memory at every pixel.
     let columns: Vec<(f64, [f64; EDGE_OVERSAMPLING])> = (x_lo..=x_hi)
         .map(|x| {
             let dx = x as f64 - xc;
             ((-dx.powi(2) * inv2s2).exp(), sub_pixel_squares(dx))
         })
         .collect();
+    let rows: Vec<(f64, [f64; EDGE_OVERSAMPLING])> = (y_lo..=y_hi)
+        .map(|y| {
+            let dy = y as f64 - yc;
+            ((-dy * dy * inv2s2).exp(), sub_pixel_squares(dy))
+        })
+        .collect();
     // Sums in locals (registers) rather than through the struct.
     let (mut sw, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut n_used, mut n_missing) = (0, 0);
-    for y in y_lo..=y_hi {
+    for (y, &(window_y, sub_dy2)) in (y_lo..=y_hi).zip(&rows) {
         let dy = y as f64 - yc;
-        let window_y = (-dy * dy * inv2s2).exp();
-        let sub_dy2 = sub_pixel_squares(dy);
         let row_on_image = (0..h).contains(&y);
         for (x, (wx, sub_dx2)) in (x_lo..=x_hi).zip(&columns) {
             let dx = x as f64 - xc;
