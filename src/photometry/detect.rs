@@ -975,7 +975,7 @@ fn find_footprints(
             // Non-short-circuit `&`: no branches, so the loop vectorises.
             let usable = v.is_finite() & (b & EXCLUDED_PIXELS == 0);
             let above = usable & t.is_finite() & (f64::from(*d) > t);
-            *o = mark::ABOVE * u8::from(above) | mark::UNUSABLE * u8::from(!usable);
+            *o = (mark::ABOVE * u8::from(above)) | (mark::UNUSABLE * u8::from(!usable));
         }
     };
     let (detection, mut above) = match kernel {
