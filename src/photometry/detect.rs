@@ -262,18 +262,22 @@ pub struct Detection {
     /// Per source: the rms radius of its isophotal footprint, √((σx² + σy²)/2) (px), where
     /// its FWHM fit starts.
     pub isophotal_sigma_px: Vec<f64>,
+    /// The background-subtracted image the sources were measured on,
+    /// `background.subtract(image)` (non-finite pixels kept): what
+    /// [`Detection::source_fwhm_px`] fits, kept so that callers need not subtract again.
+    pub subtracted: Image,
 }
 
 impl Detection {
     /// The FWHM (px) of source `k`: its `fwhm_px`, or when that was not measured
     /// ([`source_flag::FWHM_NOT_MEASURED`]) the fit [`detect_sources`] would have made with
-    /// [`DetectParams::fwhm_of_every_source`] (the fallback value when it fails). `sub` is the
-    /// background-subtracted image the detection was made on (`background.subtract(image)`)
-    /// and `mask` its mask. NaN for an unknown `k`.
-    pub fn source_fwhm_px(&self, sub: &Image, mask: Option<&PixelMask>, k: usize) -> f64 {
+    /// [`DetectParams::fwhm_of_every_source`] (the fallback value when it fails), on
+    /// [`Detection::subtracted`]; `mask` is the mask the detection was made with. NaN for an
+    /// unknown `k`.
+    pub fn source_fwhm_px(&self, mask: Option<&PixelMask>, k: usize) -> f64 {
         match (self.sources.get(k), self.isophotal_sigma_px.get(k)) {
             (Some(s), Some(&sigma_iso)) => {
-                source_fwhm_px(sub, mask, s, sigma_iso, self.moffat_beta)
+                source_fwhm_px(&self.subtracted, mask, s, sigma_iso, self.moffat_beta)
             }
             _ => f64::NAN,
         }
@@ -373,23 +377,18 @@ const SMOOTH_BAND_ROWS: usize = 128;
 /// the threshold is set against.
 ///
 /// `on_row(y, smoothed, marks)` is called with each smoothed row while it is in cache, to
-/// fill row `y` of the returned per-pixel marks (the threshold of [`find_footprints`]): no
+/// fill row `y` of the returned per-pixel marks (bits of [`mark`], the threshold of
+/// [`find_footprints`]): no
 /// second full-frame pass over the smoothed image; with [`next_marked`], about 1 ms CPU (of
 /// ~32) less per `detect_sources` of a full ALFOSC frame.
-fn smooth<F>(
-    signal: &Signal,
-    w: usize,
-    h: usize,
-    kernel: &[f32],
-    on_row: F,
-) -> (Vec<f32>, Vec<bool>)
+fn smooth<F>(signal: &Signal, w: usize, h: usize, kernel: &[f32], on_row: F) -> (Vec<f32>, Vec<u8>)
 where
-    F: Fn(usize, &[f32], &mut [bool]) + Sync,
+    F: Fn(usize, &[f32], &mut [u8]) + Sync,
 {
     let half = kernel.len() / 2;
     let taps = kernel.len();
     let mut out = vec![0.0f32; w * h];
-    let mut marks = vec![false; w * h];
+    let mut marks = vec![0u8; w * h];
     out.par_chunks_mut(w * SMOOTH_BAND_ROWS)
         .zip(marks.par_chunks_mut(w * SMOOTH_BAND_ROWS))
         .enumerate()
@@ -726,17 +725,23 @@ struct Partial {
 
 /// The flags of a footprint from its pixels: SATURATED when one is saturated (mask flag or
 /// at least `saturation_level`), NEAR_EDGE when one lies on the image's border, MASKED when one
-/// or one of their 8 neighbours is excluded by the mask or not finite. `mask` has the image's
-/// shape.
+/// or one of their 8 neighbours is excluded by the mask or not finite — `masked` when that is
+/// already known, else tested here. `mask` has the image's shape.
 fn footprint_flags(
     pixels: &[(usize, usize)],
     image: &Image,
     mask: Option<&PixelMask>,
     saturation_level: Option<f64>,
+    masked: Option<bool>,
 ) -> u16 {
     let (w, h) = (image.width(), image.height());
     let (data, bits) = (image.data(), mask.map(PixelMask::bits));
-    let mut flags = 0;
+    let mut flags = match masked {
+        Some(true) => source_flag::MASKED,
+        _ => 0,
+    };
+    // Known not masked: the flag is not to be set below.
+    let test_masked = masked.is_none();
     for &(x, y) in pixels {
         let i = y * w + x;
         if bits.is_some_and(|b| b[i] & pixel_flag::SATURATED != 0)
@@ -748,7 +753,10 @@ fn footprint_flags(
             flags |= source_flag::NEAR_EDGE;
         }
         // Once set, the neighbourhoods of the other pixels cannot change the flag.
-        if flags & source_flag::MASKED == 0 && touches_unusable(data, bits, w, h, x, y) {
+        if test_masked
+            && flags & source_flag::MASKED == 0
+            && touches_unusable(data, bits, w, h, x, y)
+        {
             flags |= source_flag::MASKED;
         }
     }
@@ -774,10 +782,12 @@ fn touches_unusable(
 }
 
 /// Isophotal measurements and flags of one footprint (`signal` is the background-subtracted
-/// image with unusable pixels at 0).
+/// image with unusable pixels at 0; `masked`: whether it touches an unusable pixel, when
+/// known, see [`footprint_flags`]).
 fn measure_footprint(
     pixels: Vec<(usize, usize)>,
     blended: bool,
+    masked: Option<bool>,
     signal: &Signal,
     image: &Image,
     mask: Option<&PixelMask>,
@@ -789,7 +799,7 @@ fn measure_footprint(
     let flux: f64 = values.iter().sum();
     let peak = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (a, b, theta) = ellipse(xx, yy, xy);
-    let flags = footprint_flags(&pixels, image, mask, params.saturation_level)
+    let flags = footprint_flags(&pixels, image, mask, params.saturation_level, masked)
         | if blended { source_flag::BLENDED } else { 0 };
     Some(Partial {
         source: Source {
@@ -838,24 +848,38 @@ fn is_local_peak(detection: &[f32], w: usize, h: usize, x: usize, y: usize) -> b
     })
 }
 
+/// Bits of the per-pixel marks of [`find_footprints`], set while the smoothed rows are in
+/// cache ([`smooth`]).
+mod mark {
+    /// Above the detection threshold and not (yet) in a footprint.
+    pub const ABOVE: u8 = 1 << 0;
+    /// Unusable: not finite in the input image or flagged
+    /// [`super::EXCLUDED_PIXELS`] (what [`super::touches_unusable`] looks for). The labelling
+    /// reads the marks of every footprint pixel's 3 × 3 neighbourhood anyway, so it tells
+    /// whether a footprint touches such a pixel without reading the image and the mask again
+    /// in scattered order.
+    pub const UNUSABLE: u8 = 1 << 1;
+}
+
 /// Flags per step of [`next_marked`].
 const MARK_CHUNK: usize = 64;
 
-/// The index of the first `true` of `marks` at or after `start`. Whole chunks of
-/// [`MARK_CHUNK`] flags are tested at once (an OR the compiler vectorises), as the labelling
-/// scans millions of mostly-false flags (the flag-by-flag search was a fifth of the
-/// labelling's own time on a full ALFOSC frame).
-fn next_marked(marks: &[bool], start: usize) -> Option<usize> {
+/// The index of the first mark of `marks` with [`mark::ABOVE`] at or after `start`. Whole
+/// chunks of [`MARK_CHUNK`] marks are tested at once (an OR the compiler vectorises), as the
+/// labelling scans millions of mostly-unmarked pixels (the mark-by-mark search was a fifth of
+/// the labelling's own time on a full ALFOSC frame).
+fn next_marked(marks: &[u8], start: usize) -> Option<usize> {
     let rest = marks.get(start..)?;
+    let above = |m: &u8| m & mark::ABOVE != 0;
     let mut chunks = rest.chunks_exact(MARK_CHUNK);
     let mut offset = 0;
     for chunk in chunks.by_ref() {
-        if chunk.iter().fold(false, |any, &m| any | m) {
-            return chunk.iter().position(|&m| m).map(|k| start + offset + k);
+        if chunk.iter().fold(0, |any, &m| any | m) & mark::ABOVE != 0 {
+            return chunk.iter().position(above).map(|k| start + offset + k);
         }
         offset += MARK_CHUNK;
     }
-    let tail = chunks.remainder().iter().position(|&m| m)?;
+    let tail = chunks.remainder().iter().position(above)?;
     Some(start + offset + tail)
 }
 
@@ -929,8 +953,9 @@ fn find_footprints(
         scale: params.thresh_sigma * noise_factor,
     };
     let no_bits_row = vec![0u8; w];
-    // Row y of the pixels above threshold, from row y of the detection image.
-    let mark_row = |y: usize, smoothed: &[f32], out: &mut [bool]| {
+    // Row y of the marks (pixels above threshold, unusable pixels), from row y of the
+    // detection image.
+    let mark_row = |y: usize, smoothed: &[f32], out: &mut [u8]| {
         let row = y * w..(y + 1) * w;
         let pixels = &image.data()[row.clone()];
         let rms = &threshold.rms[row.clone()];
@@ -948,7 +973,9 @@ fn find_footprints(
         {
             let t = threshold.scale * f64::from(*r);
             // Non-short-circuit `&`: no branches, so the loop vectorises.
-            *o = v.is_finite() & (b & EXCLUDED_PIXELS == 0) & t.is_finite() & (f64::from(*d) > t);
+            let usable = v.is_finite() & (b & EXCLUDED_PIXELS == 0);
+            let above = usable & t.is_finite() & (f64::from(*d) > t);
+            *o = (mark::ABOVE * u8::from(above)) | (mark::UNUSABLE * u8::from(!usable));
         }
     };
     let (detection, mut above) = match kernel {
@@ -958,7 +985,7 @@ fn find_footprints(
         }
         None => {
             let detection: Vec<f32> = (0..w * h).map(|i| signal.at(i) as f32).collect();
-            let mut above = vec![false; w * h];
+            let mut above = vec![0u8; w * h];
             above
                 .par_chunks_mut(w)
                 .zip(detection.par_chunks(w))
@@ -969,15 +996,17 @@ fn find_footprints(
     };
 
     // 8-connected labelling by flood fill, in scan order of each footprint's first pixel;
-    // a pixel leaves `above` when it joins a footprint.
-    let mut footprints: Vec<Vec<(usize, usize)>> = Vec::new();
+    // a pixel loses its ABOVE mark when it joins a footprint. The neighbourhoods read also
+    // tell whether the footprint touches an unusable pixel (the MASKED flag).
+    let mut footprints: Vec<(Vec<(usize, usize)>, bool)> = Vec::new();
     let mut stack = Vec::new();
     let mut start = 0;
     while let Some(next) = next_marked(&above, start) {
         start = next;
-        above[start] = false;
+        above[start] &= !mark::ABOVE;
         stack.push(start);
         let mut pixels = Vec::new();
+        let mut touches = false;
         while let Some(i) = stack.pop() {
             let (x, y) = (i % w, i / w);
             pixels.push((x, y));
@@ -985,19 +1014,21 @@ fn find_footprints(
             for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
                 for nx in x0..=x1 {
                     let j = ny * w + nx;
-                    if above[j] {
-                        above[j] = false;
+                    let m = above[j];
+                    touches |= m & mark::UNUSABLE != 0;
+                    if m & mark::ABOVE != 0 {
+                        above[j] = m & !mark::ABOVE;
                         stack.push(j);
                     }
                 }
             }
         }
-        footprints.push(pixels);
+        footprints.push((pixels, touches));
     }
 
     // Measurements that do not need the window.
     let mut partial: Vec<Partial> = Vec::new();
-    for footprint in footprints {
+    for (footprint, touches) in footprints {
         if footprint.len() < params.min_area_px {
             continue;
         }
@@ -1008,14 +1039,17 @@ fn find_footprints(
             .map(|&(x, y)| y * w + x)
             .collect();
         let seeds = significant_peaks(&peaks, &detection, &threshold, w, params);
-        let children = if seeds.len() >= 2 && params.deblend {
-            watershed_split(&footprint, &seeds, &detection, w, params.min_area_px)
+        // A child touches an unusable pixel only if its footprint does.
+        let (children, masked) = if seeds.len() >= 2 && params.deblend {
+            let children = watershed_split(&footprint, &seeds, &detection, w, params.min_area_px);
+            (children, (!touches).then_some(false))
         } else {
-            vec![footprint]
+            (vec![footprint], Some(touches))
         };
         let blended = seeds.len() >= 2;
         for pixels in children {
-            if let Some(p) = measure_footprint(pixels, blended, &signal, image, mask, params) {
+            let p = measure_footprint(pixels, blended, masked, &signal, image, mask, params);
+            if let Some(p) = p {
                 partial.push(p);
             }
         }
@@ -1327,6 +1361,7 @@ pub fn detect_sources(
         moffat_beta,
         params: *params,
         isophotal_sigma_px,
+        subtracted: sub,
     })
 }
 
@@ -1554,11 +1589,11 @@ mod tests {
         assert_eq!(lazy.sources.len(), full.sources.len());
         assert_eq!(lazy.moffat_beta, full.moffat_beta);
         assert_eq!(lazy.window_sigma_px, full.window_sigma_px);
-        let sub = bkg.subtract(&img).unwrap();
+        assert_eq!(lazy.subtracted, bkg.subtract(&img).unwrap());
         let unmeasured = source_flag::FWHM_NOT_MEASURED;
         for (k, (a, b)) in full.sources.iter().zip(&lazy.sources).enumerate() {
             assert_eq!((a.x, a.y, a.flux, a.label), (b.x, b.y, b.flux, b.label));
-            assert_eq!(lazy.source_fwhm_px(&sub, None, k), a.fwhm_px, "source {k}");
+            assert_eq!(lazy.source_fwhm_px(None, k), a.fwhm_px, "source {k}");
             if b.flags & unmeasured == 0 {
                 assert_eq!((a.fwhm_px, a.flags), (b.fwhm_px, b.flags), "source {k}");
             } else {
@@ -1714,20 +1749,68 @@ mod tests {
                 if (x, y) == (2, 3) {
                     expected |= source_flag::SATURATED;
                 }
-                let flags = footprint_flags(&[(x, y)], &image, Some(&mask), None);
+                let flags = footprint_flags(&[(x, y)], &image, Some(&mask), None, None);
                 assert_eq!(flags, expected, "({x}, {y})");
             }
         }
         assert!(peaks >= 2 && peaks < w * h / 4, "{peaks} peaks");
         // Saturation from the level, and without a mask.
         assert_eq!(
-            footprint_flags(&[(3, 3), (4, 3)], &image, None, Some(1.0)),
+            footprint_flags(&[(3, 3), (4, 3)], &image, None, Some(1.0), None),
             source_flag::SATURATED
         );
         assert_eq!(
-            footprint_flags(&[(3, 3), (4, 3)], &image, None, Some(1.5)),
+            footprint_flags(&[(3, 3), (4, 3)], &image, None, Some(1.5), None),
             0
         );
+    }
+
+    /// The MASKED flag the labelling finds from the marks equals the direct test of every
+    /// footprint pixel's neighbourhood in the image and the mask, for whole footprints and
+    /// deblended children.
+    #[test]
+    fn masked_flag_from_the_labelling_equals_the_direct_test() {
+        let (mut img, stars) = field(4);
+        // Blends, to have children.
+        add_moffat(&mut img, 100.0, 30.0, 4.0, 10_000.0);
+        add_moffat(&mut img, 106.0, 31.0, 4.0, 8_000.0);
+        add_moffat(&mut img, 60.0, 150.0, 4.0, 9_000.0);
+        add_moffat(&mut img, 64.0, 155.0, 4.0, 9_000.0);
+        let mut mask = PixelMask::clear(img.width(), img.height());
+        // Unusable pixels next to, inside and away from footprints, and one next to a child.
+        let (x0, y0, _) = stars[0];
+        img.set(x0 as usize + 4, y0 as usize, f32::NAN);
+        let (x1, y1, _) = stars[1];
+        mask.flag(x1 as usize, y1 as usize + 3, pixel_flag::BAD);
+        mask.flag(109, 31, pixel_flag::COSMIC_RAY);
+        mask.flag(5, 170, pixel_flag::BAD);
+        let bkg = estimate_background(
+            &img,
+            Some(&mask),
+            None,
+            &BackgroundParams {
+                box_px: 32,
+                ..BackgroundParams::default()
+            },
+        )
+        .unwrap();
+        let params = DetectParams::default();
+        let footprints = find_footprints(&img, &bkg, Some(&mask), &params).unwrap();
+        let (mut masked, mut blended) = (0, 0);
+        for p in &footprints.partial {
+            let direct = footprint_flags(&p.pixels, &img, Some(&mask), None, None);
+            assert_eq!(
+                p.source.flags & source_flag::MASKED,
+                direct & source_flag::MASKED,
+                "{:?}",
+                p.source
+            );
+            masked += usize::from(direct & source_flag::MASKED != 0);
+            blended += usize::from(p.source.flags & source_flag::BLENDED != 0);
+        }
+        assert!(masked >= 2, "{masked} masked footprints");
+        assert!(blended >= 4, "{blended} children");
+        assert!(footprints.partial.len() > masked);
     }
 
     #[test]

@@ -36,6 +36,7 @@ use crate::ephem::ephemeris::GeometrySource;
 use crate::ephem::geometry::Observation;
 use crate::ephem::site::Site;
 use crate::ephem::KM_PER_ARCSEC_AT_1AU;
+use crate::image::Image;
 use crate::reduce::CalibratedFrame;
 use crate::stats::{clipped_weighted_mean, median, SigmaClip};
 use crate::wcs::TanWcs;
@@ -314,6 +315,9 @@ struct FrameModel {
     sources: Vec<Source>,
     moffat_beta: f64,
     isophotal_sigma_px: Vec<f64>,
+    /// The background-subtracted image the sources were measured on
+    /// ([`Detection::subtracted`]), where [`source_fwhm_px`] fits.
+    subtracted: Image,
     wcs: Option<TanWcs>,
     refined: Option<RefinedWcs>,
     fwhm_px: f64,
@@ -358,6 +362,7 @@ fn model_frame(
         sources,
         moffat_beta,
         isophotal_sigma_px,
+        subtracted,
         ..
     } = detect_sources(image, &background, Some(&frame.mask), &detect_params)
         .map_err(|e| pixels_error(frame, e))?;
@@ -389,6 +394,7 @@ fn model_frame(
         sources,
         moffat_beta,
         isophotal_sigma_px,
+        subtracted,
         wcs,
         refined,
         fwhm_px,
@@ -1076,19 +1082,17 @@ pub fn measure_frame(
         location.y_px.round().max(0.0) as usize,
         crate::image::pixel_flag::SATURATED,
     );
-    // The FWHM of source k, fitted on the background-subtracted image when detection left it
-    // unmeasured (made once, on first use).
-    let subtracted = std::cell::OnceCell::new();
+    // The FWHM of source k, fitted on the detection's background-subtracted image when
+    // detection left it unmeasured.
     let source_fwhm = |k: usize| match (model.sources.get(k), model.isophotal_sigma_px.get(k)) {
         (Some(s), _) if s.flags & source_flag::FWHM_NOT_MEASURED == 0 => s.fwhm_px,
-        (Some(s), Some(&sigma_iso)) => {
-            match subtracted.get_or_init(|| model.background.subtract(&frame.image_e).ok()) {
-                Some(sub) => {
-                    source_fwhm_px(sub, Some(&frame.mask), s, sigma_iso, model.moffat_beta)
-                }
-                None => f64::NAN,
-            }
-        }
+        (Some(s), Some(&sigma_iso)) => source_fwhm_px(
+            &model.subtracted,
+            Some(&frame.mask),
+            s,
+            sigma_iso,
+            model.moffat_beta,
+        ),
         _ => f64::NAN,
     };
     let radius_arcsec_of = |radius: &ApertureRadius| match radius {
