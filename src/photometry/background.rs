@@ -109,6 +109,19 @@ impl ExclusionMask {
         }
     }
 
+    /// The mask of the given flags (row-major, `width × height` of them: true = excluded).
+    ///
+    /// # Panics
+    /// When there are not `width × height` flags (a caller's bug, not a user's input).
+    pub(crate) fn from_flags(width: usize, height: usize, excluded: Vec<bool>) -> Self {
+        assert_eq!(excluded.len(), width * height, "one flag per pixel");
+        ExclusionMask {
+            width,
+            height,
+            excluded,
+        }
+    }
+
     pub fn width(&self) -> usize {
         self.width
     }
@@ -160,8 +173,14 @@ impl ExclusionMask {
         for y in 0..height {
             // Rows 2j and 2j + 1 are the same: expand row j once.
             if y % 2 == 0 {
-                for (pair, &e) in row.chunks_mut(2).zip(self.row(y / 2)) {
-                    pair.fill(e);
+                let source = self.row(y / 2);
+                let mut pairs = row.chunks_exact_mut(2);
+                for (pair, &e) in (&mut pairs).zip(source) {
+                    pair[0] = e;
+                    pair[1] = e;
+                }
+                if let [last] = pairs.into_remainder() {
+                    *last = source[width / 2];
                 }
             }
             excluded.extend_from_slice(&row);
@@ -179,29 +198,57 @@ impl ExclusionMask {
     }
 
     /// The mask grown by `radius_px` (every pixel within that distance of an excluded pixel).
+    ///
+    /// Method: the disc is a stack of rows, row dy reaching ±⌊√(r² − dy²)⌋ px along x; an
+    /// output row is the OR of input rows y + dy shifted by every dx within their reach,
+    /// each shift one loop over a whole row of bytes (no per-pixel test of the offsets).
     pub fn dilated(&self, radius_px: f64) -> ExclusionMask {
         let r = radius_px.max(0.0);
         let ri = r.floor() as i64;
-        let offsets: Vec<(i64, i64)> = (-ri..=ri)
-            .flat_map(|dy| (-ri..=ri).map(move |dx| (dx, dy)))
-            .filter(|(dx, dy)| ((dx * dx + dy * dy) as f64) <= r * r)
-            .collect();
-        let mut out = self.clone();
-        let (w, h) = (self.width as i64, self.height as i64);
-        for y in 0..h {
-            for x in 0..w {
-                if !self.excluded[(y * w + x) as usize] {
+        // Reach along x of disc row dy: the largest dx with dx² + dy² ≤ r² (dx = 0 always
+        // qualifies for |dy| ≤ ri, since ri ≤ r).
+        let reach = |dy: i64| -> usize {
+            (0..=ri)
+                .rev()
+                .find(|dx| ((dx * dx + dy * dy) as f64) <= r * r)
+                .unwrap_or(0) as usize
+        };
+        let (w, h) = (self.width, self.height);
+        let mut excluded = vec![false; w * h];
+        if w == 0 {
+            return ExclusionMask {
+                width: w,
+                height: h,
+                excluded,
+            };
+        }
+        for (y, out) in excluded.chunks_exact_mut(w).enumerate() {
+            for dy in -ri..=ri {
+                let source = y as i64 + dy;
+                if source < 0 || source >= h as i64 {
                     continue;
                 }
-                for (dx, dy) in &offsets {
-                    let (nx, ny) = (x + dx, y + dy);
-                    if nx >= 0 && ny >= 0 && nx < w && ny < h {
-                        out.excluded[(ny * w + nx) as usize] = true;
+                let row = self.row(source as usize);
+                let reach = reach(dy).min(w - 1);
+                for (o, &e) in out.iter_mut().zip(row) {
+                    *o |= e;
+                }
+                for d in 1..=reach {
+                    // Pixel x takes the excluded pixels at x − d and at x + d.
+                    for (o, &e) in out[d..].iter_mut().zip(row) {
+                        *o |= e;
+                    }
+                    for (o, &e) in out.iter_mut().zip(&row[d..]) {
+                        *o |= e;
                     }
                 }
             }
         }
-        out
+        ExclusionMask {
+            width: w,
+            height: h,
+            excluded,
+        }
     }
 }
 
@@ -1093,6 +1140,49 @@ mod tests {
         fill_missing(&mut values, &estimated, nx, ny);
         for (k, v) in values.iter().enumerate() {
             assert!((v - truth(k % nx, k / nx)).abs() < 1e-6, "{k}: {v}");
+        }
+    }
+
+    /// Dilation and 2 × 2 upsampling give what the pixel-by-pixel definitions give: every
+    /// pixel within the radius of an excluded one (offsets tested one by one), and each pixel
+    /// the value of its 2 × 2 block's pixel; random masks, radii from 0 to beyond the image,
+    /// odd sizes.
+    #[test]
+    fn dilation_and_upsampling_equal_the_pixel_by_pixel_definitions() {
+        use rand::Rng;
+        let mut rng = Pcg64::seed_from_u64(17);
+        for (w, h) in [(1, 1), (5, 3), (37, 29), (64, 70), (3, 40)] {
+            for density in [0.0, 0.02, 0.3] {
+                let flags: Vec<bool> = (0..w * h).map(|_| rng.random_bool(density)).collect();
+                let mask = ExclusionMask::from_flags(w, h, flags);
+                for radius in [0.0, 0.5, 1.0, 1.5, 2.0, 2.9, 3.0, 4.5, 7.2, 50.0] {
+                    let expected: Vec<bool> = (0..h)
+                        .flat_map(|y| (0..w).map(move |x| (x as f64, y as f64)))
+                        .map(|(x, y)| {
+                            (0..h).any(|py| {
+                                (0..w).any(|px| {
+                                    mask.is_excluded(px, py)
+                                        && (px as f64 - x).powi(2) + (py as f64 - y).powi(2)
+                                            <= radius * radius
+                                })
+                            })
+                        })
+                        .collect();
+                    let got = mask.dilated(radius);
+                    assert!(
+                        got.excluded == expected,
+                        "{w} x {h}, density {density}, radius {radius}"
+                    );
+                }
+                for (uw, uh) in [(2 * w, 2 * h), (2 * w - 1, 2 * h - 1)] {
+                    let up = mask.upsampled_2x2(uw, uh);
+                    for y in 0..uh {
+                        for x in 0..uw {
+                            assert_eq!(up.is_excluded(x, y), mask.is_excluded(x / 2, y / 2));
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -231,14 +231,11 @@ impl Segmentation {
     /// The footprints grown by `dilate_px`, as an exclusion mask for a second background pass
     /// (as photutils' `make_source_mask`).
     pub fn to_exclusion_mask(&self, dilate_px: f64) -> ExclusionMask {
-        let mut m = ExclusionMask::new(self.width, self.height);
-        for y in 0..self.height {
-            for x in 0..self.width {
-                if self.label(x, y) != 0 {
-                    m.exclude(x, y);
-                }
-            }
-        }
+        let m = ExclusionMask::from_flags(
+            self.width,
+            self.height,
+            self.labels.iter().map(|&l| l != 0).collect(),
+        );
         if dilate_px > 0.0 {
             m.dilated(dilate_px)
         } else {
