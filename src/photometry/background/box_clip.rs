@@ -3,26 +3,26 @@
 //! σ, inclusive bounds, at most `maxiters` passes, each pass clipping the values the previous
 //! one kept; the statistics are those of the values kept by the last pass).
 //!
-//! Method: the usable pixels are gathered as the integer keys of [`f32::total_cmp`] (one
-//! branch-free pass with the mask tests fused, into buffers reused from band to band), a band
-//! of boxes at a time: each image row of the band is read once, in order, and its segments
-//! appended to their boxes. The values a pass keeps are always a contiguous run of the values in ascending
-//! order, so a pass needs only the median of the run (the value at its middle rank) and the
-//! ranks of its new bounds — order statistics, not a sorted box. The keys
-//! are therefore only bucketed (a counting sort by key range, [`Buckets`]: buckets about eight
-//! values wide across the bulk of the box, from a sample of its keys, plus one bucket for
-//! each tail), and a bucket is sorted only when one of its ranks is asked for: a clipping
-//! touches a few of a box's ~500 buckets: the rank of a bound is found in the bucket of the
-//! bound's key (or a neighbour), not by a binary search over the ranks. The σ of each pass comes from running sums
-//! of the run, shifted by its median, from which each pass subtracts the few values it
-//! rejects (recomputed from the run when the rejected values outweigh the kept ones, e.g.
-//! bright stars, so that nothing is lost to cancellation) instead of summing the run again;
-//! the mean and σ returned are computed from the final run itself, as sums shifted by its
-//! median (one pass; |mean − median| ≤ σ, so that Σ(x − median)²/n ≤ 2σ² loses nothing to
-//! cancellation). The kept
-//! values and the median are those of a plain clipping of the sorted values; the mean and σ
-//! differ from its only by the order of the summation. (SEP and photutils likewise clip a
-//! box without copying it at each pass.)
+//! Method: the usable pixels are gathered as the integer keys of [`f32::total_cmp`] (a plain
+//! conversion of a row segment, or else of a chunk of it, whose pixels are all usable, else one
+//! branch-free pass with the mask tests fused, into buffers reused from band to band), a band of
+//! boxes at a time: each image row of the band is read once, in order, and its segments appended to
+//! their boxes. The values a pass keeps are always a contiguous run of the values in ascending
+//! order, so a pass needs only the median of the run (the value at its middle rank) and the ranks
+//! of its new bounds — order statistics, not a sorted box. The keys are therefore only bucketed (a
+//! counting sort by key range, [`Buckets`]: buckets about eight values wide across the bulk of the
+//! box, from a sample of its keys, plus one bucket for each tail; the bucket of each key is
+//! computed once, in a pass that vectorises, for the count and the scatter), and a bucket is sorted
+//! only when one of its ranks is asked for: a clipping touches a few of a box's ~500 buckets: the
+//! rank of a bound is found in the bucket of the bound's key (or a neighbour), not by a binary
+//! search over the ranks. The σ of each pass comes from running sums of the run, shifted by its
+//! median, from which each pass subtracts the few values it rejects (recomputed from the run when
+//! the rejected values outweigh the kept ones, e.g. bright stars, so that nothing is lost to
+//! cancellation) instead of summing the run again; the mean and σ returned are computed from the
+//! final run itself, as sums shifted by its median (one pass; |mean − median| ≤ σ, so that Σ(x −
+//! median)²/n ≤ 2σ² loses nothing to cancellation). The kept values and the median are those of a
+//! plain clipping of the sorted values; the mean and σ differ from its only by the order of the
+//! summation. (SEP and photutils likewise clip a box without copying it at each pass.)
 
 use crate::stats::{key_f32, SigmaClip};
 
@@ -100,8 +100,11 @@ impl BandScratch {
 
 /// Writes the keys of the usable pixels among `values` (finite, without any of
 /// `excluded_flags`, not `excluded`) to the start of `out` (as long as `values`), and returns
-/// their number. Branch-free: every pixel is written, and the end advances over the usable
-/// ones.
+/// their number. When every pixel is usable (most segments), the keys are all written in one
+/// map that vectorises; otherwise the same is done a chunk of [`CHUNK`] pixels at a time (the
+/// unusable pixels of a segment mostly come in runs, a star's footprint, a bad column), and a
+/// chunk with both kinds of pixels is compacted branch-free: every pixel is written, and the
+/// end advances over the usable ones.
 fn append_usable(
     out: &mut [u32],
     values: &[f32],
@@ -109,13 +112,55 @@ fn append_usable(
     excluded: &[bool],
     excluded_flags: u8,
 ) -> usize {
+    if all_usable(values, bits, excluded, excluded_flags) {
+        return append_keys(out, values);
+    }
     let mut len = 0;
-    for ((&v, &b), &e) in values.iter().zip(bits).zip(excluded) {
-        out[len] = key_f32(v);
-        let usable = v.is_finite() & (b & excluded_flags == 0) & !e;
-        len += usize::from(usable);
+    for ((values, bits), excluded) in values
+        .chunks(CHUNK)
+        .zip(bits.chunks(CHUNK))
+        .zip(excluded.chunks(CHUNK))
+    {
+        // The chunk's pixels go to `out[len..]`, at or before their own place.
+        let out = &mut out[len..len + values.len()];
+        len += if all_usable(values, bits, excluded, excluded_flags) {
+            append_keys(out, values)
+        } else {
+            let mut n = 0;
+            for ((&v, &b), &e) in values.iter().zip(bits).zip(excluded) {
+                out[n] = key_f32(v);
+                let usable = v.is_finite() & (b & excluded_flags == 0) & !e;
+                n += usize::from(usable);
+            }
+            n
+        };
     }
     len
+}
+
+/// Pixels of a row segment that [`append_usable`] tests together.
+const CHUNK: usize = 16;
+
+/// Whether every pixel is usable (as in [`append_usable`]): reductions that vectorise.
+#[inline]
+fn all_usable(values: &[f32], bits: &[u8], excluded: &[bool], excluded_flags: u8) -> bool {
+    // Non-finite values are those whose exponent bits are all set.
+    let all_finite = values
+        .iter()
+        .fold(0, |m, v| m.max(v.to_bits() & 0x7fff_ffff))
+        < 0x7f80_0000;
+    let no_flag = bits.iter().fold(0, |m, b| m | b) & excluded_flags == 0;
+    let none_excluded = excluded.iter().fold(0, |m, e| m | u8::from(*e)) == 0;
+    all_finite & no_flag & none_excluded
+}
+
+/// Writes the keys of all `values` to the start of `out`, and returns their number.
+#[inline]
+fn append_keys(out: &mut [u32], values: &[f32]) -> usize {
+    for (o, &v) in out.iter_mut().zip(values) {
+        *o = key_f32(v);
+    }
+    values.len()
 }
 
 /// Running sums of the values of a run, shifted by `shift`: Σ(x − shift), Σ(x − shift)².
@@ -193,6 +238,9 @@ struct Buckets {
     /// The keys in `keys[..len]`.
     keys: Vec<u32>,
     len: usize,
+    /// The bucket of each key being bucketed, in the order of the keys (computed once, for
+    /// the count and the scatter).
+    of_key: Vec<u16>,
     /// Bucket b holds `keys[start[b]..start[b + 1]]`.
     start: Vec<u32>,
     sorted: Vec<bool>,
@@ -206,6 +254,8 @@ struct Buckets {
 const KEYS_PER_BUCKET: usize = 8;
 const MIN_BUCKETS: usize = 64;
 const MAX_BUCKETS: usize = 1024;
+// The bucket of a key is kept as a u16 (`Buckets::of_key`).
+const _: () = assert!(MAX_BUCKETS <= 1 << 16);
 /// Keys sampled (evenly spaced) to place the buckets; the bulk of the buckets spans the
 /// sample's second-lowest to second-highest key, the tails get one bucket each.
 const SAMPLE: usize = 64;
@@ -228,13 +278,14 @@ impl Buckets {
             self.sorted.push(false);
             return;
         }
-        let mut sample = [0u32; SAMPLE];
-        let stride = n / SAMPLE;
-        for (j, s) in sample.iter_mut().enumerate() {
-            *s = keys[j * stride];
+        // The sample's second-lowest and second-highest keys (the two lowest and the two
+        // highest kept in one pass, branch-free).
+        let (mut low, mut high) = ([u32::MAX; 2], [u32::MIN; 2]);
+        for &k in keys.iter().step_by(n / SAMPLE).take(SAMPLE) {
+            low = [low[0].min(k), low[1].min(low[0].max(k))];
+            high = [high[0].max(k), high[1].max(high[0].min(k))];
         }
-        sample.sort_unstable();
-        let (lo, hi) = (sample[1], sample[SAMPLE - 2]);
+        let (lo, hi) = (low[1], high[1]);
         let nb = (n / KEYS_PER_BUCKET)
             .next_power_of_two()
             .clamp(MIN_BUCKETS, MAX_BUCKETS);
@@ -246,23 +297,42 @@ impl Buckets {
             shift += 1;
         }
         (self.lo, self.shift) = (lo, shift);
-        let bucket = |k: u32| bucket_of(k, lo, shift, nb);
+        // The buckets of the keys first, in one branch-free pass that vectorises, then the
+        // count and the scatter from them.
+        if self.of_key.len() < n {
+            self.of_key.resize(n, 0);
+        }
+        let of_key = &mut self.of_key[..n];
+        for (b, &k) in of_key.iter_mut().zip(keys) {
+            *b = bucket_of(k, lo, shift, nb) as u16;
+        }
         // Local slices, so that the loops keep their bounds in registers. `start[b + 1]`
         // counts bucket b, then (prefix sums) ends it; the scatter fills each bucket from its
         // end down, which leaves `start[b]` at its first key.
         self.start.resize(nb + 1, 0);
         let start = &mut self.start[..];
-        for &k in keys {
-            start[bucket(k) + 1] += 1;
+        debug_assert!(of_key.iter().all(|b| usize::from(*b) < nb));
+        for &b in of_key.iter() {
+            // SAFETY: every bucket is below `nb` (`bucket_of`), and `start` has nb + 1 entries.
+            unsafe { *start.get_unchecked_mut(usize::from(b) + 1) += 1 };
         }
-        for b in 0..nb {
-            start[b + 1] += start[b];
+        // The running sum kept in a register (not reloaded from the entry just stored).
+        let mut end = 0;
+        for s in &mut start[1..] {
+            end += *s;
+            *s = end;
         }
         let out = &mut self.keys[..n];
-        for &k in keys {
-            let end = &mut start[bucket(k) + 1];
-            *end -= 1;
-            out[*end as usize] = k;
+        for (&b, &k) in of_key.iter().zip(keys) {
+            // SAFETY: the bucket is below `nb`, as above; `start[b + 1]` is the end of bucket b
+            // (at most n) less the keys of the bucket already placed, and it is decremented
+            // once per key of the bucket, so it stays within start[b]..n before each store.
+            unsafe {
+                let end = start.get_unchecked_mut(usize::from(b) + 1);
+                *end -= 1;
+                debug_assert!((*end as usize) < n);
+                *out.get_unchecked_mut(*end as usize) = k;
+            }
         }
         // Now start[b + 1] is the first key of bucket b: shift down by one.
         start.copy_within(1.., 0);
@@ -426,7 +496,7 @@ impl ShiftedSums {
 mod tests {
     use super::*;
     use crate::stats::{key_f32, mean_std, median};
-    use rand::SeedableRng;
+    use rand::{Rng, SeedableRng};
     use rand_distr::{Distribution, Normal};
     use rand_pcg::Pcg64;
 
@@ -575,8 +645,17 @@ mod tests {
             for r in (0..n).rev().step_by(7).chain(0..n) {
                 assert_eq!(buckets.at(r), sorted[r], "trial {trial}, rank {r}");
             }
-            // A run of ranks of freshly bucketed keys holds exactly those ranks.
+            // Freshly bucketed keys are in bucket order, each bucket holding its keys in reverse
+            // order (the order in which the clipping sums them: it must not change).
             buckets.fill(&keys);
+            let mut expected = keys.clone();
+            if n >= 2 * SAMPLE {
+                let nb = buckets.start.len() - 1;
+                expected.reverse();
+                expected.sort_by_key(|k| bucket_of(*k, buckets.lo, buckets.shift, nb));
+            }
+            assert_eq!(buckets.keys[..n], expected[..], "trial {trial}");
+            // A run of ranks of freshly bucketed keys holds exactly those ranks.
             let mut run = buckets.ranks(n / 3, n - 5).to_vec();
             run.sort_unstable();
             assert_eq!(run, sorted[n / 3..n - 5]);
@@ -653,6 +732,48 @@ mod tests {
         // A new band starts empty.
         scratch.start(2, 8);
         assert_eq!((scratch.len(0), scratch.len(1)), (0, 0));
+    }
+
+    /// The usable pixels appended are those of a plain filter, in order, whether a segment is
+    /// all usable (the fast path) or not: random segments with sparse non-finite, flagged and
+    /// excluded pixels.
+    #[test]
+    fn appended_keys_are_the_usable_pixels_in_order() {
+        let mut rng = Pcg64::seed_from_u64(12);
+        let normal = Normal::new(600.0, 25.0).unwrap();
+        for trial in 0..400 {
+            let n = [0, 1, 7, 31, 64, 65, 200][trial % 7];
+            // From no unusable pixel at all to about one in ten.
+            let rate = [0, 1, 5, 20, 100][trial % 5];
+            let odd = |rng: &mut Pcg64| rng.random_range(0..1000) < rate;
+            let values: Vec<f32> = (0..n)
+                .map(|i| {
+                    let v = normal.sample(&mut rng) as f32;
+                    match i % 3 {
+                        _ if !odd(&mut rng) => v,
+                        0 => f32::NAN,
+                        1 => f32::INFINITY,
+                        _ => f32::NEG_INFINITY,
+                    }
+                })
+                .collect();
+            let bits: Vec<u8> = (0..n)
+                .map(|_| if odd(&mut rng) { 1 << (trial % 8) } else { 0 })
+                .collect();
+            let mut excluded: Vec<bool> = (0..n).map(|_| odd(&mut rng)).collect();
+            if trial % 4 == 3 {
+                // A run, as a star's footprint.
+                excluded[n / 3..n / 2].fill(true);
+            }
+            let flags = [0u8, 0b1010_0101, 0xff][trial % 3];
+            let expected: Vec<u32> = (0..n)
+                .filter(|&i| values[i].is_finite() && bits[i] & flags == 0 && !excluded[i])
+                .map(|i| key_f32(values[i]))
+                .collect();
+            let mut out = vec![0u32; n];
+            let len = append_usable(&mut out, &values, &bits, &excluded, flags);
+            assert_eq!(out[..len], expected[..], "trial {trial}");
+        }
     }
 
     /// The blocked, multi-lane sums are the plain shifted sums, for lengths around the block
