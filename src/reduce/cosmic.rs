@@ -42,6 +42,10 @@ use crate::image::{pixel_flag, Image, PixelMask};
 /// which reaches 1 px (3); the neighbour median 1.
 const DEPENDENCE_RADIUS: usize = 4;
 
+/// Rows per parallel task of the first pass over the frame (each computes the row medians
+/// of 4 rows more than it tests).
+const FLOOR_BAND_ROWS: usize = 64;
+
 /// Settings of the cosmic-ray cleaner.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LaCosmicOptions {
@@ -193,71 +197,94 @@ fn median_of_5(v: [f32; 5]) -> f32 {
     f.min(g).max(f.max(g).min(e))
 }
 
+/// Horizontal medians of 5 of row `y` (edges replicated) into `out`: away from the left
+/// and right edges straight from the row, as five shifted slices that the compiler
+/// vectorises.
+fn row_medians5(grid: &Grid, y: usize, out: &mut [f32]) {
+    let (w, yi) = (grid.w, y as isize);
+    let edge = |x: usize| {
+        let xi = x as isize;
+        median_of_5([
+            grid.at(xi - 2, yi),
+            grid.at(xi - 1, yi),
+            grid.at(xi, yi),
+            grid.at(xi + 1, yi),
+            grid.at(xi + 2, yi),
+        ])
+    };
+    if w < 5 {
+        for (x, o) in out.iter_mut().enumerate() {
+            *o = edge(x);
+        }
+        return;
+    }
+    let src = &grid.v[y * w..(y + 1) * w];
+    let shifted = src[..w - 4]
+        .iter()
+        .zip(&src[1..w - 3])
+        .zip(&src[2..w - 2])
+        .zip(&src[3..w - 1])
+        .zip(&src[4..]);
+    for (o, ((((a, b), c), d), e)) in out[2..w - 2].iter_mut().zip(shifted) {
+        *o = median_of_5([*a, *b, *c, *d, *e]);
+    }
+    for x in [0, 1, w - 2, w - 1] {
+        out[x] = edge(x);
+    }
+}
+
 /// A lower bound of the 5 × 5 median at every pixel (edges replicated): the smallest of
 /// the medians of the box's five rows. Each row has 3 values at or above its median, so at
 /// least 15 of the 25 values are at or above the smallest row median, which is therefore
 /// at most the 13th value (the median). Cheap, and enough to rule out most pixels before
-/// the exact median is computed. Returned through `finish` (applied to every value, in
-/// the same pass).
-fn median5_lower_bound(
-    w: usize,
-    h: usize,
-    v: &[f32],
-    finish: impl Fn(f32) -> f32 + Sync,
-) -> Vec<f32> {
-    let grid = Grid { w, h, v };
-    // Horizontal medians of 5 (away from the left and right edges straight from the row,
-    // as five shifted slices that the compiler vectorises).
-    let mut rows = vec![0f32; w * h];
-    rows.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        let yi = y as isize;
-        let edge = |x: usize| {
-            let xi = x as isize;
-            median_of_5([
-                grid.at(xi - 2, yi),
-                grid.at(xi - 1, yi),
-                grid.at(xi, yi),
-                grid.at(xi + 1, yi),
-                grid.at(xi + 2, yi),
-            ])
-        };
-        if w < 5 {
-            for (x, o) in row.iter_mut().enumerate() {
-                *o = edge(x);
+/// the exact median is computed.
+///
+/// Rows `rows` of it, through `finish` (applied to every value), are handed to `visit`
+/// one after the other (no frame-sized buffer): the row medians of the five rows in play
+/// are kept in a ring.
+fn median5_lower_bound_rows(
+    grid: &Grid,
+    rows: std::ops::Range<usize>,
+    finish: impl Fn(f32) -> f32,
+    mut visit: impl FnMut(usize, &[f32]),
+) {
+    let (w, h) = (grid.w, grid.h);
+    let mut ring = vec![0f32; 5 * w];
+    // The image row held by each slot of the ring (row yy in slot yy % 5).
+    let mut held = [usize::MAX; 5];
+    let mut out = vec![0f32; w];
+    for y in rows {
+        // Smallest of the five row medians, rows y − 2 ..= y + 2 (edge rows replicated),
+        // taken in that order.
+        out.fill(f32::INFINITY);
+        for dy in -2isize..=2 {
+            let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
+            let slot = &mut ring[(yy % 5) * w..(yy % 5 + 1) * w];
+            if held[yy % 5] != yy {
+                row_medians5(grid, yy, slot);
+                held[yy % 5] = yy;
             }
-            return;
-        }
-        let src = &v[y * w..(y + 1) * w];
-        let shifted = src[..w - 4]
-            .iter()
-            .zip(&src[1..w - 3])
-            .zip(&src[2..w - 2])
-            .zip(&src[3..w - 1])
-            .zip(&src[4..]);
-        for (o, ((((a, b), c), d), e)) in row[2..w - 2].iter_mut().zip(shifted) {
-            *o = median_of_5([*a, *b, *c, *d, *e]);
-        }
-        for x in [0, 1, w - 2, w - 1] {
-            row[x] = edge(x);
-        }
-    });
-    // Smallest of the five row medians, rows y − 2 ..= y + 2 (edge rows replicated), taken
-    // in that order.
-    let mut out = vec![0f32; w * h];
-    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        let yi = y as isize;
-        row.fill(f32::INFINITY);
-        for dy in -2..=2 {
-            let yy = (yi + dy).clamp(0, h as isize - 1) as usize;
-            for (o, m) in row.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
+            for (o, m) in out.iter_mut().zip(slot.iter()) {
                 *o = o.min(*m);
             }
         }
-        for o in row.iter_mut() {
+        for o in out.iter_mut() {
             *o = finish(*o);
         }
-    });
-    out
+        visit(y, &out);
+    }
+}
+
+/// The lower bound of [`median5_lower_bound_rows`] at one pixel (the same operations in
+/// the same order).
+fn median5_lower_bound_at(grid: &Grid, x: usize, y: usize) -> f32 {
+    let (xi, yi) = (x as isize, y as isize);
+    let mut m = f32::INFINITY;
+    for dy in -2isize..=2 {
+        let row = std::array::from_fn(|i| grid.at(xi + i as isize - 2, yi + dy));
+        m = m.min(median_of_5(row));
+    }
+    m
 }
 
 /// L⁺ (see the module documentation) of a pixel v with neighbours l, r, d, u.
@@ -467,7 +494,9 @@ fn clean(
         std::borrow::Cow::Borrowed(image.data())
     };
     let rn2 = (read_noise_e * read_noise_e) as f32;
-    let noise_floor = median5_lower_bound(w, h, &original, |m| (m.max(0.0) + rn2).sqrt().max(1e-3));
+    // The lower bound of N (see `median5_lower_bound_rows`).
+    let floor_of = |m: f32| (m.max(0.0) + rn2).sqrt().max(1e-3);
+    let original_grid = Grid { w, h, v: &original };
     let mut noise = Noise {
         image: Grid { w, h, v: &original },
         rn2,
@@ -512,19 +541,23 @@ fn clean(
             l > 2.0 * sigclip * floor && eligible(k, cosmic)
         };
         let passing: Vec<usize> = if iteration == 0 || test_every_pixel {
-            // The cheap test on every pixel (rows in parallel), the others on what passes it.
-            lplus
-                .par_chunks(w)
-                .zip(noise_floor.par_chunks(w))
-                .enumerate()
-                .flat_map_iter(|(y, (l_row, floor_row))| {
-                    let cosmic = &cosmic;
-                    l_row
-                        .iter()
-                        .zip(floor_row)
-                        .enumerate()
-                        .filter(move |(x, (l, floor))| candidate(y * w + x, **l, **floor, cosmic))
-                        .map(move |(x, _)| y * w + x)
+            // The cheap test on every pixel (bands of rows in parallel, the lower bound of
+            // N made as it goes), the others on what passes it.
+            let n_bands = h.div_ceil(FLOOR_BAND_ROWS);
+            (0..n_bands)
+                .into_par_iter()
+                .flat_map_iter(|b| {
+                    let rows = b * FLOOR_BAND_ROWS..((b + 1) * FLOOR_BAND_ROWS).min(h);
+                    let mut found = Vec::new();
+                    median5_lower_bound_rows(&original_grid, rows, floor_of, |y, floor_row| {
+                        let l_row = &lplus[y * w..(y + 1) * w];
+                        for (x, (l, floor)) in l_row.iter().zip(floor_row).enumerate() {
+                            if candidate(y * w + x, *l, *floor, &cosmic) {
+                                found.push(y * w + x);
+                            }
+                        }
+                    });
+                    found
                 })
                 .collect()
         } else {
@@ -542,7 +575,10 @@ fn clean(
             }
             near.sort_unstable();
             near.dedup();
-            near.retain(|&k| candidate(k, lplus[k], noise_floor[k], &cosmic));
+            near.retain(|&k| {
+                let floor = floor_of(median5_lower_bound_at(&original_grid, k % w, k / w));
+                candidate(k, lplus[k], floor, &cosmic)
+            });
             near
         };
         let mut new: Vec<usize> = Vec::new();
@@ -805,11 +841,29 @@ mod tests {
         let mut seed = 9;
         let (w, h) = (23, 17);
         let v: Vec<f32> = (0..w * h).map(|_| gauss(&mut seed) * 10.0).collect();
-        let lb = median5_lower_bound(w, h, &v, |m| m);
-        let grid = Grid { w, h, v: &v };
-        for y in 0..h {
-            for x in 0..w {
-                assert!(lb[y * w + x] <= grid.median5(x, y));
+        for (w, h) in [(w, h), (4, 6), (1, 3)] {
+            let v = &v[..w * h];
+            let grid = Grid { w, h, v };
+            // In bands of every height (the ring refilled at each start), the same as at
+            // each pixel alone, bit for bit.
+            for band in [1, 2, 5, 7, h] {
+                let mut lb = vec![f32::NAN; w * h];
+                for start in (0..h).step_by(band) {
+                    let rows = start..(start + band).min(h);
+                    median5_lower_bound_rows(
+                        &grid,
+                        rows,
+                        |m| m,
+                        |y, row| lb[y * w..(y + 1) * w].copy_from_slice(row),
+                    );
+                }
+                for y in 0..h {
+                    for x in 0..w {
+                        let at = median5_lower_bound_at(&grid, x, y);
+                        assert_eq!(lb[y * w + x].to_bits(), at.to_bits());
+                        assert!(at <= grid.median5(x, y));
+                    }
+                }
             }
         }
     }
