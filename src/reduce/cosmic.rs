@@ -363,43 +363,21 @@ fn neighbour_median(grid: &Grid, x: usize, y: usize) -> f32 {
     0.5 * (v[3] + v[4])
 }
 
-/// Square dilation of `flags` by `r` pixels.
-fn dilate(w: usize, h: usize, flags: &[bool], r: usize) -> Vec<bool> {
-    if r == 0 {
-        return flags.to_vec();
-    }
-    // Separable: along rows (rows without a flag are skipped), then along columns (an OR
-    // of whole rows).
-    let mut rows = vec![false; w * h];
-    rows.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
-        let src = &flags[y * w..(y + 1) * w];
-        if !src.contains(&true) {
-            return;
-        }
-        for (x, _) in src.iter().enumerate().filter(|(_, f)| **f) {
-            out[x.saturating_sub(r)..(x + r + 1).min(w)].fill(true);
-        }
-    });
-    let mut out = vec![false; w * h];
-    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
-            for (o, f) in row.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
-                *o |= *f;
-            }
-        }
-    });
-    out
-}
-
 /// Median of the pixels of the (2r+1)² box around `k` that are usable and not flagged.
-fn replacement(w: usize, h: usize, v: &[f32], excluded: &[bool], k: usize) -> Option<f32> {
+fn replacement(
+    w: usize,
+    h: usize,
+    v: &[f32],
+    excluded: impl Fn(usize) -> bool,
+    k: usize,
+) -> Option<f32> {
     let (x, y) = (k % w, k / w);
     for r in [2usize, 3, 5] {
         let mut vals = Vec::with_capacity((2 * r + 1) * (2 * r + 1));
         for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
             for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
                 let q = yy * w + xx;
-                if !excluded[q] && v[q].is_finite() {
+                if !excluded(q) && v[q].is_finite() {
                     vals.push(v[q]);
                 }
             }
@@ -470,19 +448,22 @@ fn clean(
         return report;
     }
     let n = w * h;
-    let unusable: Vec<bool> = mask
-        .bits()
-        .iter()
-        .zip(image.data())
-        .map(|(b, v)| b & pixel_flag::UNUSABLE != 0 || !v.is_finite())
-        .collect();
-    let protected = dilate(w, h, &unusable, options.protect_radius_px);
+    let (bits, data) = (mask.bits(), image.data());
+    let unusable = |q: usize| bits[q] & pixel_flag::UNUSABLE != 0 || !data[q].is_finite();
+    // Within `protect_radius_px` of an unusable pixel (looked at only where a pixel is
+    // tested: no frame-sized mask).
+    let r = options.protect_radius_px;
+    let protected = |k: usize| {
+        let (x, y) = (k % w, k / w);
+        (y.saturating_sub(r)..(y + r + 1).min(h))
+            .any(|yy| (yy * w + x.saturating_sub(r)..yy * w + (x + r + 1).min(w)).any(unusable))
+    };
     // Working copy with unusable non-finite pixels filled in.
-    let mut work: Vec<f32> = image.data().to_vec();
+    let mut work: Vec<f32> = data.to_vec();
     let mut filled = false;
     for (k, v) in work.iter_mut().enumerate() {
         if !v.is_finite() {
-            *v = replacement(w, h, image.data(), &unusable, k).unwrap_or(0.0);
+            *v = replacement(w, h, data, unusable, k).unwrap_or(0.0);
             filled = true;
         }
     }
@@ -491,7 +472,7 @@ fn clean(
     let original: std::borrow::Cow<[f32]> = if filled {
         std::borrow::Cow::Owned(work.clone())
     } else {
-        std::borrow::Cow::Borrowed(image.data())
+        std::borrow::Cow::Borrowed(data)
     };
     let rn2 = (read_noise_e * read_noise_e) as f32;
     // The lower bound of N (see `median5_lower_bound_rows`).
@@ -507,9 +488,10 @@ fn clean(
     let siglow = (options.sigma_clip * options.sigma_frac) as f32;
     let objlim = options.object_limit as f32;
     let mut lplus = vec![0f32; n];
-    // Per iteration: the pixels found so far; over all iterations: cosmic or unusable.
+    // The pixels found so far in this iteration.
     let mut flagged = vec![false; n];
-    let mut excluded = unusable.clone();
+    // Every pixel flagged, in the order found.
+    let mut all_found: Vec<usize> = Vec::new();
     laplacian_plus(w, h, &work, &mut lplus);
     // The pixels replaced in the previous iteration.
     let mut replaced: Vec<usize> = Vec::new();
@@ -535,7 +517,7 @@ fn clean(
             sp_cache.insert(k, v);
             v
         };
-        let eligible = |k: usize, cosmic: &[bool]| !protected[k] && !cosmic[k];
+        let eligible = |k: usize, cosmic: &[bool]| !cosmic[k] && !protected(k);
         // Candidates: S > σ_clip (ruled out cheaply with the lower bound of N first).
         let candidate = |k: usize, l: f32, floor: f32, cosmic: &[bool]| {
             l > 2.0 * sigclip * floor && eligible(k, cosmic)
@@ -636,11 +618,13 @@ fn clean(
         }
         for &k in &found {
             cosmic[k] = true;
-            excluded[k] = true;
         }
+        all_found.extend_from_slice(&found);
         let values: Vec<(usize, f32)> = found
             .iter()
-            .filter_map(|&k| replacement(w, h, &work, &excluded, k).map(|v| (k, v)))
+            .filter_map(|&k| {
+                replacement(w, h, &work, |q| cosmic[q] || unusable(q), k).map(|v| (k, v))
+            })
             .collect();
         replaced.clear();
         for (k, v) in values {
@@ -660,13 +644,11 @@ fn clean(
     }
     let data = image.data_mut();
     let bits = mask.bits_mut();
-    for (k, c) in cosmic.iter().enumerate() {
-        if *c {
-            data[k] = work[k];
-            bits[k] |= pixel_flag::COSMIC_RAY;
-            report.n_flagged += 1;
-        }
+    for &k in &all_found {
+        data[k] = work[k];
+        bits[k] |= pixel_flag::COSMIC_RAY;
     }
+    report.n_flagged = all_found.len();
     report
 }
 
@@ -945,14 +927,5 @@ mod tests {
         let mut img = Image::new(w, h, data).unwrap();
         let report = clean_cosmic_rays(&mut img, &mut mask, 4.3, &LaCosmicOptions::default());
         assert_eq!(report.n_flagged, 0);
-        assert_eq!(
-            dilate(
-                3,
-                3,
-                &[false, false, false, false, true, false, false, false, false],
-                1
-            ),
-            vec![true; 9]
-        );
     }
 }
