@@ -1,7 +1,7 @@
 //! CPU time of the reduction and measurement kernels on real frames: `scan_file`,
 //! `prepare_frame`, `calibrate_prepared`, `calibrate_frame` (both in one pass), `build_master_bias`, `build_master_flat`, and on the
 //! calibrated science frame the stages of the comet's measurement (`bin_2x2`, `source_mask`,
-//! `estimate_background` with it, `detect_sources`), each repeated, with
+//! `estimate_background` with it, `detect_sources`, the cosmic-ray cleaning `cosmic`), each repeated, with
 //! the process CPU time (user + system, all threads, from /proc/self/stat) per call, which
 //! unlike wall time does not depend on what else the machine runs.
 //!
@@ -21,6 +21,7 @@ use cometphot::photometry::measure::PhotometryConfig;
 use cometphot::photometry::source_mask::{bin_2x2, source_mask};
 use cometphot::reduce::calibrate::{calibrate_frame, calibrate_prepared};
 use cometphot::reduce::combine::CombineOptions;
+use cometphot::reduce::cosmic::{clean_cosmic_rays, LaCosmicOptions};
 use cometphot::reduce::master::{build_master_bias, build_master_flat, Masters};
 use cometphot::reduce::overscan::OverscanOptions;
 use cometphot::reduce::prepare::{layout_of, prepare_frame, PreparedFrame};
@@ -150,6 +151,14 @@ fn main() -> anyhow::Result<()> {
     };
     time(only, "detect_sources", repeats, || {
         detect_sources(image, &background, mask, &detect).ok()
+    });
+    // Each call cleans a fresh copy; `copy_image_mask` is the cost of that copy alone.
+    let fresh = || (science_frame.image_e.clone(), science_frame.mask.clone());
+    time(only, "copy_image_mask", repeats, fresh);
+    let cosmic = LaCosmicOptions::default();
+    time(only, "cosmic", repeats, || {
+        let (mut image, mut mask) = fresh();
+        clean_cosmic_rays(&mut image, &mut mask, science_frame.read_noise_e, &cosmic)
     });
     time(only, "build_master_bias_5", repeats.div_ceil(3), || {
         build_master_bias(&rb, &combine).ok()
