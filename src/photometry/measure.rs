@@ -480,6 +480,9 @@ fn measure_catalogue_stars(
         let near_comet = (source.x - avoid.0).hypot(source.y - avoid.1) < avoid.2;
         source.is_clean(source_flag::NOT_CLEAN) && !near_comet
     };
+    // The stars to measure, in the order of the matches: which they are depends on no
+    // measurement.
+    let mut chosen: Vec<(usize, &Source, &CatalogueStar)> = Vec::new();
     for &(source_index, star_index) in &refined.matches {
         let (Some(source), Some(star)) =
             (model.sources.get(source_index), catalogue.get(star_index))
@@ -497,10 +500,22 @@ fn measure_catalogue_stars(
                     && distance_below(x - source.x, y - source.y, crowding_radius_px).is_some()
                     && mag - star.mag < CROWDING_MAG_DIFFERENCE
             });
-        if !usable(source) || crowded {
-            continue;
+        if usable(source) && !crowded {
+            chosen.push((source_index, source, star));
         }
-        let Some(measured) = apertures.measure(source_index) else {
+    }
+    // Each measurement depends on its star alone: they are made in order of the stars' rows
+    // (y), so that successive annuli share most of their rows (pixels and address
+    // translations still cached; in the matches' order they jump across the frame), and
+    // used in the matches' order.
+    let mut by_row: Vec<usize> = (0..chosen.len()).collect();
+    by_row.sort_by(|&a, &b| chosen[a].1.y.total_cmp(&chosen[b].1.y));
+    let mut signals: Vec<Option<StarSignal>> = (0..chosen.len()).map(|_| None).collect();
+    for k in by_row {
+        signals[k] = apertures.measure(chosen[k].0);
+    }
+    for ((_, source, star), measured) in chosen.into_iter().zip(signals) {
+        let Some(measured) = measured else {
             continue;
         };
         let Some((mag_inst, mag_inst_err)) =
