@@ -51,10 +51,15 @@ pub fn sorted_f64(values: &[f32]) -> Vec<f64> {
         sorted.sort_unstable_by(f32::total_cmp);
         return sorted.into_iter().map(f64::from).collect();
     }
-    radix_sorted_keys(values)
-        .into_iter()
-        .map(|k| f64::from(unkey_f32(k)))
-        .collect()
+    sorted_f64_of_keys(values.iter().map(|v| key_f32(*v)).collect())
+}
+
+/// The f32 values whose [`key_f32`] keys are `keys`, sorted as [`sorted_f64`] sorts them
+/// (the keys' order is [`f32::total_cmp`]'s) and widened to f64: for a caller that gathers
+/// the keys directly.
+pub fn sorted_f64_of_keys(mut keys: Vec<u32>) -> Vec<f64> {
+    sort_keys(&mut keys, &mut Vec::new());
+    keys.into_iter().map(|k| f64::from(unkey_f32(k))).collect()
 }
 
 /// Below this many values a comparison sort is faster than the radix sort.

@@ -517,6 +517,64 @@ fn check_mask(image: &Image, mask: Option<&PixelMask>) -> Result<(), ApertureErr
     }
 }
 
+/// The column nearest `x` in `a..=b` (`a` when `x` is NaN): where the distance to a centre at
+/// abscissa `x` is least on a row.
+fn nearest_column(x: f64, a: usize, b: usize) -> usize {
+    clamp_column(x.round(), a, b)
+}
+
+/// `x` (a whole number) clamped to `a..=b`; `a` when `x` is NaN.
+fn clamp_column(x: f64, a: usize, b: usize) -> usize {
+    if x >= b as f64 {
+        b
+    } else if x > a as f64 {
+        x as usize
+    } else {
+        a
+    }
+}
+
+/// The columns `first..=last` of `a..=b` where `inside` holds, for a test `d² < t` of the
+/// squared distance d² = fl(fl(i − x)² + dy²) of column `i` to a centre whose nearest column in
+/// `a..=b` is `m` ([`nearest_column`]). Rounding is monotonic, so d² does not increase from `a`
+/// to `m` nor decrease from `m` to `b`: the columns inside are one run through `m`, or none
+/// when `m` is outside. Its ends are found by stepping from the estimates `lo` and `hi`
+/// (x ∓ √(t − dy²): within a column of the ends; a poor or NaN estimate costs steps only), so
+/// that the run is exactly the columns that pass the test.
+fn run_around(
+    a: usize,
+    b: usize,
+    m: usize,
+    (lo, hi): (f64, f64),
+    inside: impl Fn(usize) -> bool,
+) -> Option<(usize, usize)> {
+    if !inside(m) {
+        return None;
+    }
+    let mut first = clamp_column(lo.round(), a, m);
+    if inside(first) {
+        while first > a && inside(first - 1) {
+            first -= 1;
+        }
+    } else {
+        // Stops at m at the latest.
+        while !inside(first) {
+            first += 1;
+        }
+    }
+    let mut last = clamp_column(hi.round(), m, b);
+    if inside(last) {
+        while last < b && inside(last + 1) {
+            last += 1;
+        }
+    } else {
+        while !inside(last) {
+            last -= 1;
+        }
+    }
+    Some((first, last))
+}
+
 /// Background of an annulus as photutils' `ApertureStats(data, annulus,
 /// sigma_clip=SigmaClip(...)).median` (see the module documentation for the pixels used).
 /// Unusable pixels (non-finite, or with a [`pixel_flag::UNUSABLE`] bit) are left out.
@@ -545,36 +603,92 @@ pub fn annulus_background_excluding(
     let (w, h) = (image.width(), image.height());
     // Room for every pixel of the annulus (its area, plus a band of its two perimeters for the
     // pixels the 'center' rule adds along the edges; never more than the image), so that the
-    // list never grows by copies.
+    // list never grows by copies. The values are kept as their sort keys.
     let (r_out, r_in) = (annulus.outer_px, annulus.inner_px);
     let capacity = std::f64::consts::PI * ((r_out * r_out - r_in * r_in) + 2.0 * (r_out + r_in));
-    let mut values: Vec<f32> =
+    let mut keys: Vec<u32> =
         Vec::with_capacity((capacity.ceil() + 16.0).min((w * h) as f64) as usize);
-    // Squared distances (no square root per pixel and circle), tested only against the
-    // circles that reach the row: a circle with dy² ≥ r² excludes none of its pixels.
-    let mut on_row: Vec<(f64, f64, f64)> = Vec::with_capacity(exclude.len());
-    for (y, xs) in annulus.center_rows(w, h) {
-        on_row.clear();
-        on_row.extend(exclude.iter().filter_map(|&(cx, cy, r)| {
-            let dy = y as f64 - cy;
-            (dy * dy < r * r).then_some((cx, dy * dy, r * r))
-        }));
-        let row = image.row(y);
-        for x in xs {
-            let v = row[x];
-            let excluded = on_row.iter().any(|&(cx, dy2, r2)| {
-                let dx = x as f64 - cx;
-                dx * dx + dy2 < r2
-            });
-            if is_usable(v, mask, x, y) && !excluded {
-                values.push(v);
+    if let (Some((x0, x1)), Some((y0, y1))) = (
+        pixel_range(annulus.x - r_out, annulus.x + r_out, w),
+        pixel_range(annulus.y - r_out, annulus.y + r_out, h),
+    ) {
+        let (cx, cy) = (annulus.x, annulus.y);
+        let (out2, in2) = (r_out.powi(2), r_in.powi(2));
+        let centre_column = nearest_column(cx, x0, x1);
+        // The circles that reach the row, (x, dy², r²): a circle with dy² ≥ r² excludes none
+        // of its pixels.
+        let mut on_row: Vec<(f64, f64, f64)> = Vec::with_capacity(exclude.len());
+        // Per column of the row's run: left out by a circle.
+        let mut excluded: Vec<bool> = Vec::with_capacity(x1 - x0 + 1);
+        for y in y0..=y1 {
+            // The 'center' rule as `CircularAnnulus::center_rows` states it, d² < r_out² and
+            // d² ≥ r_in² with d² = dx² + dy², found as runs of columns: the outer disc's run,
+            // less the inner disc's run inside it.
+            let dy2 = (y as f64 - cy) * (y as f64 - cy);
+            let d2 = |i: usize| {
+                let dx = i as f64 - cx;
+                dx * dx + dy2
+            };
+            let half = (out2 - dy2).sqrt();
+            let Some((first, last)) =
+                run_around(x0, x1, centre_column, (cx - half, cx + half), |i| {
+                    d2(i) < out2
+                })
+            else {
+                continue;
+            };
+            let half = (in2 - dy2).sqrt();
+            let hole = run_around(
+                first,
+                last,
+                nearest_column(cx, first, last),
+                (cx - half, cx + half),
+                |i| d2(i) < in2,
+            );
+            let spans = match hole {
+                Some((h0, h1)) => [(first, h0), (h1 + 1, last + 1)],
+                None => [(first, last + 1), (0, 0)],
+            };
+            on_row.clear();
+            on_row.extend(exclude.iter().filter_map(|&(ex, ey, r)| {
+                let dy = y as f64 - ey;
+                (dy * dy < r * r).then_some((ex, dy * dy, r * r))
+            }));
+            // Each circle's pixels on the row, dx² + dy² < r², are a run of columns too.
+            excluded.clear();
+            excluded.resize(last - first + 1, false);
+            for &(ex, dy2, r2) in &on_row {
+                let half = (r2 - dy2).sqrt();
+                let run = run_around(
+                    first,
+                    last,
+                    nearest_column(ex, first, last),
+                    (ex - half, ex + half),
+                    |i| {
+                        let dx = i as f64 - ex;
+                        dx * dx + dy2 < r2
+                    },
+                );
+                if let Some((a, b)) = run {
+                    excluded[a - first..=b - first].fill(true);
+                }
+            }
+            let row = image.row(y);
+            for (a, b) in spans {
+                for x in a..b {
+                    let v = row[x];
+                    if !excluded[x - first] && is_usable(v, mask, x, y) {
+                        keys.push(crate::stats::key_f32(v));
+                    }
+                }
             }
         }
     }
-    let n_pixels = values.len();
-    // Sorted once (a radix sort of the f32 values), the clipping passes are binary searches
-    // (`SigmaClip::apply_sorted`: the same passes, bounds and kept values as `SigmaClip::clip`).
-    let clipped = clip.apply_sorted(&crate::stats::sorted_f64(&values));
+    let n_pixels = keys.len();
+    // Sorted once (a radix sort of the f32 values' keys), the clipping passes are binary
+    // searches (`SigmaClip::apply_sorted`: the same passes, bounds and kept values as
+    // `SigmaClip::clip`).
+    let clipped = clip.apply_sorted(&crate::stats::sorted_f64_of_keys(keys));
     let (median_per_px, mean_per_px, std, n_kept, iterations, converged) = match clipped {
         Some(c) => (c.median, c.mean, c.std, c.n_kept, c.iterations, c.converged),
         None => (f64::NAN, f64::NAN, f64::NAN, 0, 0, false),
@@ -1133,6 +1247,153 @@ mod tests {
         assert!(all.mean_per_px > 10.1, "{}", all.mean_per_px);
         assert_eq!((free.median_per_px, free.mean_per_px), (10.0, 10.0));
         assert!(free.n_pixels < all.n_pixels);
+    }
+
+    #[test]
+    fn runs_of_columns_are_the_columns_that_pass_the_test() {
+        let mut rng = Rng(0x0005_eed0_fc01);
+        for k in 0..20_000 {
+            let a = (rng.next() * 40.0) as usize;
+            let b = a + (rng.next() * 60.0) as usize;
+            // Centres on, between and beyond the columns; radii whose squares are hit exactly
+            // by integer offsets; a few non-finite cases.
+            let x = match k % 5 {
+                0 => (rng.next() * 120.0 - 10.0).round(),
+                1 => (rng.next() * 120.0 - 10.0).round() + 0.5,
+                _ => rng.next() * 120.0 - 10.0,
+            };
+            let dy = match k % 3 {
+                0 => (rng.next() * 20.0).round(),
+                _ => rng.next() * 20.0,
+            };
+            let r = match k % 4 {
+                0 => (rng.next() * 40.0).round(),
+                1 => 5.0,
+                _ => rng.next() * 40.0,
+            };
+            let (x, r) = match k % 997 {
+                0 => (f64::NAN, r),
+                1 => (x, f64::INFINITY),
+                2 => (f64::INFINITY, r),
+                _ => (x, r),
+            };
+            let (dy2, t) = (dy * dy, r * r);
+            let inside = |i: usize| {
+                let dx = i as f64 - x;
+                dx * dx + dy2 < t
+            };
+            let half = (t - dy2).sqrt();
+            let run = run_around(a, b, nearest_column(x, a, b), (x - half, x + half), inside);
+            let expected: Vec<usize> = (a..=b).filter(|&i| inside(i)).collect();
+            let got: Vec<usize> = run.map_or(Vec::new(), |(f, l)| (f..=l).collect());
+            assert_eq!(got, expected, "a={a} b={b} x={x} dy={dy} r={r}");
+            // Poor estimates only cost steps.
+            let run = run_around(a, b, nearest_column(x, a, b), (f64::NAN, -1e9), inside);
+            let got: Vec<usize> = run.map_or(Vec::new(), |(f, l)| (f..=l).collect());
+            assert_eq!(got, expected, "a={a} b={b} x={x} dy={dy} r={r}");
+        }
+    }
+
+    /// The annulus background as first written: every pixel of the 'center' rule tested
+    /// against every circle.
+    fn annulus_background_by_pixels(
+        image: &Image,
+        mask: Option<&PixelMask>,
+        annulus: &CircularAnnulus,
+        clip: &SigmaClip,
+        exclude: &[(f64, f64, f64)],
+    ) -> (usize, Option<crate::stats::ClippedStats>) {
+        let mut values = Vec::new();
+        for (y, xs) in annulus.center_rows(image.width(), image.height()) {
+            for x in xs {
+                let v = image.get(x, y);
+                let excluded = exclude.iter().any(|&(cx, cy, r)| {
+                    let (dx, dy) = (x as f64 - cx, y as f64 - cy);
+                    dy * dy < r * r && dx * dx + dy * dy < r * r
+                });
+                if is_usable(v, mask, x, y) && !excluded {
+                    values.push(v);
+                }
+            }
+        }
+        let sorted: Vec<f64> = {
+            let mut v = values.clone();
+            v.sort_unstable_by(f32::total_cmp);
+            v.into_iter().map(f64::from).collect()
+        };
+        (values.len(), clip.apply_sorted(&sorted))
+    }
+
+    #[test]
+    fn annulus_background_excluding_matches_the_pixel_by_pixel_rule() {
+        let mut rng = Rng(0x0a22_1705);
+        let (w, h) = (97, 83);
+        let data: Vec<f32> = (0..w * h)
+            .map(|k| match k % 211 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                _ => (100.0 + 30.0 * rng.next() + if k % 37 == 0 { 500.0 } else { 0.0 }) as f32,
+            })
+            .collect();
+        let img = Image::new(w, h, data).unwrap();
+        let mut mask = PixelMask::clear(w, h);
+        for _ in 0..200 {
+            let (x, y) = (
+                (rng.next() * w as f64) as usize,
+                (rng.next() * h as f64) as usize,
+            );
+            mask.flag(x, y, pixel_flag::BAD);
+        }
+        let clip = SigmaClip::default();
+        for k in 0..600 {
+            let on_grid = k % 3 == 0;
+            let coord = |rng: &mut Rng, n: usize| {
+                let v = rng.next() * (n as f64 + 40.0) - 20.0;
+                if on_grid {
+                    (2.0 * v).round() / 2.0
+                } else {
+                    v
+                }
+            };
+            let (x, y) = (coord(&mut rng, w), coord(&mut rng, h));
+            let inner = if k % 7 == 0 {
+                0.0
+            } else {
+                (rng.next() * 25.0).round() * if on_grid { 1.0 } else { 1.0 + rng.next() }
+            };
+            let outer = if on_grid {
+                inner + 1.0 + (rng.next() * 30.0).round()
+            } else {
+                inner + 0.5 + rng.next() * 30.0
+            };
+            let annulus = CircularAnnulus::new(x, y, inner, outer).unwrap();
+            let exclude: Vec<(f64, f64, f64)> = (0..(k % 13))
+                .map(|j| {
+                    let r = match j % 4 {
+                        0 => (rng.next() * 15.0).round(),
+                        1 => 5.0,
+                        _ => rng.next() * 20.0,
+                    };
+                    (coord(&mut rng, w), coord(&mut rng, h), r)
+                })
+                .chain((k % 101 == 0).then_some((f64::NAN, y, 10.0)))
+                .collect();
+            let m = if k % 2 == 0 { Some(&mask) } else { None };
+            let fast = annulus_background_excluding(&img, m, &annulus, &clip, &exclude).unwrap();
+            let (n, reference) = annulus_background_by_pixels(&img, m, &annulus, &clip, &exclude);
+            assert_eq!(fast.n_pixels, n, "{annulus:?} {exclude:?}");
+            match reference {
+                Some(c) => {
+                    let bits = |v: f64| v.to_bits();
+                    assert_eq!(bits(fast.median_per_px), bits(c.median));
+                    assert_eq!(bits(fast.mean_per_px), bits(c.mean));
+                    assert_eq!(bits(fast.std), bits(c.std));
+                    assert_eq!((fast.n_kept, fast.iterations), (c.n_kept, c.iterations));
+                    assert_eq!(fast.converged, c.converged);
+                }
+                None => assert_eq!(fast.n_kept, 0),
+            }
+        }
     }
 
     #[test]

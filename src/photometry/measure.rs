@@ -306,6 +306,18 @@ fn moffat_radius_at_level(peak: f64, level: f64, fwhm_px: f64, beta: f64) -> f64
     moffat_alpha_px(fwhm_px, beta) * ((peak / level).powf(1.0 / beta) - 1.0).sqrt()
 }
 
+/// The distance `hypot(dx, dy)` when it is below `radius_px`, most pairs rejected by their
+/// bounding square without it: hypot is at least max(|dx|, |dy|) (the exact distance is, and a
+/// faithfully rounded one cannot fall below that representable bound), so the square test
+/// only rejects pairs that `hypot(dx, dy) < radius_px` rejects, NaNs included.
+fn distance_below(dx: f64, dy: f64, radius_px: f64) -> Option<f64> {
+    if !(dx.abs() < radius_px && dy.abs() < radius_px) {
+        return None;
+    }
+    let d = dx.hypot(dy);
+    (d < radius_px).then_some(d)
+}
+
 /// Background, sources and (optionally refined) WCS of a frame.
 struct FrameModel {
     background: Background,
@@ -468,6 +480,9 @@ fn measure_catalogue_stars(
         let near_comet = (source.x - avoid.0).hypot(source.y - avoid.1) < avoid.2;
         source.is_clean(source_flag::NOT_CLEAN) && !near_comet
     };
+    // The stars to measure, in the order of the matches: which they are depends on no
+    // measurement.
+    let mut chosen: Vec<(usize, &Source, &CatalogueStar)> = Vec::new();
     for &(source_index, star_index) in &refined.matches {
         let (Some(source), Some(star)) =
             (model.sources.get(source_index), catalogue.get(star_index))
@@ -482,13 +497,25 @@ fn measure_catalogue_stars(
         let crowded = apertures.crowded_by_detections(source_index)
             || catalogue_px.iter().any(|&(k, x, y, mag)| {
                 k != star_index
-                    && (x - source.x).hypot(y - source.y) < crowding_radius_px
+                    && distance_below(x - source.x, y - source.y, crowding_radius_px).is_some()
                     && mag - star.mag < CROWDING_MAG_DIFFERENCE
             });
-        if !usable(source) || crowded {
-            continue;
+        if usable(source) && !crowded {
+            chosen.push((source_index, source, star));
         }
-        let Some(measured) = apertures.measure(source_index) else {
+    }
+    // Each measurement depends on its star alone: they are made in order of the stars' rows
+    // (y), so that successive annuli share most of their rows (pixels and address
+    // translations still cached; in the matches' order they jump across the frame), and
+    // used in the matches' order.
+    let mut by_row: Vec<usize> = (0..chosen.len()).collect();
+    by_row.sort_by(|&a, &b| chosen[a].1.y.total_cmp(&chosen[b].1.y));
+    let mut signals: Vec<Option<StarSignal>> = (0..chosen.len()).map(|_| None).collect();
+    for k in by_row {
+        signals[k] = apertures.measure(chosen[k].0);
+    }
+    for ((_, source, star), measured) in chosen.into_iter().zip(signals) {
+        let Some(measured) = measured else {
             continue;
         };
         let Some((mag_inst, mag_inst_err)) =
@@ -553,11 +580,14 @@ fn measure_catalogue_stars(
                 break;
             };
             let catalogue_crowded = catalogue_px.iter().any(|&(_, x, y, mag)| {
-                let d = (x - source.x).hypot(y - source.y);
-                let light_e = provisional_zp.map_or(f64::INFINITY, |zp| {
-                    10f64.powf(-0.4 * (mag - zp)) * exptime_s
-                });
-                d > STAR_ITSELF_PX && d < crowding_radius_px && light_e > 0.01 * pair.small_e
+                let light_e = || {
+                    provisional_zp.map_or(f64::INFINITY, |zp| {
+                        10f64.powf(-0.4 * (mag - zp)) * exptime_s
+                    })
+                };
+                distance_below(x - source.x, y - source.y, crowding_radius_px)
+                    .is_some_and(|d| d > STAR_ITSELF_PX)
+                    && light_e() > 0.01 * pair.small_e
             });
             if !catalogue_crowded {
                 growth.push(pair);
@@ -637,8 +667,9 @@ impl<'a> StarApertures<'a> {
         };
         let radius_px = 6.0 * self.model.fwhm_px;
         sources.iter().any(|other| {
-            let d = (other.x - source.x).hypot(other.y - source.y);
-            d > 0.0 && d < radius_px && other.flux > 0.01 * source.flux
+            distance_below(other.x - source.x, other.y - source.y, radius_px)
+                .is_some_and(|d| d > 0.0)
+                && other.flux > 0.01 * source.flux
         })
     }
 
@@ -658,7 +689,13 @@ impl<'a> StarApertures<'a> {
             .zip(&self.wing_radii_px)
             .enumerate()
             .filter(|(j, (other, r))| {
-                *j != k && (other.x - source.x).hypot(other.y - source.y) < annulus.outer_px + **r
+                *j != k
+                    && distance_below(
+                        other.x - source.x,
+                        other.y - source.y,
+                        annulus.outer_px + **r,
+                    )
+                    .is_some()
             })
             .map(|(_, (other, r))| (other.x, other.y, *r))
             .collect();
