@@ -136,15 +136,23 @@ fn true_flat_at(
     (Image::new(width, height, data).unwrap(), c)
 }
 
-/// Every pixel value (to the bit), flag and HISTORY line of two calibrations are the same.
-fn assert_same_calibration(a: &Calibrated, b: &Calibrated, what: &str) {
+/// Every pixel value (to the bit), flag and HISTORY line of `calibrate_frame`'s result and of
+/// `calibrate_prepared`'s are the same (but for the lines only `calibrate_frame` writes: its
+/// first, and the names of the masters' frames at the end).
+fn assert_same_calibration(fused: &Calibrated, separate: &Calibrated, what: &str) {
     let bits = |c: &Calibrated| -> Vec<u32> {
         c.frame.image_e.data().iter().map(|v| v.to_bits()).collect()
     };
-    assert!(bits(a) == bits(b), "{what}: pixel values differ");
-    assert!(a.frame.mask == b.frame.mask, "{what}: masks differ");
-    assert_eq!(a.frame.history, b.frame.history, "{what}");
-    assert_eq!(a.frame.wcs, b.frame.wcs, "{what}");
+    assert!(bits(fused) == bits(separate), "{what}: pixel values differ");
+    assert!(
+        fused.frame.mask == separate.frame.mask,
+        "{what}: masks differ"
+    );
+    let mut history = separate.frame.history.clone();
+    history.insert(0, fused.frame.history[0].clone());
+    history.extend(fused.frame.history[history.len()..].iter().cloned());
+    assert_eq!(fused.frame.history, history, "{what}");
+    assert_eq!(fused.frame.wcs, separate.frame.wcs, "{what}");
 }
 
 /// `calibrate_frame` applies the masters to each row as the preparation makes it: the same
@@ -162,12 +170,7 @@ fn calibrating_during_the_preparation_equals_preparing_then_calibrating() {
         let frame = read_frame(&path, &ProfileChoice::Detect, &registry()).unwrap();
         let fused = calibrate_frame(&frame, &masters, &overscan, None).unwrap();
         let prepared = prepare_frame(&frame, &overscan).unwrap();
-        let mut separate = calibrate_prepared(prepared, &bias, &flat, None).unwrap();
-        // calibrate_frame adds its first line and the names of the masters' frames.
-        let mut history = separate.frame.history.clone();
-        history.insert(0, fused.frame.history[0].clone());
-        history.extend(fused.frame.history[history.len()..].iter().cloned());
-        separate.frame.history = history;
+        let separate = calibrate_prepared(prepared, &bias, &flat, None).unwrap();
         assert_same_calibration(&fused, &separate, &path.display().to_string());
         assert!(fused.frame.mask.count(pixel_flag::SATURATED) > 0);
     }
@@ -217,11 +220,7 @@ fn calibrating_during_the_preparation_equals_preparing_then_calibrating() {
         None,
     )
     .unwrap();
-    let mut separate = calibrate_prepared(prepared, &bias, &flat, None).unwrap();
-    let mut history = separate.frame.history.clone();
-    history.insert(0, fused.frame.history[0].clone());
-    history.extend(fused.frame.history[history.len()..].iter().cloned());
-    separate.frame.history = history;
+    let separate = calibrate_prepared(prepared, &bias, &flat, None).unwrap();
     assert_same_calibration(&fused, &separate, "Sinistro mosaic");
     assert!(fused.frame.mask.has(700, 300, pixel_flag::BAD));
 }
