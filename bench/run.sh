@@ -13,7 +13,8 @@
 # the frames once (bench/campaign.toml, seeded; 1.9 GB in bench/frames/raw, ~2 min), link
 # the first N science frames with the biases and flats into bench/frames/nN, then
 # bench/measure.py times everything and prints the table. Outputs go to bench/out/.
-# Nothing is measured on a cold page cache: the frames were just written (or read).
+# The frames are read from the page cache (just written or read), and then once more from the
+# disk: measure.py drops them from the cache (posix_fadvise DONTNEED) before those runs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
