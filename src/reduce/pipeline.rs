@@ -37,7 +37,9 @@ use super::cosmic::LaCosmicOptions;
 use super::illumination::{
     combine_sky_meshes, sky_mesh, Illumination, IlluminationError, IlluminationOptions, SkyMesh,
 };
-use super::master::{build_master_bias, build_master_flat, Masters};
+use super::master::{
+    build_master_bias, build_master_flat_from, normalise_flat, Masters, NormalisedFlat,
+};
 use super::overscan::OverscanOptions;
 use super::prepare::{prepare_frame, PreparedFrame};
 use super::write::{write_calibrated, write_illumination, write_master_bias, write_master_flat};
@@ -399,20 +401,32 @@ pub fn reduce_scanned(
         }
     }
 
-    // Master flats.
-    let prepared: Vec<(PathBuf, Result<PreparedFrame, String>)> = flats
+    // Master flats: each flat normalised in its own image as soon as it is prepared (its
+    // raw frame and mask freed), so that no second copy of the flats is held.
+    let prepared: Vec<(PathBuf, Result<NormalisedFlat, String>)> = flats
         .par_iter()
         .map(|p| {
-            let r = prepare_path(p, options);
+            let r = prepare_path(p, options).map(|f| match masters.biases.get(&f.layout) {
+                Some(bias) => normalise_flat(f, bias),
+                // Left out below (no master bias for its layout): only its name is used.
+                None => NormalisedFlat {
+                    source: f.source,
+                    layout: f.layout,
+                    filter: f.meta.filter,
+                    binning: f.meta.binning,
+                    header: f.header,
+                    normalised: Err(String::new()),
+                },
+            });
             progress(Progress::FrameDone);
             (p.clone(), r)
         })
         .collect();
-    let mut groups: BTreeMap<(Layout, Option<String>), Vec<PreparedFrame>> = BTreeMap::new();
+    let mut groups: BTreeMap<(Layout, Option<String>), Vec<NormalisedFlat>> = BTreeMap::new();
     for (path, r) in prepared {
         match r {
             Ok(f) => groups
-                .entry((f.layout.clone(), f.meta.filter.clone()))
+                .entry((f.layout.clone(), f.filter.clone()))
                 .or_default()
                 .push(f),
             Err(reason) => report.skipped.push(Skipped { file: path, reason }),
@@ -432,8 +446,8 @@ pub fn reduce_scanned(
             }
             continue;
         };
-        let refs: Vec<&PreparedFrame> = frames.iter().collect();
-        match build_master_flat(&refs, bias, &options.combine) {
+        let sources: Vec<PathBuf> = frames.iter().map(|f| f.source.clone()).collect();
+        match build_master_flat_from(frames, bias, &options.combine) {
             Ok(m) => {
                 for (file, reason) in &m.unused {
                     report.skipped.push(Skipped {
@@ -479,9 +493,9 @@ pub fn reduce_scanned(
                 masters.flats.insert((layout, filter), m);
             }
             Err(e) => {
-                for f in frames {
+                for file in sources {
                     report.skipped.push(Skipped {
-                        file: f.source,
+                        file,
                         reason: e.to_string(),
                     });
                 }
