@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::calibrate::{calibrate_frame, Calibrated};
+use super::calibrate::{calibrate_frame_owned, Calibrated};
 use super::combine::CombineOptions;
 use super::cosmic::LaCosmicOptions;
 use super::illumination::{
@@ -41,7 +41,7 @@ use super::master::{
     build_master_bias, build_master_flat_from, normalise_flat, Masters, NormalisedFlat,
 };
 use super::overscan::OverscanOptions;
-use super::prepare::{prepare_frame, PreparedFrame};
+use super::prepare::{prepare_frame_owned, PreparedFrame};
 use super::write::{write_calibrated, write_illumination, write_master_bias, write_master_flat};
 use super::{filter_label, safe_name, CalibratedFrame, Layout, ReduceError};
 use crate::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
@@ -195,7 +195,7 @@ fn guarded<T>(file: &Path, f: impl FnOnce() -> Result<T, ReduceError>) -> Result
 fn prepare_path(path: &Path, options: &ReduceOptions) -> Result<PreparedFrame, String> {
     guarded(path, || {
         let frame = read_frame(path, &options.choice, &options.profiles)?;
-        prepare_frame(&frame, &options.overscan)
+        prepare_frame_owned(frame, &options.overscan)
     })
 }
 
@@ -533,54 +533,56 @@ pub fn reduce_scanned(
         .par_iter()
         .zip(names.par_iter())
         .map(|(path, name)| {
-            let r = guarded(path, || {
-                let frame = read_frame(path, &options.choice, &options.profiles)?;
-                let profile = choose_profile(
-                    &frame.amplifiers[0].image.header,
-                    &options.choice,
-                    &options.profiles,
-                );
-                let mut calibrated =
-                    calibrate_frame(&frame, &masters, &options.overscan, options.cosmic.as_ref())?;
-                drop(frame);
-                let key = (
-                    calibrated.layout.clone(),
-                    calibrated.frame.meta.filter.clone(),
-                );
-                match illuminations.get(&key) {
-                    Some(Ok(illumination)) => {
-                        illumination.apply(&mut calibrated.frame).map_err(|e| {
-                            ReduceError::Unusable {
+            let r =
+                guarded(path, || {
+                    let frame = read_frame(path, &options.choice, &options.profiles)?;
+                    let profile = choose_profile(
+                        &frame.amplifiers[0].image.header,
+                        &options.choice,
+                        &options.profiles,
+                    );
+                    let mut calibrated = calibrate_frame_owned(
+                        frame,
+                        &masters,
+                        &options.overscan,
+                        options.cosmic.as_ref(),
+                    )?;
+                    let key = (
+                        calibrated.layout.clone(),
+                        calibrated.frame.meta.filter.clone(),
+                    );
+                    match illuminations.get(&key) {
+                        Some(Ok(illumination)) => illumination
+                            .apply(&mut calibrated.frame)
+                            .map_err(|e| ReduceError::Unusable {
                                 file: path.display().to_string(),
                                 message: e.to_string(),
-                            }
-                        })?
-                    }
-                    Some(Err(reason)) => calibrated
-                        .frame
-                        .history
-                        .push(format!("illumination correction NOT applied: {reason}")),
-                    None if options.illumination.is_some() => {
-                        calibrated.frame.history.push(format!(
-                            "illumination correction NOT applied: no science frame of filter \
+                            })?,
+                        Some(Err(reason)) => calibrated
+                            .frame
+                            .history
+                            .push(format!("illumination correction NOT applied: {reason}")),
+                        None if options.illumination.is_some() => {
+                            calibrated.frame.history.push(format!(
+                                "illumination correction NOT applied: no science frame of filter \
                              '{}' ({}) to build it from",
-                            filter_label(key.1.as_deref()),
-                            key.0
-                        ))
+                                filter_label(key.1.as_deref()),
+                                key.0
+                            ))
+                        }
+                        None => {}
                     }
-                    None => {}
-                }
-                let output = match out_dir {
-                    Some(dir) => {
-                        let out = dir.join(name);
-                        write_calibrated(&calibrated, Some(profile), &out)?;
-                        Some(out)
-                    }
-                    None => None,
-                };
-                on_frame(&calibrated.frame);
-                Ok(summarise(&calibrated, output))
-            });
+                    let output = match out_dir {
+                        Some(dir) => {
+                            let out = dir.join(name);
+                            write_calibrated(&calibrated, Some(profile), &out)?;
+                            Some(out)
+                        }
+                        None => None,
+                    };
+                    on_frame(&calibrated.frame);
+                    Ok(summarise(&calibrated, output))
+                });
             progress(Progress::FrameDone);
             r.map_err(|reason| Skipped {
                 file: path.clone(),
@@ -623,9 +625,12 @@ fn build_illuminations(
         .map(|path| {
             let r = guarded(path, || {
                 let frame = read_frame(path, &options.choice, &options.profiles)?;
-                let calibrated =
-                    calibrate_frame(&frame, masters, &options.overscan, options.cosmic.as_ref())?;
-                drop(frame);
+                let calibrated = calibrate_frame_owned(
+                    frame,
+                    masters,
+                    &options.overscan,
+                    options.cosmic.as_ref(),
+                )?;
                 let mesh = sky_mesh(&calibrated.frame, illumination);
                 Ok((calibrated.layout, mesh))
             });
