@@ -1445,6 +1445,38 @@ mod tests {
         (img, stars)
     }
 
+    /// Detection on the background's surfaces evaluated where they are read gives what it
+    /// gives on the full maps, to the bit (sources, labels, background-subtracted image), with
+    /// a mask and non-finite pixels.
+    #[test]
+    fn detection_on_mesh_surfaces_equals_detection_on_maps() {
+        use super::super::background::estimate_background_mesh;
+        let (mut img, _) = field(4);
+        img.set(17, 33, f32::NAN);
+        img.set(120, 90, f32::INFINITY);
+        let mut mask = PixelMask::clear(img.width(), img.height());
+        mask.flag(60, 70, pixel_flag::SATURATED);
+        mask.flag(151, 60, pixel_flag::COSMIC_RAY);
+        let params = BackgroundParams {
+            box_px: 32,
+            ..BackgroundParams::default()
+        };
+        for mask in [None, Some(&mask)] {
+            let lazy = estimate_background_mesh(&img, mask, None, &params).unwrap();
+            let maps = estimate_background(&img, mask, None, &params).unwrap();
+            assert_eq!(lazy.clone().to_maps(), maps);
+            let a = detect_sources(&img, &lazy, mask, &DetectParams::default()).unwrap();
+            let b = detect_sources(&img, &maps, mask, &DetectParams::default()).unwrap();
+            assert!(!a.sources.is_empty());
+            assert_eq!(format!("{:?}", a.sources), format!("{:?}", b.sources));
+            assert_eq!(a.segmentation, b.segmentation);
+            let bits = |d: &Detection| -> Vec<u32> {
+                d.subtracted.data().iter().map(|v| v.to_bits()).collect()
+            };
+            assert!(bits(&a) == bits(&b));
+        }
+    }
+
     #[test]
     fn finds_and_measures_isolated_stars() {
         let (img, stars) = field(1);
