@@ -228,9 +228,10 @@ fn calibrating_during_the_preparation_equals_preparing_then_calibrating() {
 }
 
 /// The ways that reuse a frame's buffers (preparing and calibrating a raw frame in its own
-/// pixels, normalising flats in their prepared images) give what the copying ways give, to
-/// the bit: prepared biases, flats and science frames, the master flat (with an unusable
-/// flat among the inputs), science frames calibrated with and without cosmic-ray cleaning,
+/// pixels, normalising flats in their prepared images, folding biases' flags into their
+/// pixels) give what the copying ways give, to the bit: prepared biases, flats and science
+/// frames, the master bias (with flagged pixels), the master flat (with an unusable flat
+/// among the inputs), science frames calibrated with and without cosmic-ray cleaning,
 /// and a four-amplifier mosaic (not prepared in place).
 #[test]
 fn frames_reduced_in_their_own_buffers_equal_the_copies() {
@@ -267,6 +268,22 @@ fn frames_reduced_in_their_own_buffers_equal_the_copies() {
         .map(|p| prepared_both(p))
         .collect();
     let bias = build_master_bias(&biases.iter().collect::<Vec<_>>(), &options).unwrap();
+    // Flags folded into the pixels (no masks): the same master bias.
+    let mut folded = biases.clone();
+    folded[1].mask.flag(10, 20, pixel_flag::SATURATED);
+    folded[3].mask.flag(11, 20, pixel_flag::BAD);
+    let masked = build_master_bias(&folded.iter().collect::<Vec<_>>(), &options).unwrap();
+    for f in folded.iter_mut() {
+        f.fold_flags_into_nan();
+    }
+    let unmasked = build_master_bias(&folded.iter().collect::<Vec<_>>(), &options).unwrap();
+    assert!(
+        bits(&unmasked.image_e) == bits(&masked.image_e),
+        "master biases differ"
+    );
+    assert!(unmasked.mask == masked.mask);
+    assert_eq!(unmasked.history, masked.history);
+    assert_eq!(unmasked.n_rejected, masked.n_rejected);
     let mut flats: Vec<PreparedFrame> = files_of(&night, FrameKind::Flat)
         .iter()
         .map(|p| prepared_both(p))

@@ -169,9 +169,14 @@ pub fn build_master_bias(
     })?;
     let layout = first.layout.clone();
     check_layout(frames, &layout)?;
-    // The flagged pixels are left out through the masks (no NaN-masked copies).
+    // The flagged pixels are left out through the masks (no NaN-masked copies), or are NaN
+    // already in frames whose flags were folded into their pixels (no masks left:
+    // [`PreparedFrame::fold_flags_into_nan`]).
     let refs: Vec<&Image> = frames.iter().map(|f| &f.image_e).collect();
     let masks: Vec<&PixelMask> = frames.iter().map(|f| &f.mask).collect();
+    let folded = frames
+        .iter()
+        .all(|f| f.mask.width() == 0 && f.mask.height() == 0);
     let noise: Option<Vec<NoiseModel>> = frames.iter().all(|f| f.read_noise_e > 0.0).then(|| {
         frames
             .iter()
@@ -181,7 +186,8 @@ pub fn build_master_bias(
             })
             .collect()
     });
-    let combined = combine_masked(&refs, Some(&masks), options, noise.as_deref())?;
+    let masks = (!folded).then_some(&masks[..]);
+    let combined = combine_masked(&refs, masks, options, noise.as_deref())?;
     let (w, h) = (combined.image.width(), combined.image.height());
     let mut mask = PixelMask::clear(w, h);
     for (b, v) in mask.bits_mut().iter_mut().zip(combined.image.data()) {

@@ -342,10 +342,14 @@ pub fn reduce_scanned(
 
     // Master biases.
     let mut masters = Masters::default();
+    // Each bias's flags folded into its pixels as soon as it is prepared (no mask held each).
     let prepared: Vec<(PathBuf, Result<PreparedFrame, String>)> = biases
         .par_iter()
         .map(|p| {
-            let r = prepare_path(p, options);
+            let r = prepare_path(p, options).map(|mut f| {
+                f.fold_flags_into_nan();
+                f
+            });
             progress(Progress::FrameDone);
             (p.clone(), r)
         })

@@ -47,6 +47,21 @@ pub struct PreparedFrame {
     pub history: Vec<String>,
 }
 
+impl PreparedFrame {
+    /// Makes every flagged pixel (any bit of the mask) NaN and drops the mask (an empty,
+    /// 0 × 0 one is left): for frames that are only combined ([`super::master::
+    /// build_master_bias`]), where a NaN is left out of its pixel's combination exactly as a
+    /// flagged value is ([`super::combine::combine_masked`]), without holding a mask each.
+    pub fn fold_flags_into_nan(&mut self) {
+        for (v, &m) in self.image_e.data_mut().iter_mut().zip(self.mask.bits()) {
+            if m != 0 {
+                *v = f32::NAN;
+            }
+        }
+        self.mask = PixelMask::clear(0, 0);
+    }
+}
+
 /// Every this many pixels of the trimmed data give [`OverscanStats::signal_adu`]: ~70,000 of
 /// a 2048 × 2052 frame, whose median is within ~0.5 % of the noise of the full one's (its
 /// standard error, 1.25 σ / √n), far inside the 1 % of the signal that the overscan check
