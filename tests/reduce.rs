@@ -13,17 +13,19 @@ use cometphot::frame::header::HeaderValue;
 use cometphot::frame::profile::{ProfileChoice, ProfileRegistry};
 use cometphot::frame::read::{read_frame, FitsSource};
 use cometphot::image::{pixel_flag, Image};
-use cometphot::reduce::calibrate::{calibrate_frame, calibrate_prepared, Calibrated};
+use cometphot::reduce::calibrate::{
+    calibrate_frame, calibrate_frame_owned, calibrate_prepared, Calibrated,
+};
 use cometphot::reduce::combine::CombineMethod;
 use cometphot::reduce::cosmic::LaCosmicOptions;
 use cometphot::reduce::illumination::{build_illumination, IlluminationOptions};
 use cometphot::reduce::master::{
-    build_master_bias, build_master_flat, central_region, clipped_stats, MasterBias, MasterFlat,
-    Masters,
+    build_master_bias, build_master_flat, build_master_flat_from, central_region, clipped_stats,
+    normalise_flat, MasterBias, MasterFlat, Masters,
 };
 use cometphot::reduce::overscan::OverscanOptions;
 use cometphot::reduce::pipeline::{reduce_directory, reduce_files, ReduceOptions};
-use cometphot::reduce::prepare::{prepare_frame, PreparedFrame};
+use cometphot::reduce::prepare::{prepare_frame, prepare_frame_owned, PreparedFrame};
 use cometphot::reduce::write::read_calibrated;
 use cometphot::reduce::{CalibratedFrame, ReduceError};
 use cometphot::simulate::{
@@ -223,6 +225,109 @@ fn calibrating_during_the_preparation_equals_preparing_then_calibrating() {
     let separate = calibrate_prepared(prepared, &bias, &flat, None).unwrap();
     assert_same_calibration(&fused, &separate, "Sinistro mosaic");
     assert!(fused.frame.mask.has(700, 300, pixel_flag::BAD));
+}
+
+/// The ways that reuse a frame's buffers (preparing and calibrating a raw frame in its own
+/// pixels, normalising flats in their prepared images, folding biases' flags into their
+/// pixels) give what the copying ways give, to the bit: prepared biases, flats and science
+/// frames, the master bias (with flagged pixels), the master flat (with an unusable flat
+/// among the inputs), science frames calibrated with and without cosmic-ray cleaning,
+/// and a four-amplifier mosaic (not prepared in place).
+#[test]
+fn frames_reduced_in_their_own_buffers_equal_the_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_night(33, 40.0);
+    let night = run(&config, dir.path()).unwrap();
+    let overscan = OverscanOptions::default();
+    let bits = |img: &Image| -> Vec<u32> { img.data().iter().map(|v| v.to_bits()).collect() };
+    let assert_same_prepared = |a: &PreparedFrame, b: &PreparedFrame, what: &str| {
+        assert!(
+            bits(&a.image_e) == bits(&b.image_e),
+            "{what}: pixels differ"
+        );
+        assert!(a.mask == b.mask, "{what}: masks differ");
+        assert_eq!(a.history, b.history, "{what}");
+        assert_eq!(a.overscan_stats, b.overscan_stats, "{what}");
+        assert_eq!(a.overscan_level_adu, b.overscan_level_adu, "{what}");
+        assert_eq!(a.trim_offset_px, b.trim_offset_px, "{what}");
+        assert_eq!(a.read_noise_e, b.read_noise_e, "{what}");
+    };
+    let prepared_both = |path: &Path| {
+        let frame = read_frame(path, &ProfileChoice::Detect, &registry()).unwrap();
+        let copied = prepare_frame(&frame, &overscan).unwrap();
+        let owned = prepare_frame_owned(frame, &overscan).unwrap();
+        assert_same_prepared(&owned, &copied, &path.display().to_string());
+        owned
+    };
+    for path in files_of(&night, FrameKind::Science) {
+        prepared_both(&path);
+    }
+    let options = ReduceOptions::new(registry()).combine;
+    let biases: Vec<PreparedFrame> = files_of(&night, FrameKind::Bias)
+        .iter()
+        .map(|p| prepared_both(p))
+        .collect();
+    let bias = build_master_bias(&biases.iter().collect::<Vec<_>>(), &options).unwrap();
+    // Flags folded into the pixels (no masks): the same master bias.
+    let mut folded = biases.clone();
+    folded[1].mask.flag(10, 20, pixel_flag::SATURATED);
+    folded[3].mask.flag(11, 20, pixel_flag::BAD);
+    let masked = build_master_bias(&folded.iter().collect::<Vec<_>>(), &options).unwrap();
+    for f in folded.iter_mut() {
+        f.fold_flags_into_nan();
+    }
+    let unmasked = build_master_bias(&folded.iter().collect::<Vec<_>>(), &options).unwrap();
+    assert!(
+        bits(&unmasked.image_e) == bits(&masked.image_e),
+        "master biases differ"
+    );
+    assert!(unmasked.mask == masked.mask);
+    assert_eq!(unmasked.history, masked.history);
+    assert_eq!(unmasked.n_rejected, masked.n_rejected);
+    let mut flats: Vec<PreparedFrame> = files_of(&night, FrameKind::Flat)
+        .iter()
+        .map(|p| prepared_both(p))
+        .collect();
+    // A flat too faint to use.
+    for v in flats[2].image_e.data_mut() {
+        *v *= 1e-4;
+    }
+    let copied = build_master_flat(&flats.iter().collect::<Vec<_>>(), &bias, &options).unwrap();
+    let normalised = flats
+        .into_iter()
+        .map(|f| normalise_flat(f, &bias))
+        .collect();
+    let owned = build_master_flat_from(normalised, &bias, &options).unwrap();
+    assert!(
+        bits(&owned.image) == bits(&copied.image),
+        "master flats differ"
+    );
+    assert!(owned.mask == copied.mask);
+    assert_eq!(owned.history, copied.history);
+    assert_eq!(owned.levels_e, copied.levels_e);
+    assert_eq!(owned.unused, copied.unused);
+    assert_eq!(owned.unused.len(), 1);
+    assert_eq!(owned.sources, copied.sources);
+    assert_eq!(owned.header, copied.header);
+
+    let masters = to_masters(bias, owned);
+    let cosmic = LaCosmicOptions::default();
+    for path in files_of(&night, FrameKind::Science) {
+        for cosmic in [None, Some(&cosmic)] {
+            let frame = read_frame(&path, &ProfileChoice::Detect, &registry()).unwrap();
+            let copied = calibrate_frame(&frame, &masters, &overscan, cosmic).unwrap();
+            let owned = calibrate_frame_owned(frame, &masters, &overscan, cosmic).unwrap();
+            assert!(bits(&owned.frame.image_e) == bits(&copied.frame.image_e));
+            assert!(owned.frame.mask == copied.frame.mask);
+            assert_eq!(owned.frame.history, copied.frame.history);
+            assert_eq!(owned.frame.wcs, copied.frame.wcs);
+            assert_eq!(owned.cosmic, copied.cosmic);
+        }
+    }
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real/sinistro-saao/lco_sinistro_fa05_raw_mef_2021SO2.fits.gz");
+    prepared_both(&path);
 }
 
 #[test]

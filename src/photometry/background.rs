@@ -34,6 +34,9 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 mod box_clip;
+mod surface;
+
+pub use surface::{MeshSurface, Surface};
 
 use crate::image::{pixel_flag, Image, PixelMask};
 use crate::stats::SigmaClip;
@@ -354,6 +357,71 @@ pub fn estimate_background(
     exclude: Option<&ExclusionMask>,
     params: &BackgroundParams,
 ) -> Result<Background, BackgroundError> {
+    estimate_background_mesh(image, pixel_mask, exclude, params).map(MeshBackground::to_maps)
+}
+
+/// The background of an image as the spline surfaces through its meshes, evaluated where
+/// they are read ([`MeshSurface`]): the values of [`Background`]'s maps without holding them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshBackground {
+    pub level: MeshSurface,
+    pub rms: MeshSurface,
+    /// Medians of the filtered level and rms meshes.
+    pub global_level: f64,
+    pub global_rms: f64,
+    pub mesh: BackgroundMesh,
+    pub params: BackgroundParams,
+}
+
+impl MeshBackground {
+    /// The level and rms maps of every pixel.
+    pub fn to_maps(self) -> Background {
+        Background {
+            level: self.level.to_image(),
+            rms: self.rms.to_image(),
+            global_level: self.global_level,
+            global_rms: self.global_rms,
+            mesh: self.mesh,
+            params: self.params,
+        }
+    }
+}
+
+/// The background level and rms of every pixel of an image, as a detection reads them: whole
+/// maps ([`Background`]) or surfaces evaluated on demand ([`MeshBackground`]).
+pub trait BackgroundMaps: Sync {
+    fn level(&self) -> &dyn Surface;
+    fn rms(&self) -> &dyn Surface;
+}
+
+impl BackgroundMaps for Background {
+    fn level(&self) -> &dyn Surface {
+        &self.level
+    }
+
+    fn rms(&self) -> &dyn Surface {
+        &self.rms
+    }
+}
+
+impl BackgroundMaps for MeshBackground {
+    fn level(&self) -> &dyn Surface {
+        &self.level
+    }
+
+    fn rms(&self) -> &dyn Surface {
+        &self.rms
+    }
+}
+
+/// [`estimate_background`] without the maps: the same estimate, whose level and rms are
+/// evaluated where they are read (no 2 × 4 bytes per pixel held).
+pub fn estimate_background_mesh(
+    image: &Image,
+    pixel_mask: Option<&PixelMask>,
+    exclude: Option<&ExclusionMask>,
+    params: &BackgroundParams,
+) -> Result<MeshBackground, BackgroundError> {
     let (w, h) = (image.width(), image.height());
     if w == 0 || h == 0 {
         return Err(BackgroundError::EmptyImage {
@@ -445,11 +513,11 @@ pub fn estimate_background(
     let centre = |(a, b): &(usize, usize)| 0.5 * (*a as f64 + *b as f64 - 1.0);
     let node_x: Vec<f64> = xs.iter().map(centre).collect();
     let node_y: Vec<f64> = ys.iter().map(centre).collect();
-    let level_map = interpolate(&level, &node_x, &node_y, w, h, f64::NEG_INFINITY);
-    let rms_map = interpolate(&rms, &node_x, &node_y, w, h, 0.0);
+    let level_map = MeshSurface::new(&level, &node_x, &node_y, w, h, f64::NEG_INFINITY);
+    let rms_map = MeshSurface::new(&rms, &node_x, &node_y, w, h, 0.0);
     let global_level = crate::stats::median(&level).unwrap_or(f64::NAN);
     let global_rms = crate::stats::median(&rms).unwrap_or(f64::NAN);
-    Ok(Background {
+    Ok(MeshBackground {
         level: level_map,
         rms: rms_map,
         global_level,
@@ -815,7 +883,7 @@ fn interval(t: &[f64], x: f64) -> usize {
 }
 
 /// Bicubic natural-spline interpolation of a mesh to a `w × h` image; values below `floor`
-/// are raised to it.
+/// are raised to it ([`MeshSurface::to_image`]).
 fn interpolate(
     mesh: &[f64],
     node_x: &[f64],
@@ -824,137 +892,7 @@ fn interpolate(
     h: usize,
     floor: f64,
 ) -> Image {
-    let nx = node_x.len();
-    let columns = ColumnSplines::new(mesh, node_x, node_y);
-    let mut data = vec![0f32; w * h];
-    if nx == 1 {
-        // One column of boxes: the value along y, the same across x.
-        data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-            let (mut value, mut d2_x) = ([0.0], [0.0]);
-            columns.at_row(y, &mut value, &mut d2_x);
-            row.fill(value[0].max(floor) as f32);
-        });
-        return Image::new(w, h, data).expect("interpolated map has the image's size");
-    }
-    // Along x the weights depend on x only: computed once for all rows, then each row is a
-    // few runs of pixels (one per interval) over which the four spline numbers are constant.
-    let weights: Vec<SplineWeights> = (0..w)
-        .map(|x| SplineWeights::new(node_x, x as f64))
-        .collect();
-    let mut runs: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-    for (x, wt) in weights.iter().enumerate() {
-        match runs.last_mut() {
-            Some((k, range)) if *k == wt.k => range.end = x + 1,
-            _ => runs.push((wt.k, x..x + 1)),
-        }
-    }
-    // The per-pixel sums in single precision (4 pixels per SSE register): the map is stored
-    // as f32, and a level of ~10³ e⁻ carries a rounding of ~10⁻⁴ e⁻ either way.
-    let (wv0, wv1, wd0, wd1): (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) = (
-        weights.iter().map(|wt| wt.wv0 as f32).collect(),
-        weights.iter().map(|wt| wt.wv1 as f32).collect(),
-        weights.iter().map(|wt| wt.wd0 as f32).collect(),
-        weights.iter().map(|wt| wt.wd1 as f32).collect(),
-    );
-    let floor = floor as f32;
-    // Per worker: a row's node values and their second derivatives along x.
-    let row_scratch = || (vec![0.0; nx], vec![0.0; nx]);
-    data.par_chunks_mut(w)
-        .enumerate()
-        .for_each_init(row_scratch, |(v, d2), (y, row)| {
-            columns.at_row(y, v, d2);
-            for (k, range) in &runs {
-                let (v0, v1, d0, d1) = (
-                    v[*k] as f32,
-                    v[*k + 1] as f32,
-                    d2[*k] as f32,
-                    d2[*k + 1] as f32,
-                );
-                let weights = wv0[range.clone()]
-                    .iter()
-                    .zip(&wv1[range.clone()])
-                    .zip(&wd0[range.clone()])
-                    .zip(&wd1[range.clone()]);
-                for (out, (((a, b), c), d)) in row[range.clone()].iter_mut().zip(weights) {
-                    *out = (a * v0 + b * v1 + c * d0 + d * d1).max(floor);
-                }
-            }
-        });
-    Image::new(w, h, data).expect("interpolated map has the image's size")
-}
-
-/// The bicubic spline surface through a mesh (row-major, `j * nx + i`) as the rows of
-/// numbers that give any image row's spline along x: the natural splines along y through
-/// each column of the mesh (node values and second derivatives along y), and the second
-/// derivatives along x of both. The spline along x through row y's column values has second
-/// derivatives that are linear in those values (the spline system is linear), so that they
-/// are the same weighted sum of the mesh's rows as the values: no system to solve per row.
-struct ColumnSplines<'a> {
-    mesh: &'a [f64],
-    nx: usize,
-    node_y: &'a [f64],
-    /// Second derivatives along y, row-major as the mesh.
-    d2_y: Vec<f64>,
-    /// Second derivatives along x of the rows of `mesh` and of `d2_y`.
-    mesh_d2_x: Vec<f64>,
-    d2_y_d2_x: Vec<f64>,
-}
-
-impl<'a> ColumnSplines<'a> {
-    fn new(mesh: &'a [f64], node_x: &[f64], node_y: &'a [f64]) -> Self {
-        let (nx, ny) = (node_x.len(), node_y.len());
-        let system = SplineSystem::new(node_y);
-        let mut d2_y = vec![0.0; nx * ny];
-        let (mut column, mut column_d2) = (vec![0.0; ny], vec![0.0; ny]);
-        for i in 0..nx {
-            for (j, v) in column.iter_mut().enumerate() {
-                *v = mesh[j * nx + i];
-            }
-            system.second_derivatives(&column, &mut column_d2);
-            for (j, d) in column_d2.iter().enumerate() {
-                d2_y[j * nx + i] = *d;
-            }
-        }
-        let along_x = SplineSystem::new(node_x);
-        let rows_d2_x = |rows: &[f64]| -> Vec<f64> {
-            let mut d2 = vec![0.0; nx * ny];
-            for (row, row_d2) in rows.chunks_exact(nx).zip(d2.chunks_exact_mut(nx)) {
-                along_x.second_derivatives(row, row_d2);
-            }
-            d2
-        };
-        ColumnSplines {
-            mesh,
-            nx,
-            node_y,
-            mesh_d2_x: rows_d2_x(mesh),
-            d2_y_d2_x: rows_d2_x(&d2_y),
-            d2_y,
-        }
-    }
-
-    /// The value of every column's spline at row `y` into `values`, and the second
-    /// derivatives of the spline along x through them into `d2_x` (`nx` values each).
-    fn at_row(&self, y: usize, values: &mut [f64], d2_x: &mut [f64]) {
-        let nx = self.nx;
-        if self.node_y.len() < 2 {
-            values.copy_from_slice(&self.mesh[..nx]);
-            d2_x.copy_from_slice(&self.mesh_d2_x[..nx]);
-            return;
-        }
-        let wt = SplineWeights::new(self.node_y, y as f64);
-        let (r0, r1) = (wt.k * nx, (wt.k + 1) * nx);
-        let sum = |v: &[f64], d: &[f64], out: &mut [f64]| {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = wt.wv0 * v[r0 + i]
-                    + wt.wv1 * v[r1 + i]
-                    + wt.wd0 * d[r0 + i]
-                    + wt.wd1 * d[r1 + i];
-            }
-        };
-        sum(self.mesh, &self.d2_y, values);
-        sum(&self.mesh_d2_x, &self.d2_y_d2_x, d2_x);
-    }
+    MeshSurface::new(mesh, node_x, node_y, w, h, floor).to_image()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! fit to its 3 × 3 neighbourhood, is the comet's photocentre. The centre of a symmetric coma is
 //! the peak of its correlation with a symmetric kernel, whatever its brightness.
 
+use super::background::Surface;
 use crate::image::{pixel_flag, Image, PixelMask};
 use thiserror::Error;
 
@@ -79,7 +80,7 @@ pub struct CometLocation {
 /// pixels flagged unusable or as cosmic rays and the `exclusions`.
 pub fn locate_comet(
     image: &Image,
-    background: &Image,
+    background: &dyn Surface,
     mask: &PixelMask,
     predicted: (f64, f64),
     exclusions: &[Exclusion],
@@ -121,12 +122,16 @@ pub fn locate_comet(
     };
     // Background-subtracted cutout with unusable pixels as None.
     let cut_w = x_hi - x_lo + 1;
-    let cutout: Vec<Option<f64>> = (y_lo..=y_hi)
-        .flat_map(|y| (x_lo..=x_hi).map(move |x| (x, y)))
-        .map(|(x, y)| {
-            usable(x, y).then(|| f64::from(image.get(x, y)) - f64::from(background.get(x, y)))
-        })
-        .collect();
+    // The background row by row (a surface evaluated on demand makes only these rows).
+    let mut cutout: Vec<Option<f64>> = Vec::with_capacity(cut_w * (y_hi + 1).saturating_sub(y_lo));
+    for y in y_lo..=y_hi {
+        let background = background.row(y);
+        cutout.extend(
+            (x_lo..=x_hi).map(|x| {
+                usable(x, y).then(|| f64::from(image.get(x, y)) - f64::from(background[x]))
+            }),
+        );
+    }
     let kernel = kernel_offsets(params.kernel_radius_px);
     let correlation = |cx: i64, cy: i64| -> Option<f64> {
         let (mut sum, mut weight) = (0.0, 0.0);

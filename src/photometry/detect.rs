@@ -47,7 +47,8 @@ use thiserror::Error;
 use rayon::prelude::*;
 
 use super::background::{
-    estimate_background, Background, BackgroundError, BackgroundParams, ExclusionMask,
+    estimate_background, Background, BackgroundError, BackgroundMaps, BackgroundParams,
+    ExclusionMask, Surface,
 };
 use super::centroid::{
     moffat_2d_fit, moffat_2d_fit_fixed_beta, windowed_centroid_masked, Foreign, GaussianFitParams,
@@ -525,7 +526,9 @@ fn adaptive_sigma(
 /// The detection threshold per pixel, `thresh_sigma × ‖k‖₂² factor × rms` (module notes),
 /// computed where it is needed rather than stored for the whole image.
 struct Threshold<'a> {
-    rms: &'a [f32],
+    rms: &'a dyn Surface,
+    /// Image width (px), for the pixel of an index.
+    width: usize,
     /// `thresh_sigma` times the noise factor of the smoothing kernel.
     scale: f64,
 }
@@ -533,7 +536,7 @@ struct Threshold<'a> {
 impl Threshold<'_> {
     #[inline]
     fn at(&self, i: usize) -> f64 {
-        self.scale * f64::from(self.rms[i])
+        self.scale * f64::from(self.rms.at(i % self.width, i / self.width))
     }
 }
 
@@ -880,10 +883,22 @@ fn next_marked(marks: &[u8], start: usize) -> Option<usize> {
     Some(start + offset + tail)
 }
 
+/// `image − level` (NaN where either is NaN), as [`Background::subtract`], row by row: a level
+/// evaluated on demand is made one row at a time.
+fn subtracted(image: &Image, level: &dyn Surface) -> Image {
+    let (w, h) = (image.width(), image.height());
+    let mut data = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let level = level.row(y);
+        data.extend(image.row(y).iter().zip(level.iter()).map(|(v, b)| v - b));
+    }
+    Image::new(w, h, data).expect("one value per pixel")
+}
+
 /// Steps 1–3 of the module notes and the isophotal measurements of step 4.
-fn find_footprints(
+fn find_footprints<B: BackgroundMaps + ?Sized>(
     image: &Image,
-    background: &Background,
+    background: &B,
     mask: Option<&PixelMask>,
     params: &DetectParams,
 ) -> Result<Footprints, DetectError> {
@@ -895,8 +910,8 @@ fn find_footprints(
         });
     }
     for (what, img) in [
-        ("the background level", &background.level),
-        ("the background rms", &background.rms),
+        ("the background level", background.level()),
+        ("the background rms", background.rms()),
     ] {
         if (img.width(), img.height()) != (w, h) {
             return Err(shape_error(what, img.width(), img.height(), image));
@@ -930,9 +945,7 @@ fn find_footprints(
 
     // Background-subtracted image (NaN kept for the centroids, which skip it) and the
     // signal used for detection (0 where unusable).
-    let sub = background
-        .subtract(image)
-        .expect("shapes were checked above");
+    let sub = subtracted(image, background.level());
     let no_bits: [u8; 0] = [];
     let bits: &[u8] = mask.map_or(&no_bits, |m| m.bits());
     let signal = Signal {
@@ -946,7 +959,8 @@ fn find_footprints(
         .map_or(1.0, |k| k.iter().map(|k| k * k).sum::<f64>());
     // Threshold in units of the noise of the smoothed image (SEP's matched filter).
     let threshold = Threshold {
-        rms: background.rms.data(),
+        rms: background.rms(),
+        width: w,
         scale: params.thresh_sigma * noise_factor,
     };
     let no_bits_row = vec![0u8; w];
@@ -955,7 +969,7 @@ fn find_footprints(
     let mark_row = |y: usize, smoothed: &[f32], out: &mut [u8]| {
         let row = y * w..(y + 1) * w;
         let pixels = &image.data()[row.clone()];
-        let rms = &threshold.rms[row.clone()];
+        let rms = threshold.rms.row(y);
         let row_bits = if bits.is_empty() {
             &no_bits_row[..]
         } else {
@@ -965,7 +979,7 @@ fn find_footprints(
             .iter_mut()
             .zip(pixels)
             .zip(smoothed)
-            .zip(rms)
+            .zip(rms.iter())
             .zip(row_bits)
         {
             let t = threshold.scale * f64::from(*r);
@@ -1078,9 +1092,9 @@ impl Footprints {
 /// The segmentation map of [`detect_sources`] (the same map, label for label) without the
 /// per-source FWHM fits and windowed centroids: what a source mask for a second background
 /// pass needs, at a fraction of the cost.
-pub fn detect_segmentation(
+pub fn detect_segmentation<B: BackgroundMaps + ?Sized>(
     image: &Image,
-    background: &Background,
+    background: &B,
     mask: Option<&PixelMask>,
     params: &DetectParams,
 ) -> Result<Segmentation, DetectError> {
@@ -1150,9 +1164,9 @@ fn fixed_beta_fwhm(
 
 /// Detects and measures sources on `image` (same units as `background`). `mask` flags:
 /// [`EXCLUDED_PIXELS`] never count as signal, SATURATED marks saturated sources.
-pub fn detect_sources(
+pub fn detect_sources<B: BackgroundMaps + ?Sized>(
     image: &Image,
-    background: &Background,
+    background: &B,
     mask: Option<&PixelMask>,
     params: &DetectParams,
 ) -> Result<Detection, DetectError> {
@@ -1429,6 +1443,38 @@ mod tests {
             add_moffat(&mut img, x, y, 4.0, f);
         }
         (img, stars)
+    }
+
+    /// Detection on the background's surfaces evaluated where they are read gives what it
+    /// gives on the full maps, to the bit (sources, labels, background-subtracted image), with
+    /// a mask and non-finite pixels.
+    #[test]
+    fn detection_on_mesh_surfaces_equals_detection_on_maps() {
+        use super::super::background::estimate_background_mesh;
+        let (mut img, _) = field(4);
+        img.set(17, 33, f32::NAN);
+        img.set(120, 90, f32::INFINITY);
+        let mut mask = PixelMask::clear(img.width(), img.height());
+        mask.flag(60, 70, pixel_flag::SATURATED);
+        mask.flag(151, 60, pixel_flag::COSMIC_RAY);
+        let params = BackgroundParams {
+            box_px: 32,
+            ..BackgroundParams::default()
+        };
+        for mask in [None, Some(&mask)] {
+            let lazy = estimate_background_mesh(&img, mask, None, &params).unwrap();
+            let maps = estimate_background(&img, mask, None, &params).unwrap();
+            assert_eq!(lazy.clone().to_maps(), maps);
+            let a = detect_sources(&img, &lazy, mask, &DetectParams::default()).unwrap();
+            let b = detect_sources(&img, &maps, mask, &DetectParams::default()).unwrap();
+            assert!(!a.sources.is_empty());
+            assert_eq!(format!("{:?}", a.sources), format!("{:?}", b.sources));
+            assert_eq!(a.segmentation, b.segmentation);
+            let bits = |d: &Detection| -> Vec<u32> {
+                d.subtracted.data().iter().map(|v| v.to_bits()).collect()
+            };
+            assert!(bits(&a) == bits(&b));
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::aperture::{
 use super::astrometry::{
     refine_wcs, ReferenceStar, RefineParams, RefinedWcs, WcsModel, MIN_SHIFT_MATCHES,
 };
-use super::background::{estimate_background, Background, BackgroundParams};
+use super::background::{estimate_background_mesh, BackgroundParams, MeshBackground};
 use super::catalogue::CatalogueStar;
 use super::comet::{locate_comet, Exclusion, LocateParams};
 use super::detect::{detect_sources, source_flag, source_fwhm_px, DetectParams, Detection, Source};
@@ -320,7 +320,9 @@ fn distance_below(dx: f64, dy: f64, radius_px: f64) -> Option<f64> {
 
 /// Background, sources and (optionally refined) WCS of a frame.
 struct FrameModel {
-    background: Background,
+    /// Evaluated where it is read (the comet's cutout): no full-frame level and rms maps are
+    /// held (2 × 16.8 MB per ALFOSC frame in flight).
+    background: MeshBackground,
     /// The sources, with an FWHM only for those that set the seeing
     /// ([`source_fwhm_px`] gives any other's from the detection's Moffat β and the sources'
     /// isophotal σ).
@@ -357,13 +359,14 @@ fn model_frame(
         3.0,
     )
     .map_err(|e| pixels_error(frame, e))?;
-    let background = estimate_background(
+    let background = estimate_background_mesh(
         image,
         Some(&frame.mask),
         Some(&footprints),
         &config.background,
     )
     .map_err(|e| pixels_error(frame, e))?;
+    drop(footprints);
     // FWHM fits only for the sources that set the seeing; the few others whose width matters
     // (point sources in the comet's aperture) are fitted when needed.
     let detect_params = DetectParams {

@@ -5,7 +5,7 @@
 use super::cosmic::{clean_cosmic_rays, CosmicReport, LaCosmicOptions};
 use super::master::{MasterBias, MasterFlat, Masters};
 use super::overscan::OverscanOptions;
-use super::prepare::{layout_of, prepare_frame, prepare_frame_with, PreparedFrame};
+use super::prepare::{layout_of, prepare_frame_pixels, take_single_pixels, PreparedFrame};
 use super::{filter_label, CalibratedFrame, ReduceError};
 use crate::frame::read::Frame;
 use crate::image::pixel_flag;
@@ -293,6 +293,31 @@ pub fn calibrate_frame(
     overscan: &OverscanOptions,
     cosmic: Option<&LaCosmicOptions>,
 ) -> Result<Calibrated, ReduceError> {
+    calibrate_pixels(frame, None, masters, overscan, cosmic)
+}
+
+/// [`calibrate_frame`] of a frame that is not needed afterwards: a single amplifier's image is
+/// calibrated in the buffer of its raw pixels ([`super::prepare::prepare_frame_owned`]), which
+/// is freed before the cosmic-ray cleaning; the same result.
+pub fn calibrate_frame_owned(
+    mut frame: Frame,
+    masters: &Masters,
+    overscan: &OverscanOptions,
+    cosmic: Option<&LaCosmicOptions>,
+) -> Result<Calibrated, ReduceError> {
+    let owned = take_single_pixels(&mut frame);
+    calibrate_pixels(&frame, owned, masters, overscan, cosmic)
+}
+
+/// [`calibrate_frame`], the pixels of its single amplifier `owned` when given
+/// ([`prepare_frame_pixels`]).
+fn calibrate_pixels(
+    frame: &Frame,
+    owned: Option<Vec<f32>>,
+    masters: &Masters,
+    overscan: &OverscanOptions,
+    cosmic: Option<&LaCosmicOptions>,
+) -> Result<Calibrated, ReduceError> {
     // The masters are applied to each row as the preparation makes it (one pass over the
     // frame instead of two) when they can be found before it: the errors and results are
     // those of preparing first and calibrating after.
@@ -306,9 +331,9 @@ pub fn calibrate_frame(
                     rows_done += 1;
                 }
             };
-            prepare_frame_with(frame, overscan, Some(&mut on_row))?
+            prepare_frame_pixels(frame, owned, overscan, Some(&mut on_row))?
         }
-        None => prepare_frame(frame, overscan)?,
+        None => prepare_frame_pixels(frame, owned, overscan, None)?,
     };
     let (bias, flat) = masters.for_frame(&prepared)?;
     let mut calibrated = if rows_done == prepared.image_e.height() {

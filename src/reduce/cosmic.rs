@@ -96,12 +96,20 @@ struct Grid<'a> {
     v: &'a [f32],
 }
 
-impl Grid<'_> {
+/// The pixels of a `w × h` image by position, with the box medians the tests take (edges
+/// replicated).
+trait Pixels {
+    fn size(&self) -> (usize, usize);
+
+    /// The value of pixel `q` (row-major index).
+    fn value(&self, q: usize) -> f32;
+
     #[inline]
     fn at(&self, x: isize, y: isize) -> f32 {
-        let xc = x.clamp(0, self.w as isize - 1) as usize;
-        let yc = y.clamp(0, self.h as isize - 1) as usize;
-        self.v[yc * self.w + xc]
+        let (w, h) = self.size();
+        let xc = x.clamp(0, w as isize - 1) as usize;
+        let yc = y.clamp(0, h as isize - 1) as usize;
+        self.value(yc * w + xc)
     }
 
     /// The (2R+1)² box around (x, y) (edges replicated), row by row, as order keys.
@@ -130,6 +138,45 @@ impl Grid<'_> {
             self.box_keys::<2, 25>(x, y),
             &MEDIAN_OF_25,
         ))
+    }
+}
+
+impl Pixels for Grid<'_> {
+    #[inline]
+    fn size(&self) -> (usize, usize) {
+        (self.w, self.h)
+    }
+
+    #[inline]
+    fn value(&self, q: usize) -> f32 {
+        self.v[q]
+    }
+}
+
+/// The image being cleaned: the image before cleaning (`original`) but for the pixels
+/// replaced so far, all flagged in `cosmic` (most of which are not), whose values are in
+/// `replaced`. Replacements are a few pixels in a million: a sparse map of them instead of a
+/// full-frame working copy (16.8 MB per ALFOSC frame).
+struct Patched<'a> {
+    original: Grid<'a>,
+    cosmic: &'a [bool],
+    replaced: &'a crate::image::PixelMap<f32>,
+}
+
+impl Pixels for Patched<'_> {
+    #[inline]
+    fn size(&self) -> (usize, usize) {
+        (self.original.w, self.original.h)
+    }
+
+    #[inline]
+    fn value(&self, q: usize) -> f32 {
+        if self.cosmic[q] {
+            if let Some(v) = self.replaced.get(&q) {
+                return *v;
+            }
+        }
+        self.original.v[q]
     }
 }
 
@@ -299,7 +346,7 @@ fn lplus(c: f32, l: f32, r: f32, d: f32, u: f32) -> f32 {
 
 /// L⁺ at (x, y) (edges replicated).
 #[inline]
-fn lplus_at(grid: &Grid, x: usize, y: usize) -> f32 {
+fn lplus_at(grid: &impl Pixels, x: usize, y: usize) -> f32 {
     let (xi, yi) = (x as isize, y as isize);
     lplus(
         grid.at(xi, yi),
@@ -334,11 +381,12 @@ fn laplacian_plus(w: usize, h: usize, v: &[f32], out: &mut [f32]) {
 }
 
 /// Fine structure at (x, y): med3(I) − med7(med3(I)).
-fn fine_structure(grid: &Grid, x: usize, y: usize) -> f32 {
+fn fine_structure(grid: &impl Pixels, x: usize, y: usize) -> f32 {
+    let (w, h) = grid.size();
     let mut med3s = [0i32; 49];
     for (i, m) in med3s.iter_mut().enumerate() {
-        let xx = (x as isize + (i % 7) as isize - 3).clamp(0, grid.w as isize - 1) as usize;
-        let yy = (y as isize + (i / 7) as isize - 3).clamp(0, grid.h as isize - 1) as usize;
+        let xx = (x as isize + (i % 7) as isize - 3).clamp(0, w as isize - 1) as usize;
+        let yy = (y as isize + (i / 7) as isize - 3).clamp(0, h as isize - 1) as usize;
         *m = grid.median3_key(xx, yy);
     }
     let centre = from_order_key(med3s[24]);
@@ -347,7 +395,7 @@ fn fine_structure(grid: &Grid, x: usize, y: usize) -> f32 {
 }
 
 /// Median of the 8 neighbours of (x, y) (edges replicated).
-fn neighbour_median(grid: &Grid, x: usize, y: usize) -> f32 {
+fn neighbour_median(grid: &impl Pixels, x: usize, y: usize) -> f32 {
     let (xi, yi) = (x as isize, y as isize);
     let mut v = [0f32; 8];
     let mut i = 0;
@@ -458,22 +506,23 @@ fn clean(
         (y.saturating_sub(r)..(y + r + 1).min(h))
             .any(|yy| (yy * w + x.saturating_sub(r)..yy * w + (x + r + 1).min(w)).any(unusable))
     };
-    // Working copy with unusable non-finite pixels filled in.
-    let mut work: Vec<f32> = data.to_vec();
-    let mut filled = false;
-    for (k, v) in work.iter_mut().enumerate() {
-        if !v.is_finite() {
-            *v = replacement(w, h, data, unusable, k).unwrap_or(0.0);
-            filled = true;
-        }
-    }
-    // The image before cleaning: the image itself when no pixel had to be filled in (no
-    // second copy of a full frame).
-    let original: std::borrow::Cow<[f32]> = if filled {
-        std::borrow::Cow::Owned(work.clone())
-    } else {
+    // The image before cleaning, with unusable non-finite pixels filled in: the image itself
+    // when no pixel has to be (no copy of a full frame).
+    let fills: Vec<(usize, f32)> = (0..n)
+        .filter(|&k| !data[k].is_finite())
+        .map(|k| (k, replacement(w, h, data, unusable, k).unwrap_or(0.0)))
+        .collect();
+    let original: std::borrow::Cow<[f32]> = if fills.is_empty() {
         std::borrow::Cow::Borrowed(data)
+    } else {
+        let mut filled = data.to_vec();
+        for (k, v) in fills {
+            filled[k] = v;
+        }
+        std::borrow::Cow::Owned(filled)
     };
+    // The image being cleaned ([`Patched`]): `original` with the values replaced so far.
+    let mut replaced_values: crate::image::PixelMap<f32> = Default::default();
     let rn2 = (read_noise_e * read_noise_e) as f32;
     // The lower bound of N (see `median5_lower_bound_rows`).
     let floor_of = |m: f32| (m.max(0.0) + rn2).sqrt().max(1e-3);
@@ -488,15 +537,19 @@ fn clean(
     let siglow = (options.sigma_clip * options.sigma_frac) as f32;
     let objlim = options.object_limit as f32;
     let mut lplus = vec![0f32; n];
-    // The pixels found so far in this iteration.
-    let mut flagged = vec![false; n];
+    // The pixels found so far in this iteration (a few: no frame-sized map).
+    let mut flagged: crate::image::PixelMap<()> = Default::default();
     // Every pixel flagged, in the order found.
     let mut all_found: Vec<usize> = Vec::new();
-    laplacian_plus(w, h, &work, &mut lplus);
+    laplacian_plus(w, h, &original, &mut lplus);
     // The pixels replaced in the previous iteration.
     let mut replaced: Vec<usize> = Vec::new();
     for iteration in 0..options.max_iterations.max(1) {
-        let w_grid = Grid { w, h, v: &work };
+        let w_grid = Patched {
+            original: Grid { w, h, v: &original },
+            cosmic: &cosmic,
+            replaced: &replaced_values,
+        };
         // S′ = S − med5(S) at pixel k, S = L⁺ / 2N (memoised for this iteration).
         let mut sp_cache: crate::image::PixelMap<f32> = Default::default();
         let mut sprime = |k: usize, noise: &mut Noise| -> f32 {
@@ -577,7 +630,7 @@ fn clean(
             if sp / f <= objlim {
                 continue;
             }
-            if work[k] - neighbour_median(&w_grid, k % w, k / w) > sigclip * nk {
+            if w_grid.value(k) - neighbour_median(&w_grid, k % w, k / w) > sigclip * nk {
                 new.push(k);
             }
         }
@@ -585,9 +638,7 @@ fn clean(
         // neighbour joins does not depend on the order of the visits, only on the pixels
         // flagged before the pass began.
         let mut found = new;
-        for &k in &found {
-            flagged[k] = true;
-        }
+        flagged.extend(found.iter().map(|&k| (k, ())));
         for limit in [sigclip, siglow] {
             let current = found.len();
             for c in 0..current {
@@ -596,12 +647,13 @@ fn clean(
                 for yy in y.saturating_sub(1)..(y + 2).min(h) {
                     for xx in x.saturating_sub(1)..(x + 2).min(w) {
                         let q = yy * w + xx;
-                        if !flagged[q]
-                            && eligible(q, &cosmic)
+                        if !flagged.contains_key(&q)
+                            && eligible(q, w_grid.cosmic)
                             && sprime(q, &mut noise) > limit
-                            && work[q] - neighbour_median(&w_grid, xx, yy) > limit * noise.at(q)
+                            && w_grid.value(q) - neighbour_median(&w_grid, xx, yy)
+                                > limit * noise.at(q)
                         {
-                            flagged[q] = true;
+                            flagged.insert(q, ());
                             found.push(q);
                         }
                     }
@@ -609,9 +661,7 @@ fn clean(
             }
         }
         found.sort_unstable();
-        for &k in &found {
-            flagged[k] = false;
-        }
+        flagged.clear();
         report.per_iteration.push(found.len());
         if found.is_empty() {
             break;
@@ -620,19 +670,25 @@ fn clean(
             cosmic[k] = true;
         }
         all_found.extend_from_slice(&found);
+        // The replacements read no flagged pixel, where alone the image being cleaned differs
+        // from `original`.
         let values: Vec<(usize, f32)> = found
             .iter()
             .filter_map(|&k| {
-                replacement(w, h, &work, |q| cosmic[q] || unusable(q), k).map(|v| (k, v))
+                replacement(w, h, &original, |q| cosmic[q] || unusable(q), k).map(|v| (k, v))
             })
             .collect();
         replaced.clear();
         for (k, v) in values {
-            work[k] = v;
+            replaced_values.insert(k, v);
             replaced.push(k);
         }
         // L⁺ where it depends on a replaced pixel (its 3 × 3 box).
-        let w_grid = Grid { w, h, v: &work };
+        let w_grid = Patched {
+            original: Grid { w, h, v: &original },
+            cosmic: &cosmic,
+            replaced: &replaced_values,
+        };
         for &k in &replaced {
             let (x, y) = (k % w, k / w);
             for yy in y.saturating_sub(1)..(y + 2).min(h) {
@@ -642,10 +698,16 @@ fn clean(
             }
         }
     }
+    let cleaned = Patched {
+        original: Grid { w, h, v: &original },
+        cosmic: &cosmic,
+        replaced: &replaced_values,
+    };
+    let values: Vec<f32> = all_found.iter().map(|&k| cleaned.value(k)).collect();
     let data = image.data_mut();
     let bits = mask.bits_mut();
-    for &k in &all_found {
-        data[k] = work[k];
+    for (&k, v) in all_found.iter().zip(values) {
+        data[k] = v;
         bits[k] |= pixel_flag::COSMIC_RAY;
     }
     report.n_flagged = all_found.len();

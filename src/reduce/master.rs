@@ -128,11 +128,16 @@ impl MasterBias {
 }
 
 fn names(frames: &[&PreparedFrame]) -> String {
-    frames
+    let sources: Vec<PathBuf> = frames.iter().map(|f| f.source.clone()).collect();
+    file_names(&sources)
+}
+
+/// The file names of `paths`, comma-separated.
+fn file_names(paths: &[PathBuf]) -> String {
+    paths
         .iter()
-        .map(|f| {
-            f.source
-                .file_name()
+        .map(|p| {
+            p.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         })
@@ -164,9 +169,14 @@ pub fn build_master_bias(
     })?;
     let layout = first.layout.clone();
     check_layout(frames, &layout)?;
-    // The flagged pixels are left out through the masks (no NaN-masked copies).
+    // The flagged pixels are left out through the masks (no NaN-masked copies), or are NaN
+    // already in frames whose flags were folded into their pixels (no masks left:
+    // [`PreparedFrame::fold_flags_into_nan`]).
     let refs: Vec<&Image> = frames.iter().map(|f| &f.image_e).collect();
     let masks: Vec<&PixelMask> = frames.iter().map(|f| &f.mask).collect();
+    let folded = frames
+        .iter()
+        .all(|f| f.mask.width() == 0 && f.mask.height() == 0);
     let noise: Option<Vec<NoiseModel>> = frames.iter().all(|f| f.read_noise_e > 0.0).then(|| {
         frames
             .iter()
@@ -176,7 +186,8 @@ pub fn build_master_bias(
             })
             .collect()
     });
-    let combined = combine_masked(&refs, Some(&masks), options, noise.as_deref())?;
+    let masks = (!folded).then_some(&masks[..]);
+    let combined = combine_masked(&refs, masks, options, noise.as_deref())?;
     let (w, h) = (combined.image.width(), combined.image.height());
     let mut mask = PixelMask::clear(w, h);
     for (b, v) in mask.bits_mut().iter_mut().zip(combined.image.data()) {
@@ -329,11 +340,37 @@ pub struct MasterFlat {
     pub history: Vec<String>,
 }
 
-/// A flat minus the master bias, divided by its level, with its noise model.
-fn normalised_flat(
-    frame: &PreparedFrame,
-    bias: &MasterBias,
-) -> Result<(Image, f64, NoiseModel), String> {
+/// A flat frame made ready for its master flat ([`normalise_flat`]): its bias-subtracted image
+/// divided by its level, or why it cannot be used, with what the master keeps of its frame.
+#[derive(Debug, Clone)]
+pub struct NormalisedFlat {
+    pub source: PathBuf,
+    pub layout: Layout,
+    pub filter: Option<String>,
+    pub binning: Binning,
+    pub header: Header,
+    /// The normalised image (NaN where flagged), the flat's level (e⁻) and its noise model,
+    /// or why the flat is not used.
+    pub normalised: Result<(Image, f64, NoiseModel), String>,
+}
+
+impl NormalisedFlat {
+    /// What the master keeps of `frame`, with `normalised`.
+    fn of(frame: &PreparedFrame, normalised: Result<(Image, f64, NoiseModel), String>) -> Self {
+        NormalisedFlat {
+            source: frame.source.clone(),
+            layout: frame.layout.clone(),
+            filter: frame.meta.filter.clone(),
+            binning: frame.meta.binning,
+            header: frame.header.clone(),
+            normalised,
+        }
+    }
+}
+
+/// Checks that a flat can be normalised with `bias`: its overscan agrees with the biases'
+/// ([`check_overscan`]) and its size is the master bias's.
+fn check_flat(frame: &PreparedFrame, bias: &MasterBias) -> Result<(), String> {
     check_overscan(frame, bias)?;
     let (w, h) = (frame.image_e.width(), frame.image_e.height());
     if (w, h) != (bias.image_e.width(), bias.image_e.height()) {
@@ -343,16 +380,28 @@ fn normalised_flat(
             bias.image_e.height()
         ));
     }
+    Ok(())
+}
+
+/// A flat's image (e⁻, of the master bias's size, checked by [`check_flat`]) made, in place,
+/// its flagged pixels (any bit of `mask`) NaN and the others minus the bias, then divided by
+/// its level L (clipped median of [`central_region`]); returns L and the noise model
+/// σ² = (RN/L)² + v/L. Errors: too much of the central region flagged, a level too low.
+fn normalise_in_place(
+    img: &mut Image,
+    mask: &PixelMask,
+    bias: &MasterBias,
+    read_noise_e: f64,
+) -> Result<(f64, NoiseModel), String> {
     // One pass: flagged pixels NaN, the others minus the bias.
-    let data: Vec<f32> = frame
-        .image_e
-        .data()
-        .iter()
-        .zip(frame.mask.bits())
+    for ((v, &m), &b) in img
+        .data_mut()
+        .iter_mut()
+        .zip(mask.bits())
         .zip(bias.image_e.data())
-        .map(|((&v, &m), &b)| if m != 0 { f32::NAN } else { v - b })
-        .collect();
-    let mut img = Image::new(w, h, data).map_err(|e| e.to_string())?;
+    {
+        *v = if m != 0 { f32::NAN } else { *v - b };
+    }
     let region = central_region(img.width(), img.height());
     let n_region = region.width() * region.height();
     let n_flagged = region
@@ -371,10 +420,10 @@ fn normalised_flat(
             100.0 * n_flagged as f64 / n_region as f64
         ));
     }
-    let level = clipped_stats(&img, Some(&region))
+    let level = clipped_stats(img, Some(&region))
         .map(|s| s.median)
         .unwrap_or(f64::NAN);
-    let rn = frame.read_noise_e;
+    let rn = read_noise_e;
     if !level.is_finite() || level <= 0.0 || level < MIN_LEVEL_OVER_READ_NOISE * rn {
         return Err(format!(
             "flat level {level:.1} e- is too low (needs > {MIN_LEVEL_OVER_READ_NOISE} x the \
@@ -386,13 +435,41 @@ fn normalised_flat(
         *v *= scale;
     }
     Ok((
-        img,
         level,
         NoiseModel {
             sigma0: rn / level,
             poisson: 1.0 / level,
         },
     ))
+}
+
+/// A flat minus the master bias, divided by its level, with its noise model (a copy of the
+/// frame's image; [`normalise_flat`] reuses it).
+fn normalised_flat(
+    frame: &PreparedFrame,
+    bias: &MasterBias,
+) -> Result<(Image, f64, NoiseModel), String> {
+    check_flat(frame, bias)?;
+    let mut img = frame.image_e.clone();
+    let (level, model) = normalise_in_place(&mut img, &frame.mask, bias, frame.read_noise_e)?;
+    Ok((img, level, model))
+}
+
+/// A prepared flat normalised for [`build_master_flat_from`] in its own image (no copy; its
+/// mask is dropped): the same pixels as [`build_master_flat`] makes of it.
+pub fn normalise_flat(frame: PreparedFrame, bias: &MasterBias) -> NormalisedFlat {
+    let normalised = check_flat(&frame, bias);
+    let mut flat = NormalisedFlat::of(&frame, Err(String::new()));
+    let PreparedFrame {
+        mut image_e,
+        mask,
+        read_noise_e,
+        ..
+    } = frame;
+    flat.normalised = normalised
+        .and_then(|()| normalise_in_place(&mut image_e, &mask, bias, read_noise_e))
+        .map(|(level, model)| (image_e, level, model));
+    flat
 }
 
 /// Builds the master flat of one layout and filter. Flats that cannot be used (level too
@@ -402,56 +479,114 @@ pub fn build_master_flat(
     bias: &MasterBias,
     options: &CombineOptions,
 ) -> Result<MasterFlat, ReduceError> {
-    let first = frames.first().ok_or_else(|| ReduceError::Master {
+    check_flat_group(
+        frames
+            .iter()
+            .map(|f| (&f.source, &f.layout, &f.meta.filter)),
+        bias,
+    )?;
+    // The flats are normalised in parallel (each is a full-frame pass and a clipped median
+    // of its central region: 0.3 s of wall time for 5 flats when done one after another).
+    let normalised: Vec<NormalisedFlat> = frames
+        .par_iter()
+        .map(|f| NormalisedFlat::of(f, normalised_flat(f, bias)))
+        .collect();
+    combine_flats(normalised, options)
+}
+
+/// [`build_master_flat`] from flats already normalised ([`normalise_flat`], in input order):
+/// the same master, without a second copy of each flat.
+pub fn build_master_flat_from(
+    flats: Vec<NormalisedFlat>,
+    bias: &MasterBias,
+    options: &CombineOptions,
+) -> Result<MasterFlat, ReduceError> {
+    check_flat_group(
+        flats.iter().map(|f| (&f.source, &f.layout, &f.filter)),
+        bias,
+    )?;
+    combine_flats(flats, options)
+}
+
+/// Checks that the flats (source, layout, filter) are of one layout and filter, the master
+/// bias's layout.
+fn check_flat_group<'a>(
+    flats: impl Iterator<Item = (&'a PathBuf, &'a Layout, &'a Option<String>)> + Clone,
+    bias: &MasterBias,
+) -> Result<(), ReduceError> {
+    let (_, layout, filter) = flats.clone().next().ok_or_else(|| ReduceError::Master {
         what: "master flat".into(),
         message: "no flat frame".into(),
     })?;
-    let layout = first.layout.clone();
-    let filter = first.meta.filter.clone();
     let what = format!(
         "master flat (filter '{}', {layout})",
         filter_label(filter.as_deref())
     );
-    check_layout(frames, &layout)?;
-    if bias.layout != layout {
+    for (source, l, _) in flats.clone() {
+        if l != layout {
+            return Err(ReduceError::Mismatch {
+                file: source.display().to_string(),
+                what: "layout",
+                message: format!("{l} instead of {layout}"),
+            });
+        }
+    }
+    if &bias.layout != layout {
         return Err(ReduceError::Master {
             what,
             message: format!("master bias is for {}", bias.layout),
         });
     }
-    for f in frames {
-        if f.meta.filter != filter {
+    for (source, _, f) in flats {
+        if f != filter {
             return Err(ReduceError::Mismatch {
-                file: f.source.display().to_string(),
+                file: source.display().to_string(),
                 what: "filter",
                 message: format!(
                     "'{}' among flats of '{}'",
-                    filter_label(f.meta.filter.as_deref()),
+                    filter_label(f.as_deref()),
                     filter_label(filter.as_deref())
                 ),
             });
         }
     }
+    Ok(())
+}
+
+/// Combines normalised flats (at least one, checked by [`check_flat_group`]) into the master
+/// flat: the usable ones combined, normalised to 1 in [`central_region`], flagged BAD outside
+/// [[`FLAT_BAD_LOW`], [`FLAT_BAD_HIGH`]].
+fn combine_flats(
+    flats: Vec<NormalisedFlat>,
+    options: &CombineOptions,
+) -> Result<MasterFlat, ReduceError> {
+    let mut flats = flats.into_iter();
+    let first = flats.next().ok_or_else(|| ReduceError::Master {
+        what: "master flat".into(),
+        message: "no flat frame".into(),
+    })?;
+    let layout = first.layout.clone();
+    let filter = first.filter.clone();
+    let binning = first.binning;
+    let header = first.header.clone();
+    let what = format!(
+        "master flat (filter '{}', {layout})",
+        filter_label(filter.as_deref())
+    );
     let mut stack = Vec::new();
     let mut models = Vec::new();
     let mut levels = Vec::new();
     let mut used = Vec::new();
     let mut unused = Vec::new();
-    // The flats are normalised in parallel (each is a full-frame pass and a clipped median
-    // of its central region: 0.3 s of wall time for 5 flats when done one after another).
-    let normalised: Vec<_> = frames
-        .par_iter()
-        .map(|f| normalised_flat(f, bias))
-        .collect();
-    for (f, result) in frames.iter().zip(normalised) {
-        match result {
+    for f in std::iter::once(first).chain(flats) {
+        match f.normalised {
             Ok((img, level, model)) => {
                 stack.push(img);
                 models.push(model);
                 levels.push(level);
-                used.push(*f);
+                used.push(f.source);
             }
-            Err(reason) => unused.push((f.source.clone(), reason)),
+            Err(reason) => unused.push((f.source, reason)),
         }
     }
     if stack.is_empty() {
@@ -469,6 +604,9 @@ pub fn build_master_flat(
     }
     let refs: Vec<&Image> = stack.iter().collect();
     let combined = combine(&refs, options, Some(&models))?;
+    // The inputs are not needed any more: freed before the statistics and the mask.
+    drop(refs);
+    drop(stack);
     let mut image = combined.image;
     let region = central_region(image.width(), image.height());
     let norm = clipped_stats(&image, Some(&region))
@@ -500,11 +638,11 @@ pub fn build_master_flat(
             .map(|l| format!("{l:.0}"))
             .collect::<Vec<_>>()
             .join(", "),
-        names(&used),
+        file_names(&used),
         combined.n_rejected,
     )];
     Ok(MasterFlat {
-        binning: first.meta.binning,
+        binning,
         layout,
         filter,
         image,
@@ -514,9 +652,9 @@ pub fn build_master_flat(
         levels_e: levels,
         n_rejected: combined.n_rejected,
         n_bad,
-        sources: used.iter().map(|f| f.source.clone()).collect(),
+        sources: used,
         unused,
-        header: first.header.clone(),
+        header,
         history,
     })
 }

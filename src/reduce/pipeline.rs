@@ -31,15 +31,17 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::calibrate::{calibrate_frame, Calibrated};
+use super::calibrate::{calibrate_frame_owned, Calibrated};
 use super::combine::CombineOptions;
 use super::cosmic::LaCosmicOptions;
 use super::illumination::{
     combine_sky_meshes, sky_mesh, Illumination, IlluminationError, IlluminationOptions, SkyMesh,
 };
-use super::master::{build_master_bias, build_master_flat, Masters};
+use super::master::{
+    build_master_bias, build_master_flat_from, normalise_flat, Masters, NormalisedFlat,
+};
 use super::overscan::OverscanOptions;
-use super::prepare::{prepare_frame, PreparedFrame};
+use super::prepare::{prepare_frame_owned, PreparedFrame};
 use super::write::{write_calibrated, write_illumination, write_master_bias, write_master_flat};
 use super::{filter_label, safe_name, CalibratedFrame, Layout, ReduceError};
 use crate::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
@@ -193,7 +195,7 @@ fn guarded<T>(file: &Path, f: impl FnOnce() -> Result<T, ReduceError>) -> Result
 fn prepare_path(path: &Path, options: &ReduceOptions) -> Result<PreparedFrame, String> {
     guarded(path, || {
         let frame = read_frame(path, &options.choice, &options.profiles)?;
-        prepare_frame(&frame, &options.overscan)
+        prepare_frame_owned(frame, &options.overscan)
     })
 }
 
@@ -340,10 +342,14 @@ pub fn reduce_scanned(
 
     // Master biases.
     let mut masters = Masters::default();
+    // Each bias's flags folded into its pixels as soon as it is prepared (no mask held each).
     let prepared: Vec<(PathBuf, Result<PreparedFrame, String>)> = biases
         .par_iter()
         .map(|p| {
-            let r = prepare_path(p, options);
+            let r = prepare_path(p, options).map(|mut f| {
+                f.fold_flags_into_nan();
+                f
+            });
             progress(Progress::FrameDone);
             (p.clone(), r)
         })
@@ -399,20 +405,32 @@ pub fn reduce_scanned(
         }
     }
 
-    // Master flats.
-    let prepared: Vec<(PathBuf, Result<PreparedFrame, String>)> = flats
+    // Master flats: each flat normalised in its own image as soon as it is prepared (its
+    // raw frame and mask freed), so that no second copy of the flats is held.
+    let prepared: Vec<(PathBuf, Result<NormalisedFlat, String>)> = flats
         .par_iter()
         .map(|p| {
-            let r = prepare_path(p, options);
+            let r = prepare_path(p, options).map(|f| match masters.biases.get(&f.layout) {
+                Some(bias) => normalise_flat(f, bias),
+                // Left out below (no master bias for its layout): only its name is used.
+                None => NormalisedFlat {
+                    source: f.source,
+                    layout: f.layout,
+                    filter: f.meta.filter,
+                    binning: f.meta.binning,
+                    header: f.header,
+                    normalised: Err(String::new()),
+                },
+            });
             progress(Progress::FrameDone);
             (p.clone(), r)
         })
         .collect();
-    let mut groups: BTreeMap<(Layout, Option<String>), Vec<PreparedFrame>> = BTreeMap::new();
+    let mut groups: BTreeMap<(Layout, Option<String>), Vec<NormalisedFlat>> = BTreeMap::new();
     for (path, r) in prepared {
         match r {
             Ok(f) => groups
-                .entry((f.layout.clone(), f.meta.filter.clone()))
+                .entry((f.layout.clone(), f.filter.clone()))
                 .or_default()
                 .push(f),
             Err(reason) => report.skipped.push(Skipped { file: path, reason }),
@@ -432,8 +450,8 @@ pub fn reduce_scanned(
             }
             continue;
         };
-        let refs: Vec<&PreparedFrame> = frames.iter().collect();
-        match build_master_flat(&refs, bias, &options.combine) {
+        let sources: Vec<PathBuf> = frames.iter().map(|f| f.source.clone()).collect();
+        match build_master_flat_from(frames, bias, &options.combine) {
             Ok(m) => {
                 for (file, reason) in &m.unused {
                     report.skipped.push(Skipped {
@@ -479,9 +497,9 @@ pub fn reduce_scanned(
                 masters.flats.insert((layout, filter), m);
             }
             Err(e) => {
-                for f in frames {
+                for file in sources {
                     report.skipped.push(Skipped {
-                        file: f.source,
+                        file,
                         reason: e.to_string(),
                     });
                 }
@@ -519,54 +537,56 @@ pub fn reduce_scanned(
         .par_iter()
         .zip(names.par_iter())
         .map(|(path, name)| {
-            let r = guarded(path, || {
-                let frame = read_frame(path, &options.choice, &options.profiles)?;
-                let profile = choose_profile(
-                    &frame.amplifiers[0].image.header,
-                    &options.choice,
-                    &options.profiles,
-                );
-                let mut calibrated =
-                    calibrate_frame(&frame, &masters, &options.overscan, options.cosmic.as_ref())?;
-                drop(frame);
-                let key = (
-                    calibrated.layout.clone(),
-                    calibrated.frame.meta.filter.clone(),
-                );
-                match illuminations.get(&key) {
-                    Some(Ok(illumination)) => {
-                        illumination.apply(&mut calibrated.frame).map_err(|e| {
-                            ReduceError::Unusable {
+            let r =
+                guarded(path, || {
+                    let frame = read_frame(path, &options.choice, &options.profiles)?;
+                    let profile = choose_profile(
+                        &frame.amplifiers[0].image.header,
+                        &options.choice,
+                        &options.profiles,
+                    );
+                    let mut calibrated = calibrate_frame_owned(
+                        frame,
+                        &masters,
+                        &options.overscan,
+                        options.cosmic.as_ref(),
+                    )?;
+                    let key = (
+                        calibrated.layout.clone(),
+                        calibrated.frame.meta.filter.clone(),
+                    );
+                    match illuminations.get(&key) {
+                        Some(Ok(illumination)) => illumination
+                            .apply(&mut calibrated.frame)
+                            .map_err(|e| ReduceError::Unusable {
                                 file: path.display().to_string(),
                                 message: e.to_string(),
-                            }
-                        })?
-                    }
-                    Some(Err(reason)) => calibrated
-                        .frame
-                        .history
-                        .push(format!("illumination correction NOT applied: {reason}")),
-                    None if options.illumination.is_some() => {
-                        calibrated.frame.history.push(format!(
-                            "illumination correction NOT applied: no science frame of filter \
+                            })?,
+                        Some(Err(reason)) => calibrated
+                            .frame
+                            .history
+                            .push(format!("illumination correction NOT applied: {reason}")),
+                        None if options.illumination.is_some() => {
+                            calibrated.frame.history.push(format!(
+                                "illumination correction NOT applied: no science frame of filter \
                              '{}' ({}) to build it from",
-                            filter_label(key.1.as_deref()),
-                            key.0
-                        ))
+                                filter_label(key.1.as_deref()),
+                                key.0
+                            ))
+                        }
+                        None => {}
                     }
-                    None => {}
-                }
-                let output = match out_dir {
-                    Some(dir) => {
-                        let out = dir.join(name);
-                        write_calibrated(&calibrated, Some(profile), &out)?;
-                        Some(out)
-                    }
-                    None => None,
-                };
-                on_frame(&calibrated.frame);
-                Ok(summarise(&calibrated, output))
-            });
+                    let output = match out_dir {
+                        Some(dir) => {
+                            let out = dir.join(name);
+                            write_calibrated(&calibrated, Some(profile), &out)?;
+                            Some(out)
+                        }
+                        None => None,
+                    };
+                    on_frame(&calibrated.frame);
+                    Ok(summarise(&calibrated, output))
+                });
             progress(Progress::FrameDone);
             r.map_err(|reason| Skipped {
                 file: path.clone(),
@@ -609,9 +629,12 @@ fn build_illuminations(
         .map(|path| {
             let r = guarded(path, || {
                 let frame = read_frame(path, &options.choice, &options.profiles)?;
-                let calibrated =
-                    calibrate_frame(&frame, masters, &options.overscan, options.cosmic.as_ref())?;
-                drop(frame);
+                let calibrated = calibrate_frame_owned(
+                    frame,
+                    masters,
+                    &options.overscan,
+                    options.cosmic.as_ref(),
+                )?;
                 let mesh = sky_mesh(&calibrated.frame, illumination);
                 Ok((calibrated.layout, mesh))
             });
