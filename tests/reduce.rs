@@ -284,6 +284,17 @@ fn frames_reduced_in_their_own_buffers_equal_the_copies() {
     assert!(unmasked.mask == masked.mask);
     assert_eq!(unmasked.history, masked.history);
     assert_eq!(unmasked.n_rejected, masked.n_rejected);
+    // A folded bias among unfolded ones, or used as a flat, is refused, naming the file.
+    let mut mixed = biases.clone();
+    mixed[2] = folded[2].clone();
+    let err = build_master_bias(&mixed.iter().collect::<Vec<_>>(), &options)
+        .unwrap_err()
+        .to_string();
+    let name = folded[2].source.display().to_string();
+    assert!(err.contains(&name) && err.contains("folded"), "{err}");
+    let as_flat = normalise_flat(folded[2].clone(), &bias);
+    let reason = as_flat.normalised.unwrap_err();
+    assert!(reason.contains("folded"), "{reason}");
     let mut flats: Vec<PreparedFrame> = files_of(&night, FrameKind::Flat)
         .iter()
         .map(|p| prepared_both(p))
@@ -308,6 +319,11 @@ fn frames_reduced_in_their_own_buffers_equal_the_copies() {
     assert_eq!(owned.unused, copied.unused);
     assert_eq!(owned.unused.len(), 1);
     assert_eq!(owned.sources, copied.sources);
+    let err = calibrate_prepared(folded[0].clone(), &bias, &owned, None)
+        .unwrap_err()
+        .to_string();
+    let name = folded[0].source.display().to_string();
+    assert!(err.contains(&name) && err.contains("folded"), "{err}");
     assert_eq!(owned.header, copied.header);
 
     let masters = to_masters(bias, owned);

@@ -36,7 +36,7 @@ use thiserror::Error;
 mod box_clip;
 mod surface;
 
-pub use surface::{MeshSurface, Surface};
+pub use surface::{subtract_surface, MeshSurface, Surface};
 
 use crate::image::{pixel_flag, Image, PixelMask};
 use crate::stats::SigmaClip;
@@ -287,13 +287,7 @@ impl Background {
     /// `image − level` (NaN where either is NaN).
     pub fn subtract(&self, image: &Image) -> Result<Image, BackgroundError> {
         check_shape("image", image.width(), image.height(), &self.level)?;
-        let data = image
-            .data()
-            .iter()
-            .zip(self.level.data())
-            .map(|(v, b)| v - b)
-            .collect();
-        Ok(Image::new(image.width(), image.height(), data).expect("same shape"))
+        Ok(subtract_surface(image, &self.level))
     }
 }
 

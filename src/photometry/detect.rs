@@ -47,8 +47,8 @@ use thiserror::Error;
 use rayon::prelude::*;
 
 use super::background::{
-    estimate_background, Background, BackgroundError, BackgroundMaps, BackgroundParams,
-    ExclusionMask, Surface,
+    estimate_background, subtract_surface, Background, BackgroundError, BackgroundMaps,
+    BackgroundParams, ExclusionMask, Surface,
 };
 use super::centroid::{
     moffat_2d_fit, moffat_2d_fit_fixed_beta, windowed_centroid_masked, Foreign, GaussianFitParams,
@@ -261,7 +261,7 @@ pub struct Detection {
     /// its FWHM fit starts.
     pub isophotal_sigma_px: Vec<f64>,
     /// The background-subtracted image the sources were measured on,
-    /// `background.subtract(image)` (non-finite pixels kept): what
+    /// `image − level` ([`subtract_surface`]; non-finite pixels kept): what
     /// [`Detection::source_fwhm_px`] fits, kept so that callers need not subtract again.
     pub subtracted: Image,
 }
@@ -883,18 +883,6 @@ fn next_marked(marks: &[u8], start: usize) -> Option<usize> {
     Some(start + offset + tail)
 }
 
-/// `image − level` (NaN where either is NaN), as [`Background::subtract`], row by row: a level
-/// evaluated on demand is made one row at a time.
-fn subtracted(image: &Image, level: &dyn Surface) -> Image {
-    let (w, h) = (image.width(), image.height());
-    let mut data = Vec::with_capacity(w * h);
-    for y in 0..h {
-        let level = level.row(y);
-        data.extend(image.row(y).iter().zip(level.iter()).map(|(v, b)| v - b));
-    }
-    Image::new(w, h, data).expect("one value per pixel")
-}
-
 /// Steps 1–3 of the module notes and the isophotal measurements of step 4.
 fn find_footprints<B: BackgroundMaps + ?Sized>(
     image: &Image,
@@ -945,7 +933,7 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
 
     // Background-subtracted image (NaN kept for the centroids, which skip it) and the
     // signal used for detection (0 where unusable).
-    let sub = subtracted(image, background.level());
+    let sub = subtract_surface(image, background.level());
     let no_bits: [u8; 0] = [];
     let bits: &[u8] = mask.map_or(&no_bits, |m| m.bits());
     let signal = Signal {

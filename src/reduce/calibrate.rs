@@ -157,6 +157,12 @@ fn check_masters(
     flat: &MasterFlat,
 ) -> Result<(), ReduceError> {
     let file = prepared.source.display().to_string();
+    prepared
+        .check_mask()
+        .map_err(|message| ReduceError::Unusable {
+            file: file.clone(),
+            message,
+        })?;
     if bias.layout != prepared.layout {
         return Err(ReduceError::Mismatch {
             file,
@@ -298,7 +304,7 @@ pub fn calibrate_frame(
 
 /// [`calibrate_frame`] of a frame that is not needed afterwards: a single amplifier's image is
 /// calibrated in the buffer of its raw pixels ([`super::prepare::prepare_frame_owned`]), which
-/// is freed before the cosmic-ray cleaning; the same result.
+/// becomes the calibrated image; the same result.
 pub fn calibrate_frame_owned(
     mut frame: Frame,
     masters: &Masters,

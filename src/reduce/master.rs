@@ -174,9 +174,15 @@ pub fn build_master_bias(
     // [`PreparedFrame::fold_flags_into_nan`]).
     let refs: Vec<&Image> = frames.iter().map(|f| &f.image_e).collect();
     let masks: Vec<&PixelMask> = frames.iter().map(|f| &f.mask).collect();
-    let folded = frames
-        .iter()
-        .all(|f| f.mask.width() == 0 && f.mask.height() == 0);
+    let folded = frames.iter().all(|f| f.flags_folded());
+    if !folded {
+        for f in frames {
+            f.check_mask().map_err(|e| ReduceError::Master {
+                what: format!("master bias ({layout})"),
+                message: format!("{}: {e}", f.source.display()),
+            })?;
+        }
+    }
     let noise: Option<Vec<NoiseModel>> = frames.iter().all(|f| f.read_noise_e > 0.0).then(|| {
         frames
             .iter()
@@ -371,6 +377,7 @@ impl NormalisedFlat {
 /// Checks that a flat can be normalised with `bias`: its overscan agrees with the biases'
 /// ([`check_overscan`]) and its size is the master bias's.
 fn check_flat(frame: &PreparedFrame, bias: &MasterBias) -> Result<(), String> {
+    frame.check_mask()?;
     check_overscan(frame, bias)?;
     let (w, h) = (frame.image_e.width(), frame.image_e.height());
     if (w, h) != (bias.image_e.width(), bias.image_e.height()) {
@@ -458,18 +465,42 @@ fn normalised_flat(
 /// A prepared flat normalised for [`build_master_flat_from`] in its own image (no copy; its
 /// mask is dropped): the same pixels as [`build_master_flat`] makes of it.
 pub fn normalise_flat(frame: PreparedFrame, bias: &MasterBias) -> NormalisedFlat {
-    let normalised = check_flat(&frame, bias);
-    let mut flat = NormalisedFlat::of(&frame, Err(String::new()));
+    let checked = check_flat(&frame, bias);
     let PreparedFrame {
+        source,
+        meta,
+        header,
+        layout,
         mut image_e,
         mask,
         read_noise_e,
         ..
     } = frame;
-    flat.normalised = normalised
+    let normalised = checked
         .and_then(|()| normalise_in_place(&mut image_e, &mask, bias, read_noise_e))
         .map(|(level, model)| (image_e, level, model));
-    flat
+    NormalisedFlat {
+        source,
+        layout,
+        filter: meta.filter,
+        binning: meta.binning,
+        header,
+        normalised,
+    }
+}
+
+/// A prepared flat that cannot be normalised, there being no master bias of its layout: what
+/// [`build_master_flat_from`] needs to list it as unused (its pixels are dropped).
+pub fn flat_without_bias(frame: PreparedFrame) -> NormalisedFlat {
+    let reason = format!("no master bias for {}", frame.layout);
+    NormalisedFlat {
+        source: frame.source,
+        layout: frame.layout,
+        filter: frame.meta.filter,
+        binning: frame.meta.binning,
+        header: frame.header,
+        normalised: Err(reason),
+    }
 }
 
 /// Builds the master flat of one layout and filter. Flats that cannot be used (level too

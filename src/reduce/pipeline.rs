@@ -38,7 +38,8 @@ use super::illumination::{
     combine_sky_meshes, sky_mesh, Illumination, IlluminationError, IlluminationOptions, SkyMesh,
 };
 use super::master::{
-    build_master_bias, build_master_flat_from, normalise_flat, Masters, NormalisedFlat,
+    build_master_bias, build_master_flat_from, flat_without_bias, normalise_flat, Masters,
+    NormalisedFlat,
 };
 use super::overscan::OverscanOptions;
 use super::prepare::{prepare_frame_owned, PreparedFrame};
@@ -412,15 +413,8 @@ pub fn reduce_scanned(
         .map(|p| {
             let r = prepare_path(p, options).map(|f| match masters.biases.get(&f.layout) {
                 Some(bias) => normalise_flat(f, bias),
-                // Left out below (no master bias for its layout): only its name is used.
-                None => NormalisedFlat {
-                    source: f.source,
-                    layout: f.layout,
-                    filter: f.meta.filter,
-                    binning: f.meta.binning,
-                    header: f.header,
-                    normalised: Err(String::new()),
-                },
+                // Left out below (no master bias for its layout), with that reason.
+                None => flat_without_bias(f),
             });
             progress(Progress::FrameDone);
             (p.clone(), r)

@@ -60,6 +60,31 @@ impl PreparedFrame {
         }
         self.mask = PixelMask::clear(0, 0);
     }
+
+    /// Whether the flags were folded into the pixels ([`Self::fold_flags_into_nan`]).
+    pub fn flags_folded(&self) -> bool {
+        (self.mask.width(), self.mask.height()) == (0, 0) && self.image_e.data().len() > 0
+    }
+
+    /// Why the mask does not cover the image (its flags folded into the pixels, which only
+    /// [`super::master::build_master_bias`] accepts): a frame that is calibrated or normalised
+    /// needs its mask.
+    pub fn check_mask(&self) -> Result<(), String> {
+        let (w, h) = (self.image_e.width(), self.image_e.height());
+        if (self.mask.width(), self.mask.height()) == (w, h) {
+            return Ok(());
+        }
+        Err(format!(
+            "pixel mask {} x {} px for an image of {w} x {h} px{}",
+            self.mask.width(),
+            self.mask.height(),
+            if self.flags_folded() {
+                " (its flags were folded into its pixels: only for combining biases)"
+            } else {
+                ""
+            }
+        ))
+    }
 }
 
 /// Every this many pixels of the trimmed data give [`OverscanStats::signal_adu`]: ~70,000 of
@@ -410,18 +435,7 @@ pub fn prepare_frame(
     frame: &Frame,
     options: &OverscanOptions,
 ) -> Result<PreparedFrame, ReduceError> {
-    prepare_frame_with(frame, options, None)
-}
-
-/// [`prepare_frame`] calling `on_row` on each row of the prepared image as soon as it is made
-/// ([`RowHook`]), when the frame has a single amplifier (whose trimmed rows are the image's);
-/// the rows of a multi-amplifier frame are assembled afterwards, and `on_row` is not called.
-pub(super) fn prepare_frame_with(
-    frame: &Frame,
-    options: &OverscanOptions,
-    on_row: Option<RowHook<'_>>,
-) -> Result<PreparedFrame, ReduceError> {
-    prepare_frame_pixels(frame, None, options, on_row)
+    prepare_frame_pixels(frame, None, options, None)
 }
 
 /// [`prepare_frame`] of a frame that is not needed afterwards: a single amplifier's trimmed
@@ -444,7 +458,10 @@ pub(super) fn take_single_pixels(frame: &mut Frame) -> Option<Vec<f32>> {
     }
 }
 
-/// [`prepare_frame_with`], the pixels of its single amplifier `owned` (taken out of `frame` by
+/// [`prepare_frame`] calling `on_row` on each row of the prepared image as soon as it is made
+/// ([`RowHook`]) when the frame has a single amplifier (whose trimmed rows are the image's;
+/// the rows of a multi-amplifier frame are assembled afterwards, and `on_row` is not called),
+/// with the pixels of its single amplifier `owned` (taken out of `frame` by
 /// [`take_single_pixels`]) when given: the trimmed image is then made in their buffer.
 pub(super) fn prepare_frame_pixels(
     frame: &Frame,

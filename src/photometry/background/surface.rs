@@ -25,6 +25,18 @@ pub trait Surface: Sync {
     fn at(&self, x: usize, y: usize) -> f32;
 }
 
+/// `image − level` (NaN where either is NaN), row by row (a level evaluated on demand is made
+/// one row at a time). `level` has the image's shape (the callers check it).
+pub fn subtract_surface(image: &Image, level: &dyn Surface) -> Image {
+    let (w, h) = (image.width(), image.height());
+    let mut data = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let level = level.row(y);
+        data.extend(image.row(y).iter().zip(level.iter()).map(|(v, b)| v - b));
+    }
+    Image::new(w, h, data).expect("one value per pixel")
+}
+
 impl Surface for Image {
     fn width(&self) -> usize {
         Image::width(self)
