@@ -63,7 +63,7 @@ impl PreparedFrame {
 
     /// Whether the flags were folded into the pixels ([`Self::fold_flags_into_nan`]).
     pub fn flags_folded(&self) -> bool {
-        (self.mask.width(), self.mask.height()) == (0, 0) && self.image_e.data().len() > 0
+        (self.mask.width(), self.mask.height()) == (0, 0) && !self.image_e.data().is_empty()
     }
 
     /// Why the mask does not cover the image (its flags folded into the pixels, which only
