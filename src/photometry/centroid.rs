@@ -1013,10 +1013,66 @@ pub struct MoffatFit {
     pub iterations: usize,
 }
 
+/// Lanes of a [`NormalSums`] column: a parameter vector padded with zeros to one 512-bit
+/// vector (at most 8 parameters).
+const LANES: usize = 8;
+
+/// The normal equations `JᵀJ = Σ g gᵀ` and `Jᵀr = Σ g r` of a least-squares problem summed
+/// pixel by pixel (`g` the model's gradient at the pixel, `r` its residual), each column of
+/// `JᵀJ` and `Jᵀr` held in a padded array of [`LANES`] so that one pixel adds a whole column
+/// in one vector multiply-and-add. The full matrix is summed: element `(i, j)` adds
+/// `g[i] g[j]` and `(j, i)` adds `g[j] g[i]`, the same products in the same order, so that
+/// it is symmetric bit for bit, and equal to summing the upper triangle and mirroring it
+/// (as [`add_to_normal_equations`] and [`mirrored_upper`]).
+struct NormalSums<const N: usize> {
+    columns: [[f64; LANES]; N],
+    jtr: [f64; LANES],
+}
+
+impl<const N: usize> NormalSums<N> {
+    fn new() -> Self {
+        const { assert!(N <= LANES) };
+        NormalSums {
+            columns: [[0.0; LANES]; N],
+            jtr: [0.0; LANES],
+        }
+    }
+
+    /// Adds one pixel: `g gᵀ` to `JᵀJ` and `g r` to `Jᵀr`; `g` is the gradient padded with
+    /// zeros ([`padded`]).
+    #[inline]
+    fn add(&mut self, g: &[f64; LANES], r: f64) {
+        for (column, &gj) in self.columns.iter_mut().zip(g) {
+            for (c, &gi) in column.iter_mut().zip(g) {
+                *c += gi * gj;
+            }
+        }
+        for (c, &gi) in self.jtr.iter_mut().zip(g) {
+            *c += gi * r;
+        }
+    }
+
+    /// `(JᵀJ, Jᵀr)`.
+    fn finish(&self) -> (SMatrix<f64, N, N>, SVector<f64, N>) {
+        (
+            SMatrix::from_fn(|i, j| self.columns[j][i]),
+            SVector::from_fn(|i, _| self.jtr[i]),
+        )
+    }
+}
+
+/// The first `N ≤ LANES` values of `values`, padded with zeros to [`LANES`].
+#[inline]
+fn padded<const N: usize>(values: [f64; N]) -> [f64; LANES] {
+    let mut out = [0.0; LANES];
+    out[..N].copy_from_slice(&values);
+    out
+}
+
 /// Adds one pixel to the normal equations: `g gᵀ` to the upper triangle of `JᵀJ` (the lower
 /// one comes from [`mirrored_upper`]) and `g r` to `Jᵀr`, `g` the model's gradient and `r` the
-/// residual.
-#[inline]
+/// residual. The plain form of [`NormalSums`].
+#[cfg(test)]
 fn add_to_normal_equations<const N: usize>(
     jtj: &mut SMatrix<f64, N, N>,
     jtr: &mut SVector<f64, N>,
@@ -1032,6 +1088,7 @@ fn add_to_normal_equations<const N: usize>(
 }
 
 /// The symmetric matrix with the upper triangle of `m`.
+#[cfg(test)]
 fn mirrored_upper<const N: usize>(mut m: SMatrix<f64, N, N>) -> SMatrix<f64, N, N> {
     for j in 0..N {
         for i in 0..j {
@@ -1085,29 +1142,43 @@ fn moffat_power(q: f64, beta: f64, r2: f64) -> (f64, f64) {
 /// Parameters `[A, x0, y0, q = 1/α², β, B]` of the model `A u^(−β) + B`, `u = 1 + q r²`.
 type MoffatParams = SVector<f64, 6>;
 
+/// What the normal equations need of one sample of the Moffat model beyond its position:
+/// `ln u`, `g = u^(−β)` ([`moffat_power`]) and `dg/du = −β g / u`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MoffatSample {
+    ln_u: f64,
+    g: f64,
+    dg_du: f64,
+}
+
 /// [`LeastSquares`] of the Moffat model averaged over each pixel on its [`moffat_grid`]. The
-/// powers of the last χ² are kept: the normal equations at the same parameters (those of an
-/// accepted step) reuse them instead of recomputing a log and an exponential per sample.
+/// samples and residuals of the last χ² are kept: the normal equations at the same parameters
+/// (those of an accepted step) reuse them instead of recomputing a log, an exponential and a
+/// division per sample and the model per pixel.
 struct MoffatProblem<'a> {
     pts: &'a Cutout,
-    /// [`moffat_power`] of every sample, in order, at the parameters `powers_at`.
-    powers: Vec<(f64, f64)>,
-    powers_at: Option<MoffatParams>,
+    /// [`MoffatSample`] of every sample, in order, at the parameters `samples_at`.
+    samples: Vec<MoffatSample>,
+    /// The residual `v − model` of every pixel at `samples_at`.
+    residuals: Vec<f64>,
+    samples_at: Option<MoffatParams>,
 }
 
 impl<'a> MoffatProblem<'a> {
     fn new(pts: &'a Cutout) -> Self {
         MoffatProblem {
             pts,
-            powers: Vec::with_capacity(2 * pts.len()),
-            powers_at: None,
+            samples: Vec::with_capacity(2 * pts.len()),
+            residuals: Vec::with_capacity(pts.len()),
+            samples_at: None,
         }
     }
 
-    /// χ² of the model at `p`, keeping the powers of its samples.
+    /// χ² of the model at `p`, keeping its samples and residuals.
     fn chi2_at(&mut self, p: &MoffatParams) -> f64 {
         let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
-        self.powers.clear();
+        self.samples.clear();
+        self.residuals.clear();
         let mut chi2 = 0.0;
         for &(x, y, v) in self.pts {
             let (n, step) = moffat_grid(x, y, xc, yc);
@@ -1115,14 +1186,22 @@ impl<'a> MoffatProblem<'a> {
             for j in -n..=n {
                 for i in -n..=n {
                     let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
-                    let (ln_u, g) = moffat_power(q, beta, dx * dx + dy * dy);
-                    self.powers.push((ln_u, g));
+                    let r2 = dx * dx + dy * dy;
+                    let (ln_u, g) = moffat_power(q, beta, r2);
+                    let u = 1.0 + q * r2;
+                    self.samples.push(MoffatSample {
+                        ln_u,
+                        g,
+                        dg_du: -beta * g / u,
+                    });
                     value += amp * g;
                 }
             }
-            chi2 += (v - (grid_mean(value, n) + p[5])).powi(2);
+            let residual = v - (grid_mean(value, n) + p[5]);
+            self.residuals.push(residual);
+            chi2 += residual.powi(2);
         }
-        self.powers_at = Some(*p);
+        self.samples_at = Some(*p);
         chi2
     }
 
@@ -1133,25 +1212,21 @@ impl<'a> MoffatProblem<'a> {
                 .zip(p.iter())
                 .all(|(u, v)| u.to_bits() == v.to_bits())
         };
-        if !self.powers_at.as_ref().is_some_and(same) {
+        if !self.samples_at.as_ref().is_some_and(same) {
             self.chi2_at(p);
         }
-        let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
-        let mut powers = self.powers.iter();
-        for &(x, y, v) in self.pts {
+        let (amp, xc, yc, q) = (p[0], p[1], p[2], p[3]);
+        let mut samples = self.samples.iter();
+        for (&(x, y, _), &residual) in self.pts.iter().zip(&self.residuals) {
             let (n, step) = moffat_grid(x, y, xc, yc);
-            let mut value = 0.0;
             let mut grad = MoffatParams::zeros();
             for j in -n..=n {
                 for i in -n..=n {
                     let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
                     let r2 = dx * dx + dy * dy;
-                    let u = 1.0 + q * r2;
-                    let Some(&(ln_u, g)) = powers.next() else {
+                    let Some(&MoffatSample { ln_u, g, dg_du }) = samples.next() else {
                         return;
                     };
-                    let dg_du = -beta * g / u;
-                    value += amp * g;
                     grad[0] += g;
                     grad[1] += amp * dg_du * q * (-2.0 * dx);
                     grad[2] += amp * dg_du * q * (-2.0 * dy);
@@ -1164,7 +1239,7 @@ impl<'a> MoffatProblem<'a> {
                 grad /= grid_count(n);
             }
             grad[5] = 1.0;
-            f(v - (grid_mean(value, n) + p[5]), &grad);
+            f(residual, &grad);
         }
     }
 }
@@ -1175,10 +1250,9 @@ impl LeastSquares<6> for MoffatProblem<'_> {
     }
 
     fn normal_equations(&mut self, p: &MoffatParams) -> (SMatrix<f64, 6, 6>, MoffatParams) {
-        let mut jtj = SMatrix::<f64, 6, 6>::zeros();
-        let mut jtr = MoffatParams::zeros();
-        self.for_each_gradient(p, |r, g| add_to_normal_equations(&mut jtj, &mut jtr, g, r));
-        (mirrored_upper(jtj), jtr)
+        let mut sums = NormalSums::<6>::new();
+        self.for_each_gradient(p, |r, g| sums.add(&padded::<6>((*g).into()), r));
+        sums.finish()
     }
 }
 
@@ -1202,13 +1276,11 @@ impl LeastSquares<5> for FixedBetaMoffat<'_> {
 
     fn normal_equations(&mut self, p: &SVector<f64, 5>) -> (SMatrix<f64, 5, 5>, SVector<f64, 5>) {
         let full = self.full(p);
-        let mut jtj = SMatrix::<f64, 5, 5>::zeros();
-        let mut jtr = SVector::<f64, 5>::zeros();
+        let mut sums = NormalSums::<5>::new();
         self.problem.for_each_gradient(&full, |r, g| {
-            let g = SVector::<f64, 5>::from([g[0], g[1], g[2], g[3], g[5]]);
-            add_to_normal_equations(&mut jtj, &mut jtr, &g, r);
+            sums.add(&padded([g[0], g[1], g[2], g[3], g[5]]), r);
         });
-        (mirrored_upper(jtj), jtr)
+        sums.finish()
     }
 }
 
@@ -1864,5 +1936,87 @@ mod tests {
             with_foreign > 10,
             "too few windows with foreign pixels: {with_foreign}"
         );
+    }
+
+    /// Residual and gradient of every pixel of the Moffat model at `p`, computed from scratch
+    /// as [`MoffatProblem::for_each_gradient`] did before it kept its samples.
+    fn plain_moffat_gradients(pts: &Cutout, p: &MoffatParams) -> Vec<(f64, MoffatParams)> {
+        let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
+        let mut out = Vec::new();
+        for &(x, y, v) in pts {
+            let (n, step) = moffat_grid(x, y, xc, yc);
+            let mut value = 0.0;
+            let mut grad = MoffatParams::zeros();
+            for j in -n..=n {
+                for i in -n..=n {
+                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                    let r2 = dx * dx + dy * dy;
+                    let u = 1.0 + q * r2;
+                    let (ln_u, g) = moffat_power(q, beta, r2);
+                    let dg_du = -beta * g / u;
+                    value += amp * g;
+                    grad[0] += g;
+                    grad[1] += amp * dg_du * q * (-2.0 * dx);
+                    grad[2] += amp * dg_du * q * (-2.0 * dy);
+                    grad[3] += amp * dg_du * r2;
+                    grad[4] += -amp * g * ln_u;
+                }
+            }
+            if n > 0 {
+                grad /= grid_count(n);
+            }
+            grad[5] = 1.0;
+            out.push((v - (grid_mean(value, n) + p[5]), grad));
+        }
+        out
+    }
+
+    #[test]
+    fn moffat_normal_equations_equal_the_plain_computation_bit_for_bit() {
+        let mut img = moffat_image(41, 41, 20.3, 19.6, 4.5, 3.0, 2e5);
+        let mut rng = Pcg64::seed_from_u64(5);
+        let noise = Normal::new(0.0, 20.0).unwrap();
+        for y in 0..41 {
+            for x in 0..41 {
+                img.set(x, y, img.get(x, y) + noise.sample(&mut rng) as f32);
+            }
+        }
+        let (pts, _) = cutout(&img, None, 20.0, 20.0, 9).unwrap();
+        let params = [
+            MoffatParams::from([3000.0, 20.2, 19.7, 0.2, 2.8, 1.5]),
+            MoffatParams::from([2500.0, 19.1, 21.3, 0.07, 4.1, -3.0]),
+            MoffatParams::from([900.0, 20.5, 19.5, 0.5, 1.7, 10.0]),
+        ];
+        let mut problem = MoffatProblem::new(&pts);
+        for (k, p) in params.iter().enumerate() {
+            let plain = plain_moffat_gradients(&pts, p);
+            // Free β: from the samples of a χ² at the same parameters, or at other ones.
+            if k % 2 == 0 {
+                problem.chi2_at(p);
+            }
+            let mut jtj = SMatrix::<f64, 6, 6>::zeros();
+            let mut jtr = MoffatParams::zeros();
+            for (r, g) in &plain {
+                add_to_normal_equations(&mut jtj, &mut jtr, g, *r);
+            }
+            let (fast_jtj, fast_jtr) = problem.normal_equations(p);
+            assert_eq!(fast_jtj, mirrored_upper(jtj), "parameters {k}");
+            assert_eq!(fast_jtr, jtr, "parameters {k}");
+            // β fixed at p's.
+            let mut fixed = FixedBetaMoffat {
+                problem: MoffatProblem::new(&pts),
+                beta: p[4],
+            };
+            let p5 = SVector::<f64, 5>::from([p[0], p[1], p[2], p[3], p[5]]);
+            let mut jtj = SMatrix::<f64, 5, 5>::zeros();
+            let mut jtr = SVector::<f64, 5>::zeros();
+            for (r, g) in &plain {
+                let g = SVector::<f64, 5>::from([g[0], g[1], g[2], g[3], g[5]]);
+                add_to_normal_equations(&mut jtj, &mut jtr, &g, *r);
+            }
+            let (fast_jtj, fast_jtr) = fixed.normal_equations(&p5);
+            assert_eq!(fast_jtj, mirrored_upper(jtj), "parameters {k}, β fixed");
+            assert_eq!(fast_jtr, jtr, "parameters {k}, β fixed");
+        }
     }
 }
