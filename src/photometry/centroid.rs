@@ -156,12 +156,33 @@ pub(crate) struct Foreign<'a> {
     labels: &'a [u32],
     width: usize,
     own: u32,
+    /// The cells of `labels`, when known: the labels of a box whose cells hold no other
+    /// source are not read.
+    cells: Option<&'a LabelCells>,
 }
 
 impl<'a> Foreign<'a> {
     /// The pixels of `labels` (row-major, `width` columns) labelled neither 0 nor `own`.
     pub(crate) fn new(labels: &'a [u32], width: usize, own: u32) -> Self {
-        Foreign { labels, width, own }
+        Foreign {
+            labels,
+            width,
+            own,
+            cells: None,
+        }
+    }
+
+    /// The same with the [`LabelCells`] of `labels`.
+    pub(crate) fn with_cells(self, cells: &'a LabelCells) -> Self {
+        Foreign {
+            cells: Some(cells),
+            ..self
+        }
+    }
+
+    /// True when the cells show that no pixel of `area` (clipped to the image) is foreign.
+    fn absent_from(&self, area: &PixelBox) -> bool {
+        self.cells.is_some_and(|c| c.at_most(area, self.own))
     }
 
     /// The labels of columns `x_lo..=x_hi` of row `y`.
@@ -177,6 +198,55 @@ impl<'a> Foreign<'a> {
 
     fn at(&self, x: usize, y: usize) -> bool {
         self.is_other(self.labels[y * self.width + x])
+    }
+}
+
+/// Side (px) of the cells of [`LabelCells`].
+const LABEL_CELL_PX: usize = 16;
+
+/// Which labels of a segmentation map each 16 × 16 px cell holds: none (0), one (that
+/// label) or several ([`LabelCells::SEVERAL`]). A window whose cells hold no label but the
+/// source's own has no [`Foreign`] pixel: its labels, 4 bytes a pixel mostly out of the
+/// cache, need not be read.
+#[derive(Debug)]
+pub(crate) struct LabelCells {
+    columns: usize,
+    cells: Vec<u32>,
+}
+
+impl LabelCells {
+    /// A cell with pixels of more than one label (or of label `u32::MAX`).
+    const SEVERAL: u32 = u32::MAX;
+
+    /// Empty cells over a `width × height` map.
+    pub(crate) fn new(width: usize, height: usize) -> Self {
+        let columns = width.div_ceil(LABEL_CELL_PX);
+        LabelCells {
+            columns,
+            cells: vec![0; columns * height.div_ceil(LABEL_CELL_PX)],
+        }
+    }
+
+    /// Records pixel `(x, y)` (on the map) labelled `label` (> 0).
+    pub(crate) fn add(&mut self, x: usize, y: usize, label: u32) {
+        let cell = &mut self.cells[(y / LABEL_CELL_PX) * self.columns + x / LABEL_CELL_PX];
+        if *cell == 0 {
+            *cell = label;
+        } else if *cell != label {
+            *cell = Self::SEVERAL;
+        }
+    }
+
+    /// True when the cells under `area` (clipped to the map, non-empty) hold no label but
+    /// 0 and `own`.
+    fn at_most(&self, area: &PixelBox, own: u32) -> bool {
+        let cell = |v: i64| v as usize / LABEL_CELL_PX;
+        (cell(area.y_lo)..=cell(area.y_hi)).all(|cy| {
+            let row = &self.cells[cy * self.columns..(cy + 1) * self.columns];
+            row[cell(area.x_lo)..=cell(area.x_hi)]
+                .iter()
+                .all(|&c| c == 0 || (c == own && c != Self::SEVERAL))
+        })
     }
 }
 
@@ -327,6 +397,8 @@ impl WindowPixels {
                 foreign: Vec::new(),
             };
         }
+        // Without foreign pixels in the box (known from the cells) the labels are not read.
+        let foreign = foreign.filter(|f| !f.absent_from(&area));
         let (x_lo, x_hi) = (area.x_lo as usize, area.x_hi as usize);
         let width = x_hi - x_lo + 1;
         let rows = area.y_lo as usize..=area.y_hi as usize;
@@ -1873,6 +1945,29 @@ mod tests {
     }
 
     #[test]
+    fn label_cells_tell_the_boxes_without_other_labels() {
+        let (w, h) = (40, 20);
+        let mut cells = LabelCells::new(w, h);
+        cells.add(3, 3, 1);
+        cells.add(20, 5, 2);
+        cells.add(21, 5, 3);
+        let area = |x_lo, x_hi, y_lo, y_hi| PixelBox {
+            x_lo,
+            x_hi,
+            y_lo,
+            y_hi,
+        };
+        // Cell (0, 0) holds label 1 only, cell (1, 0) labels 2 and 3, the others nothing.
+        assert!(cells.at_most(&area(0, 15, 0, 15), 1));
+        assert!(!cells.at_most(&area(0, 15, 0, 15), 2));
+        assert!(cells.at_most(&area(0, 10, 16, 19), 7));
+        assert!(cells.at_most(&area(32, 39, 0, 19), 7));
+        assert!(!cells.at_most(&area(10, 17, 0, 3), 1));
+        assert!(!cells.at_most(&area(16, 31, 10, 12), 2));
+        assert!(!cells.at_most(&area(16, 31, 10, 12), 3));
+    }
+
+    #[test]
     fn window_sums_equal_the_plain_pixel_loop_bit_for_bit() {
         // Noisy stars with NaNs, masked pixels and a neighbour's labels, windows inside, at
         // and beyond the image's edges, with and without foreign pixels.
@@ -1898,8 +1993,17 @@ mod tests {
                 labels[y * w + x] = 2;
             }
         }
+        let mut cells = LabelCells::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                if labels[y * w + x] != 0 {
+                    cells.add(x, y, labels[y * w + x]);
+                }
+            }
+        }
         let offset = rand_distr::Uniform::new(-0.5, 0.5).unwrap();
         let mut with_foreign = 0;
+        let mut skipped = 0;
         for &(x0, y0) in &[
             (20.0, 25.0),
             (28.0, 24.0),
@@ -1911,14 +2015,19 @@ mod tests {
                 let (xc, yc) = (x0 + offset.sample(&mut rng), y0 + offset.sample(&mut rng));
                 for own in [1, 2, 3] {
                     let foreign = Foreign::new(&labels, w, own);
+                    let celled = foreign.with_cells(&cells);
                     for (m, f) in [
                         (None, None),
                         (Some(&mask), None),
                         (Some(&mask), Some(&foreign)),
+                        (Some(&mask), Some(&celled)),
                     ] {
                         let plain = plain_window_sums(&img, m, f, xc, yc, sigma);
                         let mut reader = WindowReader::around(&img, m, f, x0, y0, sigma, 1.0);
                         with_foreign += usize::from(f.is_some() && reader.pixels.has_foreign());
+                        skipped += usize::from(f.is_some_and(|f| {
+                            f.absent_from(&reader.pixels.area) && !reader.pixels.area.is_empty()
+                        }));
                         assert_eq!(reader.sums(xc, yc, sigma), plain, "({xc}, {yc}) σ {sigma}");
                         let first = reader.first_moments(xc, yc, sigma);
                         let expected = WindowSums {
@@ -1935,6 +2044,10 @@ mod tests {
         assert!(
             with_foreign > 10,
             "too few windows with foreign pixels: {with_foreign}"
+        );
+        assert!(
+            skipped > 10,
+            "too few windows whose labels the cells skip: {skipped}"
         );
     }
 
