@@ -1085,66 +1085,10 @@ pub struct MoffatFit {
     pub iterations: usize,
 }
 
-/// Lanes of a [`NormalSums`] column: a parameter vector padded with zeros to one 512-bit
-/// vector (at most 8 parameters).
-const LANES: usize = 8;
-
-/// The normal equations `JᵀJ = Σ g gᵀ` and `Jᵀr = Σ g r` of a least-squares problem summed
-/// pixel by pixel (`g` the model's gradient at the pixel, `r` its residual), each column of
-/// `JᵀJ` and `Jᵀr` held in a padded array of [`LANES`] so that one pixel adds a whole column
-/// in one vector multiply-and-add. The full matrix is summed: element `(i, j)` adds
-/// `g[i] g[j]` and `(j, i)` adds `g[j] g[i]`, the same products in the same order, so that
-/// it is symmetric bit for bit, and equal to summing the upper triangle and mirroring it
-/// (as [`add_to_normal_equations`] and [`mirrored_upper`]).
-struct NormalSums<const N: usize> {
-    columns: [[f64; LANES]; N],
-    jtr: [f64; LANES],
-}
-
-impl<const N: usize> NormalSums<N> {
-    fn new() -> Self {
-        const { assert!(N <= LANES) };
-        NormalSums {
-            columns: [[0.0; LANES]; N],
-            jtr: [0.0; LANES],
-        }
-    }
-
-    /// Adds one pixel: `g gᵀ` to `JᵀJ` and `g r` to `Jᵀr`; `g` is the gradient padded with
-    /// zeros ([`padded`]).
-    #[inline]
-    fn add(&mut self, g: &[f64; LANES], r: f64) {
-        for (column, &gj) in self.columns.iter_mut().zip(g) {
-            for (c, &gi) in column.iter_mut().zip(g) {
-                *c += gi * gj;
-            }
-        }
-        for (c, &gi) in self.jtr.iter_mut().zip(g) {
-            *c += gi * r;
-        }
-    }
-
-    /// `(JᵀJ, Jᵀr)`.
-    fn finish(&self) -> (SMatrix<f64, N, N>, SVector<f64, N>) {
-        (
-            SMatrix::from_fn(|i, j| self.columns[j][i]),
-            SVector::from_fn(|i, _| self.jtr[i]),
-        )
-    }
-}
-
-/// The first `N ≤ LANES` values of `values`, padded with zeros to [`LANES`].
-#[inline]
-fn padded<const N: usize>(values: [f64; N]) -> [f64; LANES] {
-    let mut out = [0.0; LANES];
-    out[..N].copy_from_slice(&values);
-    out
-}
-
 /// Adds one pixel to the normal equations: `g gᵀ` to the upper triangle of `JᵀJ` (the lower
 /// one comes from [`mirrored_upper`]) and `g r` to `Jᵀr`, `g` the model's gradient and `r` the
-/// residual. The plain form of [`NormalSums`].
-#[cfg(test)]
+/// residual.
+#[inline]
 fn add_to_normal_equations<const N: usize>(
     jtj: &mut SMatrix<f64, N, N>,
     jtr: &mut SVector<f64, N>,
@@ -1160,7 +1104,6 @@ fn add_to_normal_equations<const N: usize>(
 }
 
 /// The symmetric matrix with the upper triangle of `m`.
-#[cfg(test)]
 fn mirrored_upper<const N: usize>(mut m: SMatrix<f64, N, N>) -> SMatrix<f64, N, N> {
     for j in 0..N {
         for i in 0..j {
@@ -1322,9 +1265,10 @@ impl LeastSquares<6> for MoffatProblem<'_> {
     }
 
     fn normal_equations(&mut self, p: &MoffatParams) -> (SMatrix<f64, 6, 6>, MoffatParams) {
-        let mut sums = NormalSums::<6>::new();
-        self.for_each_gradient(p, |r, g| sums.add(&padded::<6>((*g).into()), r));
-        sums.finish()
+        let mut jtj = SMatrix::<f64, 6, 6>::zeros();
+        let mut jtr = MoffatParams::zeros();
+        self.for_each_gradient(p, |r, g| add_to_normal_equations(&mut jtj, &mut jtr, g, r));
+        (mirrored_upper(jtj), jtr)
     }
 }
 
@@ -1348,11 +1292,13 @@ impl LeastSquares<5> for FixedBetaMoffat<'_> {
 
     fn normal_equations(&mut self, p: &SVector<f64, 5>) -> (SMatrix<f64, 5, 5>, SVector<f64, 5>) {
         let full = self.full(p);
-        let mut sums = NormalSums::<5>::new();
+        let mut jtj = SMatrix::<f64, 5, 5>::zeros();
+        let mut jtr = SVector::<f64, 5>::zeros();
         self.problem.for_each_gradient(&full, |r, g| {
-            sums.add(&padded([g[0], g[1], g[2], g[3], g[5]]), r);
+            let g = SVector::<f64, 5>::from([g[0], g[1], g[2], g[3], g[5]]);
+            add_to_normal_equations(&mut jtj, &mut jtr, &g, r);
         });
-        sums.finish()
+        (mirrored_upper(jtj), jtr)
     }
 }
 
