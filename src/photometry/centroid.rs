@@ -1197,21 +1197,36 @@ impl<'a> MoffatProblem<'a> {
         let mut chi2 = 0.0;
         for &(x, y, v) in self.pts {
             let (n, step) = moffat_grid(x, y, xc, yc);
-            let mut value = 0.0;
-            for j in -n..=n {
-                for i in -n..=n {
-                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
-                    let r2 = dx * dx + dy * dy;
-                    let (ln_u, g) = moffat_power(q, beta, r2);
-                    let u = 1.0 + q * r2;
-                    self.samples.push(MoffatSample {
-                        ln_u,
-                        g,
-                        dg_du: -beta * g / u,
-                    });
-                    value += amp * g;
+            // The sum of `A g` over the samples of the pixel, pushed to `samples`; with the
+            // grid's half-width a constant (0 or 1, [`moffat_grid`]) so that its loops unroll.
+            fn pixel<const N: i32>(
+                samples: &mut Vec<MoffatSample>,
+                (x, y, step): (f64, f64, f64),
+                (amp, xc, yc, q, beta): (f64, f64, f64, f64, f64),
+            ) -> f64 {
+                let mut value = 0.0;
+                for j in -N..=N {
+                    for i in -N..=N {
+                        let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                        let r2 = dx * dx + dy * dy;
+                        let (ln_u, g) = moffat_power(q, beta, r2);
+                        let u = 1.0 + q * r2;
+                        samples.push(MoffatSample {
+                            ln_u,
+                            g,
+                            dg_du: -beta * g / u,
+                        });
+                        value += amp * g;
+                    }
                 }
+                value
             }
+            let at = (x, y, step);
+            let model = (amp, xc, yc, q, beta);
+            let value = match n {
+                0 => pixel::<0>(&mut self.samples, at, model),
+                _ => pixel::<1>(&mut self.samples, at, model),
+            };
             let residual = v - (grid_mean(value, n) + p[5]);
             self.residuals.push(residual);
             chi2 += residual.powi(2);
@@ -1231,24 +1246,45 @@ impl<'a> MoffatProblem<'a> {
             self.chi2_at(p);
         }
         let (amp, xc, yc, q) = (p[0], p[1], p[2], p[3]);
-        let mut samples = self.samples.iter();
+        let mut next = 0;
         for (&(x, y, _), &residual) in self.pts.iter().zip(&self.residuals) {
             let (n, step) = moffat_grid(x, y, xc, yc);
-            let mut grad = MoffatParams::zeros();
-            for j in -n..=n {
-                for i in -n..=n {
-                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
-                    let r2 = dx * dx + dy * dy;
-                    let Some(&MoffatSample { ln_u, g, dg_du }) = samples.next() else {
-                        return;
-                    };
-                    grad[0] += g;
-                    grad[1] += amp * dg_du * q * (-2.0 * dx);
-                    grad[2] += amp * dg_du * q * (-2.0 * dy);
-                    grad[3] += amp * dg_du * r2;
-                    grad[4] += -amp * g * ln_u;
+            // The gradient summed over the samples of the pixel (`samples`, in their order);
+            // the grid's half-width a constant as in [`MoffatProblem::chi2_at`].
+            fn pixel<const N: i32>(
+                samples: &[MoffatSample],
+                (x, y, step): (f64, f64, f64),
+                (amp, xc, yc, q): (f64, f64, f64, f64),
+            ) -> MoffatParams {
+                let mut grad = MoffatParams::zeros();
+                let mut samples = samples.iter();
+                for j in -N..=N {
+                    for i in -N..=N {
+                        let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                        let r2 = dx * dx + dy * dy;
+                        let Some(&MoffatSample { ln_u, g, dg_du }) = samples.next() else {
+                            break;
+                        };
+                        grad[0] += g;
+                        grad[1] += amp * dg_du * q * (-2.0 * dx);
+                        grad[2] += amp * dg_du * q * (-2.0 * dy);
+                        grad[3] += amp * dg_du * r2;
+                        grad[4] += -amp * g * ln_u;
+                    }
                 }
+                grad
             }
+            let count = (2 * n + 1).pow(2) as usize;
+            let Some(own) = self.samples.get(next..next + count) else {
+                return;
+            };
+            next += count;
+            let at = (x, y, step);
+            let model = (amp, xc, yc, q);
+            let mut grad = match n {
+                0 => pixel::<0>(own, at, model),
+                _ => pixel::<1>(own, at, model),
+            };
             // As in [`grid_mean`]: no division by 1.
             if n > 0 {
                 grad /= grid_count(n);
@@ -2051,7 +2087,8 @@ mod tests {
             let plain = plain_moffat_gradients(&pts, p);
             // Free β: from the samples of a χ² at the same parameters, or at other ones.
             if k % 2 == 0 {
-                problem.chi2_at(p);
+                let chi2 = plain.iter().fold(0.0, |sum, (r, _)| sum + r.powi(2));
+                assert_eq!(problem.chi2_at(p), chi2, "parameters {k}");
             }
             let mut jtj = SMatrix::<f64, 6, 6>::zeros();
             let mut jtr = MoffatParams::zeros();
