@@ -156,12 +156,33 @@ pub(crate) struct Foreign<'a> {
     labels: &'a [u32],
     width: usize,
     own: u32,
+    /// The cells of `labels`, when known: the labels of a box whose cells hold no other
+    /// source are not read.
+    cells: Option<&'a LabelCells>,
 }
 
 impl<'a> Foreign<'a> {
     /// The pixels of `labels` (row-major, `width` columns) labelled neither 0 nor `own`.
     pub(crate) fn new(labels: &'a [u32], width: usize, own: u32) -> Self {
-        Foreign { labels, width, own }
+        Foreign {
+            labels,
+            width,
+            own,
+            cells: None,
+        }
+    }
+
+    /// The same with the [`LabelCells`] of `labels`.
+    pub(crate) fn with_cells(self, cells: &'a LabelCells) -> Self {
+        Foreign {
+            cells: Some(cells),
+            ..self
+        }
+    }
+
+    /// True when the cells show that no pixel of `area` (clipped to the image) is foreign.
+    fn absent_from(&self, area: &PixelBox) -> bool {
+        self.cells.is_some_and(|c| c.at_most(area, self.own))
     }
 
     /// The labels of columns `x_lo..=x_hi` of row `y`.
@@ -177,6 +198,55 @@ impl<'a> Foreign<'a> {
 
     fn at(&self, x: usize, y: usize) -> bool {
         self.is_other(self.labels[y * self.width + x])
+    }
+}
+
+/// Side (px) of the cells of [`LabelCells`].
+const LABEL_CELL_PX: usize = 16;
+
+/// Which labels of a segmentation map each 16 × 16 px cell holds: none (0), one (that
+/// label) or several ([`LabelCells::SEVERAL`]). A window whose cells hold no label but the
+/// source's own has no [`Foreign`] pixel: its labels, 4 bytes a pixel mostly out of the
+/// cache, need not be read.
+#[derive(Debug)]
+pub(crate) struct LabelCells {
+    columns: usize,
+    cells: Vec<u32>,
+}
+
+impl LabelCells {
+    /// A cell with pixels of more than one label (or of label `u32::MAX`).
+    const SEVERAL: u32 = u32::MAX;
+
+    /// Empty cells over a `width × height` map.
+    pub(crate) fn new(width: usize, height: usize) -> Self {
+        let columns = width.div_ceil(LABEL_CELL_PX);
+        LabelCells {
+            columns,
+            cells: vec![0; columns * height.div_ceil(LABEL_CELL_PX)],
+        }
+    }
+
+    /// Records pixel `(x, y)` (on the map) labelled `label` (> 0).
+    pub(crate) fn add(&mut self, x: usize, y: usize, label: u32) {
+        let cell = &mut self.cells[(y / LABEL_CELL_PX) * self.columns + x / LABEL_CELL_PX];
+        if *cell == 0 {
+            *cell = label;
+        } else if *cell != label {
+            *cell = Self::SEVERAL;
+        }
+    }
+
+    /// True when the cells under `area` (clipped to the map, non-empty) hold no label but
+    /// 0 and `own`.
+    fn at_most(&self, area: &PixelBox, own: u32) -> bool {
+        let cell = |v: i64| v as usize / LABEL_CELL_PX;
+        (cell(area.y_lo)..=cell(area.y_hi)).all(|cy| {
+            let row = &self.cells[cy * self.columns..(cy + 1) * self.columns];
+            row[cell(area.x_lo)..=cell(area.x_hi)]
+                .iter()
+                .all(|&c| c == 0 || (c == own && c != Self::SEVERAL))
+        })
     }
 }
 
@@ -307,7 +377,7 @@ pub(crate) struct WindowPixels {
     area: PixelBox,
     width: usize,
     values: Vec<f64>,
-    /// Empty without foreign pixels.
+    /// Per pixel, whether it is foreign; empty when none is.
     foreign: Vec<bool>,
 }
 
@@ -327,6 +397,8 @@ impl WindowPixels {
                 foreign: Vec::new(),
             };
         }
+        // Without foreign pixels in the box (known from the cells) the labels are not read.
+        let foreign = foreign.filter(|f| !f.absent_from(&area));
         let (x_lo, x_hi) = (area.x_lo as usize, area.x_hi as usize);
         let width = x_hi - x_lo + 1;
         let rows = area.y_lo as usize..=area.y_hi as usize;
@@ -361,12 +433,21 @@ impl WindowPixels {
                 foreign_flags.extend(labels.iter().map(|&l| f.is_other(l)));
             }
         }
+        // No foreign pixel: no flags, and [`window_sums_of`] takes its faster loop.
+        if !foreign_flags.contains(&true) {
+            foreign_flags = Vec::new();
+        }
         WindowPixels {
             area,
             width,
             values,
             foreign: foreign_flags,
         }
+    }
+
+    /// True when a pixel of the box is [`Foreign`].
+    fn has_foreign(&self) -> bool {
+        !self.foreign.is_empty()
     }
 
     /// True when the pixels cover the part of `area` on a `w × h` image.
@@ -430,6 +511,17 @@ impl<'a> WindowReader<'a> {
 
     /// [`window_sums`] about `(xc, yc)` with window σ.
     pub(crate) fn sums(&mut self, xc: f64, yc: f64, sigma: f64) -> WindowSums {
+        self.sums_of_order::<true>(xc, yc, sigma)
+    }
+
+    /// [`WindowReader::sums`] without the second moments (`sxx`, `syy`, `sxy` left at 0):
+    /// what a centroid step needs. The other sums are the same, bit for bit.
+    pub(crate) fn first_moments(&mut self, xc: f64, yc: f64, sigma: f64) -> WindowSums {
+        self.sums_of_order::<false>(xc, yc, sigma)
+    }
+
+    /// The sums, with the second moments when `SECOND`.
+    fn sums_of_order<const SECOND: bool>(&mut self, xc: f64, yc: f64, sigma: f64) -> WindowSums {
         let area = PixelBox::around(xc, yc, WINDOW_NSIG * sigma);
         let (w, h) = (self.image.width(), self.image.height());
         if !self.pixels.covers(area, w, h) {
@@ -437,14 +529,15 @@ impl<'a> WindowReader<'a> {
             self.pixels = WindowPixels::new(self.image, self.mask, self.foreign, area);
         }
         let (image, mask, foreign) = (self.image, self.mask, self.foreign);
-        window_sums_of(&self.pixels, image, mask, foreign, xc, yc, sigma)
+        window_sums_of::<SECOND>(&self.pixels, image, mask, foreign, xc, yc, sigma)
     }
 }
 
 /// [`window_sums`] with the pixels read from `pixels`, which must cover the window's box
 /// ([`WindowPixels::covers`]); `image`, `mask` and `foreign` serve the mirror images of
-/// foreign pixels.
-fn window_sums_of(
+/// foreign pixels. Without `SECOND` the second moments are not accumulated (left at 0): a
+/// centroid uses the first ones only.
+fn window_sums_of<const SECOND: bool>(
     pixels: &WindowPixels,
     image: &Image,
     mask: Option<&PixelMask>,
@@ -452,6 +545,34 @@ fn window_sums_of(
     xc: f64,
     yc: f64,
     sigma: f64,
+) -> WindowSums {
+    let plain = |k: usize| Some(pixels.values[k]).filter(|v| !v.is_nan());
+    // Two copies of the loop: with no foreign pixel in the box (most sources) it calls no
+    // function, and the compiler keeps the sums in registers; with the call of
+    // `mirrored_value` in the loop they went through the stack at every pixel, whose
+    // store-to-load latency then set the pace (~10 cycles a pixel).
+    match foreign.filter(|_| pixels.has_foreign()) {
+        None => window_sums_with::<SECOND>(pixels, image, xc, yc, sigma, |k, _, _| plain(k)),
+        Some(f) => window_sums_with::<SECOND>(pixels, image, xc, yc, sigma, |k, x, y| {
+            if pixels.foreign[k] {
+                mirrored_value(image, mask, f, 2.0 * xc - x as f64, 2.0 * yc - y as f64)
+            } else {
+                plain(k)
+            }
+        }),
+    }
+}
+
+/// The loop of [`window_sums_of`], with `value(k, x, y)` the usable value of image pixel
+/// `(x, y)` of the box (`k` its index in [`WindowPixels`]), `None` when it is not usable.
+#[inline(always)]
+fn window_sums_with<const SECOND: bool>(
+    pixels: &WindowPixels,
+    image: &Image,
+    xc: f64,
+    yc: f64,
+    sigma: f64,
+    value: impl Fn(usize, i64, i64) -> Option<f64>,
 ) -> WindowSums {
     let r_max = WINDOW_NSIG * sigma;
     let r2_max = r_max * r_max;
@@ -509,14 +630,7 @@ fn window_sums_of(
                 n_missing += 1;
                 continue;
             }
-            let k = pixels.index(x, y);
-            let value = match foreign {
-                Some(f) if pixels.foreign[k] => {
-                    mirrored_value(image, mask, f, 2.0 * xc - x as f64, 2.0 * yc - y as f64)
-                }
-                _ => Some(pixels.values[k]).filter(|v| !v.is_nan()),
-            };
-            let Some(v) = value else {
+            let Some(v) = value(pixels.index(x, y), x, y) else {
                 n_missing += 1;
                 continue;
             };
@@ -524,9 +638,11 @@ fn window_sums_of(
             sw += wv;
             sx += wv * dx;
             sy += wv * dy;
-            sxx += wv * dx * dx;
-            syy += wv * dy * dy;
-            sxy += wv * dx * dy;
+            if SECOND {
+                sxx += wv * dx * dx;
+                syy += wv * dy * dy;
+                sxy += wv * dx * dy;
+            }
             n_used += 1;
         }
     }
@@ -589,7 +705,7 @@ pub(crate) fn windowed_centroid_masked(
     let (mut xc, mut yc) = (x0, y0);
     let mut last_step = f64::INFINITY;
     for iteration in 1..=params.max_iterations.max(1) {
-        let s = reader.sums(xc, yc, sigma);
+        let s = reader.first_moments(xc, yc, sigma);
         if s.sw.is_nan() || s.sw <= 0.0 {
             return Err(CentroidError::NoSignal { x: xc, y: yc });
         }
@@ -1041,44 +1157,81 @@ fn moffat_power(q: f64, beta: f64, r2: f64) -> (f64, f64) {
 /// Parameters `[A, x0, y0, q = 1/α², β, B]` of the model `A u^(−β) + B`, `u = 1 + q r²`.
 type MoffatParams = SVector<f64, 6>;
 
+/// What the normal equations need of one sample of the Moffat model beyond its position:
+/// `ln u`, `g = u^(−β)` ([`moffat_power`]) and `dg/du = −β g / u`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MoffatSample {
+    ln_u: f64,
+    g: f64,
+    dg_du: f64,
+}
+
 /// [`LeastSquares`] of the Moffat model averaged over each pixel on its [`moffat_grid`]. The
-/// powers of the last χ² are kept: the normal equations at the same parameters (those of an
-/// accepted step) reuse them instead of recomputing a log and an exponential per sample.
+/// samples and residuals of the last χ² are kept: the normal equations at the same parameters
+/// (those of an accepted step) reuse them instead of recomputing a log, an exponential and a
+/// division per sample and the model per pixel.
 struct MoffatProblem<'a> {
     pts: &'a Cutout,
-    /// [`moffat_power`] of every sample, in order, at the parameters `powers_at`.
-    powers: Vec<(f64, f64)>,
-    powers_at: Option<MoffatParams>,
+    /// [`MoffatSample`] of every sample, in order, at the parameters `samples_at`.
+    samples: Vec<MoffatSample>,
+    /// The residual `v − model` of every pixel at `samples_at`.
+    residuals: Vec<f64>,
+    samples_at: Option<MoffatParams>,
 }
 
 impl<'a> MoffatProblem<'a> {
     fn new(pts: &'a Cutout) -> Self {
         MoffatProblem {
             pts,
-            powers: Vec::with_capacity(2 * pts.len()),
-            powers_at: None,
+            samples: Vec::with_capacity(2 * pts.len()),
+            residuals: Vec::with_capacity(pts.len()),
+            samples_at: None,
         }
     }
 
-    /// χ² of the model at `p`, keeping the powers of its samples.
+    /// χ² of the model at `p`, keeping its samples and residuals.
     fn chi2_at(&mut self, p: &MoffatParams) -> f64 {
         let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
-        self.powers.clear();
+        self.samples.clear();
+        self.residuals.clear();
         let mut chi2 = 0.0;
         for &(x, y, v) in self.pts {
             let (n, step) = moffat_grid(x, y, xc, yc);
-            let mut value = 0.0;
-            for j in -n..=n {
-                for i in -n..=n {
-                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
-                    let (ln_u, g) = moffat_power(q, beta, dx * dx + dy * dy);
-                    self.powers.push((ln_u, g));
-                    value += amp * g;
+            // The sum of `A g` over the samples of the pixel, pushed to `samples`; with the
+            // grid's half-width a constant (0 or 1, [`moffat_grid`]) so that its loops unroll.
+            fn pixel<const N: i32>(
+                samples: &mut Vec<MoffatSample>,
+                (x, y, step): (f64, f64, f64),
+                (amp, xc, yc, q, beta): (f64, f64, f64, f64, f64),
+            ) -> f64 {
+                let mut value = 0.0;
+                for j in -N..=N {
+                    for i in -N..=N {
+                        let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                        let r2 = dx * dx + dy * dy;
+                        let (ln_u, g) = moffat_power(q, beta, r2);
+                        let u = 1.0 + q * r2;
+                        samples.push(MoffatSample {
+                            ln_u,
+                            g,
+                            dg_du: -beta * g / u,
+                        });
+                        value += amp * g;
+                    }
                 }
+                value
             }
-            chi2 += (v - (grid_mean(value, n) + p[5])).powi(2);
+            let at = (x, y, step);
+            let model = (amp, xc, yc, q, beta);
+            let value = match n {
+                0 => pixel::<0>(&mut self.samples, at, model),
+                _ => pixel::<1>(&mut self.samples, at, model),
+            };
+            let residual = v - (grid_mean(value, n) + p[5]);
+            self.residuals.push(residual);
+            chi2 += residual.powi(2);
         }
-        self.powers_at = Some(*p);
+        self.samples_at = Some(*p);
         chi2
     }
 
@@ -1089,38 +1242,55 @@ impl<'a> MoffatProblem<'a> {
                 .zip(p.iter())
                 .all(|(u, v)| u.to_bits() == v.to_bits())
         };
-        if !self.powers_at.as_ref().is_some_and(same) {
+        if !self.samples_at.as_ref().is_some_and(same) {
             self.chi2_at(p);
         }
-        let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
-        let mut powers = self.powers.iter();
-        for &(x, y, v) in self.pts {
+        let (amp, xc, yc, q) = (p[0], p[1], p[2], p[3]);
+        let mut next = 0;
+        for (&(x, y, _), &residual) in self.pts.iter().zip(&self.residuals) {
             let (n, step) = moffat_grid(x, y, xc, yc);
-            let mut value = 0.0;
-            let mut grad = MoffatParams::zeros();
-            for j in -n..=n {
-                for i in -n..=n {
-                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
-                    let r2 = dx * dx + dy * dy;
-                    let u = 1.0 + q * r2;
-                    let Some(&(ln_u, g)) = powers.next() else {
-                        return;
-                    };
-                    let dg_du = -beta * g / u;
-                    value += amp * g;
-                    grad[0] += g;
-                    grad[1] += amp * dg_du * q * (-2.0 * dx);
-                    grad[2] += amp * dg_du * q * (-2.0 * dy);
-                    grad[3] += amp * dg_du * r2;
-                    grad[4] += -amp * g * ln_u;
+            // The gradient summed over the samples of the pixel (`samples`, in their order);
+            // the grid's half-width a constant as in [`MoffatProblem::chi2_at`].
+            fn pixel<const N: i32>(
+                samples: &[MoffatSample],
+                (x, y, step): (f64, f64, f64),
+                (amp, xc, yc, q): (f64, f64, f64, f64),
+            ) -> MoffatParams {
+                let mut grad = MoffatParams::zeros();
+                let mut samples = samples.iter();
+                for j in -N..=N {
+                    for i in -N..=N {
+                        let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                        let r2 = dx * dx + dy * dy;
+                        let Some(&MoffatSample { ln_u, g, dg_du }) = samples.next() else {
+                            break;
+                        };
+                        grad[0] += g;
+                        grad[1] += amp * dg_du * q * (-2.0 * dx);
+                        grad[2] += amp * dg_du * q * (-2.0 * dy);
+                        grad[3] += amp * dg_du * r2;
+                        grad[4] += -amp * g * ln_u;
+                    }
                 }
+                grad
             }
+            let count = (2 * n + 1).pow(2) as usize;
+            let Some(own) = self.samples.get(next..next + count) else {
+                return;
+            };
+            next += count;
+            let at = (x, y, step);
+            let model = (amp, xc, yc, q);
+            let mut grad = match n {
+                0 => pixel::<0>(own, at, model),
+                _ => pixel::<1>(own, at, model),
+            };
             // As in [`grid_mean`]: no division by 1.
             if n > 0 {
                 grad /= grid_count(n);
             }
             grad[5] = 1.0;
-            f(v - (grid_mean(value, n) + p[5]), &grad);
+            f(residual, &grad);
         }
     }
 }
@@ -1690,6 +1860,259 @@ mod tests {
                     g[k]
                 );
             }
+        }
+    }
+
+    /// The windowed sums computed pixel by pixel straight from the image, as the loop of
+    /// [`window_sums_of`] was written before its two specialised copies.
+    fn plain_window_sums(
+        image: &Image,
+        mask: Option<&PixelMask>,
+        foreign: Option<&Foreign>,
+        xc: f64,
+        yc: f64,
+        sigma: f64,
+    ) -> WindowSums {
+        let r_max = WINDOW_NSIG * sigma;
+        let r2_max = r_max * r_max;
+        let inner2 = (r_max - 0.71).max(0.0).powi(2);
+        let outer2 = (r_max + 0.71).powi(2);
+        let inv2s2 = 0.5 / (sigma * sigma);
+        let (w, h) = (image.width() as i64, image.height() as i64);
+        let b = PixelBox::around(xc, yc, r_max);
+        let mut s = WindowSums::default();
+        for y in b.y_lo..=b.y_hi {
+            let dy = y as f64 - yc;
+            for x in b.x_lo..=b.x_hi {
+                let dx = x as f64 - xc;
+                let r2 = dx * dx + dy * dy;
+                if r2 > outer2 {
+                    continue;
+                }
+                let fraction = if r2 < inner2 {
+                    1.0
+                } else {
+                    edge_fraction(&sub_pixel_squares(dx), &sub_pixel_squares(dy), r2_max)
+                };
+                if fraction == 0.0 {
+                    continue;
+                }
+                if !((0..h).contains(&y) && (0..w).contains(&x)) {
+                    s.n_missing += 1;
+                    continue;
+                }
+                let (ux, uy) = (x as usize, y as usize);
+                let value = match foreign {
+                    Some(f) if f.at(ux, uy) => {
+                        mirrored_value(image, mask, f, 2.0 * xc - x as f64, 2.0 * yc - y as f64)
+                    }
+                    _ => usable(image, mask, ux, uy),
+                };
+                let Some(v) = value else {
+                    s.n_missing += 1;
+                    continue;
+                };
+                let window = (-dx.powi(2) * inv2s2).exp() * (-dy * dy * inv2s2).exp();
+                let wv = fraction * window * v;
+                s.sw += wv;
+                s.sx += wv * dx;
+                s.sy += wv * dy;
+                s.sxx += wv * dx * dx;
+                s.syy += wv * dy * dy;
+                s.sxy += wv * dx * dy;
+                s.n_used += 1;
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn label_cells_tell_the_boxes_without_other_labels() {
+        let (w, h) = (40, 20);
+        let mut cells = LabelCells::new(w, h);
+        cells.add(3, 3, 1);
+        cells.add(20, 5, 2);
+        cells.add(21, 5, 3);
+        let area = |x_lo, x_hi, y_lo, y_hi| PixelBox {
+            x_lo,
+            x_hi,
+            y_lo,
+            y_hi,
+        };
+        // Cell (0, 0) holds label 1 only, cell (1, 0) labels 2 and 3, the others nothing.
+        assert!(cells.at_most(&area(0, 15, 0, 15), 1));
+        assert!(!cells.at_most(&area(0, 15, 0, 15), 2));
+        assert!(cells.at_most(&area(0, 10, 16, 19), 7));
+        assert!(cells.at_most(&area(32, 39, 0, 19), 7));
+        assert!(!cells.at_most(&area(10, 17, 0, 3), 1));
+        assert!(!cells.at_most(&area(16, 31, 10, 12), 2));
+        assert!(!cells.at_most(&area(16, 31, 10, 12), 3));
+    }
+
+    #[test]
+    fn window_sums_equal_the_plain_pixel_loop_bit_for_bit() {
+        // Noisy stars with NaNs, masked pixels and a neighbour's labels, windows inside, at
+        // and beyond the image's edges, with and without foreign pixels.
+        let (w, h) = (60, 50);
+        let mut rng = Pcg64::seed_from_u64(11);
+        let noise = Normal::new(0.0, 5.0).unwrap();
+        let mut img = gaussian_image(w, h, 20.3, 24.6, 2.2, 900.0);
+        for y in 0..h {
+            for x in 0..w {
+                img.set(x, y, img.get(x, y) + noise.sample(&mut rng) as f32);
+            }
+        }
+        img.set(23, 26, f32::NAN);
+        let mut mask = PixelMask::clear(w, h);
+        mask.flag(18, 22, pixel_flag::COSMIC_RAY);
+        mask.flag(44, 10, pixel_flag::BAD);
+        let mut labels = vec![0u32; w * h];
+        for y in 20..30 {
+            for x in 15..26 {
+                labels[y * w + x] = 1;
+            }
+            for x in 27..31 {
+                labels[y * w + x] = 2;
+            }
+        }
+        let mut cells = LabelCells::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                if labels[y * w + x] != 0 {
+                    cells.add(x, y, labels[y * w + x]);
+                }
+            }
+        }
+        let offset = rand_distr::Uniform::new(-0.5, 0.5).unwrap();
+        let mut with_foreign = 0;
+        let mut skipped = 0;
+        for &(x0, y0) in &[
+            (20.0, 25.0),
+            (28.0, 24.0),
+            (2.0, 3.0),
+            (57.5, 48.0),
+            (44.0, 10.0),
+        ] {
+            for sigma in [0.6, 1.3, 2.2, 3.7] {
+                let (xc, yc) = (x0 + offset.sample(&mut rng), y0 + offset.sample(&mut rng));
+                for own in [1, 2, 3] {
+                    let foreign = Foreign::new(&labels, w, own);
+                    let celled = foreign.with_cells(&cells);
+                    for (m, f) in [
+                        (None, None),
+                        (Some(&mask), None),
+                        (Some(&mask), Some(&foreign)),
+                        (Some(&mask), Some(&celled)),
+                    ] {
+                        let plain = plain_window_sums(&img, m, f, xc, yc, sigma);
+                        let mut reader = WindowReader::around(&img, m, f, x0, y0, sigma, 1.0);
+                        with_foreign += usize::from(f.is_some() && reader.pixels.has_foreign());
+                        skipped += usize::from(f.is_some_and(|f| {
+                            f.absent_from(&reader.pixels.area) && !reader.pixels.area.is_empty()
+                        }));
+                        assert_eq!(reader.sums(xc, yc, sigma), plain, "({xc}, {yc}) σ {sigma}");
+                        let first = reader.first_moments(xc, yc, sigma);
+                        let expected = WindowSums {
+                            sxx: 0.0,
+                            syy: 0.0,
+                            sxy: 0.0,
+                            ..plain
+                        };
+                        assert_eq!(first, expected, "({xc}, {yc}) σ {sigma}");
+                    }
+                }
+            }
+        }
+        assert!(
+            with_foreign > 10,
+            "too few windows with foreign pixels: {with_foreign}"
+        );
+        assert!(
+            skipped > 10,
+            "too few windows whose labels the cells skip: {skipped}"
+        );
+    }
+
+    /// Residual and gradient of every pixel of the Moffat model at `p`, computed from scratch
+    /// as [`MoffatProblem::for_each_gradient`] did before it kept its samples.
+    fn plain_moffat_gradients(pts: &Cutout, p: &MoffatParams) -> Vec<(f64, MoffatParams)> {
+        let (amp, xc, yc, q, beta) = (p[0], p[1], p[2], p[3], p[4]);
+        let mut out = Vec::new();
+        for &(x, y, v) in pts {
+            let (n, step) = moffat_grid(x, y, xc, yc);
+            let mut value = 0.0;
+            let mut grad = MoffatParams::zeros();
+            for j in -n..=n {
+                for i in -n..=n {
+                    let (dx, dy) = (x + i as f64 * step - xc, y + j as f64 * step - yc);
+                    let r2 = dx * dx + dy * dy;
+                    let u = 1.0 + q * r2;
+                    let (ln_u, g) = moffat_power(q, beta, r2);
+                    let dg_du = -beta * g / u;
+                    value += amp * g;
+                    grad[0] += g;
+                    grad[1] += amp * dg_du * q * (-2.0 * dx);
+                    grad[2] += amp * dg_du * q * (-2.0 * dy);
+                    grad[3] += amp * dg_du * r2;
+                    grad[4] += -amp * g * ln_u;
+                }
+            }
+            if n > 0 {
+                grad /= grid_count(n);
+            }
+            grad[5] = 1.0;
+            out.push((v - (grid_mean(value, n) + p[5]), grad));
+        }
+        out
+    }
+
+    #[test]
+    fn moffat_normal_equations_equal_the_plain_computation_bit_for_bit() {
+        let mut img = moffat_image(41, 41, 20.3, 19.6, 4.5, 3.0, 2e5);
+        let mut rng = Pcg64::seed_from_u64(5);
+        let noise = Normal::new(0.0, 20.0).unwrap();
+        for y in 0..41 {
+            for x in 0..41 {
+                img.set(x, y, img.get(x, y) + noise.sample(&mut rng) as f32);
+            }
+        }
+        let (pts, _) = cutout(&img, None, 20.0, 20.0, 9).unwrap();
+        let params = [
+            MoffatParams::from([3000.0, 20.2, 19.7, 0.2, 2.8, 1.5]),
+            MoffatParams::from([2500.0, 19.1, 21.3, 0.07, 4.1, -3.0]),
+            MoffatParams::from([900.0, 20.5, 19.5, 0.5, 1.7, 10.0]),
+        ];
+        let mut problem = MoffatProblem::new(&pts);
+        for (k, p) in params.iter().enumerate() {
+            let plain = plain_moffat_gradients(&pts, p);
+            // Free β: from the samples of a χ² at the same parameters, or at other ones.
+            if k % 2 == 0 {
+                let chi2 = plain.iter().fold(0.0, |sum, (r, _)| sum + r.powi(2));
+                assert_eq!(problem.chi2_at(p), chi2, "parameters {k}");
+            }
+            let mut jtj = SMatrix::<f64, 6, 6>::zeros();
+            let mut jtr = MoffatParams::zeros();
+            for (r, g) in &plain {
+                add_to_normal_equations(&mut jtj, &mut jtr, g, *r);
+            }
+            let (fast_jtj, fast_jtr) = problem.normal_equations(p);
+            assert_eq!(fast_jtj, mirrored_upper(jtj), "parameters {k}");
+            assert_eq!(fast_jtr, jtr, "parameters {k}");
+            // β fixed at p's.
+            let mut fixed = FixedBetaMoffat {
+                problem: MoffatProblem::new(&pts),
+                beta: p[4],
+            };
+            let p5 = SVector::<f64, 5>::from([p[0], p[1], p[2], p[3], p[5]]);
+            let mut jtj = SMatrix::<f64, 5, 5>::zeros();
+            let mut jtr = SVector::<f64, 5>::zeros();
+            for (r, g) in &plain {
+                let g = SVector::<f64, 5>::from([g[0], g[1], g[2], g[3], g[5]]);
+                add_to_normal_equations(&mut jtj, &mut jtr, &g, *r);
+            }
+            let (fast_jtj, fast_jtr) = fixed.normal_equations(&p5);
+            assert_eq!(fast_jtj, mirrored_upper(jtj), "parameters {k}, β fixed");
+            assert_eq!(fast_jtr, jtr, "parameters {k}, β fixed");
         }
     }
 }

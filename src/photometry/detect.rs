@@ -52,7 +52,7 @@ use super::background::{
 };
 use super::centroid::{
     moffat_2d_fit, moffat_2d_fit_fixed_beta, windowed_centroid_masked, Foreign, GaussianFitParams,
-    MoffatFit, WindowReader, WindowedParams, EXCLUDED_PIXELS,
+    LabelCells, MoffatFit, WindowReader, WindowedParams, EXCLUDED_PIXELS,
 };
 use crate::image::{pixel_flag, Image, PixelMask};
 
@@ -1285,9 +1285,11 @@ pub fn detect_sources<B: BackgroundMaps + ?Sized>(
     // Labels in flux order, then windowed centroids (in parallel) with the pixels of other
     // sources replaced by their mirror images.
     let mut labels_out = vec![0u32; w * h];
+    let mut cells = LabelCells::new(w, h);
     for (k, p) in partial.iter().enumerate() {
         for &(x, y) in &p.pixels {
             labels_out[y * w + x] = k as u32 + 1;
+            cells.add(x, y, k as u32 + 1);
         }
     }
     let window = WindowedParams {
@@ -1301,7 +1303,7 @@ pub fn detect_sources<B: BackgroundMaps + ?Sized>(
         .map(|(k, p)| {
             let mut s = p.source;
             s.label = k as u32 + 1;
-            let foreign = Foreign::new(&labels_out, w, s.label);
+            let foreign = Foreign::new(&labels_out, w, s.label).with_cells(&cells);
             match windowed_centroid_masked(&sub, mask, Some(&foreign), s.x_iso, s.y_iso, &window) {
                 Ok(c) => {
                     s.x = c.x;

@@ -40,6 +40,7 @@ use crate::image::Image;
 use crate::reduce::CalibratedFrame;
 use crate::stats::{clipped_weighted_mean, median, SigmaClip};
 use crate::wcs::TanWcs;
+use std::cell::OnceCell;
 use std::f64::consts::PI;
 use thiserror::Error;
 
@@ -1123,16 +1124,20 @@ pub fn measure_frame(
         crate::image::pixel_flag::SATURATED,
     );
     // The FWHM of source k, fitted on the detection's background-subtracted image when
-    // detection left it unmeasured.
+    // detection left it unmeasured; kept, for the apertures of every radius but the smallest
+    // hold the sources of the smaller ones again.
+    let fitted_fwhm: Vec<OnceCell<f64>> = vec![OnceCell::new(); model.sources.len()];
     let source_fwhm = |k: usize| match (model.sources.get(k), model.isophotal_sigma_px.get(k)) {
         (Some(s), _) if s.flags & source_flag::FWHM_NOT_MEASURED == 0 => s.fwhm_px,
-        (Some(s), Some(&sigma_iso)) => source_fwhm_px(
-            &model.subtracted,
-            Some(&frame.mask),
-            s,
-            sigma_iso,
-            model.moffat_beta,
-        ),
+        (Some(s), Some(&sigma_iso)) => *fitted_fwhm[k].get_or_init(|| {
+            source_fwhm_px(
+                &model.subtracted,
+                Some(&frame.mask),
+                s,
+                sigma_iso,
+                model.moffat_beta,
+            )
+        }),
         _ => f64::NAN,
     };
     let radius_arcsec_of = |radius: &ApertureRadius| match radius {
