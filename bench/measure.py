@@ -172,17 +172,20 @@ def main():
     print(f"   {peer_wall:.1f} s", file=sys.stderr)
 
     # The comet's net flux, cometphot vs the peer (same frames): the two do the same job.
+    # Frames where cometphot left pixels of the aperture out (flag masked_pixels: saturated
+    # pixels of a star in it, which the peer sums) are compared apart.
     ours = {}
     if args.peer_n in results:
         with open(os.path.join(args.out, f"cometphot_n{args.peer_n}.csv"), newline="") as f:
             for row in csv.DictReader(f):
-                ours[os.path.basename(row["file"])] = float(row["net_e"])
+                ours[os.path.basename(row["file"])] = (float(row["net_e"]), row["flags"])
+    diffs, flagged_diffs = [], []
     with open(peer_csv, newline="") as f:
-        diffs = [
-            float(row["net_e"]) / ours[row["file"]] - 1.0
-            for row in csv.DictReader(f)
-            if row["file"] in ours
-        ]
+        for row in csv.DictReader(f):
+            if row["file"] in ours:
+                net, flags = ours[row["file"]]
+                masked = "masked_pixels" in flags.split("|")
+                (flagged_diffs if masked else diffs).append(float(row["net_e"]) / net - 1.0)
 
     # The table.
     lines = []
@@ -252,9 +255,11 @@ def main():
                      f"(scan, masters, geometry) {fixed:.1f} s")
         lines.append(f"- peak memory {lo} vs {hi} frames: {results[lo]['rss_mib']:.0f} vs "
                      f"{results[hi]['rss_mib']:.0f} MiB")
-    if diffs:
-        lines.append(f"- comet net flux, peer / cometphot - 1 over {len(diffs)} frames: median "
-                     f"{statistics.median(diffs):+.4f}, max |.| {max(abs(d) for d in diffs):.4f}")
+    for what, d in [("", diffs), (" masked_pixels", flagged_diffs)]:
+        if d:
+            lines.append(f"- comet net flux, peer / cometphot - 1 over {len(d)}{what} frames: "
+                         f"median {statistics.median(d):+.4f}, max |.| "
+                         f"{max(abs(v) for v in d):.4f}")
     lines.append(f"- peer mean time per frame inside one process: {peer['mean_frame_s']:.2f} s")
     text = "\n".join(lines)
     print(text)
