@@ -24,13 +24,17 @@ use cometphot::photometry::aperture::{
     annulus_background, annulus_background_excluding, measure_radii, CircularAnnulus,
     MeasureOptions, NoiseModel,
 };
-use cometphot::photometry::background::{estimate_background, surface_from_mesh, BackgroundParams};
+use cometphot::photometry::background::{
+    estimate_background, estimate_background_mesh, surface_from_mesh, BackgroundParams,
+};
 use cometphot::photometry::detect::{detect_segmentation, detect_sources, DetectParams};
 use cometphot::photometry::source_mask::{bin_2x2, source_mask};
 use cometphot::reduce::calibrate::calibrate_prepared;
 use cometphot::reduce::combine::CombineOptions;
 use cometphot::reduce::cosmic::{clean_cosmic_rays, LaCosmicOptions};
-use cometphot::reduce::master::{build_master_bias, build_master_flat, clipped_stats};
+use cometphot::reduce::master::{
+    build_master_bias, build_master_flat, build_master_flat_from, clipped_stats, normalise_flat,
+};
 use cometphot::reduce::overscan::OverscanOptions;
 use cometphot::reduce::prepare::{prepare_frame, PreparedFrame};
 use cometphot::reduce::CalibratedFrame;
@@ -221,6 +225,21 @@ fn kernels(c: &mut Criterion) {
         g.bench_function("build_master_flat_5", |b| {
             b.iter(|| black_box(build_master_flat(&flats, &fx.bias, &combine).expect("ok")))
         });
+        // As the pipeline builds it: each flat normalised in its own prepared image (the
+        // copies of the prepared flats are made outside the timing).
+        g.bench_function("build_master_flat_5_in_place", |b| {
+            b.iter_batched(
+                || fx.flats.clone(),
+                |flats| {
+                    let normalised = flats.into_iter().map(|f| normalise_flat(f, &fx.bias));
+                    black_box(
+                        build_master_flat_from(normalised.collect(), &fx.bias, &combine)
+                            .expect("ok"),
+                    )
+                },
+                BatchSize::LargeInput,
+            )
+        });
         // The sky level of a whole frame (clipped statistics of a ~1 M pixel subsample).
         g.bench_function("clipped_stats_whole_frame", |b| {
             b.iter(|| black_box(clipped_stats(&fx.calibrated.image_e, None)))
@@ -281,6 +300,16 @@ fn kernels(c: &mut Criterion) {
                 )
             })
         });
+        // As `photometry` estimates it: the mesh and its surfaces, evaluated where they are
+        // read instead of stored as full-frame maps.
+        g.bench_function("background_mesh_64px_surfaces", |b| {
+            b.iter(|| {
+                black_box(
+                    estimate_background_mesh(image, Some(mask), None, &BackgroundParams::default())
+                        .expect("ok"),
+                )
+            })
+        });
         // The mesh to every pixel alone (fill, 3 x 3 median filter, bicubic splines), and the
         // subtraction of the level map.
         let mesh = &background.mesh;
@@ -316,6 +345,15 @@ fn kernels(c: &mut Criterion) {
         g.bench_function("detect_sources_seeing_fwhm_only", |b| {
             b.iter(|| {
                 black_box(detect_sources(image, &background, Some(mask), &seeing_only).expect("ok"))
+            })
+        });
+        // The same on the background's surfaces (as `photometry` detects).
+        let surfaces =
+            estimate_background_mesh(image, Some(mask), None, &BackgroundParams::default())
+                .expect("background surfaces");
+        g.bench_function("detect_sources_seeing_fwhm_only_on_surfaces", |b| {
+            b.iter(|| {
+                black_box(detect_sources(image, &surfaces, Some(mask), &seeing_only).expect("ok"))
             })
         });
         // Threshold, labelling, deblending and isophotal measurements without the FWHM fits
