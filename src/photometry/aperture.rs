@@ -673,12 +673,28 @@ pub fn annulus_background_excluding(
                     excluded[a - first..=b - first].fill(true);
                 }
             }
+            // The same test as `is_usable`, on the row's slices of the image and the mask.
             let row = image.row(y);
+            let mask_row = mask.map(|m| &m.bits()[y * w..(y + 1) * w]);
             for (a, b) in spans {
-                for x in a..b {
-                    let v = row[x];
-                    if !excluded[x - first] && is_usable(v, mask, x, y) {
-                        keys.push(crate::stats::key_f32(v));
+                if a >= b {
+                    continue;
+                }
+                let values = row[a..b].iter().zip(&excluded[a - first..b - first]);
+                match mask_row {
+                    Some(bits) => {
+                        for ((&v, &left_out), &flags) in values.zip(&bits[a..b]) {
+                            if !left_out && v.is_finite() && flags & pixel_flag::UNUSABLE == 0 {
+                                keys.push(crate::stats::key_f32(v));
+                            }
+                        }
+                    }
+                    None => {
+                        for (&v, &left_out) in values {
+                            if !left_out && v.is_finite() {
+                                keys.push(crate::stats::key_f32(v));
+                            }
+                        }
                     }
                 }
             }
