@@ -599,6 +599,95 @@ pub fn annulus_background_excluding(
     clip: &SigmaClip,
     exclude: &[(f64, f64, f64)],
 ) -> Result<AnnulusBackground, ApertureError> {
+    let keys = annulus_keys(image, mask, annulus, exclude)?;
+    let n_pixels = keys.len();
+    // Sorted once (a radix sort of the f32 values' keys), the clipping passes are binary
+    // searches (`SigmaClip::apply_sorted`: the same passes, bounds and kept values as
+    // `SigmaClip::clip`).
+    let clipped = clip.apply_sorted(&crate::stats::sorted_f64_of_keys(keys));
+    Ok(annulus_statistics(
+        clipped,
+        n_pixels,
+        annulus,
+        image.width(),
+        image.height(),
+    ))
+}
+
+/// [`annulus_background_excluding`] of several annuli `(annulus, exclude)` of one image, bit
+/// for bit the same results: their samples are clipped side by side
+/// ([`SigmaClip::apply_sorted_many`]).
+pub fn annulus_backgrounds_excluding(
+    image: &Image,
+    mask: Option<&PixelMask>,
+    annuli: &[(CircularAnnulus, &[(f64, f64, f64)])],
+    clip: &SigmaClip,
+) -> Vec<Result<AnnulusBackground, ApertureError>> {
+    let samples: Vec<Result<Vec<f64>, ApertureError>> = annuli
+        .iter()
+        .map(|(annulus, exclude)| {
+            annulus_keys(image, mask, annulus, exclude).map(crate::stats::sorted_f64_of_keys)
+        })
+        .collect();
+    let sorted: Vec<&[f64]> = samples
+        .iter()
+        .filter_map(|s| s.as_ref().ok().map(Vec::as_slice))
+        .collect();
+    let mut clipped = clip.apply_sorted_many(&sorted).into_iter();
+    samples
+        .into_iter()
+        .zip(annuli)
+        .map(|(sample, (annulus, _))| {
+            let sample = sample?;
+            Ok(annulus_statistics(
+                clipped.next().flatten(),
+                sample.len(),
+                annulus,
+                image.width(),
+                image.height(),
+            ))
+        })
+        .collect()
+}
+
+/// The statistics of an annulus of `n_pixels` usable pixels from their clipping.
+fn annulus_statistics(
+    clipped: Option<crate::stats::ClippedStats>,
+    n_pixels: usize,
+    annulus: &CircularAnnulus,
+    w: usize,
+    h: usize,
+) -> AnnulusBackground {
+    let (median_per_px, mean_per_px, std, n_kept, iterations, converged) = match clipped {
+        Some(c) => (c.median, c.mean, c.std, c.n_kept, c.iterations, c.converged),
+        None => (f64::NAN, f64::NAN, f64::NAN, 0, 0, false),
+    };
+    AnnulusBackground {
+        level_per_px: median_per_px,
+        median_per_px,
+        mean_per_px,
+        std,
+        n_pixels,
+        n_kept,
+        error_per_px: if n_kept > 0 {
+            std / (n_kept as f64).sqrt()
+        } else {
+            f64::NAN
+        },
+        iterations,
+        converged,
+        truncated: annulus.is_truncated(w, h),
+    }
+}
+
+/// The sort keys ([`crate::stats::key_f32`]) of the usable pixels of `annulus` outside the
+/// `exclude` circles, row by row.
+fn annulus_keys(
+    image: &Image,
+    mask: Option<&PixelMask>,
+    annulus: &CircularAnnulus,
+    exclude: &[(f64, f64, f64)],
+) -> Result<Vec<u32>, ApertureError> {
     check_mask(image, mask)?;
     let (w, h) = (image.width(), image.height());
     // Room for every pixel of the annulus (its area, plus a band of its two perimeters for the
@@ -700,31 +789,7 @@ pub fn annulus_background_excluding(
             }
         }
     }
-    let n_pixels = keys.len();
-    // Sorted once (a radix sort of the f32 values' keys), the clipping passes are binary
-    // searches (`SigmaClip::apply_sorted`: the same passes, bounds and kept values as
-    // `SigmaClip::clip`).
-    let clipped = clip.apply_sorted(&crate::stats::sorted_f64_of_keys(keys));
-    let (median_per_px, mean_per_px, std, n_kept, iterations, converged) = match clipped {
-        Some(c) => (c.median, c.mean, c.std, c.n_kept, c.iterations, c.converged),
-        None => (f64::NAN, f64::NAN, f64::NAN, 0, 0, false),
-    };
-    Ok(AnnulusBackground {
-        level_per_px: median_per_px,
-        median_per_px,
-        mean_per_px,
-        std,
-        n_pixels,
-        n_kept,
-        error_per_px: if n_kept > 0 {
-            std / (n_kept as f64).sqrt()
-        } else {
-            f64::NAN
-        },
-        iterations,
-        converged,
-        truncated: annulus.is_truncated(w, h),
-    })
+    Ok(keys)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1361,6 +1426,7 @@ mod tests {
             mask.flag(x, y, pixel_flag::BAD);
         }
         let clip = SigmaClip::default();
+        let mut batch_before: Vec<(CircularAnnulus, Vec<(f64, f64, f64)>)> = Vec::new();
         for k in 0..600 {
             let on_grid = k % 3 == 0;
             let coord = |rng: &mut Rng, n: usize| {
@@ -1396,6 +1462,20 @@ mod tests {
                 .collect();
             let m = if k % 2 == 0 { Some(&mask) } else { None };
             let fast = annulus_background_excluding(&img, m, &annulus, &clip, &exclude).unwrap();
+            // Side by side with other annuli, the same values bit for bit.
+            let others = [(annulus, &exclude[..]), (annulus, &[][..])];
+            let batch: Vec<(CircularAnnulus, &[(f64, f64, f64)])> = others
+                .iter()
+                .copied()
+                .chain(batch_before.iter().map(|(a, e)| (*a, e.as_slice())))
+                .collect();
+            let side_by_side = annulus_backgrounds_excluding(&img, m, &batch, &clip);
+            for ((a, e), b) in batch.iter().zip(side_by_side) {
+                let one = annulus_background_excluding(&img, m, a, &clip, e).unwrap();
+                let b = b.unwrap();
+                assert_eq!(format!("{one:?}"), format!("{b:?}"));
+            }
+            batch_before = vec![(annulus, exclude.clone())];
             let (n, reference) = annulus_background_by_pixels(&img, m, &annulus, &clip, &exclude);
             assert_eq!(fast.n_pixels, n, "{annulus:?} {exclude:?}");
             match reference {
