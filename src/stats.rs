@@ -167,6 +167,8 @@ fn lockstep_sums(runs: &[&[f64]], params: &[f64], term: impl Fn(f64, f64) -> f64
         let params: [f64; N] = std::array::from_fn(|k| params[k]);
         let common = runs.iter().map(|r| r.len()).min().unwrap_or(0);
         let heads: [&[f64]; N] = std::array::from_fn(|k| &runs[k][..common]);
+        // Indexed by position, one element of every run per step.
+        #[allow(clippy::needless_range_loop)]
         for i in 0..common {
             for k in 0..N {
                 acc[k] += term(heads[k][i], params[k]);

@@ -614,13 +614,16 @@ pub fn annulus_background_excluding(
     ))
 }
 
+/// A circle `(x, y, radius)` (px) whose pixels are left out of an annulus.
+pub type Circle = (f64, f64, f64);
+
 /// [`annulus_background_excluding`] of several annuli `(annulus, exclude)` of one image, bit
 /// for bit the same results: their samples are clipped side by side
 /// ([`SigmaClip::apply_sorted_many`]).
 pub fn annulus_backgrounds_excluding(
     image: &Image,
     mask: Option<&PixelMask>,
-    annuli: &[(CircularAnnulus, &[(f64, f64, f64)])],
+    annuli: &[(CircularAnnulus, &[Circle])],
     clip: &SigmaClip,
 ) -> Vec<Result<AnnulusBackground, ApertureError>> {
     let samples: Vec<Result<Vec<f64>, ApertureError>> = annuli
@@ -1457,7 +1460,7 @@ mod tests {
             mask.flag(x, y, pixel_flag::BAD);
         }
         let clip = SigmaClip::default();
-        let mut batch_before: Vec<(CircularAnnulus, Vec<(f64, f64, f64)>)> = Vec::new();
+        let mut batch_before: Vec<(CircularAnnulus, Vec<Circle>)> = Vec::new();
         for k in 0..600 {
             let on_grid = k % 3 == 0;
             let coord = |rng: &mut Rng, n: usize| {
@@ -1495,7 +1498,7 @@ mod tests {
             let fast = annulus_background_excluding(&img, m, &annulus, &clip, &exclude).unwrap();
             // Side by side with other annuli, the same values bit for bit.
             let others = [(annulus, &exclude[..]), (annulus, &[][..])];
-            let batch: Vec<(CircularAnnulus, &[(f64, f64, f64)])> = others
+            let batch: Vec<(CircularAnnulus, &[Circle])> = others
                 .iter()
                 .copied()
                 .chain(batch_before.iter().map(|(a, e)| (*a, e.as_slice())))

@@ -18,7 +18,7 @@
 
 use super::aperture::{
     annulus_background_excluding, annulus_backgrounds_excluding, aperture_flag, measure_radii,
-    AnnulusBackground, CircularAnnulus, MeasureOptions, NoiseModel,
+    AnnulusBackground, Circle, CircularAnnulus, MeasureOptions, NoiseModel,
 };
 use super::astrometry::{
     refine_wcs, ReferenceStar, RefineParams, RefinedWcs, WcsModel, MIN_SHIFT_MATCHES,
@@ -637,6 +637,9 @@ struct StarApertures<'a> {
     wing_radii_px: Vec<f64>,
 }
 
+/// A star (its source), its 8–11 FWHM sky annulus and the neighbours left out of it.
+type StarAnnulus<'a> = (&'a Source, CircularAnnulus, Vec<Circle>);
+
 /// One star's net signal (e⁻) in its 2 FWHM aperture and, when that has SNR above
 /// [`APERTURE_CORRECTION_MIN_SNR`], in its 4 FWHM one (same centre and sky).
 struct StarSignal {
@@ -691,9 +694,8 @@ impl<'a> StarApertures<'a> {
     /// [`StarApertures::measure`] of each source of `ks`, their annuli's backgrounds clipped
     /// side by side ([`annulus_backgrounds_excluding`]; the same values as one by one).
     fn measure_many(&self, ks: &[usize]) -> Vec<Option<StarSignal>> {
-        let prepared: Vec<Option<(&Source, CircularAnnulus, Vec<(f64, f64, f64)>)>> =
-            ks.iter().map(|&k| self.annulus_of(k)).collect();
-        let annuli: Vec<(CircularAnnulus, &[(f64, f64, f64)])> = prepared
+        let prepared: Vec<Option<StarAnnulus>> = ks.iter().map(|&k| self.annulus_of(k)).collect();
+        let annuli: Vec<(CircularAnnulus, &[Circle])> = prepared
             .iter()
             .flatten()
             .map(|(_, annulus, neighbours)| (*annulus, neighbours.as_slice()))
@@ -716,13 +718,13 @@ impl<'a> StarApertures<'a> {
     }
 
     /// Source `k`, its 8–11 FWHM annulus and the neighbours to leave out of it.
-    fn annulus_of(&self, k: usize) -> Option<(&'a Source, CircularAnnulus, Vec<(f64, f64, f64)>)> {
+    fn annulus_of(&self, k: usize) -> Option<StarAnnulus<'a>> {
         let source = self.model.sources.get(k)?;
         let fwhm = self.model.fwhm_px;
         let annulus = CircularAnnulus::new(source.x, source.y, 8.0 * fwhm, 11.0 * fwhm).ok()?;
         // The annulus's clipped background once for both apertures (as `measure` computes
         // it), without the neighbours' light.
-        let neighbours: Vec<(f64, f64, f64)> = self
+        let neighbours: Vec<Circle> = self
             .model
             .sources
             .iter()
