@@ -139,6 +139,58 @@ pub fn sort_keys(keys: &mut [u32], scratch: &mut Vec<u32>) {
     }
 }
 
+/// Samples clipped side by side by [`SigmaClip::apply_sorted_many`].
+pub const LOCKSTEP_LANES: usize = 4;
+
+/// Median of sorted, non-empty values (the mean of the two middle ones for an even count).
+fn sorted_middle(run: &[f64]) -> f64 {
+    let n = run.len();
+    if n % 2 == 1 {
+        run[n / 2]
+    } else {
+        0.5 * (run[n / 2 - 1] + run[n / 2])
+    }
+}
+
+/// `Σ term(v, param[k])` over each run `runs[k]` (at most [`LOCKSTEP_LANES`]), every sum
+/// folded in the run's order from −0.0 exactly as `Iterator::sum` folds: the runs' common
+/// length is summed with one addition of each run per step (independent chains that the
+/// processor overlaps), the rest of each run after it.
+fn lockstep_sums(runs: &[&[f64]], params: &[f64], term: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+    fn lanes<const N: usize>(
+        runs: &[&[f64]],
+        params: &[f64],
+        term: impl Fn(f64, f64) -> f64,
+    ) -> Vec<f64> {
+        let mut acc = [-0.0f64; N];
+        let runs: [&[f64]; N] = std::array::from_fn(|k| runs[k]);
+        let params: [f64; N] = std::array::from_fn(|k| params[k]);
+        let common = runs.iter().map(|r| r.len()).min().unwrap_or(0);
+        let heads: [&[f64]; N] = std::array::from_fn(|k| &runs[k][..common]);
+        // Indexed by position, one element of every run per step.
+        #[allow(clippy::needless_range_loop)]
+        for i in 0..common {
+            for k in 0..N {
+                acc[k] += term(heads[k][i], params[k]);
+            }
+        }
+        for k in 0..N {
+            for &v in &runs[k][common..] {
+                acc[k] += term(v, params[k]);
+            }
+        }
+        acc.to_vec()
+    }
+    debug_assert!(runs.len() == params.len() && runs.len() <= LOCKSTEP_LANES);
+    match runs.len() {
+        0 => Vec::new(),
+        1 => lanes::<1>(runs, params, term),
+        2 => lanes::<2>(runs, params, term),
+        3 => lanes::<3>(runs, params, term),
+        _ => lanes::<4>(runs, params, term),
+    }
+}
+
 /// Median of `values` without reordering them.
 pub fn median(values: &[f64]) -> Option<f64> {
     median_in_place(&mut values.to_vec())
@@ -301,6 +353,108 @@ impl SigmaClip {
             iterations,
             converged,
         })
+    }
+
+    /// [`SigmaClip::apply_sorted`] of several sorted samples, bit for bit the same results: the
+    /// samples are clipped side by side, up to [`LOCKSTEP_LANES`] at a time, so that the sums
+    /// of their passes (each a chain of additions that must keep its order, every addition
+    /// waiting for the one before) overlap in time instead of following one another.
+    pub fn apply_sorted_many(&self, samples: &[&[f64]]) -> Vec<Option<ClippedStats>> {
+        debug_assert!(samples.iter().all(|s| s.windows(2).all(|p| p[0] <= p[1])));
+        samples
+            .chunks(LOCKSTEP_LANES)
+            .flat_map(|chunk| self.apply_sorted_lockstep(chunk))
+            .collect()
+    }
+
+    /// [`SigmaClip::apply_sorted_many`] of at most [`LOCKSTEP_LANES`] samples: the passes of
+    /// `apply_sorted`, one pass of every unfinished sample at a time.
+    fn apply_sorted_lockstep(&self, samples: &[&[f64]]) -> Vec<Option<ClippedStats>> {
+        struct Lane {
+            lo: usize,
+            hi: usize,
+            lower: f64,
+            upper: f64,
+            iterations: usize,
+            converged: bool,
+            last_pass: Option<(usize, usize, f64, f64)>,
+        }
+        let mut lanes: Vec<Lane> = samples
+            .iter()
+            .map(|sorted| Lane {
+                lo: 0,
+                hi: sorted.len(),
+                lower: f64::NEG_INFINITY,
+                upper: f64::INFINITY,
+                iterations: 0,
+                converged: false,
+                last_pass: None,
+            })
+            .collect();
+        loop {
+            // The lanes whose `apply_sorted` loop makes another pass.
+            let active: Vec<usize> = (0..lanes.len())
+                .filter(|&k| {
+                    let l = &lanes[k];
+                    !l.converged && l.iterations < self.maxiters && l.lo < l.hi
+                })
+                .collect();
+            if active.is_empty() {
+                break;
+            }
+            let runs: Vec<&[f64]> = active
+                .iter()
+                .map(|&k| &samples[k][lanes[k].lo..lanes[k].hi])
+                .collect();
+            // `mean_std` of each run: Σv / n, then Σ(v − mean)² / n, each sum in order.
+            let sums = lockstep_sums(&runs, &[0.0; LOCKSTEP_LANES][..runs.len()], |v, _| v);
+            let means: Vec<f64> = sums
+                .iter()
+                .zip(&runs)
+                .map(|(s, r)| s / r.len() as f64)
+                .collect();
+            let squares = lockstep_sums(&runs, &means, |v, mean| (v - mean).powi(2));
+            for (((&k, run), &mean), square) in active.iter().zip(&runs).zip(&means).zip(squares) {
+                let l = &mut lanes[k];
+                l.iterations += 1;
+                let std = (square / run.len() as f64).sqrt();
+                let centre = sorted_middle(run);
+                l.last_pass = Some((l.lo, l.hi, mean, std));
+                (l.lower, l.upper) = (centre - self.sigma * std, centre + self.sigma * std);
+                let new_lo = l.lo + run.partition_point(|v| *v < l.lower);
+                let new_hi = l.lo + run.partition_point(|v| *v <= l.upper);
+                if (new_lo, new_hi) == (l.lo, l.hi) {
+                    l.converged = true;
+                } else {
+                    (l.lo, l.hi) = (new_lo, new_hi);
+                }
+            }
+        }
+        lanes
+            .iter()
+            .zip(samples)
+            .map(|(l, sorted)| {
+                let first = sorted.partition_point(|v| *v < l.lower);
+                let last = sorted.partition_point(|v| *v <= l.upper);
+                if first >= last {
+                    return None;
+                }
+                let kept = &sorted[first..last];
+                let (mean, std) = match l.last_pass {
+                    Some((lo, hi, mean, std)) if (lo, hi) == (first, last) => (mean, std),
+                    _ => mean_std(kept)?,
+                };
+                Some(ClippedStats {
+                    median: sorted_middle(kept),
+                    mean,
+                    std,
+                    n_kept: kept.len(),
+                    n_rejected: sorted.len() - kept.len(),
+                    iterations: l.iterations,
+                    converged: l.converged,
+                })
+            })
+            .collect()
     }
 
     /// Median, mean and standard deviation of the values kept by [`SigmaClip::clip`].
@@ -638,6 +792,66 @@ mod tests {
                 );
                 assert!((a.mean - b.mean).abs() <= 1e-12 * a.mean.abs());
                 assert!((a.std - b.std).abs() <= 1e-9 * a.std.max(1e-300));
+            }
+        }
+    }
+
+    #[test]
+    fn clipping_side_by_side_matches_one_by_one() {
+        let mut seed = 29u64;
+        let mut uniform = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        // Samples of different lengths (and an empty one), outliers on both sides, so that
+        // the lanes make different numbers of passes and finish apart.
+        let samples: Vec<Vec<f64>> = (0..11usize)
+            .map(|j| {
+                let n = [0, 1, 2, 5, 64, 300, 3600, 3400, 4079, 2137, 999][j];
+                let mut v: Vec<f64> = (0..n)
+                    .map(|k| {
+                        let g: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+                        match k % (7 + j) {
+                            3 => 1000.0 + 10.0 * g,
+                            5 if j % 2 == 0 => -50.0 * uniform(),
+                            _ => 100.0 + 3.0 * g,
+                        }
+                    })
+                    .collect();
+                if j == 4 {
+                    v.fill(-0.0);
+                }
+                v.sort_unstable_by(f64::total_cmp);
+                v
+            })
+            .collect();
+        let slices: Vec<&[f64]> = samples.iter().map(Vec::as_slice).collect();
+        for clip in [
+            SigmaClip::default(),
+            SigmaClip {
+                sigma: 1.5,
+                maxiters: 2,
+            },
+            SigmaClip {
+                sigma: 2.0,
+                maxiters: 30,
+            },
+        ] {
+            for count in 0..=slices.len() {
+                let many = clip.apply_sorted_many(&slices[..count]);
+                assert_eq!(many.len(), count);
+                for (sorted, m) in slices.iter().zip(many) {
+                    let one = clip.apply_sorted(sorted);
+                    assert_eq!(m.is_none(), one.is_none());
+                    if let (Some(m), Some(one)) = (m, one) {
+                        assert_eq!(m.median.to_bits(), one.median.to_bits());
+                        assert_eq!(m.mean.to_bits(), one.mean.to_bits());
+                        assert_eq!(m.std.to_bits(), one.std.to_bits());
+                        assert_eq!(m, one);
+                    }
+                }
             }
         }
     }

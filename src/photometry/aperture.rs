@@ -599,6 +599,109 @@ pub fn annulus_background_excluding(
     clip: &SigmaClip,
     exclude: &[(f64, f64, f64)],
 ) -> Result<AnnulusBackground, ApertureError> {
+    let keys = annulus_keys(image, mask, annulus, exclude)?;
+    let n_pixels = keys.len();
+    // Sorted once (a radix sort of the f32 values' keys), the clipping passes are binary
+    // searches (`SigmaClip::apply_sorted`: the same passes, bounds and kept values as
+    // `SigmaClip::clip`).
+    let clipped = clip.apply_sorted(&crate::stats::sorted_f64_of_keys(keys));
+    Ok(annulus_statistics(
+        clipped,
+        n_pixels,
+        annulus,
+        image.width(),
+        image.height(),
+    ))
+}
+
+/// A circle `(x, y, radius)` (px) whose pixels are left out of an annulus.
+pub type Circle = (f64, f64, f64);
+
+/// [`annulus_background_excluding`] of several annuli `(annulus, exclude)` of one image, bit
+/// for bit the same results: their samples are clipped side by side
+/// ([`SigmaClip::apply_sorted_many`]).
+pub fn annulus_backgrounds_excluding(
+    image: &Image,
+    mask: Option<&PixelMask>,
+    annuli: &[(CircularAnnulus, &[Circle])],
+    clip: &SigmaClip,
+) -> Vec<Result<AnnulusBackground, ApertureError>> {
+    let samples: Vec<Result<Vec<f64>, ApertureError>> = annuli
+        .iter()
+        .map(|(annulus, exclude)| {
+            annulus_keys(image, mask, annulus, exclude).map(crate::stats::sorted_f64_of_keys)
+        })
+        .collect();
+    let sorted: Vec<&[f64]> = samples
+        .iter()
+        .filter_map(|s| s.as_ref().ok().map(Vec::as_slice))
+        .collect();
+    let mut clipped = clip.apply_sorted_many(&sorted).into_iter();
+    samples
+        .into_iter()
+        .zip(annuli)
+        .map(|(sample, (annulus, _))| {
+            let sample = sample?;
+            Ok(annulus_statistics(
+                clipped.next().flatten(),
+                sample.len(),
+                annulus,
+                image.width(),
+                image.height(),
+            ))
+        })
+        .collect()
+}
+
+/// The statistics of an annulus of `n_pixels` usable pixels from their clipping.
+fn annulus_statistics(
+    clipped: Option<crate::stats::ClippedStats>,
+    n_pixels: usize,
+    annulus: &CircularAnnulus,
+    w: usize,
+    h: usize,
+) -> AnnulusBackground {
+    let (median_per_px, mean_per_px, std, n_kept, iterations, converged) = match clipped {
+        Some(c) => (c.median, c.mean, c.std, c.n_kept, c.iterations, c.converged),
+        None => (f64::NAN, f64::NAN, f64::NAN, 0, 0, false),
+    };
+    AnnulusBackground {
+        level_per_px: median_per_px,
+        median_per_px,
+        mean_per_px,
+        std,
+        n_pixels,
+        n_kept,
+        error_per_px: if n_kept > 0 {
+            std / (n_kept as f64).sqrt()
+        } else {
+            f64::NAN
+        },
+        iterations,
+        converged,
+        truncated: annulus.is_truncated(w, h),
+    }
+}
+
+/// One value of each 64-byte cache line of `values` (and its last), combined so that the
+/// reads are kept: a pass of independent loads whose misses the processor overlaps.
+fn touch_lines<T: Copy>(values: &[T], bits: impl Fn(T) -> u32) -> u32 {
+    let stride = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    let last = values.last().map_or(0, |&v| bits(v));
+    values
+        .iter()
+        .step_by(stride)
+        .fold(last, |t, &v| t ^ bits(v))
+}
+
+/// The sort keys ([`crate::stats::key_f32`]) of the usable pixels of `annulus` outside the
+/// `exclude` circles, row by row.
+fn annulus_keys(
+    image: &Image,
+    mask: Option<&PixelMask>,
+    annulus: &CircularAnnulus,
+    exclude: &[(f64, f64, f64)],
+) -> Result<Vec<u32>, ApertureError> {
     check_mask(image, mask)?;
     let (w, h) = (image.width(), image.height());
     // Room for every pixel of the annulus (its area, plus a band of its two perimeters for the
@@ -615,6 +718,26 @@ pub fn annulus_background_excluding(
         let (cx, cy) = (annulus.x, annulus.y);
         let (out2, in2) = (r_out.powi(2), r_in.powi(2));
         let centre_column = nearest_column(cx, x0, x1);
+        // Every cache line of the outer disc's rows read first, in one pass of independent
+        // loads: the gathering loop below, whose span ends are mispredicted branches, cannot
+        // run ahead to the next row, so each row's first line (and page) would otherwise be
+        // waited for alone. The lines of the apertures inside the hole come in with them.
+        let mut touched = 0u32;
+        for y in y0..=y1 {
+            let dy2 = (y as f64 - cy) * (y as f64 - cy);
+            let half = (out2 - dy2).sqrt();
+            let run = run_around(x0, x1, centre_column, (cx - half, cx + half), |i| {
+                let dx = i as f64 - cx;
+                dx * dx + dy2 < out2
+            });
+            if let Some((first, last)) = run {
+                touched ^= touch_lines(&image.row(y)[first..=last], |v| v.to_bits());
+                if let Some(m) = mask {
+                    touched ^= touch_lines(&m.bits()[y * w + first..=y * w + last], u32::from);
+                }
+            }
+        }
+        std::hint::black_box(touched);
         // The circles that reach the row, (x, dy², r²): a circle with dy² ≥ r² excludes none
         // of its pixels.
         let mut on_row: Vec<(f64, f64, f64)> = Vec::with_capacity(exclude.len());
@@ -673,42 +796,34 @@ pub fn annulus_background_excluding(
                     excluded[a - first..=b - first].fill(true);
                 }
             }
+            // The same test as `is_usable`, on the row's slices of the image and the mask.
             let row = image.row(y);
+            let mask_row = mask.map(|m| &m.bits()[y * w..(y + 1) * w]);
             for (a, b) in spans {
-                for x in a..b {
-                    let v = row[x];
-                    if !excluded[x - first] && is_usable(v, mask, x, y) {
-                        keys.push(crate::stats::key_f32(v));
+                if a >= b {
+                    continue;
+                }
+                let values = row[a..b].iter().zip(&excluded[a - first..b - first]);
+                match mask_row {
+                    Some(bits) => {
+                        for ((&v, &left_out), &flags) in values.zip(&bits[a..b]) {
+                            if !left_out && v.is_finite() && flags & pixel_flag::UNUSABLE == 0 {
+                                keys.push(crate::stats::key_f32(v));
+                            }
+                        }
+                    }
+                    None => {
+                        for (&v, &left_out) in values {
+                            if !left_out && v.is_finite() {
+                                keys.push(crate::stats::key_f32(v));
+                            }
+                        }
                     }
                 }
             }
         }
     }
-    let n_pixels = keys.len();
-    // Sorted once (a radix sort of the f32 values' keys), the clipping passes are binary
-    // searches (`SigmaClip::apply_sorted`: the same passes, bounds and kept values as
-    // `SigmaClip::clip`).
-    let clipped = clip.apply_sorted(&crate::stats::sorted_f64_of_keys(keys));
-    let (median_per_px, mean_per_px, std, n_kept, iterations, converged) = match clipped {
-        Some(c) => (c.median, c.mean, c.std, c.n_kept, c.iterations, c.converged),
-        None => (f64::NAN, f64::NAN, f64::NAN, 0, 0, false),
-    };
-    Ok(AnnulusBackground {
-        level_per_px: median_per_px,
-        median_per_px,
-        mean_per_px,
-        std,
-        n_pixels,
-        n_kept,
-        error_per_px: if n_kept > 0 {
-            std / (n_kept as f64).sqrt()
-        } else {
-            f64::NAN
-        },
-        iterations,
-        converged,
-        truncated: annulus.is_truncated(w, h),
-    })
+    Ok(keys)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -882,8 +997,16 @@ pub fn measure_radii(
     ) {
         for j in y0..=y1 {
             let dy = j as f64 - y;
+            let ny = (dy.abs() - 0.5).max(0.0);
             for (i, &value) in image.row(j).iter().enumerate().take(x1 + 1).skip(x0) {
                 let dx = i as f64 - x;
+                // `pixel_overlap`'s first test at the largest radius: a pixel it finds outside
+                // the disc is outside every smaller one (r² ≤ r_max², rounding being
+                // monotonic), weight 0 at every radius, and adds nothing to any sum or flag.
+                let nx = (dx.abs() - 0.5).max(0.0);
+                if nx * nx + ny * ny >= r_max * r_max {
+                    continue;
+                }
                 let usable = is_usable(value, options.mask, i, j);
                 let value = f64::from(value);
                 let saturated = options
@@ -1345,6 +1468,7 @@ mod tests {
             mask.flag(x, y, pixel_flag::BAD);
         }
         let clip = SigmaClip::default();
+        let mut batch_before: Vec<(CircularAnnulus, Vec<Circle>)> = Vec::new();
         for k in 0..600 {
             let on_grid = k % 3 == 0;
             let coord = |rng: &mut Rng, n: usize| {
@@ -1380,6 +1504,20 @@ mod tests {
                 .collect();
             let m = if k % 2 == 0 { Some(&mask) } else { None };
             let fast = annulus_background_excluding(&img, m, &annulus, &clip, &exclude).unwrap();
+            // Side by side with other annuli, the same values bit for bit.
+            let others = [(annulus, &exclude[..]), (annulus, &[][..])];
+            let batch: Vec<(CircularAnnulus, &[Circle])> = others
+                .iter()
+                .copied()
+                .chain(batch_before.iter().map(|(a, e)| (*a, e.as_slice())))
+                .collect();
+            let side_by_side = annulus_backgrounds_excluding(&img, m, &batch, &clip);
+            for ((a, e), b) in batch.iter().zip(side_by_side) {
+                let one = annulus_background_excluding(&img, m, a, &clip, e).unwrap();
+                let b = b.unwrap();
+                assert_eq!(format!("{one:?}"), format!("{b:?}"));
+            }
+            batch_before = vec![(annulus, exclude.clone())];
             let (n, reference) = annulus_background_by_pixels(&img, m, &annulus, &clip, &exclude);
             assert_eq!(fast.n_pixels, n, "{annulus:?} {exclude:?}");
             match reference {
@@ -1467,6 +1605,118 @@ mod tests {
         .unwrap();
         assert!(m.sum.is_nan() && m.net.is_nan());
         assert!(m.flags & aperture_flag::NO_USABLE_PIXELS != 0);
+    }
+
+    /// `measure_radii`'s sums and flags by the plain loop: every pixel of the bounding square,
+    /// each radius's weight from `pixel_overlap`.
+    fn radii_by_pixels(
+        image: &Image,
+        x: f64,
+        y: f64,
+        radii: &[f64],
+        options: &MeasureOptions,
+    ) -> Vec<Accumulator> {
+        let r_max = radii.iter().copied().fold(0.0, f64::max);
+        let mut acc = vec![Accumulator::default(); radii.len()];
+        let (w, h) = (image.width(), image.height());
+        if let (Some((x0, x1)), Some((y0, y1))) = (
+            pixel_range(x - r_max, x + r_max, w),
+            pixel_range(y - r_max, y + r_max, h),
+        ) {
+            for j in y0..=y1 {
+                for i in x0..=x1 {
+                    let value = image.get(i, j);
+                    let usable = is_usable(value, options.mask, i, j);
+                    let value = f64::from(value);
+                    let saturated = options
+                        .mask
+                        .is_some_and(|m| m.has(i, j, pixel_flag::SATURATED))
+                        || options.saturation_adu.is_some_and(|s| value >= s);
+                    let variance = if usable {
+                        pixel_variance(&options.noise, value, i, j)
+                    } else {
+                        0.0
+                    };
+                    for (a, &r) in acc.iter_mut().zip(radii) {
+                        let weight = pixel_overlap(i as f64 - x, j as f64 - y, r);
+                        if weight <= 0.0 {
+                            continue;
+                        }
+                        if saturated {
+                            a.flags |= aperture_flag::SATURATED;
+                        }
+                        if usable {
+                            a.sum += weight * value;
+                            a.area += weight;
+                            a.variance += weight * variance;
+                        } else {
+                            a.flags |= aperture_flag::MASKED_PIXELS;
+                        }
+                    }
+                }
+            }
+        }
+        acc
+    }
+
+    #[test]
+    fn measure_radii_matches_the_plain_loop() {
+        let mut rng = Rng(0x5eed_0fa7);
+        let (w, h) = (61, 47);
+        let data: Vec<f32> = (0..w * h)
+            .map(|k| match k % 97 {
+                0 => f32::NAN,
+                _ => (100.0 + 30.0 * rng.next() + if k % 41 == 0 { 5e4 } else { 0.0 }) as f32,
+            })
+            .collect();
+        let img = Image::new(w, h, data).unwrap();
+        let mut mask = PixelMask::clear(w, h);
+        for k in 0..120 {
+            let (x, y) = (
+                (rng.next() * w as f64) as usize,
+                (rng.next() * h as f64) as usize,
+            );
+            let flag = if k % 2 == 0 {
+                pixel_flag::BAD
+            } else {
+                pixel_flag::SATURATED
+            };
+            mask.flag(x, y, flag);
+        }
+        for k in 0..400 {
+            let (x, y) = (
+                rng.next() * (w as f64 + 20.0) - 10.0,
+                rng.next() * (h as f64 + 20.0) - 10.0,
+            );
+            let radii: Vec<f64> = (0..1 + k % 3)
+                .map(|j| match (k + j) % 4 {
+                    0 => (rng.next() * 20.0).round() + 0.5,
+                    1 => 4.0,
+                    _ => 0.3 + rng.next() * 20.0,
+                })
+                .collect();
+            let options = MeasureOptions {
+                mask: (k % 2 == 0).then_some(&mask),
+                noise: NoiseModel::Ccd {
+                    gain_e_per_adu: 1.7,
+                    read_noise_e: 4.0,
+                },
+                saturation_adu: (k % 3 == 0).then_some(3e4),
+                ..MeasureOptions::default()
+            };
+            let fast = measure_radii(&img, x, y, &radii, None, &options).unwrap();
+            let plain = radii_by_pixels(&img, x, y, &radii, &options);
+            for (m, a) in fast.iter().zip(&plain) {
+                assert_eq!(m.area_px.to_bits(), a.area.to_bits(), "{x} {y} {radii:?}");
+                if a.area > 0.0 {
+                    assert_eq!(m.sum.to_bits(), a.sum.to_bits());
+                }
+                assert_eq!(m.net_err.to_bits(), a.variance.sqrt().to_bits());
+                assert_eq!(m.flags & a.flags, a.flags);
+                let extra = aperture_flag::APERTURE_TRUNCATED | aperture_flag::NO_USABLE_PIXELS;
+                assert_eq!(m.flags & !extra, a.flags);
+            }
+        }
     }
 
     #[test]

@@ -17,8 +17,8 @@
 //! the night's extinction fit ([`super::standards`]).
 
 use super::aperture::{
-    annulus_background_excluding, aperture_flag, measure_radii, CircularAnnulus, MeasureOptions,
-    NoiseModel,
+    annulus_background_excluding, annulus_backgrounds_excluding, aperture_flag, measure_radii,
+    AnnulusBackground, Circle, CircularAnnulus, MeasureOptions, NoiseModel,
 };
 use super::astrometry::{
     refine_wcs, ReferenceStar, RefineParams, RefinedWcs, WcsModel, MIN_SHIFT_MATCHES,
@@ -38,7 +38,7 @@ use crate::ephem::site::Site;
 use crate::ephem::KM_PER_ARCSEC_AT_1AU;
 use crate::image::Image;
 use crate::reduce::CalibratedFrame;
-use crate::stats::{clipped_weighted_mean, median, SigmaClip};
+use crate::stats::{clipped_weighted_mean, median, SigmaClip, LOCKSTEP_LANES};
 use crate::wcs::TanWcs;
 use std::cell::OnceCell;
 use std::f64::consts::PI;
@@ -514,9 +514,13 @@ fn measure_catalogue_stars(
     // used in the matches' order.
     let mut by_row: Vec<usize> = (0..chosen.len()).collect();
     by_row.sort_by(|&a, &b| chosen[a].1.y.total_cmp(&chosen[b].1.y));
+    // Taken [`LOCKSTEP_LANES`] at a time, their annuli are clipped side by side.
     let mut signals: Vec<Option<StarSignal>> = (0..chosen.len()).map(|_| None).collect();
-    for k in by_row {
-        signals[k] = apertures.measure(chosen[k].0);
+    for batch in by_row.chunks(LOCKSTEP_LANES) {
+        let sources: Vec<usize> = batch.iter().map(|&k| chosen[k].0).collect();
+        for (&k, signal) in batch.iter().zip(apertures.measure_many(&sources)) {
+            signals[k] = signal;
+        }
     }
     for ((_, source, star), measured) in chosen.into_iter().zip(signals) {
         let Some(measured) = measured else {
@@ -633,6 +637,9 @@ struct StarApertures<'a> {
     wing_radii_px: Vec<f64>,
 }
 
+/// A star (its source), its 8–11 FWHM sky annulus and the neighbours left out of it.
+type StarAnnulus<'a> = (&'a Source, CircularAnnulus, Vec<Circle>);
+
 /// One star's net signal (e⁻) in its 2 FWHM aperture and, when that has SNR above
 /// [`APERTURE_CORRECTION_MIN_SNR`], in its 4 FWHM one (same centre and sky).
 struct StarSignal {
@@ -681,12 +688,43 @@ impl<'a> StarApertures<'a> {
     /// [`MIN_FREE_ANNULUS_FRACTION`] of its pixels or an aperture is truncated, saturated or
     /// has masked pixels.
     fn measure(&self, k: usize) -> Option<StarSignal> {
+        self.measure_many(&[k]).pop().flatten()
+    }
+
+    /// [`StarApertures::measure`] of each source of `ks`, their annuli's backgrounds clipped
+    /// side by side ([`annulus_backgrounds_excluding`]; the same values as one by one).
+    fn measure_many(&self, ks: &[usize]) -> Vec<Option<StarSignal>> {
+        let prepared: Vec<Option<StarAnnulus>> = ks.iter().map(|&k| self.annulus_of(k)).collect();
+        let annuli: Vec<(CircularAnnulus, &[Circle])> = prepared
+            .iter()
+            .flatten()
+            .map(|(_, annulus, neighbours)| (*annulus, neighbours.as_slice()))
+            .collect();
+        let mut skies = annulus_backgrounds_excluding(
+            &self.frame.image_e,
+            self.options.mask,
+            &annuli,
+            &self.options.sigma_clip,
+        )
+        .into_iter();
+        prepared
+            .iter()
+            .map(|p| {
+                let (source, annulus, _) = p.as_ref()?;
+                let sky = skies.next()?.ok()?;
+                self.measure_with_sky(source, annulus, sky)
+            })
+            .collect()
+    }
+
+    /// Source `k`, its 8–11 FWHM annulus and the neighbours to leave out of it.
+    fn annulus_of(&self, k: usize) -> Option<StarAnnulus<'a>> {
         let source = self.model.sources.get(k)?;
         let fwhm = self.model.fwhm_px;
         let annulus = CircularAnnulus::new(source.x, source.y, 8.0 * fwhm, 11.0 * fwhm).ok()?;
         // The annulus's clipped background once for both apertures (as `measure` computes
         // it), without the neighbours' light.
-        let neighbours: Vec<(f64, f64, f64)> = self
+        let neighbours: Vec<Circle> = self
             .model
             .sources
             .iter()
@@ -703,14 +741,17 @@ impl<'a> StarApertures<'a> {
             })
             .map(|(_, (other, r))| (other.x, other.y, *r))
             .collect();
-        let sky = annulus_background_excluding(
-            &self.frame.image_e,
-            self.options.mask,
-            &annulus,
-            &self.options.sigma_clip,
-            &neighbours,
-        )
-        .ok()?;
+        Some((source, annulus, neighbours))
+    }
+
+    /// The apertures of `source` with the background `sky` of its `annulus`.
+    fn measure_with_sky(
+        &self,
+        source: &Source,
+        annulus: &CircularAnnulus,
+        sky: AnnulusBackground,
+    ) -> Option<StarSignal> {
+        let fwhm = self.model.fwhm_px;
         let annulus_area_px = PI * (annulus.outer_px.powi(2) - annulus.inner_px.powi(2));
         if (sky.n_pixels as f64) < MIN_FREE_ANNULUS_FRACTION * annulus_area_px {
             return None;
