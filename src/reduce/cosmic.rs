@@ -46,6 +46,10 @@ const DEPENDENCE_RADIUS: usize = 4;
 /// of 4 rows more than it tests).
 const FLOOR_BAND_ROWS: usize = 64;
 
+/// Pixels of a row tested together for candidates in the first pass (one vector of
+/// AVX-512).
+const SCAN_BLOCK: usize = 16;
+
 /// Settings of the cosmic-ray cleaner.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LaCosmicOptions {
@@ -531,8 +535,8 @@ pub fn clean_cosmic_rays(
     clean(image, mask, read_noise_e, options, false)
 }
 
-/// [`clean_cosmic_rays`]; with `test_every_pixel`, every iteration tests the whole frame
-/// (the plain definition, which the tests compare with).
+/// [`clean_cosmic_rays`]; with `test_every_pixel`, every iteration tests the whole frame,
+/// pixel by pixel (the plain definition, which the tests compare with).
 fn clean(
     image: &mut Image,
     mask: &mut PixelMask,
@@ -586,6 +590,8 @@ fn clean(
     let sigclip = options.sigma_clip as f32;
     let siglow = (options.sigma_clip * options.sigma_frac) as f32;
     let objlim = options.object_limit as f32;
+    // L⁺ > 2 σ_clip N (S > σ_clip) with the lower bound of N, 2 σ_clip taken once.
+    let l_limit = 2.0 * sigclip;
     let mut lplus = vec![0f32; n];
     // The pixels found so far in this iteration (a few: no frame-sized map).
     let mut flagged: crate::image::PixelMap<()> = Default::default();
@@ -623,7 +629,7 @@ fn clean(
         let eligible = |k: usize, cosmic: &[bool]| !cosmic[k] && !protected(k);
         // Candidates: S > σ_clip (ruled out cheaply with the lower bound of N first).
         let candidate = |k: usize, l: f32, floor: f32, cosmic: &[bool]| {
-            l > 2.0 * sigclip * floor && eligible(k, cosmic)
+            l > l_limit * floor && eligible(k, cosmic)
         };
         let passing: Vec<usize> = if iteration == 0 || test_every_pixel {
             // The cheap test on every pixel (bands of rows in parallel, the lower bound of
@@ -635,10 +641,26 @@ fn clean(
                     let rows = b * FLOOR_BAND_ROWS..((b + 1) * FLOOR_BAND_ROWS).min(h);
                     let mut found = Vec::new();
                     median5_lower_bound_rows(&original_grid, rows, floor_of, |y, floor_row| {
+                        // Blocks of pixels of which none passes the test on L⁺ (most of
+                        // them: the same products and comparisons as `candidate`, taken
+                        // a block at a time, which vectorises) are passed over.
                         let l_row = &lplus[y * w..(y + 1) * w];
-                        for (x, (l, floor)) in l_row.iter().zip(floor_row).enumerate() {
-                            if candidate(y * w + x, *l, *floor, &cosmic) {
-                                found.push(y * w + x);
+                        let blocks = l_row.chunks(SCAN_BLOCK).zip(floor_row.chunks(SCAN_BLOCK));
+                        for (b, (l_block, floor_block)) in blocks.enumerate() {
+                            let any = l_block
+                                .iter()
+                                .zip(floor_block)
+                                .fold(false, |any, (l, floor)| any | (*l > l_limit * *floor));
+                            // (Every pixel tested alone in the plain definition.)
+                            if !any && !test_every_pixel {
+                                continue;
+                            }
+                            let pixels = l_block.iter().zip(floor_block).enumerate();
+                            for (i, (l, floor)) in pixels {
+                                let k = y * w + b * SCAN_BLOCK + i;
+                                if candidate(k, *l, *floor, &cosmic) {
+                                    found.push(k);
+                                }
                             }
                         }
                     });
