@@ -46,6 +46,13 @@ const DEPENDENCE_RADIUS: usize = 4;
 /// of 4 rows more than it tests).
 const FLOOR_BAND_ROWS: usize = 64;
 
+/// Pixels of a row tested together for candidates in the first pass (one vector of
+/// AVX-512).
+const SCAN_BLOCK: usize = 16;
+
+/// Pixels looked at together for non-finite values before cleaning.
+const FILL_SCAN_BLOCK: usize = 256;
+
 /// Settings of the cosmic-ray cleaner.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LaCosmicOptions {
@@ -115,30 +122,37 @@ trait Pixels {
     /// The (2R+1)² box around (x, y) (edges replicated), row by row, as order keys.
     #[inline]
     fn box_keys<const R: usize, const N: usize>(&self, x: usize, y: usize) -> [i32; N] {
-        let mut keys = [0i32; N];
-        let side = 2 * R + 1;
-        for (i, k) in keys.iter_mut().enumerate() {
-            let dx = (i % side) as isize - R as isize;
-            let dy = (i / side) as isize - R as isize;
-            *k = order_key(self.at(x as isize + dx, y as isize + dy));
-        }
-        keys
+        clamped_box_keys::<Self, R, N>(self, x, y)
     }
 
     /// Median of the 3 × 3 box around (x, y) (edges replicated), as an order key.
     #[inline]
     fn median3_key(&self, x: usize, y: usize) -> i32 {
-        median_by_network(self.box_keys::<1, 9>(x, y), &MEDIAN_OF_9)
+        median_of_9_keys(self.box_keys::<1, 9>(x, y))
     }
 
     /// Median of the 5 × 5 box around (x, y) (edges replicated).
     #[inline]
     fn median5(&self, x: usize, y: usize) -> f32 {
-        from_order_key(median_by_network(
-            self.box_keys::<2, 25>(x, y),
-            &MEDIAN_OF_25,
-        ))
+        from_order_key(median_of_25_keys(self.box_keys::<2, 25>(x, y)))
     }
+}
+
+/// [`Pixels::box_keys`] pixel by pixel, each position clamped to the image.
+#[inline]
+fn clamped_box_keys<P: Pixels + ?Sized, const R: usize, const N: usize>(
+    pixels: &P,
+    x: usize,
+    y: usize,
+) -> [i32; N] {
+    let mut keys = [0i32; N];
+    let side = 2 * R + 1;
+    for (i, k) in keys.iter_mut().enumerate() {
+        let dx = (i % side) as isize - R as isize;
+        let dy = (i / side) as isize - R as isize;
+        *k = order_key(pixels.at(x as isize + dx, y as isize + dy));
+    }
+    keys
 }
 
 impl Pixels for Grid<'_> {
@@ -150,6 +164,24 @@ impl Pixels for Grid<'_> {
     #[inline]
     fn value(&self, q: usize) -> f32 {
         self.v[q]
+    }
+
+    /// Away from the edges (the box inside the image, where clamping changes nothing) the
+    /// box's rows straight from the slice.
+    #[inline]
+    fn box_keys<const R: usize, const N: usize>(&self, x: usize, y: usize) -> [i32; N] {
+        let side = 2 * R + 1;
+        if x < R || y < R || x + R >= self.w || y + R >= self.h {
+            return clamped_box_keys::<Self, R, N>(self, x, y);
+        }
+        let mut keys = [0i32; N];
+        for (dy, row) in keys.chunks_exact_mut(side).enumerate() {
+            let start = (y + dy - R) * self.w + x - R;
+            for (k, v) in row.iter_mut().zip(&self.v[start..start + side]) {
+                *k = order_key(*v);
+            }
+        }
+        keys
     }
 }
 
@@ -195,20 +227,44 @@ fn from_order_key(k: i32) -> f32 {
     f32::from_bits((k ^ (((k >> 31) as u32 >> 1) as i32)) as u32)
 }
 
-/// Selection network for the median of 9 (Paeth; Devillard's `opt_med9`): after these
-/// compare-exchanges the middle element holds the median.
-#[rustfmt::skip]
-const MEDIAN_OF_9: [(u8, u8); 19] = [
-    (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8),
-    (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
-];
+/// Defines a selection network: `$table`, its compare-exchanges (i, j) (after them the
+/// middle element holds the median), and `$median`, which performs them in that order as
+/// straight-line code (branch-free integer minima and maxima, the keys kept in registers
+/// rather than indexed through a table in memory), returning the middle element. Both come
+/// from the one list, so the tests of the table hold for the function.
+macro_rules! selection_network {
+    ($(#[$doc:meta])* $table:ident, $median:ident, $n:literal, $len:literal,
+     [$(($i:literal, $j:literal)),* $(,)?]) => {
+        $(#[$doc])*
+        #[cfg_attr(not(test), allow(dead_code))]
+        const $table: [(u8, u8); $len] = [$(($i, $j)),*];
 
-/// Selection network for the median of 25 (Devillard's `opt_med25`): after these
-/// compare-exchanges the middle element holds the median. Both networks are checked on
-/// every input of 0s and 1s in the tests (the 0-1 principle).
-#[rustfmt::skip]
-const MEDIAN_OF_25: [(u8, u8); 99] = [
-    (0, 1), (3, 4), (2, 4), (2, 3), (6, 7), (5, 7), (5, 6), (9, 10), (8, 10), (8, 9),
+        $(#[$doc])*
+        #[inline(always)]
+        fn $median(mut keys: [i32; $n]) -> i32 {
+            $(
+                let (a, b) = (keys[$i], keys[$j]);
+                keys[$i] = a.min(b);
+                keys[$j] = a.max(b);
+            )*
+            keys[$n / 2]
+        }
+    };
+}
+
+selection_network!(
+    /// Selection network for the median of 9 (Paeth; Devillard's `opt_med9`).
+    MEDIAN_OF_9, median_of_9_keys, 9, 19,
+    [(1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8),
+    (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
+    ]
+);
+
+selection_network!(
+    /// Selection network for the median of 25 (Devillard's `opt_med25`). Both networks
+    /// are checked on every input of 0s and 1s in the tests (the 0-1 principle).
+    MEDIAN_OF_25, median_of_25_keys, 25, 99,
+    [(0, 1), (3, 4), (2, 4), (2, 3), (6, 7), (5, 7), (5, 6), (9, 10), (8, 10), (8, 9),
     (12, 13), (11, 13), (11, 12), (15, 16), (14, 16), (14, 15), (18, 19), (17, 19),
     (17, 18), (21, 22), (20, 22), (20, 21), (23, 24), (2, 5), (3, 6), (0, 6), (0, 3),
     (4, 7), (1, 7), (1, 4), (11, 14), (8, 14), (8, 11), (12, 15), (9, 15), (9, 12),
@@ -220,11 +276,12 @@ const MEDIAN_OF_25: [(u8, u8); 99] = [
     (6, 12), (7, 14), (4, 6), (4, 7), (12, 14), (10, 14), (6, 7), (10, 12), (6, 10),
     (6, 17), (12, 17), (7, 17), (7, 10), (12, 18), (7, 12), (10, 18), (12, 20), (10, 20),
     (10, 12),
-];
+    ]
+);
 
-/// The middle element of `keys` after the compare-exchanges of `network` (branch-free
-/// integer minima and maxima).
-#[inline]
+/// The middle element of `keys` after the compare-exchanges of `network` (the plain
+/// definition, which the tests compare the networks' functions with).
+#[cfg(test)]
 fn median_by_network<const N: usize>(mut keys: [i32; N], network: &[(u8, u8)]) -> i32 {
     for &(i, j) in network {
         let (a, b) = (keys[i as usize], keys[j as usize]);
@@ -481,8 +538,8 @@ pub fn clean_cosmic_rays(
     clean(image, mask, read_noise_e, options, false)
 }
 
-/// [`clean_cosmic_rays`]; with `test_every_pixel`, every iteration tests the whole frame
-/// (the plain definition, which the tests compare with).
+/// [`clean_cosmic_rays`]; with `test_every_pixel`, every iteration tests the whole frame,
+/// pixel by pixel (the plain definition, which the tests compare with).
 fn clean(
     image: &mut Image,
     mask: &mut PixelMask,
@@ -508,8 +565,20 @@ fn clean(
     };
     // The image before cleaning, with unusable non-finite pixels filled in: the image itself
     // when no pixel has to be (no copy of a full frame).
-    let fills: Vec<(usize, f32)> = (0..n)
-        .filter(|&k| !data[k].is_finite())
+    // Looked for block by block (a test of a whole block vectorises; most hold none), in
+    // the plain definition pixel by pixel.
+    let fills: Vec<(usize, f32)> = data
+        .chunks(FILL_SCAN_BLOCK)
+        .enumerate()
+        .filter(|(_, block)| {
+            test_every_pixel || block.iter().fold(false, |any, v| any | !v.is_finite())
+        })
+        .flat_map(|(b, block)| {
+            let pixels = block.iter().enumerate();
+            pixels
+                .filter(|(_, v)| !v.is_finite())
+                .map(move |(i, _)| b * FILL_SCAN_BLOCK + i)
+        })
         .map(|k| (k, replacement(w, h, data, unusable, k).unwrap_or(0.0)))
         .collect();
     let original: std::borrow::Cow<[f32]> = if fills.is_empty() {
@@ -536,6 +605,8 @@ fn clean(
     let sigclip = options.sigma_clip as f32;
     let siglow = (options.sigma_clip * options.sigma_frac) as f32;
     let objlim = options.object_limit as f32;
+    // L⁺ > 2 σ_clip N (S > σ_clip) with the lower bound of N, 2 σ_clip taken once.
+    let l_limit = 2.0 * sigclip;
     let mut lplus = vec![0f32; n];
     // The pixels found so far in this iteration (a few: no frame-sized map).
     let mut flagged: crate::image::PixelMap<()> = Default::default();
@@ -565,7 +636,7 @@ fn clean(
                 *s = order_key(lplus[q] / (2.0 * noise.at(q)));
             }
             let s_k = from_order_key(s5[12]);
-            let med = from_order_key(median_by_network(s5, &MEDIAN_OF_25));
+            let med = from_order_key(median_of_25_keys(s5));
             let v = s_k - med;
             sp_cache.insert(k, v);
             v
@@ -573,7 +644,7 @@ fn clean(
         let eligible = |k: usize, cosmic: &[bool]| !cosmic[k] && !protected(k);
         // Candidates: S > σ_clip (ruled out cheaply with the lower bound of N first).
         let candidate = |k: usize, l: f32, floor: f32, cosmic: &[bool]| {
-            l > 2.0 * sigclip * floor && eligible(k, cosmic)
+            l > l_limit * floor && eligible(k, cosmic)
         };
         let passing: Vec<usize> = if iteration == 0 || test_every_pixel {
             // The cheap test on every pixel (bands of rows in parallel, the lower bound of
@@ -585,10 +656,26 @@ fn clean(
                     let rows = b * FLOOR_BAND_ROWS..((b + 1) * FLOOR_BAND_ROWS).min(h);
                     let mut found = Vec::new();
                     median5_lower_bound_rows(&original_grid, rows, floor_of, |y, floor_row| {
+                        // Blocks of pixels of which none passes the test on L⁺ (most of
+                        // them: the same products and comparisons as `candidate`, taken
+                        // a block at a time, which vectorises) are passed over.
                         let l_row = &lplus[y * w..(y + 1) * w];
-                        for (x, (l, floor)) in l_row.iter().zip(floor_row).enumerate() {
-                            if candidate(y * w + x, *l, *floor, &cosmic) {
-                                found.push(y * w + x);
+                        let blocks = l_row.chunks(SCAN_BLOCK).zip(floor_row.chunks(SCAN_BLOCK));
+                        for (b, (l_block, floor_block)) in blocks.enumerate() {
+                            let any = l_block
+                                .iter()
+                                .zip(floor_block)
+                                .fold(false, |any, (l, floor)| any | (*l > l_limit * *floor));
+                            // (Every pixel tested alone in the plain definition.)
+                            if !any && !test_every_pixel {
+                                continue;
+                            }
+                            let pixels = l_block.iter().zip(floor_block).enumerate();
+                            for (i, (l, floor)) in pixels {
+                                let k = y * w + b * SCAN_BLOCK + i;
+                                if candidate(k, *l, *floor, &cosmic) {
+                                    found.push(k);
+                                }
                             }
                         }
                     });
@@ -824,6 +911,30 @@ mod tests {
     fn median_networks_on_every_input_of_zeros_and_ones() {
         check_network_on_zeros_and_ones::<9>(&MEDIAN_OF_9);
         check_network_on_zeros_and_ones::<25>(&MEDIAN_OF_25);
+    }
+
+    /// The straight-line networks perform the compare-exchanges of their tables.
+    #[test]
+    fn unrolled_networks_equal_their_tables() {
+        let mut seed = 31;
+        for round in 0..20_000 {
+            // Few distinct keys in half the rounds (ties).
+            let mut key = || {
+                let g = gauss(&mut seed);
+                if round % 2 == 0 {
+                    (g * 2.0) as i32
+                } else {
+                    order_key(g * 1e3)
+                }
+            };
+            let k9: [i32; 9] = std::array::from_fn(|_| key());
+            let k25: [i32; 25] = std::array::from_fn(|_| key());
+            assert_eq!(median_of_9_keys(k9), median_by_network(k9, &MEDIAN_OF_9));
+            assert_eq!(
+                median_of_25_keys(k25),
+                median_by_network(k25, &MEDIAN_OF_25)
+            );
+        }
     }
 
     #[test]
