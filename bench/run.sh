@@ -5,7 +5,7 @@
 #   bench/run.sh                 # 20, 50 and 100 frames; the peer on 50
 #   N_LIST="20 100" PEER_N=20 bench/run.sh
 #   SKIP_BUILD=1 bench/run.sh    # use target/release/{cometphot,examples/read_floor} as they are
-#   REUSE_PEER=1 bench/run.sh    # do not run the peer (~5 min on 50 frames): reuse the timing
+#   REUSE_PEER=1 bench/run.sh    # do not run the peer (~40 s on 50 frames): reuse the timing
 #                                # and table of its last run on the same frames (bench/out)
 #
 # Steps: build cometphot and the read-floor example (one cargo invocation, so both share one
