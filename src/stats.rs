@@ -181,7 +181,10 @@ fn lockstep_sums(runs: &[&[f64]], params: &[f64], term: impl Fn(f64, f64) -> f64
         }
         acc.to_vec()
     }
-    debug_assert!(runs.len() == params.len() && runs.len() <= LOCKSTEP_LANES);
+    assert!(
+        runs.len() == params.len() && runs.len() <= LOCKSTEP_LANES,
+        "at most {LOCKSTEP_LANES} runs, each with its parameters"
+    );
     match runs.len() {
         0 => Vec::new(),
         1 => lanes::<1>(runs, params, term),

@@ -1165,8 +1165,8 @@ pub fn measure_frame(
         crate::image::pixel_flag::SATURATED,
     );
     // The FWHM of source k, fitted on the detection's background-subtracted image when
-    // detection left it unmeasured; kept, for the apertures of every radius but the smallest
-    // hold the sources of the smaller ones again.
+    // detection left it unmeasured; kept for the other radii, as the fit does not depend on
+    // the aperture (only on the image, mask, source, its isophotal σ and β).
     let fitted_fwhm: Vec<OnceCell<f64>> = vec![OnceCell::new(); model.sources.len()];
     let source_fwhm = |k: usize| match (model.sources.get(k), model.isophotal_sigma_px.get(k)) {
         (Some(s), _) if s.flags & source_flag::FWHM_NOT_MEASURED == 0 => s.fwhm_px,

@@ -236,7 +236,7 @@ macro_rules! selection_network {
     ($(#[$doc:meta])* $table:ident, $median:ident, $n:literal, $len:literal,
      [$(($i:literal, $j:literal)),* $(,)?]) => {
         $(#[$doc])*
-        #[cfg_attr(not(test), allow(dead_code))]
+        #[cfg(test)]
         const $table: [(u8, u8); $len] = [$(($i, $j)),*];
 
         $(#[$doc])*
