@@ -39,7 +39,7 @@ use cometphot::reduce::master::{
 use cometphot::reduce::overscan::OverscanOptions;
 use cometphot::reduce::prepare::{prepare_frame, PreparedFrame};
 use cometphot::reduce::CalibratedFrame;
-use cometphot::scan::{pixel_problem, scan_file, ScanOptions};
+use cometphot::scan::{pixel_problem, scan_file, PixelReads, ScanOptions};
 use cometphot::simulate::{FrameKind, NightConfig};
 use cometphot::stats::SigmaClip;
 
@@ -161,7 +161,8 @@ fn kernels(c: &mut Criterion) {
         g.finish();
     }
 
-    // `scan` of one frame: header, pixels, the pixel checks and digest.
+    // `scan` of one frame: header, pixels, the pixel checks and digest (or, as the pipeline
+    // scans, the header and a probe of the first pixels).
     {
         let mut g = c.benchmark_group("scan");
         g.sample_size(10)
@@ -172,9 +173,18 @@ fn kernels(c: &mut Criterion) {
             profiles: &registry,
             choice: &choice,
             on_file: &on_file,
+            pixels: PixelReads::All,
         };
         g.bench_function("scan_file_2148x2102", |b| {
             b.iter(|| black_box(scan_file(&fx.science, &options)))
+        });
+        // What the pipeline's scan reads of a frame it reduces: the header and a probe.
+        let probe = ScanOptions {
+            pixels: PixelReads::Probe,
+            ..options
+        };
+        g.bench_function("scan_file_probe_2148x2102", |b| {
+            b.iter(|| black_box(scan_file(&fx.science, &probe)))
         });
         let pixels = first_image_pixels(&fx.science);
         g.bench_function("pixel_problem_2148x2102", |b| {

@@ -25,7 +25,7 @@ use cometphot::reduce::cosmic::{clean_cosmic_rays, LaCosmicOptions};
 use cometphot::reduce::master::{build_master_bias, build_master_flat, Masters};
 use cometphot::reduce::overscan::OverscanOptions;
 use cometphot::reduce::prepare::{layout_of, prepare_frame, PreparedFrame};
-use cometphot::scan::{scan_file, ScanOptions};
+use cometphot::scan::{scan_file, PixelReads, ScanOptions};
 
 /// Process CPU time (s): utime + stime of /proc/self/stat.
 fn cpu_s() -> f64 {
@@ -106,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         profiles: &registry,
         choice: &choice,
         on_file: &on_file,
+        pixels: PixelReads::All,
     };
     time(only, "scan_file", repeats, || {
         scan_file(&science[0].path, &options)

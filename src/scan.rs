@@ -2,6 +2,13 @@
 //! pixels, to catch truncated files and non-finite values) in parallel, and describe each HDU
 //! in one row. A bad file becomes a row with `status = error` and a message naming the file,
 //! HDU and keyword; the rest of the directory is still scanned.
+//!
+//! The pipeline scans with [`PixelReads::Probe`]: the frames it reads anyway are not read
+//! twice (once here and once to reduce them, which from a disk doubled the I/O of a night and
+//! kept the reads from overlapping the processing). Their pixel checks are made on the
+//! pipeline's own read ([`complete_pixel_checks`]), and only their first pixels are read here,
+//! to find the files that may be duplicates; those few are read in full, so duplicates are
+//! found exactly as by a full scan.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -10,7 +17,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::frame::meta::{extract_meta, Severity};
-use crate::frame::profile::{ProfileChoice, ProfileRegistry};
+use crate::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
 use crate::frame::read::{choose_profile, empty_detail, sniff, FileKind, FitsSource, ImageHdu};
 use crate::frame::FrameError;
 
@@ -65,6 +72,12 @@ pub struct ScanRow {
     /// The earlier file (in path order) whose HDU has the same pixels, when this HDU is a
     /// duplicate (not written to the table; the message in `error` names it too).
     pub duplicate_of: Option<DuplicateOf>,
+    /// The pixel checks (non-finite and constant values) and the digest are left to the
+    /// pipeline's read of the frame ([`PixelReads::Probe`], [`complete_pixel_checks`]).
+    pub pixels_pending: bool,
+    /// Digest of the first [`PROBE_PIXELS`] pixels: HDUs with different probes cannot be
+    /// duplicates.
+    probe_digest: Option<u64>,
 }
 
 impl ScanRow {
@@ -88,6 +101,8 @@ impl ScanRow {
             error: Some(message),
             pixel_digest: None,
             duplicate_of: None,
+            pixels_pending: false,
+            probe_digest: None,
         }
     }
 }
@@ -129,13 +144,31 @@ impl std::fmt::Display for WalkProblem {
     }
 }
 
+/// Which pixels a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelReads {
+    /// Every pixel of every image HDU (the `scan` command's inventory).
+    All,
+    /// Only the first [`PROBE_PIXELS`] of an HDU the pipeline reads anyway: the single image
+    /// HDU of an uncompressed bias, flat, science or standard frame whose header has no
+    /// error. Its row is left `pixels_pending`, for [`complete_pixel_checks`] on that read.
+    /// Files whose probes equal another file's are read in full, so that duplicates are
+    /// found as with [`PixelReads::All`]; every other HDU is read in full as well.
+    Probe,
+}
+
 /// Options of a scan.
 pub struct ScanOptions<'a> {
     pub profiles: &'a ProfileRegistry,
     pub choice: &'a ProfileChoice,
     /// Called once per file scanned (for a progress bar).
     pub on_file: &'a (dyn Fn() + Sync),
+    pub pixels: PixelReads,
 }
+
+/// Pixels of the probe of [`PixelReads::Probe`] (256 KiB of 32-bit samples: the first rows,
+/// whose noise tells two exposures apart).
+pub const PROBE_PIXELS: usize = 1 << 16;
 
 /// Files under `root` that may be FITS: recursive, sorted, symlinked directories followed
 /// once (loops are detected through canonical paths).
@@ -238,8 +271,67 @@ pub fn scan_files(files: &[PathBuf], options: &ScanOptions) -> Vec<ScanRow> {
         })
         .collect();
     rows.sort_by(|a, b| a.path.cmp(&b.path).then(a.hdu.cmp(&b.hdu)));
+    let shared_probes = files_with_shared_probes(&rows);
+    read_in_full(&mut rows, |path| shared_probes.contains(path), options);
     mark_duplicates(&mut rows);
     rows
+}
+
+/// A digest of an HDU's pixels with its NAXIS1 and NAXIS2.
+type DigestKey = (u64, Option<u32>, Option<u32>);
+
+/// Files with a pending HDU whose probe (and size) another file's usable HDU shares: the
+/// candidates for duplicates, which must be read in full to be told apart.
+fn files_with_shared_probes(rows: &[ScanRow]) -> HashSet<String> {
+    use std::collections::HashMap;
+    let mut paths: HashMap<DigestKey, Vec<&str>> = HashMap::new();
+    for row in rows.iter().filter(|r| r.status != ScanStatus::Error) {
+        if let Some(probe) = row.probe_digest {
+            let files = paths.entry((probe, row.naxis1, row.naxis2)).or_default();
+            if !files.contains(&row.path.as_str()) {
+                files.push(&row.path);
+            }
+        }
+    }
+    let shared: HashSet<&str> = paths
+        .into_values()
+        .filter(|files| files.len() > 1)
+        .flatten()
+        .collect();
+    rows.iter()
+        .filter(|r| r.pixels_pending && shared.contains(r.path.as_str()))
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+/// Scans again, reading every pixel, the files with a pending row that `chosen` picks, and
+/// puts their rows in place of the old ones (still sorted by path and HDU). Duplicates are not
+/// looked for again: for the frames the pipeline refuses before reading them, whose checks
+/// must still be made.
+pub fn read_in_full(rows: &mut Vec<ScanRow>, chosen: impl Fn(&str) -> bool, options: &ScanOptions) {
+    let mut paths: Vec<String> = rows
+        .iter()
+        .filter(|r| r.pixels_pending && chosen(&r.path))
+        .map(|r| r.path.clone())
+        .collect();
+    paths.dedup();
+    if paths.is_empty() {
+        return;
+    }
+    let noop = || {};
+    let full = ScanOptions {
+        profiles: options.profiles,
+        choice: options.choice,
+        on_file: &noop,
+        pixels: PixelReads::All,
+    };
+    let rescanned: Vec<ScanRow> = paths
+        .par_iter()
+        .flat_map_iter(|path| scan_file(Path::new(path), &full))
+        .collect();
+    rows.retain(|r| !paths.contains(&r.path));
+    rows.extend(rescanned);
+    rows.sort_by(|a, b| a.path.cmp(&b.path).then(a.hdu.cmp(&b.hdu)));
 }
 
 /// A usable HDU whose pixels are identical to those of an HDU of an earlier file (in path
@@ -247,7 +339,7 @@ pub fn scan_files(files: &[PathBuf], options: &ScanOptions) -> Vec<ScanRow> {
 /// naming the first file, so that it is not measured twice unknowingly.
 fn mark_duplicates(rows: &mut [ScanRow]) {
     use std::collections::HashMap;
-    let mut first: HashMap<(u64, Option<u32>, Option<u32>), usize> = HashMap::new();
+    let mut first: HashMap<DigestKey, usize> = HashMap::new();
     for i in 0..rows.len() {
         let row = &rows[i];
         let Some(digest) = row.pixel_digest else {
@@ -421,6 +513,8 @@ const SCAN_BLOCK: usize = 256 * DIGEST_BLOCK;
 /// (in blocks of [`DIGEST_BLOCK`], each still in cache for its second use).
 struct PixelPass {
     digest: PixelDigest,
+    /// The digest of the first [`PROBE_PIXELS`].
+    probe: PixelDigest,
     summary: FiniteSummary,
     pixels: usize,
 }
@@ -429,6 +523,7 @@ impl Default for PixelPass {
     fn default() -> Self {
         PixelPass {
             digest: PixelDigest::new(),
+            probe: PixelDigest::new(),
             summary: FiniteSummary::EMPTY,
             pixels: 0,
         }
@@ -439,12 +534,55 @@ impl PixelPass {
     /// Adds the next pixels; every block but the last must be a multiple of
     /// [`PixelDigest::PIXELS_PER_STEP`] long for the digest not to depend on the blocking.
     fn add(&mut self, pixels: &[f32]) {
+        let probed = PROBE_PIXELS.saturating_sub(self.pixels).min(pixels.len());
+        self.probe.add(&pixels[..probed]);
         for chunk in pixels.chunks(DIGEST_BLOCK) {
             self.summary.add(chunk);
             self.digest.add(chunk);
         }
         self.pixels += pixels.len();
     }
+
+    /// The pass over all the pixels of an HDU.
+    fn of(pixels: &[f32]) -> PixelPass {
+        let mut pass = PixelPass::default();
+        pass.add(pixels);
+        pass
+    }
+}
+
+/// The probe digest of an HDU from its first pixels (at most [`PROBE_PIXELS`]).
+fn probe_digest(first: &[f32]) -> u64 {
+    let mut probe = PixelDigest::new();
+    probe.add(&first[..first.len().min(PROBE_PIXELS)]);
+    probe.finish()
+}
+
+/// Completes a `pixels_pending` row with the checks of its HDU's `pixels`, read by the
+/// pipeline (as read, before any processing): the same messages, in the same order, and the
+/// same status as a scan reading every pixel would have given. A row not pending is left.
+pub fn complete_pixel_checks(row: &mut ScanRow, pixels: &[f32]) {
+    if !row.pixels_pending {
+        return;
+    }
+    let pass = PixelPass::of(pixels);
+    row.pixel_digest = Some(pass.digest.finish());
+    row.pixels_pending = false;
+    let Some((severity, message)) = problem_of(pass.pixels, &pass.summary) else {
+        return;
+    };
+    let message = format!("{} HDU {}: {message}", row.path, row.hdu.unwrap_or(0));
+    // A pending row has no error (its header had none), so an error goes first and a warning
+    // after the others, as the scan sorts them.
+    row.error = Some(match (row.error.take(), severity) {
+        (None, _) => message,
+        (Some(others), Severity::Error) => format!("{message}; {others}"),
+        (Some(others), Severity::Warning) => format!("{others}; {message}"),
+    });
+    row.status = row.status.max(match severity {
+        Severity::Error => ScanStatus::Error,
+        Severity::Warning => ScanStatus::Warning,
+    });
 }
 
 /// Rows for one file: one per image HDU; one error row if the file cannot be opened; none if
@@ -472,10 +610,11 @@ pub fn scan_file(path: &Path, options: &ScanOptions) -> Vec<ScanRow> {
         };
         return vec![ScanRow::failed(path, None, e.to_string())];
     }
+    let single_image = images.len() == 1;
     images
         .into_iter()
         .map(|image| match image {
-            Ok(image) => describe_hdu(&mut source, &image, options),
+            Ok(image) => describe_hdu(&mut source, &image, options, single_image),
             Err(e) => {
                 let hdu = match &e {
                     FrameError::Hdu { hdu, .. } => Some(*hdu),
@@ -487,7 +626,20 @@ pub fn scan_file(path: &Path, options: &ScanOptions) -> Vec<ScanRow> {
         .collect()
 }
 
-fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions) -> ScanRow {
+/// Whether the pipeline reads the pixels of an HDU of this type (and so may check them then).
+fn read_by_pipeline(frame_type: FrameType) -> bool {
+    matches!(
+        frame_type,
+        FrameType::Bias | FrameType::Flat | FrameType::Science | FrameType::Standard
+    )
+}
+
+fn describe_hdu(
+    source: &mut FitsSource,
+    image: &ImageHdu,
+    options: &ScanOptions,
+    single_image: bool,
+) -> ScanRow {
     let path = source.path().to_path_buf();
     let shown = path.display().to_string();
     let profile = choose_profile(&image.header, options.choice, options.profiles);
@@ -501,16 +653,28 @@ fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions
             )
         })
         .collect();
-    let mut digest = None;
-    let mut pass = PixelPass::default();
-    match source.for_each_pixel_block(image, SCAN_BLOCK, |block| pass.add(block)) {
-        Ok(()) => {
-            digest = Some(pass.digest.finish());
-            if let Some(m) = problem_of(pass.pixels, &pass.summary) {
-                messages.push((m.0, format!("{shown} HDU {}: {}", image.hdu, m.1)));
+    let defer = options.pixels == PixelReads::Probe
+        && single_image
+        && read_by_pipeline(meta.frame_type)
+        && messages.iter().all(|m| m.0 != Severity::Error);
+    let probe = defer
+        .then(|| source.first_pixels(image, PROBE_PIXELS))
+        .flatten()
+        .map(|first| probe_digest(&first));
+    let pixels_pending = probe.is_some();
+    let (mut digest, mut probe_digest) = (None, probe);
+    if !pixels_pending {
+        let mut pass = PixelPass::default();
+        match source.for_each_pixel_block(image, SCAN_BLOCK, |block| pass.add(block)) {
+            Ok(()) => {
+                digest = Some(pass.digest.finish());
+                probe_digest = Some(pass.probe.finish());
+                if let Some(m) = problem_of(pass.pixels, &pass.summary) {
+                    messages.push((m.0, format!("{shown} HDU {}: {}", image.hdu, m.1)));
+                }
             }
+            Err(e) => messages.push((Severity::Error, e.to_string())),
         }
-        Err(e) => messages.push((Severity::Error, e.to_string())),
     }
     messages.sort_by_key(|m| std::cmp::Reverse(m.0));
     let status = match messages.first() {
@@ -544,6 +708,8 @@ fn describe_hdu(source: &mut FitsSource, image: &ImageHdu, options: &ScanOptions
         error,
         pixel_digest: digest,
         duplicate_of: None,
+        pixels_pending,
+        probe_digest,
     }
 }
 

@@ -29,7 +29,7 @@ use cometphot::image::Image;
 use cometphot::photometry::aperture::{
     measure, measure_radii, pixel_overlap, CircularAnnulus, CircularAperture, MeasureOptions,
 };
-use cometphot::scan::{scan_file, ScanOptions, ScanStatus};
+use cometphot::scan::{scan_file, PixelReads, ScanOptions, ScanStatus};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
@@ -629,6 +629,7 @@ fn read_everything(path: &Path) -> Result<bool, TestCaseError> {
         profiles: registry(),
         choice: &choice,
         on_file: &|| {},
+        pixels: PixelReads::All,
     };
     let rows = scan_file(path, &options);
     for row in &rows {

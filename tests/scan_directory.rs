@@ -7,15 +7,20 @@ use std::path::{Path, PathBuf};
 use cometphot::frame::header::{Header, HeaderValue};
 use cometphot::frame::profile::{ProfileChoice, ProfileRegistry};
 use cometphot::frame::write::{write_image_fits, HduLayout, PixelData};
-use cometphot::scan::{scan_path, ScanOptions, ScanReport, ScanRow, ScanStatus};
+use cometphot::scan::{scan_path, PixelReads, ScanOptions, ScanReport, ScanRow, ScanStatus};
 
 fn scan(dir: &Path) -> ScanReport {
+    scan_reading(dir, PixelReads::All)
+}
+
+fn scan_reading(dir: &Path, pixels: PixelReads) -> ScanReport {
     let registry = ProfileRegistry::shipped().unwrap();
     let choice = ProfileChoice::Detect;
     let options = ScanOptions {
         profiles: &registry,
         choice: &choice,
         on_file: &|| {},
+        pixels,
     };
     scan_path(dir, &options)
 }
@@ -30,6 +35,16 @@ fn row<'a>(report: &'a ScanReport, name: &str) -> &'a ScanRow {
 
 /// A small valid ALFOSC-like frame (empty primary + image extension), with keyword overrides.
 fn alfosc_frame(dir: &Path, name: &str, edit: impl FnOnce(&mut Header, &mut Vec<f32>)) -> PathBuf {
+    alfosc_frame_sized(dir, name, (64, 48), edit)
+}
+
+/// [`alfosc_frame`] of `width × height` pixels.
+fn alfosc_frame_sized(
+    dir: &Path,
+    name: &str,
+    (width, height): (usize, usize),
+    edit: impl FnOnce(&mut Header, &mut Vec<f32>),
+) -> PathBuf {
     let mut primary = Header::default();
     let s = |v: &str| HeaderValue::Str(v.to_string());
     primary.set("INSTRUME", s("ALFOSC_FASU"), "");
@@ -42,7 +57,9 @@ fn alfosc_frame(dir: &Path, name: &str, edit: impl FnOnce(&mut Header, &mut Vec<
     primary.set("DATE-OBS", s("2025-08-01T21:30:00.000"), "");
     primary.set("EXPTIME", HeaderValue::Float(300.0), "");
     primary.set("AIRMASS", HeaderValue::Float(1.3), "");
-    let mut pixels: Vec<f32> = (0..64 * 48).map(|i| 1000.0 + (i % 7) as f32).collect();
+    let mut pixels: Vec<f32> = (0..width * height)
+        .map(|i| 1000.0 + (i % 7) as f32)
+        .collect();
     edit(&mut primary, &mut pixels);
     let mut ext = Header::default();
     ext.set("EXTNAME", s("im1"), "");
@@ -52,8 +69,8 @@ fn alfosc_frame(dir: &Path, name: &str, edit: impl FnOnce(&mut Header, &mut Vec<
         HduLayout::EmptyPrimaryPlusExtension,
         &primary,
         &ext,
-        64,
-        48,
+        width,
+        height,
         &PixelData::F32(pixels),
     )
     .unwrap();
@@ -184,6 +201,106 @@ fn bad_inputs_give_clear_rows_and_the_rest_is_scanned() {
 
     assert!(report.rows.iter().all(|r| !r.path.ends_with("README.txt")));
     assert_eq!(report.count(ScanStatus::Ok), 1);
+}
+
+/// The pipeline's scan reads only a probe of the frames it reduces and checks their pixels on
+/// its own read: completed there, every row equals the full scan's, to the message order; the
+/// files whose probes match are read in full, so that duplicates are found as before.
+#[test]
+fn probing_scan_completed_on_read_equals_the_full_scan() {
+    use cometphot::frame::read::read_frame;
+    use cometphot::scan::{complete_pixel_checks, PROBE_PIXELS};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let unknown = |h: &mut Header| {
+        h.set("INSTRUME", HeaderValue::Str("HyperCam-9000".into()), "");
+        h.set("TELESCOP", HeaderValue::Str("Backyard".into()), "");
+    };
+    alfosc_frame(d, "good.fits", |_, _| {});
+    alfosc_frame(d, "nan_pixels.fits", |_, p| {
+        p[10..30].iter_mut().for_each(|v| *v = f32::NAN)
+    });
+    alfosc_frame(d, "all_nan.fits", |_, p| {
+        p.iter_mut().for_each(|v| *v = f32::NAN)
+    });
+    alfosc_frame(d, "constant.fits", |_, p| {
+        p.iter_mut().for_each(|v| *v = 7.0)
+    });
+    // A header warning before a pixel warning, and after a pixel error.
+    alfosc_frame(d, "unknown_nan.fits", |h, p| {
+        unknown(h);
+        p[0] = f32::INFINITY;
+    });
+    // (Not the same pixels as all_nan.fits, which would make the two duplicate candidates.)
+    alfosc_frame(d, "unknown_all_nan.fits", |h, p| {
+        unknown(h);
+        p.iter_mut().for_each(|v| *v = f32::NEG_INFINITY)
+    });
+    alfosc_frame(d, "bias.fits", |h, p| {
+        h.set("IMAGETYP", HeaderValue::Str("BIAS".into()), "");
+        p[5] = -3.0;
+    });
+    // Larger than the probe: the same first pixels, one differing after them.
+    let large = (400, 300);
+    assert!(large.0 * large.1 > PROBE_PIXELS + 1000);
+    alfosc_frame_sized(d, "large_a.fits", large, |_, _| {});
+    alfosc_frame_sized(d, "large_b.fits", large, |_, p| p[PROBE_PIXELS + 500] = 1.5);
+    // Exact copies: one of the same exposure, one with DATE-OBS edited.
+    alfosc_frame_sized(d, "large_c.fits", large, |_, p| {
+        p[PROBE_PIXELS + 900] = -2.0
+    });
+    std::fs::copy(d.join("large_c.fits"), d.join("large_c_copy.fits")).unwrap();
+    alfosc_frame_sized(d, "large_c_redated.fits", large, |h, p| {
+        h.set(
+            "DATE-OBS",
+            HeaderValue::Str("2025-08-02T01:00:00.000".into()),
+            "",
+        );
+        p[PROBE_PIXELS + 900] = -2.0;
+    });
+
+    let full = scan_reading(d, PixelReads::All);
+    let probed = scan_reading(d, PixelReads::Probe);
+    assert_eq!(full.rows.len(), probed.rows.len());
+    let registry = ProfileRegistry::shipped().unwrap();
+    let mut pending = Vec::new();
+    for (expected, row) in full.rows.iter().zip(&probed.rows) {
+        let mut row = row.clone();
+        if row.pixels_pending {
+            pending.push(row.path.rsplit('/').next().unwrap().to_string());
+            let frame =
+                read_frame(Path::new(&row.path), &ProfileChoice::Detect, &registry).unwrap();
+            complete_pixel_checks(&mut row, &frame.amplifiers[0].pixels);
+        }
+        assert_eq!(&row, expected);
+    }
+    pending.sort();
+    // Every frame but those whose probes are shared (large_*): read once, by the pipeline.
+    assert_eq!(
+        pending,
+        [
+            "all_nan.fits",
+            "bias.fits",
+            "constant.fits",
+            "good.fits",
+            "nan_pixels.fits",
+            "unknown_all_nan.fits",
+            "unknown_nan.fits"
+        ]
+    );
+    assert!(row(&full, "large_b.fits").duplicate_of.is_none());
+    let copy = row(&full, "large_c_copy.fits")
+        .duplicate_of
+        .as_ref()
+        .unwrap();
+    assert!(copy.path.ends_with("large_c.fits") && copy.same_date_obs);
+    let redated = row(&full, "large_c_redated.fits")
+        .duplicate_of
+        .as_ref()
+        .unwrap();
+    assert!(!redated.same_date_obs);
+    let all_nan = row(&full, "unknown_all_nan.fits").error.as_deref().unwrap();
+    assert!(all_nan.find("NaN").unwrap() < all_nan.find("unknown instrument").unwrap());
 }
 
 #[test]

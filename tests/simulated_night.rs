@@ -5,7 +5,7 @@
 
 use cometphot::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
 use cometphot::frame::read::read_frame;
-use cometphot::scan::{scan_path, ScanOptions, ScanStatus};
+use cometphot::scan::{scan_path, PixelReads, ScanOptions, ScanStatus};
 use cometphot::simulate::{self, CometPosition, FrameKind, NightConfig, PixelFormat};
 
 fn small_night(seed: u64) -> NightConfig {
@@ -37,6 +37,7 @@ fn simulated_night_is_scanned_and_classified() {
             profiles: &registry,
             choice: &choice,
             on_file: &|| {},
+            pixels: PixelReads::All,
         },
     );
     assert_eq!(report.rows.len(), 10);

@@ -27,7 +27,9 @@ use cometphot::photometry::standards::{
 use cometphot::photometry::table::to_dataframe;
 use cometphot::reduce::illumination::IlluminationOptions;
 use cometphot::reduce::pipeline::{reduce_scanned, Progress, ReduceOptions};
-use cometphot::scan::{files_to_scan, scan_files, ScanOptions, ScanRow, ScanStatus};
+use cometphot::scan::{
+    files_to_scan, read_in_full, scan_files, PixelReads, ScanOptions, ScanRow, ScanStatus,
+};
 use cometphot::table::{write_table_or_stdout, write_text_atomic};
 
 use super::diagnostics::{self, csv_field, DiagnosticRows};
@@ -292,6 +294,39 @@ fn duplicates(rows: &[ScanRow], refused: &[(String, String)]) -> Vec<(String, St
     out
 }
 
+/// The science frames' time span, and the frames refused before any is reduced, with their
+/// reasons: a time the trajectory does not cover, a duplicate exposure, and (without
+/// --standards) a standard-star frame, which has no comet to measure.
+fn refusals(
+    rows: &[ScanRow],
+    trajectory: &Trajectory,
+    with_standards: bool,
+) -> (Option<TimeSpan>, Vec<(String, String)>) {
+    let (span, mut refused) = science_time_span(rows, trajectory);
+    let repeated = duplicates(rows, &refused);
+    refused.extend(repeated);
+    if !with_standards {
+        let standard_rows: Vec<&ScanRow> = rows
+            .iter()
+            .filter(|r| r.frame_type.as_deref() == Some("standard"))
+            .filter(|r| !refused.iter().any(|(p, _)| *p == r.path))
+            .collect();
+        for row in standard_rows {
+            refused.push((
+                row.path.clone(),
+                format!(
+                    "{}: a standard-star frame (no comet to measure): give --standards \
+                     CATALOGUE.csv to fit the zero point and extinction from it (with \
+                     `cometphot run`: standards = \"CATALOGUE.csv\" in run.toml, or a \
+                     standards.csv beside the night's frames)",
+                    row.path
+                ),
+            ));
+        }
+    }
+    (span, refused)
+}
+
 /// The scan's warnings about `file` (an unknown instrument, NaN pixels...), which may explain
 /// why it was skipped.
 fn scan_warnings(rows: &[ScanRow], file: &str) -> Option<String> {
@@ -513,42 +548,32 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     let registry = ProfileRegistry::shipped()?;
     let (files, walk_problems) = files_to_scan(&args.dir);
     let noop = || {};
-    let scan_rows = scan_files(
-        &files,
-        &ScanOptions {
-            profiles: &registry,
-            choice: &cometphot::frame::profile::ProfileChoice::Detect,
-            on_file: &noop,
-        },
-    );
-    let (span, mut refused) = science_time_span(&scan_rows, &trajectory);
-    let repeated = duplicates(&scan_rows, &refused);
-    refused.extend(repeated);
-    // Standard-star frames are measured only with --standards (they have no comet to measure).
-    if standards.is_none() {
-        let standard_rows: Vec<&ScanRow> = scan_rows
-            .iter()
-            .filter(|r| r.frame_type.as_deref() == Some("standard"))
-            .filter(|r| !refused.iter().any(|(p, _)| *p == r.path))
-            .collect();
-        for row in standard_rows {
-            refused.push((
-                row.path.clone(),
-                format!(
-                    "{}: a standard-star frame (no comet to measure): give --standards \
-                     CATALOGUE.csv to fit the zero point and extinction from it (with \
-                     `cometphot run`: standards = \"CATALOGUE.csv\" in run.toml, or a \
-                     standards.csv beside the night's frames)",
-                    row.path
-                ),
-            ));
-        }
-    }
+    let scan_options = ScanOptions {
+        profiles: &registry,
+        choice: &cometphot::frame::profile::ProfileChoice::Detect,
+        on_file: &noop,
+        pixels: PixelReads::Probe,
+    };
+    let mut scan_rows = scan_files(&files, &scan_options);
     let mut files = match args.shard {
         Some(shard) => shard_files(files, &scan_rows, shard),
         None => files,
     };
     let in_shard: HashSet<String> = files.iter().map(|f| f.display().to_string()).collect();
+    // The frames refused here are never read by the reduction, which checks the pixels of
+    // the others: theirs are checked now, and the refusals made again on the full rows.
+    let (_, first_refusals) = refusals(&scan_rows, &trajectory, standards.is_some());
+    let to_check: HashSet<String> = first_refusals
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|path| in_shard.contains(path))
+        .collect();
+    read_in_full(
+        &mut scan_rows,
+        |path| to_check.contains(path),
+        &scan_options,
+    );
+    let (span, mut refused) = refusals(&scan_rows, &trajectory, standards.is_some());
     refused.retain(|(path, _)| in_shard.contains(path));
     let refused_paths: HashSet<&str> = refused.iter().map(|(p, _)| p.as_str()).collect();
     files.retain(|f| !refused_paths.contains(f.display().to_string().as_str()));
@@ -657,6 +682,15 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         },
     );
     bar.finish_and_clear();
+    // The reduction checked the pixels of the frames it read: their warnings join the rows.
+    for checked in &report.scan_rows {
+        if let Some(row) = scan_rows
+            .iter_mut()
+            .find(|r| r.path == checked.path && r.hdu == checked.hdu)
+        {
+            *row = checked.clone();
+        }
+    }
 
     let mut rows = results.into_inner().unwrap_or_default();
     // The night's extinction, once every standard frame is measured; then the science rows

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use cometphot::frame::profile::ProfileChoice;
 use cometphot::scan::{
-    files_to_scan, scan_files, to_dataframe, ScanOptions, ScanReport, ScanStatus,
+    files_to_scan, scan_files, to_dataframe, PixelReads, ScanOptions, ScanReport, ScanStatus,
 };
 use cometphot::table::write_table_or_stdout;
 
@@ -69,6 +69,7 @@ pub fn run(args: ScanArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         profiles: &registry,
         choice: &choice,
         on_file: &tick,
+        pixels: PixelReads::All,
     };
     let report = ScanReport {
         rows: scan_files(&files, &options),

@@ -529,6 +529,21 @@ impl FitsSource {
         Ok(())
     }
 
+    /// The first `count` pixels of `image` (all of them if it has fewer), when its data unit
+    /// is uncompressed and whole on disk (the direct read of [`super::plain_data`]); `None`
+    /// otherwise or when the read fails, for the caller to read the image in full.
+    pub fn first_pixels(&mut self, image: &ImageHdu, count: usize) -> Option<Vec<f32>> {
+        let n = image
+            .width
+            .checked_mul(image.height)
+            .filter(|&n| n <= MAX_PIXELS)?;
+        let plain = self.plain_data(image, n)?;
+        let mut pixels = vec![0f32; count.min(n)];
+        let mut file = std::fs::File::open(&self.path).ok()?;
+        plain.read(&mut file, 0, &mut pixels).ok()?;
+        Some(pixels)
+    }
+
     /// How `image` (of `n` pixels) reads directly ([`super::plain_data`]): a file that is
     /// not gzip-compressed, an image that is not tile-compressed, BITPIX 16, 32 or −32, and
     /// the whole data unit on disk. `None` leaves the read to cfitsio.
@@ -911,6 +926,22 @@ pub fn choose_profile<'a>(
         ProfileChoice::Fixed(p) => p,
         ProfileChoice::Detect => registry.detect(header).unwrap_or(registry.generic()),
     }
+}
+
+/// Asks the kernel to start reading the file at `path` into the page cache
+/// (`posix_fadvise(POSIX_FADV_WILLNEED)`, POSIX.1-2001) and returns at once, so that the read
+/// of a frame needed shortly overlaps the processing of the current ones. Advice only: any
+/// failure is ignored, and elsewhere than on Linux it does nothing.
+pub fn prefetch(path: &Path) {
+    #[cfg(target_os = "linux")]
+    if let Ok(file) = std::fs::File::open(path) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the duration of the call; the call only
+        // schedules reads of the file into the page cache.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
 }
 
 /// Reads a whole frame: every image HDU's header, metadata and pixels.

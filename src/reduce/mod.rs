@@ -145,6 +145,10 @@ pub fn safe_name(text: &str) -> String {
 pub enum ReduceError {
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// The scan's pixel checks, made on the pipeline's read, refuse the frame (the scan's
+    /// message, naming the file and HDU).
+    #[error("{0}")]
+    Scan(String),
     #[error("{file}: {message}")]
     Unusable { file: String, message: String },
     #[error("{file}: {message}")]

@@ -2,7 +2,9 @@
 //!
 //! 1. Classify every file with the scan module (a file the scan marks as an error is
 //!    skipped with the scan's message); darks, arcs and unclassified frames are ignored
-//!    (listed, not an error).
+//!    (listed, not an error). The scan reads only the headers (and a probe) of the frames
+//!    reduced below ([`PixelReads::Probe`]): their pixel checks are made on the read that
+//!    reduces them, where a frame that fails them is skipped with the same message.
 //! 2. Prepare the biases (overscan, trim, e⁻) in parallel, group them by [`Layout`]
 //!    (instrument, binning, window, size) and combine each group into a master bias.
 //! 3. Prepare the flats, group them by layout and filter, build each master flat with the
@@ -26,8 +28,9 @@
 //! `reduce_log.csv` (one row per input file: status reduced / skipped / ignored / used in a
 //! master, output, reason).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -46,9 +49,12 @@ use super::prepare::{prepare_frame_owned, PreparedFrame};
 use super::write::{write_calibrated, write_illumination, write_master_bias, write_master_flat};
 use super::{filter_label, safe_name, CalibratedFrame, Layout, ReduceError};
 use crate::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
-use crate::frame::read::{choose_profile, read_frame};
+use crate::frame::read::{choose_profile, prefetch, read_frame, Frame};
 use crate::image::pixel_flag;
-use crate::scan::{files_to_scan, scan_files, ScanOptions, ScanRow, ScanStatus};
+use crate::scan::{
+    complete_pixel_checks, files_to_scan, read_in_full, scan_files, PixelReads, ScanOptions,
+    ScanRow, ScanStatus,
+};
 
 /// Settings of a reduction.
 #[derive(Debug, Clone)]
@@ -174,6 +180,9 @@ pub struct ReduceReport {
     pub walk_problems: Vec<String>,
     /// `reduce_log.csv`, when written.
     pub log: Option<PathBuf>,
+    /// The scan rows given, those left pending completed with the checks made on this run's
+    /// reads of their frames (rows of frames not read stay pending).
+    pub scan_rows: Vec<ScanRow>,
 }
 
 /// Calls `f`, turning a panic into an error naming the file (a bug met on one frame must
@@ -193,9 +202,67 @@ fn guarded<T>(file: &Path, f: impl FnOnce() -> Result<T, ReduceError>) -> Result
     }
 }
 
-fn prepare_path(path: &Path, options: &ReduceOptions) -> Result<PreparedFrame, String> {
-    guarded(path, || {
+/// Scan rows left pending, by file (one per file: the scan defers only single-image files),
+/// and the rows completed on reading their frames.
+struct PendingChecks {
+    rows: HashMap<PathBuf, ScanRow>,
+    completed: Mutex<Vec<ScanRow>>,
+}
+
+impl PendingChecks {
+    fn new(rows: &[ScanRow]) -> Self {
+        PendingChecks {
+            rows: rows
+                .iter()
+                .filter(|r| r.pixels_pending)
+                .map(|r| (PathBuf::from(&r.path), r.clone()))
+                .collect(),
+            completed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Reads the frame at `path`, making its pending pixel checks on the pixels as read: a
+    /// frame that fails them is refused with the scan's message.
+    fn read(&self, path: &Path, options: &ReduceOptions) -> Result<Frame, ReduceError> {
         let frame = read_frame(path, &options.choice, &options.profiles)?;
+        let Some(pending) = self.rows.get(path) else {
+            return Ok(frame);
+        };
+        let mut row = pending.clone();
+        if let [amplifier] = frame.amplifiers.as_slice() {
+            complete_pixel_checks(&mut row, &amplifier.pixels);
+        }
+        let refusal = (row.status == ScanStatus::Error).then(|| row.error.clone());
+        if let Ok(mut completed) = self.completed.lock() {
+            completed.push(row);
+        }
+        match refusal {
+            Some(reason) => Err(ReduceError::Scan(reason.unwrap_or_default())),
+            None => Ok(frame),
+        }
+    }
+
+    /// `rows` with the completed rows in place of the pending ones.
+    fn merged_into(self, mut rows: Vec<ScanRow>) -> Vec<ScanRow> {
+        for done in self.completed.into_inner().unwrap_or_default() {
+            if let Some(row) = rows
+                .iter_mut()
+                .find(|r| r.path == done.path && r.hdu == done.hdu)
+            {
+                *row = done;
+            }
+        }
+        rows
+    }
+}
+
+fn prepare_path(
+    path: &Path,
+    pending: &PendingChecks,
+    options: &ReduceOptions,
+) -> Result<PreparedFrame, String> {
+    guarded(path, || {
+        let frame = pending.read(path, options)?;
         prepare_frame_owned(frame, &options.overscan)
     })
 }
@@ -270,6 +337,7 @@ pub fn reduce_files(
         profiles: &options.profiles,
         choice: &options.choice,
         on_file: &noop,
+        pixels: PixelReads::Probe,
     };
     reduce_scanned(
         scan_files(files, &scan_options),
@@ -282,14 +350,34 @@ pub fn reduce_files(
 
 /// [`reduce_files`] on files already scanned (with `options.profiles` and `options.choice`):
 /// the rows classify the files, so a caller that has scanned them does not read them twice.
+/// Rows left pending by a probing scan are checked on the read that reduces their frames
+/// (with an illumination correction, whose first pass reads the science frames too, the
+/// science frames are checked before).
 pub fn reduce_scanned(
-    scan_rows: Vec<ScanRow>,
+    mut scan_rows: Vec<ScanRow>,
     out_dir: Option<&Path>,
     options: &ReduceOptions,
     on_frame: &(dyn Fn(&CalibratedFrame) + Sync),
     progress: &(dyn Fn(Progress) + Sync),
 ) -> ReduceReport {
     let mut report = ReduceReport::default();
+    if options.illumination.is_some() {
+        let noop = || {};
+        let scan_options = ScanOptions {
+            profiles: &options.profiles,
+            choice: &options.choice,
+            on_file: &noop,
+            pixels: PixelReads::All,
+        };
+        let science: HashSet<String> = scan_rows
+            .iter()
+            .filter(|r| r.frame_type.as_deref() == Some("science"))
+            .map(|r| r.path.clone())
+            .collect();
+        read_in_full(&mut scan_rows, |p| science.contains(p), &scan_options);
+    }
+    let pending = PendingChecks::new(&scan_rows);
+    let given_rows = scan_rows.clone();
     let mut science_only = Vec::new();
     let mut biases = Vec::new();
     let mut flats = Vec::new();
@@ -341,13 +429,23 @@ pub fn reduce_scanned(
         }
     }
 
+    // The calibration frames are read at once, and the first science frames after them; then
+    // each science frame is asked for when the frame `frames_ahead` before it is taken up.
+    let frames_ahead = 2 * rayon::current_num_threads();
+    for path in biases.iter().chain(&flats) {
+        prefetch(path);
+    }
+    for (path, _) in science.iter().take(frames_ahead) {
+        prefetch(path);
+    }
+
     // Master biases.
     let mut masters = Masters::default();
     // Each bias's flags folded into its pixels as soon as it is prepared (no mask held each).
     let prepared: Vec<(PathBuf, Result<PreparedFrame, String>)> = biases
         .par_iter()
         .map(|p| {
-            let r = prepare_path(p, options).map(|mut f| {
+            let r = prepare_path(p, &pending, options).map(|mut f| {
                 f.fold_flags_into_nan();
                 f
             });
@@ -411,11 +509,12 @@ pub fn reduce_scanned(
     let prepared: Vec<(PathBuf, Result<NormalisedFlat, String>)> = flats
         .par_iter()
         .map(|p| {
-            let r = prepare_path(p, options).map(|f| match masters.biases.get(&f.layout) {
-                Some(bias) => normalise_flat(f, bias),
-                // Left out below (no master bias for its layout), with that reason.
-                None => flat_without_bias(f),
-            });
+            let r =
+                prepare_path(p, &pending, options).map(|f| match masters.biases.get(&f.layout) {
+                    Some(bias) => normalise_flat(f, bias),
+                    // Left out below (no master bias for its layout), with that reason.
+                    None => flat_without_bias(f),
+                });
             progress(Progress::FrameDone);
             (p.clone(), r)
         })
@@ -530,10 +629,14 @@ pub fn reduce_scanned(
     let results: Vec<Result<ReducedFrame, Skipped>> = science
         .par_iter()
         .zip(names.par_iter())
-        .map(|(path, name)| {
+        .enumerate()
+        .map(|(i, (path, name))| {
+            if let Some(ahead) = science.get(i + frames_ahead) {
+                prefetch(ahead);
+            }
             let r =
                 guarded(path, || {
-                    let frame = read_frame(path, &options.choice, &options.profiles)?;
+                    let frame = pending.read(path, options)?;
                     let profile = choose_profile(
                         &frame.amplifiers[0].image.header,
                         &options.choice,
@@ -596,6 +699,7 @@ pub fn reduce_scanned(
     }
     report.skipped.sort_by(|a, b| a.file.cmp(&b.file));
     report.ignored.sort_by(|a, b| a.file.cmp(&b.file));
+    report.scan_rows = pending.merged_into(given_rows);
     if let Some(dir) = out_dir {
         let path = dir.join("reduce_log.csv");
         match write_log(&report, &path) {
