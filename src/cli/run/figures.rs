@@ -17,12 +17,13 @@ use super::table::{read_json, Table};
 
 /// The lightcurve, the reduced magnitude with the fits, dM/dt against rH, the curves of growth
 /// and the syndyne diagram on `syndyne_date` (the configured date, else the last frame's), as
-/// PNG and SVG in `<out>/plots`. Each is left out (with a message, and its files from an
-/// earlier run removed) when its data are missing.
+/// PNG and SVG in `<out>/plots`. Each is left out (with a message given to `say`, and its
+/// files from an earlier run removed) when its data are missing.
 pub fn write_plots(
     config: &RunConfig,
     out: &Path,
     last_frame: Option<UtcInstant>,
+    say: &dyn Fn(&str),
 ) -> anyhow::Result<Vec<PathBuf>> {
     let dir = out.join("plots");
     std::fs::create_dir_all(&dir)?;
@@ -34,7 +35,7 @@ pub fn write_plots(
     let mut plot = |what: &str, stems: &[&str], result: anyhow::Result<Vec<PathBuf>>| match result {
         Ok(paths) => written.extend(paths),
         Err(e) => {
-            eprintln!("      {what} not plotted: {e:#}");
+            say(&format!("      {what} not plotted: {e:#}"));
             for stem in stems {
                 for ext in ["png", "svg"] {
                     let _ = std::fs::remove_file(dir.join(format!("{stem}.{ext}")));

@@ -415,7 +415,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         }
     }
     let last_date = last_mjd.and_then(|mjd| cometphot::ephem::time::UtcInstant::from_mjd(mjd).ok());
-    let plots = write_plots(&config, &out, last_date).unwrap_or_else(|e| {
+    let plots = write_plots(&config, &out, last_date, &say).unwrap_or_else(|e| {
         say(&format!("      plots not written: {e:#}"));
         Vec::new()
     });
