@@ -542,13 +542,6 @@ impl PixelPass {
         }
         self.pixels += pixels.len();
     }
-
-    /// The pass over all the pixels of an HDU.
-    fn of(pixels: &[f32]) -> PixelPass {
-        let mut pass = PixelPass::default();
-        pass.add(pixels);
-        pass
-    }
 }
 
 /// The probe digest of an HDU from its first pixels (at most [`PROBE_PIXELS`]).
@@ -560,15 +553,15 @@ fn probe_digest(first: &[f32]) -> u64 {
 
 /// Completes a `pixels_pending` row with the checks of its HDU's `pixels`, read by the
 /// pipeline (as read, before any processing): the same messages, in the same order, and the
-/// same status as a scan reading every pixel would have given. A row not pending is left.
+/// same status as a scan reading every pixel would have given. The digest is not computed:
+/// the row's probe matched no other file's, so it cannot be a duplicate. A row not pending is
+/// left as it is.
 pub fn complete_pixel_checks(row: &mut ScanRow, pixels: &[f32]) {
     if !row.pixels_pending {
         return;
     }
-    let pass = PixelPass::of(pixels);
-    row.pixel_digest = Some(pass.digest.finish());
     row.pixels_pending = false;
-    let Some((severity, message)) = problem_of(pass.pixels, &pass.summary) else {
+    let Some((severity, message)) = pixel_problem(pixels) else {
         return;
     };
     let message = format!("{} HDU {}: {message}", row.path, row.hdu.unwrap_or(0));

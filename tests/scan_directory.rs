@@ -266,13 +266,16 @@ fn probing_scan_completed_on_read_equals_the_full_scan() {
     let mut pending = Vec::new();
     for (expected, row) in full.rows.iter().zip(&probed.rows) {
         let mut row = row.clone();
+        let mut expected = expected.clone();
         if row.pixels_pending {
+            // Not computed on the pipeline's read: such a frame cannot be a duplicate.
+            expected.pixel_digest = None;
             pending.push(row.path.rsplit('/').next().unwrap().to_string());
             let frame =
                 read_frame(Path::new(&row.path), &ProfileChoice::Detect, &registry).unwrap();
             complete_pixel_checks(&mut row, &frame.amplifiers[0].pixels);
         }
-        assert_eq!(&row, expected);
+        assert_eq!(row, expected);
     }
     pending.sort();
     // Every frame but those whose probes are shared (large_*): read once, by the pipeline.
