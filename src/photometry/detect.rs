@@ -47,8 +47,8 @@ use thiserror::Error;
 use rayon::prelude::*;
 
 use super::background::{
-    estimate_background, subtract_surface, Background, BackgroundError, BackgroundMaps,
-    BackgroundParams, ExclusionMask, Surface,
+    estimate_background, Background, BackgroundError, BackgroundMaps, BackgroundParams,
+    ExclusionMask, Surface,
 };
 use super::centroid::{
     moffat_2d_fit, moffat_2d_fit_fixed_beta, windowed_centroid_masked, Foreign, GaussianFitParams,
@@ -261,7 +261,7 @@ pub struct Detection {
     /// its FWHM fit starts.
     pub isophotal_sigma_px: Vec<f64>,
     /// The background-subtracted image the sources were measured on,
-    /// `image − level` ([`subtract_surface`]; non-finite pixels kept): what
+    /// `image − level` ([`super::background::subtract_surface`]; non-finite pixels kept): what
     /// [`Detection::source_fwhm_px`] fits, kept so that callers need not subtract again.
     pub subtracted: Image,
 }
@@ -339,16 +339,19 @@ impl Signal<'_> {
             0.0
         }
     }
+}
 
-    /// Row `y` (`w` pixels) into `out` (f32: the smoothing sums in single precision).
-    fn row_into(&self, y: usize, w: usize, out: &mut [f32]) {
-        let values = &self.sub[y * w..(y + 1) * w];
-        if self.bits.is_empty() {
+/// The signal ([`Signal`]) of one row: `values` of the subtracted image where finite and not
+/// flagged [`EXCLUDED_PIXELS`] in `bits` (`None`: no mask), 0 elsewhere, into `out` (f32:
+/// the smoothing sums in single precision).
+fn signal_row(values: &[f32], bits: Option<&[u8]>, out: &mut [f32]) {
+    match bits {
+        None => {
             for (o, &v) in out.iter_mut().zip(values) {
                 *o = if v.is_finite() { v } else { 0.0 };
             }
-        } else {
-            let bits = &self.bits[y * w..(y + 1) * w];
+        }
+        Some(bits) => {
             for ((o, &v), &b) in out.iter_mut().zip(values).zip(bits) {
                 *o = if v.is_finite() && b & EXCLUDED_PIXELS == 0 {
                     v
@@ -360,89 +363,198 @@ impl Signal<'_> {
     }
 }
 
+/// What [`smooth`] reads: the image, its background level and the mask's bits. Each row is
+/// subtracted where the smoothing needs it (the subtracted image is stored as it is made,
+/// not read back from memory), and the [`mark::UNUSABLE`] marks are set while the image's
+/// row is in cache.
+struct DetectionInput<'a> {
+    image: &'a Image,
+    level: &'a dyn Surface,
+    /// The mask's bits, or empty without a mask.
+    bits: &'a [u8],
+}
+
+impl DetectionInput<'_> {
+    /// The mask's bits of row `y` (`None` without a mask).
+    fn bits_row(&self, y: usize) -> Option<&[u8]> {
+        let w = self.image.width();
+        (!self.bits.is_empty()).then(|| &self.bits[y * w..(y + 1) * w])
+    }
+
+    /// Row `y` of `image − level` into `sub` (NaN where either is NaN): the operation of
+    /// [`super::background::subtract_surface`], pixel for pixel.
+    fn subtract_row(&self, y: usize, sub: &mut [f32]) {
+        let level = self.level.row(y);
+        for ((s, v), l) in sub.iter_mut().zip(self.image.row(y)).zip(level.iter()) {
+            *s = v - l;
+        }
+    }
+
+    /// [`mark::UNUSABLE`] (the pixel not finite in the image or flagged [`EXCLUDED_PIXELS`])
+    /// or 0 for each pixel of row `y` into `marks`.
+    fn unusable_row(&self, y: usize, marks: &mut [u8]) {
+        let pixels = self.image.row(y);
+        let mark = |(m, v): (&mut u8, &f32), flags: u8| {
+            // Non-short-circuit `&`: no branches, so the loop vectorises.
+            let usable = v.is_finite() & (flags & EXCLUDED_PIXELS == 0);
+            *m = mark::UNUSABLE * u8::from(!usable);
+        };
+        match self.bits_row(y) {
+            None => marks.iter_mut().zip(pixels).for_each(|p| mark(p, 0)),
+            Some(bits) => marks
+                .iter_mut()
+                .zip(pixels)
+                .zip(bits)
+                .for_each(|(p, &b)| mark(p, b)),
+        }
+    }
+}
+
 /// Rows per band of [`smooth`]: each band convolves its rows plus the kernel's half-width
 /// above and below along x, keeping only the last kernel-length rows of that (a ring of rows
 /// that stays in cache), so no full-frame intermediate is needed.
 const SMOOTH_BAND_ROWS: usize = 128;
 
-/// Separable convolution of the signal with the symmetric `kernel` (odd length, centre tap
-/// in the middle) and zero padding (pixels off the image count as background), bands of rows
-/// in parallel, in single precision. Each output pixel is
-/// `k₀ r(y) + Σ_{j≥1} k_j (r(y − j) + r(y + j))` of the rows `r` convolved along x the same
-/// way, so each tap pair costs one multiplication; the loops run over whole rows so that the
-/// compiler vectorises them across pixels (4 pixels per SSE register). The sums of ~(2·3σ+1)²
-/// terms of a few hundred e⁻ carry f32's relative rounding of ~10⁻⁷, far below the noise
-/// the threshold is set against.
+/// The outputs of [`smooth`], whole images (row-major, `w × h`) or the rows of one band.
+struct Smoothed<S, M> {
+    /// `image − level` ([`super::background::subtract_surface`]).
+    sub: S,
+    /// The smoothed signal (the detection image).
+    detection: S,
+    /// Per pixel, the bits of [`mark`].
+    marks: M,
+}
+
+/// Separable convolution of the signal ([`Signal`]) of `image − level` (`input`) with the
+/// symmetric `kernel` (odd length, centre tap in the middle) and zero padding (pixels off
+/// the image count as background), bands of rows in parallel, in single precision. Each
+/// output pixel is `k₀ r(y) + Σ_{j≥1} k_j (r(y − j) + r(y + j))` of the rows `r` convolved
+/// along x the same way, so each tap pair costs one multiplication; the loops run over whole
+/// rows so that the compiler vectorises them across pixels. The sums of ~(2·3σ+1)² terms of
+/// a few hundred e⁻ carry f32's relative rounding of ~10⁻⁷, far below the noise the
+/// threshold is set against.
 ///
-/// `on_row(y, smoothed, marks)` is called with each smoothed row while it is in cache, to
-/// fill row `y` of the returned per-pixel marks (bits of [`mark`], the threshold of
-/// [`find_footprints`]): no
-/// second full-frame pass over the smoothed image; with [`next_marked`], about 1 ms CPU (of
-/// ~32) less per `detect_sources` of a full ALFOSC frame.
-fn smooth<F>(signal: &Signal, w: usize, h: usize, kernel: &[f32], on_row: F) -> (Vec<f32>, Vec<u8>)
+/// Each band subtracts the level from its own rows as it reaches them (and from the
+/// kernel's half-width of rows on either side, which its neighbours store), so the
+/// subtracted image is made in parallel and never read back from memory, and it sets their
+/// [`mark::UNUSABLE`] marks while the image's row is in cache. `on_row(y, smoothed, marks)`
+/// is then called with each smoothed row while it is in cache, to add the [`mark::ABOVE`]
+/// marks of row `y` (the threshold of [`find_footprints`]): no second full-frame pass over
+/// the smoothed image; with [`next_marked`], about 1 ms CPU (of ~32) less per
+/// `detect_sources` of a full ALFOSC frame.
+fn smooth<F>(input: &DetectionInput, kernel: &[f32], on_row: F) -> Smoothed<Vec<f32>, Vec<u8>>
 where
     F: Fn(usize, &[f32], &mut [u8]) + Sync,
 {
+    let (w, h) = (input.image.width(), input.image.height());
+    let mut out = Smoothed {
+        sub: vec![0.0f32; w * h],
+        detection: vec![0.0f32; w * h],
+        marks: vec![0u8; w * h],
+    };
+    let band_px = w * SMOOTH_BAND_ROWS;
+    if band_px > 0 {
+        out.sub
+            .par_chunks_mut(band_px)
+            .zip(out.detection.par_chunks_mut(band_px))
+            .zip(out.marks.par_chunks_mut(band_px))
+            .enumerate()
+            .for_each(|(band, ((sub, detection), marks))| {
+                let rows = Smoothed {
+                    sub,
+                    detection,
+                    marks,
+                };
+                smooth_band(input, kernel, band * SMOOTH_BAND_ROWS, rows, &on_row);
+            });
+    }
+    out
+}
+
+/// One band of [`smooth`]: image rows `y0 ..` (as many as `rows` holds).
+fn smooth_band<F>(
+    input: &DetectionInput,
+    kernel: &[f32],
+    y0: usize,
+    rows: Smoothed<&mut [f32], &mut [u8]>,
+    on_row: &F,
+) where
+    F: Fn(usize, &[f32], &mut [u8]),
+{
+    let (w, h) = (input.image.width(), input.image.height());
     let half = kernel.len() / 2;
     let taps = kernel.len();
-    let mut out = vec![0.0f32; w * h];
-    let mut marks = vec![0u8; w * h];
-    out.par_chunks_mut(w * SMOOTH_BAND_ROWS)
-        .zip(marks.par_chunks_mut(w * SMOOTH_BAND_ROWS))
-        .enumerate()
-        .for_each(|(band, (dst, band_marks))| {
-            let y0 = band * SMOOTH_BAND_ROWS;
-            // The ring holds the x-convolved rows of the band (y0 ..) and `half` rows on either
-            // side, image row yy in slot (yy + half) % taps; rows off the image are zero.
-            let mut ring = vec![0.0f32; taps * w];
-            // Row yy padded with `half` zeros on either side.
-            let mut padded = vec![0.0f32; w + 2 * half];
-            let slot_of = |yy: usize| (yy % taps) * w;
-            // Fills slot of padded-row index `p` (image row p − half).
-            let convolve_row = |p: usize, ring: &mut [f32], padded: &mut [f32]| {
-                let slot = &mut ring[slot_of(p)..slot_of(p) + w];
-                if p < half || p - half >= h {
-                    slot.fill(0.0);
-                    return;
-                }
-                signal.row_into(p - half, w, &mut padded[half..half + w]);
-                let centre = &padded[half..half + w];
-                for (o, &v) in slot.iter_mut().zip(centre) {
-                    *o = kernel[half] * v;
-                }
-                for j in 1..=half {
-                    let kj = kernel[half + j];
-                    let left = &padded[half - j..half - j + w];
-                    let right = &padded[half + j..half + j + w];
-                    for ((o, &a), &b) in slot.iter_mut().zip(left).zip(right) {
-                        *o += kj * (a + b);
-                    }
-                }
-            };
-            // Padded row index p = y + half for image row y.
-            for p in y0..y0 + 2 * half {
-                convolve_row(p, &mut ring, &mut padded);
+    let y1 = y0 + rows.sub.len() / w;
+    // The ring holds the x-convolved rows of the band (y0 ..) and `half` rows on either
+    // side, image row yy in slot (yy + half) % taps; rows off the image are zero.
+    let mut ring = vec![0.0f32; taps * w];
+    // Row yy's signal padded with `half` zeros on either side.
+    let mut padded = vec![0.0f32; w + 2 * half];
+    // `image − level` of a row of another band (not stored).
+    let mut halo = vec![0.0f32; w];
+    let slot_of = |yy: usize| (yy % taps) * w;
+    // Fills the slot of padded-row index `p` (image row p − half).
+    let mut convolve_row = |p: usize, ring: &mut [f32], sub: &mut [f32], marks: &mut [u8]| {
+        let slot = &mut ring[slot_of(p)..slot_of(p) + w];
+        if p < half || p - half >= h {
+            slot.fill(0.0);
+            return;
+        }
+        let yy = p - half;
+        let values = if (y0..y1).contains(&yy) {
+            let own = (yy - y0) * w..(yy - y0 + 1) * w;
+            input.unusable_row(yy, &mut marks[own.clone()]);
+            &mut sub[own]
+        } else {
+            &mut halo[..]
+        };
+        input.subtract_row(yy, values);
+        signal_row(values, input.bits_row(yy), &mut padded[half..half + w]);
+        convolve_along_x(kernel, &padded, slot);
+    };
+    // Padded row index p = y + half for image row y.
+    for p in y0..y0 + 2 * half {
+        convolve_row(p, &mut ring, rows.sub, rows.marks);
+    }
+    for r in 0..y1 - y0 {
+        let y = y0 + r;
+        convolve_row(y + 2 * half, &mut ring, rows.sub, rows.marks);
+        let row = r * w..(r + 1) * w;
+        let d = &mut rows.detection[row.clone()];
+        let centre = slot_of(y + half);
+        for (o, &v) in d.iter_mut().zip(&ring[centre..centre + w]) {
+            *o = kernel[half] * v;
+        }
+        for j in 1..=half {
+            let kj = kernel[half + j];
+            let (above, below) = (slot_of(y + half - j), slot_of(y + half + j));
+            let above = &ring[above..above + w];
+            let below = &ring[below..below + w];
+            for ((o, &a), &b) in d.iter_mut().zip(above).zip(below) {
+                *o += kj * (a + b);
             }
-            for (r, (d, row_marks)) in dst.chunks_mut(w).zip(band_marks.chunks_mut(w)).enumerate() {
-                let y = y0 + r;
-                convolve_row(y + 2 * half, &mut ring, &mut padded);
-                let centre = slot_of(y + half);
-                for (o, &v) in d.iter_mut().zip(&ring[centre..centre + w]) {
-                    *o = kernel[half] * v;
-                }
-                for j in 1..=half {
-                    let kj = kernel[half + j];
-                    let (above, below) = (slot_of(y + half - j), slot_of(y + half + j));
-                    let above = &ring[above..above + w];
-                    let below = &ring[below..below + w];
-                    for ((o, &a), &b) in d.iter_mut().zip(above).zip(below) {
-                        *o += kj * (a + b);
-                    }
-                }
-                on_row(y, d, row_marks);
-            }
-        });
-    (out, marks)
+        }
+        on_row(y, d, &mut rows.marks[row]);
+    }
+}
+
+/// One row convolved along x: `out[x] = k₀ v[x] + Σ_{j≥1} k_j (v[x − j] + v[x + j])` with
+/// `padded` the row's values with the kernel's half-width of zeros on either side.
+fn convolve_along_x(kernel: &[f32], padded: &[f32], out: &mut [f32]) {
+    let half = kernel.len() / 2;
+    let w = out.len();
+    let centre = &padded[half..half + w];
+    for (o, &v) in out.iter_mut().zip(centre) {
+        *o = kernel[half] * v;
+    }
+    for j in 1..=half {
+        let kj = kernel[half + j];
+        let left = &padded[half - j..half - j + w];
+        let right = &padded[half + j..half + j + w];
+        for ((o, &a), &b) in out.iter_mut().zip(left).zip(right) {
+            *o += kj * (a + b);
+        }
+    }
 }
 
 /// Second moments of positive-weighted pixels: (mean x, mean y, var x, var y, cov xy).
@@ -931,15 +1043,8 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         }
     }
 
-    // Background-subtracted image (NaN kept for the centroids, which skip it) and the
-    // signal used for detection (0 where unusable).
-    let sub = subtract_surface(image, background.level());
     let no_bits: [u8; 0] = [];
     let bits: &[u8] = mask.map_or(&no_bits, |m| m.bits());
-    let signal = Signal {
-        sub: sub.data(),
-        bits,
-    };
     // The smoothed noise is the pixel noise times the kernel's L2 norm.
     let kernel = params.smoothing_fwhm_px.map(gaussian_kernel);
     let noise_factor = kernel
@@ -951,47 +1056,37 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         width: w,
         scale: params.thresh_sigma * noise_factor,
     };
-    let no_bits_row = vec![0u8; w];
-    // Row y of the marks (pixels above threshold, unusable pixels), from row y of the
-    // detection image.
-    let mark_row = |y: usize, smoothed: &[f32], out: &mut [u8]| {
-        let row = y * w..(y + 1) * w;
-        let pixels = &image.data()[row.clone()];
+    // Row y of the marks: pixels above threshold added to the unusable ones, from row y of
+    // the detection image.
+    let mark_row = |y: usize, smoothed: &[f32], marks: &mut [u8]| {
         let rms = threshold.rms.row(y);
-        let row_bits = if bits.is_empty() {
-            &no_bits_row[..]
-        } else {
-            &bits[row]
-        };
-        for ((((o, v), d), r), b) in out
-            .iter_mut()
-            .zip(pixels)
-            .zip(smoothed)
-            .zip(rms.iter())
-            .zip(row_bits)
-        {
+        for ((m, d), r) in marks.iter_mut().zip(smoothed).zip(rms.iter()) {
             let t = threshold.scale * f64::from(*r);
             // Non-short-circuit `&`: no branches, so the loop vectorises.
-            let usable = v.is_finite() & (b & EXCLUDED_PIXELS == 0);
+            let usable = *m & mark::UNUSABLE == 0;
             let above = usable & t.is_finite() & (f64::from(*d) > t);
-            *o = (mark::ABOVE * u8::from(above)) | (mark::UNUSABLE * u8::from(!usable));
+            *m |= mark::ABOVE * u8::from(above);
         }
     };
-    let (detection, mut above) = match kernel {
-        Some(kernel) => {
-            let kernel: Vec<f32> = kernel.iter().map(|&k| k as f32).collect();
-            smooth(&signal, w, h, &kernel, mark_row)
-        }
-        None => {
-            let detection: Vec<f32> = (0..w * h).map(|i| signal.at(i) as f32).collect();
-            let mut above = vec![0u8; w * h];
-            above
-                .par_chunks_mut(w)
-                .zip(detection.par_chunks(w))
-                .enumerate()
-                .for_each(|(y, (out, smoothed))| mark_row(y, smoothed, out));
-            (detection, above)
-        }
+    // Without smoothing the detection image is the signal itself: the kernel [1] (1 × v is
+    // v, bit for bit).
+    let kernel: Vec<f32> = kernel.map_or(vec![1.0], |k| k.iter().map(|&k| k as f32).collect());
+    let input = DetectionInput {
+        image,
+        level: background.level(),
+        bits,
+    };
+    // Background-subtracted image (NaN kept for the centroids, which skip it), the detection
+    // image and the marks.
+    let Smoothed {
+        sub,
+        detection,
+        marks: mut above,
+    } = smooth(&input, &kernel, mark_row);
+    let sub = Image::new(w, h, sub).expect("one value per pixel");
+    let signal = Signal {
+        sub: sub.data(),
+        bits,
     };
 
     // 8-connected labelling by flood fill, in scan order of each footprint's first pixel;
@@ -1519,6 +1614,106 @@ mod tests {
         assert_eq!(child_of((3, 0)), child_of((4, 0)));
     }
 
+    /// The banded smoothing, which subtracts the level and marks the unusable pixels as it
+    /// goes, equals the plain composition to the bit: [`subtract_surface`] of the whole
+    /// image, the signal pixel by pixel, the same f32 sums along x then y over whole images,
+    /// and the marks pixel by pixel; with non-finite and masked pixels, band joins, a level
+    /// evaluated on demand and the kernel [1] of detection without smoothing.
+    #[test]
+    fn banded_smoothing_equals_the_plain_passes() {
+        use super::super::background::{estimate_background_mesh, subtract_surface};
+        for (w, h, fwhm) in [(37, 300, Some(3.0)), (5, 3, Some(2.0)), (64, 290, None)] {
+            let (mut image, _) = field(7);
+            let image = {
+                let data = image.data_mut();
+                data[13] = f32::NAN;
+                data[200] = f32::INFINITY;
+                data[w * 140 + 3] = f32::NEG_INFINITY;
+                let data = data.iter().copied().cycle().take(w * h).collect();
+                Image::new(w, h, data).unwrap()
+            };
+            let mut mask = PixelMask::clear(w, h);
+            for i in (0..w * h).step_by(89) {
+                mask.flag(
+                    i % w,
+                    i / w,
+                    [pixel_flag::COSMIC_RAY, pixel_flag::SATURATED][i % 2],
+                );
+            }
+            let params = BackgroundParams {
+                box_px: 16,
+                ..BackgroundParams::default()
+            };
+            let level = estimate_background_mesh(&image, None, None, &params)
+                .unwrap()
+                .level;
+            let kernel: Vec<f32> = fwhm.map_or(vec![1.0], |f| {
+                gaussian_kernel(f).iter().map(|&k| k as f32).collect()
+            });
+            let half = kernel.len() / 2;
+            let above = |d: f32, m: u8| d > 50.0 && m & mark::UNUSABLE == 0;
+            for bits in [&[][..], mask.bits()] {
+                let input = DetectionInput {
+                    image: &image,
+                    level: &level,
+                    bits,
+                };
+                let banded = smooth(&input, &kernel, |_, d, marks| {
+                    for (m, &v) in marks.iter_mut().zip(d) {
+                        *m |= mark::ABOVE * u8::from(above(v, *m));
+                    }
+                });
+                let sub = subtract_surface(&image, &level);
+                let signal = Signal {
+                    sub: sub.data(),
+                    bits,
+                };
+                let value = |x: i64, y: i64| -> f32 {
+                    let inside = (0..w as i64).contains(&x) && (0..h as i64).contains(&y);
+                    if inside {
+                        signal.at(y as usize * w + x as usize) as f32
+                    } else {
+                        0.0
+                    }
+                };
+                // Along x, then along y, each `k₀ v + Σ k_j (v₋ + v₊)` in that order.
+                let convolve = |at: &dyn Fn(i64) -> f32| {
+                    let mut o = kernel[half] * at(0);
+                    for j in 1..=half {
+                        o += kernel[half + j] * (at(-(j as i64)) + at(j as i64));
+                    }
+                    o
+                };
+                let mut along_x = vec![0.0f32; w * h];
+                for y in 0..h as i64 {
+                    for x in 0..w as i64 {
+                        along_x[y as usize * w + x as usize] = convolve(&|dx| value(x + dx, y));
+                    }
+                }
+                let row_x = |x: i64, y: i64| -> f32 {
+                    if (0..h as i64).contains(&y) {
+                        along_x[y as usize * w + x as usize]
+                    } else {
+                        0.0
+                    }
+                };
+                for i in 0..w * h {
+                    let (x, y) = ((i % w) as i64, (i / w) as i64);
+                    let detection = convolve(&|dy| row_x(x, y + dy));
+                    let v = image.data()[i];
+                    let usable =
+                        v.is_finite() && bits.get(i).is_none_or(|b| b & EXCLUDED_PIXELS == 0);
+                    let unusable = if usable { 0 } else { mark::UNUSABLE };
+                    let marks = unusable | (mark::ABOVE * u8::from(above(detection, unusable)));
+                    let at = format!("{w}x{h} {fwhm:?} mask {} at {i}", !bits.is_empty());
+                    assert_eq!(banded.sub[i].to_bits(), sub.data()[i].to_bits(), "{at}");
+                    assert_eq!(banded.detection[i].to_bits(), detection.to_bits(), "{at}");
+                    assert_eq!(banded.marks[i], marks, "{at}");
+                }
+            }
+        }
+    }
+
     /// The banded single-precision smoothing equals the direct f64 sum over the kernel's
     /// taps, pixel by pixel, within f32 rounding, at the image's edges and band joins.
     #[test]
@@ -1540,8 +1735,11 @@ mod tests {
                     0.0
                 }
             };
-            let signal = Signal {
-                sub: &sub,
+            let image = Image::new(w, h, sub.clone()).unwrap();
+            let zero = Image::filled(w, h, 0.0);
+            let input = DetectionInput {
+                image: &image,
+                level: &zero,
                 bits: &[],
             };
             let kernel = gaussian_kernel(fwhm);
@@ -1563,7 +1761,7 @@ mod tests {
                 }
             }
             let kernel_f32: Vec<f32> = kernel.iter().map(|&k| k as f32).collect();
-            let (out, _) = smooth(&signal, w, h, &kernel_f32, |_, _, _| {});
+            let out = smooth(&input, &kernel_f32, |_, _, _| {}).detection;
             for y in 0..h {
                 for x in 0..w {
                     let (mut s, mut a) = (0.0, 0.0);
