@@ -341,71 +341,61 @@ impl Signal<'_> {
     }
 }
 
-/// The signal ([`Signal`]) of one row: `values` of the subtracted image where finite and not
-/// flagged [`EXCLUDED_PIXELS`] in `bits` (`None`: no mask), 0 elsewhere, into `out` (f32:
-/// the smoothing sums in single precision).
-fn signal_row(values: &[f32], bits: Option<&[u8]>, out: &mut [f32]) {
-    match bits {
-        None => {
-            for (o, &v) in out.iter_mut().zip(values) {
-                *o = if v.is_finite() { v } else { 0.0 };
-            }
-        }
-        Some(bits) => {
-            for ((o, &v), &b) in out.iter_mut().zip(values).zip(bits) {
-                *o = if v.is_finite() && b & EXCLUDED_PIXELS == 0 {
-                    v
-                } else {
-                    0.0
-                };
-            }
-        }
-    }
-}
-
 /// What [`smooth`] reads: the image, its background level and the mask's bits. Each row is
 /// subtracted where the smoothing needs it (the subtracted image is stored as it is made,
-/// not read back from memory), and the [`mark::UNUSABLE`] marks are set while the image's
-/// row is in cache.
+/// not read back from memory), and its [`mark::UNUSABLE`] marks and its signal are made in
+/// the same pass, while the image's row is in cache.
 struct DetectionInput<'a> {
     image: &'a Image,
     level: &'a dyn Surface,
     /// The mask's bits, or empty without a mask.
     bits: &'a [u8],
+    /// A row of zeros: the bits of a row without a mask.
+    no_bits: Vec<u8>,
 }
 
-impl DetectionInput<'_> {
-    /// The mask's bits of row `y` (`None` without a mask).
-    fn bits_row(&self, y: usize) -> Option<&[u8]> {
-        let w = self.image.width();
-        (!self.bits.is_empty()).then(|| &self.bits[y * w..(y + 1) * w])
-    }
+/// What [`DetectionInput::row`] makes of one image row (`w` values each).
+struct RowOut<'a> {
+    /// `image − level`.
+    sub: &'a mut [f32],
+    /// [`mark::UNUSABLE`] or 0.
+    marks: &'a mut [u8],
+    /// The signal ([`Signal`]).
+    signal: &'a mut [f32],
+}
 
-    /// Row `y` of `image − level` into `sub` (NaN where either is NaN): the operation of
-    /// [`super::background::subtract_surface`], pixel for pixel.
-    fn subtract_row(&self, y: usize, sub: &mut [f32]) {
-        let level = self.level.row(y);
-        for ((s, v), l) in sub.iter_mut().zip(self.image.row(y)).zip(level.iter()) {
-            *s = v - l;
+impl<'a> DetectionInput<'a> {
+    fn new(image: &'a Image, level: &'a dyn Surface, mask: Option<&'a PixelMask>) -> Self {
+        DetectionInput {
+            image,
+            level,
+            bits: mask.map_or(&[], |m| m.bits()),
+            no_bits: vec![0; image.width()],
         }
     }
 
-    /// [`mark::UNUSABLE`] (the pixel not finite in the image or flagged [`EXCLUDED_PIXELS`])
-    /// or 0 for each pixel of row `y` into `marks`.
-    fn unusable_row(&self, y: usize, marks: &mut [u8]) {
-        let pixels = self.image.row(y);
-        let mark = |(m, v): (&mut u8, &f32), flags: u8| {
-            // Non-short-circuit `&`: no branches, so the loop vectorises.
-            let usable = v.is_finite() & (flags & EXCLUDED_PIXELS == 0);
-            *m = mark::UNUSABLE * u8::from(!usable);
+    /// Row `y`, in one pass: `image − level` (NaN where either is NaN: the operation of
+    /// [`super::background::subtract_surface`], pixel for pixel); [`mark::UNUSABLE`] where
+    /// the image's pixel is not finite or is flagged [`EXCLUDED_PIXELS`], else 0; and the
+    /// signal, `image − level` where that is finite and the pixel not flagged, else 0 (f32:
+    /// the smoothing sums in single precision). `level_row` is scratch (`w` values).
+    fn row(&self, y: usize, level_row: &mut [f32], out: RowOut) {
+        let w = self.image.width();
+        let bits = if self.bits.is_empty() {
+            &self.no_bits[..]
+        } else {
+            &self.bits[y * w..(y + 1) * w]
         };
-        match self.bits_row(y) {
-            None => marks.iter_mut().zip(pixels).for_each(|p| mark(p, 0)),
-            Some(bits) => marks
-                .iter_mut()
-                .zip(pixels)
-                .zip(bits)
-                .for_each(|(p, &b)| mark(p, b)),
+        let level = self.level.row_in(y, level_row);
+        let pixels = self.image.row(y).iter().zip(level).zip(bits);
+        let outputs = out.sub.iter_mut().zip(out.marks.iter_mut()).zip(out.signal);
+        for (((sub, mark), signal), ((&v, &l), &b)) in outputs.zip(pixels) {
+            let d = v - l;
+            // Non-short-circuit `&` and `|`: no branches, so the loop vectorises.
+            let flagged = b & EXCLUDED_PIXELS != 0;
+            *sub = d;
+            *mark = mark::UNUSABLE * u8::from(!v.is_finite() | flagged);
+            *signal = if d.is_finite() & !flagged { d } else { 0.0 };
         }
     }
 }
@@ -437,14 +427,15 @@ struct Smoothed<S, M> {
 /// Each band subtracts the level from its own rows as it reaches them (and from the
 /// kernel's half-width of rows on either side, which its neighbours store), so the
 /// subtracted image is made in parallel and never read back from memory, and it sets their
-/// [`mark::UNUSABLE`] marks while the image's row is in cache. `on_row(y, smoothed, marks)`
-/// is then called with each smoothed row while it is in cache, to add the [`mark::ABOVE`]
-/// marks of row `y` (the threshold of [`find_footprints`]): no second full-frame pass over
-/// the smoothed image; with [`next_marked`], about 1 ms CPU (of ~32) less per
-/// `detect_sources` of a full ALFOSC frame.
+/// [`mark::UNUSABLE`] marks in the same pass ([`DetectionInput::row`]).
+/// `on_row(y, smoothed, marks, scratch)` is then called with each smoothed row while it is
+/// in cache, to add the [`mark::ABOVE`] marks of row `y` (the threshold of
+/// [`find_footprints`]; `scratch`: a row of `w` values to use at will): no second
+/// full-frame pass over the smoothed image; with [`next_marked`], about 1 ms CPU (of ~32)
+/// less per `detect_sources` of a full ALFOSC frame.
 fn smooth<F>(input: &DetectionInput, kernel: &[f32], on_row: F) -> Smoothed<Vec<f32>, Vec<u8>>
 where
-    F: Fn(usize, &[f32], &mut [u8]) + Sync,
+    F: Fn(usize, &[f32], &mut [u8], &mut [f32]) + Sync,
 {
     let (w, h) = (input.image.width(), input.image.height());
     let mut out = Smoothed {
@@ -479,7 +470,7 @@ fn smooth_band<F>(
     rows: Smoothed<&mut [f32], &mut [u8]>,
     on_row: &F,
 ) where
-    F: Fn(usize, &[f32], &mut [u8]),
+    F: Fn(usize, &[f32], &mut [u8], &mut [f32]),
 {
     let (w, h) = (input.image.width(), input.image.height());
     let half = kernel.len() / 2;
@@ -490,8 +481,10 @@ fn smooth_band<F>(
     let mut ring = vec![0.0f32; taps * w];
     // Row yy's signal padded with `half` zeros on either side.
     let mut padded = vec![0.0f32; w + 2 * half];
-    // `image − level` of a row of another band (not stored).
-    let mut halo = vec![0.0f32; w];
+    // Rows of scratch (for the level, for `on_row`), and the subtracted row and marks of a
+    // row of another band (not stored).
+    let (mut level_row, mut scratch) = (vec![0.0f32; w], vec![0.0f32; w]);
+    let (mut halo, mut halo_marks) = (vec![0.0f32; w], vec![0u8; w]);
     let slot_of = |yy: usize| (yy % taps) * w;
     // Fills the slot of padded-row index `p` (image row p − half).
     let mut convolve_row = |p: usize, ring: &mut [f32], sub: &mut [f32], marks: &mut [u8]| {
@@ -501,15 +494,22 @@ fn smooth_band<F>(
             return;
         }
         let yy = p - half;
-        let values = if (y0..y1).contains(&yy) {
+        let signal = &mut padded[half..half + w];
+        let out = if (y0..y1).contains(&yy) {
             let own = (yy - y0) * w..(yy - y0 + 1) * w;
-            input.unusable_row(yy, &mut marks[own.clone()]);
-            &mut sub[own]
+            RowOut {
+                sub: &mut sub[own.clone()],
+                marks: &mut marks[own],
+                signal,
+            }
         } else {
-            &mut halo[..]
+            RowOut {
+                sub: &mut halo,
+                marks: &mut halo_marks,
+                signal,
+            }
         };
-        input.subtract_row(yy, values);
-        signal_row(values, input.bits_row(yy), &mut padded[half..half + w]);
+        input.row(yy, &mut level_row, out);
         convolve_along_x(kernel, &padded, slot);
     };
     // Padded row index p = y + half for image row y.
@@ -534,7 +534,7 @@ fn smooth_band<F>(
                 *o += kj * (a + b);
             }
         }
-        on_row(y, d, &mut rows.marks[row]);
+        on_row(y, d, &mut rows.marks[row], &mut scratch);
     }
 }
 
@@ -1058,9 +1058,9 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
     };
     // Row y of the marks: pixels above threshold added to the unusable ones, from row y of
     // the detection image.
-    let mark_row = |y: usize, smoothed: &[f32], marks: &mut [u8]| {
-        let rms = threshold.rms.row(y);
-        for ((m, d), r) in marks.iter_mut().zip(smoothed).zip(rms.iter()) {
+    let mark_row = |y: usize, smoothed: &[f32], marks: &mut [u8], scratch: &mut [f32]| {
+        let rms = threshold.rms.row_in(y, scratch);
+        for ((m, d), r) in marks.iter_mut().zip(smoothed).zip(rms) {
             let t = threshold.scale * f64::from(*r);
             // Non-short-circuit `&`: no branches, so the loop vectorises.
             let usable = *m & mark::UNUSABLE == 0;
@@ -1071,11 +1071,7 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
     // Without smoothing the detection image is the signal itself: the kernel [1] (1 × v is
     // v, bit for bit).
     let kernel: Vec<f32> = kernel.map_or(vec![1.0], |k| k.iter().map(|&k| k as f32).collect());
-    let input = DetectionInput {
-        image,
-        level: background.level(),
-        bits,
-    };
+    let input = DetectionInput::new(image, background.level(), mask);
     // Background-subtracted image (NaN kept for the centroids, which skip it), the detection
     // image and the marks.
     let Smoothed {
@@ -1652,13 +1648,10 @@ mod tests {
             });
             let half = kernel.len() / 2;
             let above = |d: f32, m: u8| d > 50.0 && m & mark::UNUSABLE == 0;
-            for bits in [&[][..], mask.bits()] {
-                let input = DetectionInput {
-                    image: &image,
-                    level: &level,
-                    bits,
-                };
-                let banded = smooth(&input, &kernel, |_, d, marks| {
+            for mask in [None, Some(&mask)] {
+                let bits = mask.map_or(&[][..], |m| m.bits());
+                let input = DetectionInput::new(&image, &level, mask);
+                let banded = smooth(&input, &kernel, |_, d, marks, _| {
                     for (m, &v) in marks.iter_mut().zip(d) {
                         *m |= mark::ABOVE * u8::from(above(v, *m));
                     }
@@ -1737,11 +1730,7 @@ mod tests {
             };
             let image = Image::new(w, h, sub.clone()).unwrap();
             let zero = Image::filled(w, h, 0.0);
-            let input = DetectionInput {
-                image: &image,
-                level: &zero,
-                bits: &[],
-            };
+            let input = DetectionInput::new(&image, &zero, None);
             let kernel = gaussian_kernel(fwhm);
             let half = (kernel.len() / 2) as i64;
             // The direct convolution in f64 and the same of |values| (the scale of the
@@ -1761,7 +1750,7 @@ mod tests {
                 }
             }
             let kernel_f32: Vec<f32> = kernel.iter().map(|&k| k as f32).collect();
-            let out = smooth(&input, &kernel_f32, |_, _, _| {}).detection;
+            let out = smooth(&input, &kernel_f32, |_, _, _, _| {}).detection;
             for y in 0..h {
                 for x in 0..w {
                     let (mut s, mut a) = (0.0, 0.0);
