@@ -995,13 +995,25 @@ fn next_marked(marks: &[u8], start: usize) -> Option<usize> {
     Some(start + offset + tail)
 }
 
-/// Steps 1–3 of the module notes and the isophotal measurements of step 4.
-fn find_footprints<B: BackgroundMaps + ?Sized>(
+/// Steps 1 and 2 of the module notes: the footprints of the pixels above threshold, before
+/// the minimum area, with what their deblending and measurements read.
+struct Labelled<'a> {
+    /// `image − level`.
+    sub: Image,
+    /// The smoothed signal.
+    detection: Vec<f32>,
+    threshold: Threshold<'a>,
+    /// The pixels of each footprint, and whether it touches an unusable pixel.
+    footprints: Vec<(Vec<(usize, usize)>, bool)>,
+}
+
+/// Steps 1 and 2 of the module notes ([`Labelled`]), the parameters checked.
+fn label_footprints<'a, B: BackgroundMaps + ?Sized>(
     image: &Image,
-    background: &B,
+    background: &'a B,
     mask: Option<&PixelMask>,
     params: &DetectParams,
-) -> Result<Footprints, DetectError> {
+) -> Result<Labelled<'a>, DetectError> {
     let (w, h) = (image.width(), image.height());
     if w == 0 || h == 0 {
         return Err(DetectError::EmptyImage {
@@ -1043,8 +1055,6 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         }
     }
 
-    let no_bits: [u8; 0] = [];
-    let bits: &[u8] = mask.map_or(&no_bits, |m| m.bits());
     // The smoothed noise is the pixel noise times the kernel's L2 norm.
     let kernel = params.smoothing_fwhm_px.map(gaussian_kernel);
     let noise_factor = kernel
@@ -1080,10 +1090,6 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         marks: mut above,
     } = smooth(&input, &kernel, mark_row);
     let sub = Image::new(w, h, sub).expect("one value per pixel");
-    let signal = Signal {
-        sub: sub.data(),
-        bits,
-    };
 
     // 8-connected labelling by flood fill, in scan order of each footprint's first pixel;
     // a pixel loses its ABOVE mark when it joins a footprint. The neighbourhoods read also
@@ -1115,28 +1121,78 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         }
         footprints.push((pixels, touches));
     }
+    Ok(Labelled {
+        sub,
+        detection,
+        threshold,
+        footprints,
+    })
+}
 
-    // Measurements that do not need the window.
-    let mut partial: Vec<Partial> = Vec::new();
-    for (footprint, touches) in footprints {
-        if footprint.len() < params.min_area_px {
-            continue;
-        }
-        // Local maxima of the smoothed image, and deblending between the significant ones.
+/// A footprint deblended (step 3 of the module notes): its children, whether they touch an
+/// unusable pixel (`None`: to be found per child, see [`footprint_flags`]), and whether it
+/// was blended.
+struct Deblended {
+    children: Vec<Vec<(usize, usize)>>,
+    masked: Option<bool>,
+    blended: bool,
+}
+
+impl Labelled<'_> {
+    /// Deblends `footprint` (`touches`: whether it touches an unusable pixel) between the
+    /// significant local maxima of the smoothed image.
+    fn deblend(
+        &self,
+        footprint: Vec<(usize, usize)>,
+        touches: bool,
+        params: &DetectParams,
+    ) -> Deblended {
+        let (w, h) = (self.sub.width(), self.sub.height());
+        let detection = &self.detection;
         let peaks: Vec<usize> = footprint
             .iter()
-            .filter(|&&(x, y)| is_local_peak(&detection, w, h, x, y))
+            .filter(|&&(x, y)| is_local_peak(detection, w, h, x, y))
             .map(|&(x, y)| y * w + x)
             .collect();
-        let seeds = significant_peaks(&peaks, &detection, &threshold, w, params);
+        let seeds = significant_peaks(&peaks, detection, &self.threshold, w, params);
         // A child touches an unusable pixel only if its footprint does.
         let (children, masked) = if seeds.len() >= 2 && params.deblend {
-            let children = watershed_split(&footprint, &seeds, &detection, w, params.min_area_px);
+            let children = watershed_split(&footprint, &seeds, detection, w, params.min_area_px);
             (children, (!touches).then_some(false))
         } else {
             (vec![footprint], Some(touches))
         };
-        let blended = seeds.len() >= 2;
+        Deblended {
+            children,
+            masked,
+            blended: seeds.len() >= 2,
+        }
+    }
+}
+
+/// Steps 1–3 of the module notes and the isophotal measurements of step 4.
+fn find_footprints<B: BackgroundMaps + ?Sized>(
+    image: &Image,
+    background: &B,
+    mask: Option<&PixelMask>,
+    params: &DetectParams,
+) -> Result<Footprints, DetectError> {
+    let mut labelled = label_footprints(image, background, mask, params)?;
+    let signal = Signal {
+        sub: labelled.sub.data(),
+        bits: mask.map_or(&[], |m| m.bits()),
+    };
+    // Measurements that do not need the window.
+    let mut partial: Vec<Partial> = Vec::new();
+    for (footprint, touches) in std::mem::take(&mut labelled.footprints) {
+        if footprint.len() < params.min_area_px {
+            continue;
+        }
+        let Deblended {
+            children,
+            masked,
+            blended,
+        } = labelled.deblend(footprint, touches, params);
         for pixels in children {
             let p = measure_footprint(pixels, blended, masked, &signal, image, mask, params);
             if let Some(p) = p {
@@ -1145,7 +1201,10 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         }
     }
     partial.sort_by(|p, q| q.source.flux.total_cmp(&p.source.flux));
-    Ok(Footprints { sub, partial })
+    Ok(Footprints {
+        sub: labelled.sub,
+        partial,
+    })
 }
 
 /// The footprints of a detection, deblended and measured up to their FWHM, brightest first,
@@ -1183,6 +1242,56 @@ pub fn detect_segmentation<B: BackgroundMaps + ?Sized>(
         width: w,
         height: h,
         labels: footprints.labels(w, h),
+    })
+}
+
+/// The pixels of the sources of [`detect_segmentation`] grown by `dilate_px`: its map's
+/// [`Segmentation::to_exclusion_mask`], pixel for pixel, without measuring the sources or
+/// labelling them in flux order (what a source mask for a second background pass needs).
+///
+/// A footprint or deblended child is a source of the segmentation when its isophotal moments
+/// exist, i.e. when one of its pixels has a positive signal ([`isophotal_moments`]). The
+/// children of a footprint share out its pixels, so a footprint whose every pixel has a
+/// positive signal is all sources however it deblends: only the others are deblended.
+pub fn detect_source_mask<B: BackgroundMaps + ?Sized>(
+    image: &Image,
+    background: &B,
+    mask: Option<&PixelMask>,
+    params: &DetectParams,
+    dilate_px: f64,
+) -> Result<ExclusionMask, DetectError> {
+    let (w, h) = (image.width(), image.height());
+    let mut labelled = label_footprints(image, background, mask, params)?;
+    let signal = Signal {
+        sub: labelled.sub.data(),
+        bits: mask.map_or(&[], |m| m.bits()),
+    };
+    let positive = |&(x, y): &(usize, usize)| signal.at(y * w + x) > 0.0;
+    let mut excluded = vec![false; w * h];
+    let mut exclude = |pixels: &[(usize, usize)]| {
+        for &(x, y) in pixels {
+            excluded[y * w + x] = true;
+        }
+    };
+    for (footprint, touches) in std::mem::take(&mut labelled.footprints) {
+        if footprint.len() < params.min_area_px {
+            continue;
+        }
+        if footprint.iter().all(positive) {
+            exclude(&footprint);
+            continue;
+        }
+        for child in labelled.deblend(footprint, touches, params).children {
+            if child.iter().any(positive) {
+                exclude(&child);
+            }
+        }
+    }
+    let sources = ExclusionMask::from_flags(w, h, excluded);
+    Ok(if dilate_px > 0.0 {
+        sources.dilated(dilate_px)
+    } else {
+        sources
     })
 }
 
@@ -1608,6 +1717,63 @@ mod tests {
         assert_eq!(children.len(), 2, "{children:?}");
         assert_ne!(child_of((4, 0)), child_of((0, 1)), "{children:?}");
         assert_eq!(child_of((3, 0)), child_of((4, 0)));
+    }
+
+    /// The source mask made without measuring the sources equals the segmentation's exclusion
+    /// mask, pixel for pixel: faint and blended stars, noise footprints with non-positive
+    /// pixels (a low threshold), masked and non-finite pixels, with and without deblending,
+    /// smoothing and dilation.
+    #[test]
+    fn source_mask_equals_the_segmentation_mask() {
+        let (mut img, _) = field(9);
+        for (x, y, flux) in [
+            (80.0, 80.0, 900.0),
+            (84.5, 82.0, 700.0),
+            (120.3, 30.6, 250.0),
+        ] {
+            add_moffat(&mut img, x, y, 4.0, flux);
+        }
+        img.set(51, 41, f32::NAN);
+        let mut mask = PixelMask::clear(img.width(), img.height());
+        mask.flag(150, 61, pixel_flag::COSMIC_RAY);
+        mask.flag(10, 10, pixel_flag::BAD);
+        let params = BackgroundParams {
+            box_px: 32,
+            ..BackgroundParams::default()
+        };
+        let background = estimate_background(&img, Some(&mask), None, &params).unwrap();
+        let mut non_positive = false;
+        for (thresh_sigma, smoothing_fwhm_px) in [(5.0, Some(3.0)), (1.5, Some(2.0)), (1.0, None)] {
+            for (deblend, min_area_px) in [(true, 5), (false, 5), (true, 1)] {
+                let detect = DetectParams {
+                    thresh_sigma,
+                    smoothing_fwhm_px,
+                    deblend,
+                    min_area_px,
+                    ..DetectParams::default()
+                };
+                let segmentation =
+                    detect_segmentation(&img, &background, Some(&mask), &detect).unwrap();
+                let sub = background.subtract(&img).unwrap();
+                non_positive |= segmentation
+                    .labels
+                    .iter()
+                    .zip(sub.data())
+                    .any(|(&l, &v)| l != 0 && v <= 0.0);
+                for dilate_px in [0.0, 1.5] {
+                    let got =
+                        detect_source_mask(&img, &background, Some(&mask), &detect, dilate_px)
+                            .unwrap();
+                    let expected = segmentation.to_exclusion_mask(dilate_px);
+                    assert!(expected.count() > 0);
+                    assert_eq!(got, expected, "{detect:?} dilated {dilate_px}");
+                }
+            }
+        }
+        assert!(
+            non_positive,
+            "no footprint with a non-positive pixel was tested"
+        );
     }
 
     /// The banded smoothing, which subtracts the level and marks the unusable pixels as it
