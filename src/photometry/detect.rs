@@ -47,8 +47,8 @@ use thiserror::Error;
 use rayon::prelude::*;
 
 use super::background::{
-    estimate_background, subtract_surface, Background, BackgroundError, BackgroundMaps,
-    BackgroundParams, ExclusionMask, Surface,
+    estimate_background, Background, BackgroundError, BackgroundMaps, BackgroundParams,
+    ExclusionMask, Surface,
 };
 use super::centroid::{
     moffat_2d_fit, moffat_2d_fit_fixed_beta, windowed_centroid_masked, Foreign, GaussianFitParams,
@@ -261,7 +261,7 @@ pub struct Detection {
     /// its FWHM fit starts.
     pub isophotal_sigma_px: Vec<f64>,
     /// The background-subtracted image the sources were measured on,
-    /// `image − level` ([`subtract_surface`]; non-finite pixels kept): what
+    /// `image − level` ([`super::background::subtract_surface`]; non-finite pixels kept): what
     /// [`Detection::source_fwhm_px`] fits, kept so that callers need not subtract again.
     pub subtracted: Image,
 }
@@ -339,23 +339,63 @@ impl Signal<'_> {
             0.0
         }
     }
+}
 
-    /// Row `y` (`w` pixels) into `out` (f32: the smoothing sums in single precision).
-    fn row_into(&self, y: usize, w: usize, out: &mut [f32]) {
-        let values = &self.sub[y * w..(y + 1) * w];
-        if self.bits.is_empty() {
-            for (o, &v) in out.iter_mut().zip(values) {
-                *o = if v.is_finite() { v } else { 0.0 };
-            }
+/// What [`smooth`] reads: the image, its background level and the mask's bits. Each row is
+/// subtracted where the smoothing needs it (the subtracted image is stored as it is made,
+/// not read back from memory), and its [`mark::UNUSABLE`] marks and its signal are made in
+/// the same pass, while the image's row is in cache.
+struct DetectionInput<'a> {
+    image: &'a Image,
+    level: &'a dyn Surface,
+    /// The mask's bits, or empty without a mask.
+    bits: &'a [u8],
+    /// A row of zeros: the bits of a row without a mask.
+    no_bits: Vec<u8>,
+}
+
+/// What [`DetectionInput::row`] makes of one image row (`w` values each).
+struct RowOut<'a> {
+    /// `image − level`.
+    sub: &'a mut [f32],
+    /// [`mark::UNUSABLE`] or 0.
+    marks: &'a mut [u8],
+    /// The signal ([`Signal`]).
+    signal: &'a mut [f32],
+}
+
+impl<'a> DetectionInput<'a> {
+    fn new(image: &'a Image, level: &'a dyn Surface, mask: Option<&'a PixelMask>) -> Self {
+        DetectionInput {
+            image,
+            level,
+            bits: mask.map_or(&[], |m| m.bits()),
+            no_bits: vec![0; image.width()],
+        }
+    }
+
+    /// Row `y`, in one pass: `image − level` (NaN where either is NaN: the operation of
+    /// [`super::background::subtract_surface`], pixel for pixel); [`mark::UNUSABLE`] where
+    /// the image's pixel is not finite or is flagged [`EXCLUDED_PIXELS`], else 0; and the
+    /// signal, `image − level` where that is finite and the pixel not flagged, else 0 (f32:
+    /// the smoothing sums in single precision). `level_row` is scratch (`w` values).
+    fn row(&self, y: usize, level_row: &mut [f32], out: RowOut) {
+        let w = self.image.width();
+        let bits = if self.bits.is_empty() {
+            &self.no_bits[..]
         } else {
-            let bits = &self.bits[y * w..(y + 1) * w];
-            for ((o, &v), &b) in out.iter_mut().zip(values).zip(bits) {
-                *o = if v.is_finite() && b & EXCLUDED_PIXELS == 0 {
-                    v
-                } else {
-                    0.0
-                };
-            }
+            &self.bits[y * w..(y + 1) * w]
+        };
+        let level = self.level.row_in(y, level_row);
+        let pixels = self.image.row(y).iter().zip(level).zip(bits);
+        let outputs = out.sub.iter_mut().zip(out.marks.iter_mut()).zip(out.signal);
+        for (((sub, mark), signal), ((&v, &l), &b)) in outputs.zip(pixels) {
+            let d = v - l;
+            // Non-short-circuit `&` and `|`: no branches, so the loop vectorises.
+            let flagged = b & EXCLUDED_PIXELS != 0;
+            *sub = d;
+            *mark = mark::UNUSABLE * u8::from(!v.is_finite() | flagged);
+            *signal = if d.is_finite() & !flagged { d } else { 0.0 };
         }
     }
 }
@@ -365,84 +405,156 @@ impl Signal<'_> {
 /// that stays in cache), so no full-frame intermediate is needed.
 const SMOOTH_BAND_ROWS: usize = 128;
 
-/// Separable convolution of the signal with the symmetric `kernel` (odd length, centre tap
-/// in the middle) and zero padding (pixels off the image count as background), bands of rows
-/// in parallel, in single precision. Each output pixel is
-/// `k₀ r(y) + Σ_{j≥1} k_j (r(y − j) + r(y + j))` of the rows `r` convolved along x the same
-/// way, so each tap pair costs one multiplication; the loops run over whole rows so that the
-/// compiler vectorises them across pixels (4 pixels per SSE register). The sums of ~(2·3σ+1)²
-/// terms of a few hundred e⁻ carry f32's relative rounding of ~10⁻⁷, far below the noise
-/// the threshold is set against.
+/// The outputs of [`smooth`], whole images (row-major, `w × h`) or the rows of one band.
+struct Smoothed<S, M> {
+    /// `image − level` ([`super::background::subtract_surface`]).
+    sub: S,
+    /// The smoothed signal (the detection image).
+    detection: S,
+    /// Per pixel, the bits of [`mark`].
+    marks: M,
+}
+
+/// Separable convolution of the signal ([`Signal`]) of `image − level` (`input`) with the
+/// symmetric `kernel` (odd length, centre tap in the middle) and zero padding (pixels off
+/// the image count as background), bands of rows in parallel, in single precision. Each
+/// output pixel is `k₀ r(y) + Σ_{j≥1} k_j (r(y − j) + r(y + j))` of the rows `r` convolved
+/// along x the same way, so each tap pair costs one multiplication; the loops run over whole
+/// rows so that the compiler vectorises them across pixels. The sums of ~(2·3σ+1)² terms of
+/// a few hundred e⁻ carry f32's relative rounding of ~10⁻⁷, far below the noise the
+/// threshold is set against.
 ///
-/// `on_row(y, smoothed, marks)` is called with each smoothed row while it is in cache, to
-/// fill row `y` of the returned per-pixel marks (bits of [`mark`], the threshold of
-/// [`find_footprints`]): no
-/// second full-frame pass over the smoothed image; with [`next_marked`], about 1 ms CPU (of
-/// ~32) less per `detect_sources` of a full ALFOSC frame.
-fn smooth<F>(signal: &Signal, w: usize, h: usize, kernel: &[f32], on_row: F) -> (Vec<f32>, Vec<u8>)
+/// Each band subtracts the level from its own rows as it reaches them (and from the
+/// kernel's half-width of rows on either side, which its neighbours store), so the
+/// subtracted image is made in parallel and never read back from memory, and it sets their
+/// [`mark::UNUSABLE`] marks in the same pass ([`DetectionInput::row`]).
+/// `on_row(y, smoothed, marks, scratch)` is then called with each smoothed row while it is
+/// in cache, to add the [`mark::ABOVE`] marks of row `y` (the threshold of
+/// [`find_footprints`]; `scratch`: a row of `w` values to use at will): no second
+/// full-frame pass over the smoothed image; with [`next_marked`], about 1 ms CPU (of ~32)
+/// less per `detect_sources` of a full ALFOSC frame.
+fn smooth<F>(input: &DetectionInput, kernel: &[f32], on_row: F) -> Smoothed<Vec<f32>, Vec<u8>>
 where
-    F: Fn(usize, &[f32], &mut [u8]) + Sync,
+    F: Fn(usize, &[f32], &mut [u8], &mut [f32]) + Sync,
 {
+    let (w, h) = (input.image.width(), input.image.height());
+    let mut out = Smoothed {
+        sub: vec![0.0f32; w * h],
+        detection: vec![0.0f32; w * h],
+        marks: vec![0u8; w * h],
+    };
+    let band_px = w * SMOOTH_BAND_ROWS;
+    if band_px > 0 {
+        out.sub
+            .par_chunks_mut(band_px)
+            .zip(out.detection.par_chunks_mut(band_px))
+            .zip(out.marks.par_chunks_mut(band_px))
+            .enumerate()
+            .for_each(|(band, ((sub, detection), marks))| {
+                let rows = Smoothed {
+                    sub,
+                    detection,
+                    marks,
+                };
+                smooth_band(input, kernel, band * SMOOTH_BAND_ROWS, rows, &on_row);
+            });
+    }
+    out
+}
+
+/// One band of [`smooth`]: image rows `y0 ..` (as many as `rows` holds).
+fn smooth_band<F>(
+    input: &DetectionInput,
+    kernel: &[f32],
+    y0: usize,
+    rows: Smoothed<&mut [f32], &mut [u8]>,
+    on_row: &F,
+) where
+    F: Fn(usize, &[f32], &mut [u8], &mut [f32]),
+{
+    let (w, h) = (input.image.width(), input.image.height());
     let half = kernel.len() / 2;
     let taps = kernel.len();
-    let mut out = vec![0.0f32; w * h];
-    let mut marks = vec![0u8; w * h];
-    out.par_chunks_mut(w * SMOOTH_BAND_ROWS)
-        .zip(marks.par_chunks_mut(w * SMOOTH_BAND_ROWS))
-        .enumerate()
-        .for_each(|(band, (dst, band_marks))| {
-            let y0 = band * SMOOTH_BAND_ROWS;
-            // The ring holds the x-convolved rows of the band (y0 ..) and `half` rows on either
-            // side, image row yy in slot (yy + half) % taps; rows off the image are zero.
-            let mut ring = vec![0.0f32; taps * w];
-            // Row yy padded with `half` zeros on either side.
-            let mut padded = vec![0.0f32; w + 2 * half];
-            let slot_of = |yy: usize| (yy % taps) * w;
-            // Fills slot of padded-row index `p` (image row p − half).
-            let convolve_row = |p: usize, ring: &mut [f32], padded: &mut [f32]| {
-                let slot = &mut ring[slot_of(p)..slot_of(p) + w];
-                if p < half || p - half >= h {
-                    slot.fill(0.0);
-                    return;
-                }
-                signal.row_into(p - half, w, &mut padded[half..half + w]);
-                let centre = &padded[half..half + w];
-                for (o, &v) in slot.iter_mut().zip(centre) {
-                    *o = kernel[half] * v;
-                }
-                for j in 1..=half {
-                    let kj = kernel[half + j];
-                    let left = &padded[half - j..half - j + w];
-                    let right = &padded[half + j..half + j + w];
-                    for ((o, &a), &b) in slot.iter_mut().zip(left).zip(right) {
-                        *o += kj * (a + b);
-                    }
-                }
-            };
-            // Padded row index p = y + half for image row y.
-            for p in y0..y0 + 2 * half {
-                convolve_row(p, &mut ring, &mut padded);
+    let y1 = y0 + rows.sub.len() / w;
+    // The ring holds the x-convolved rows of the band (y0 ..) and `half` rows on either
+    // side, image row yy in slot (yy + half) % taps; rows off the image are zero.
+    let mut ring = vec![0.0f32; taps * w];
+    // Row yy's signal padded with `half` zeros on either side.
+    let mut padded = vec![0.0f32; w + 2 * half];
+    // Rows of scratch (for the level, for `on_row`), and the subtracted row and marks of a
+    // row of another band (not stored).
+    let (mut level_row, mut scratch) = (vec![0.0f32; w], vec![0.0f32; w]);
+    let (mut halo, mut halo_marks) = (vec![0.0f32; w], vec![0u8; w]);
+    let slot_of = |yy: usize| (yy % taps) * w;
+    // Fills the slot of padded-row index `p` (image row p − half).
+    let mut convolve_row = |p: usize, ring: &mut [f32], sub: &mut [f32], marks: &mut [u8]| {
+        let slot = &mut ring[slot_of(p)..slot_of(p) + w];
+        if p < half || p - half >= h {
+            slot.fill(0.0);
+            return;
+        }
+        let yy = p - half;
+        let signal = &mut padded[half..half + w];
+        let out = if (y0..y1).contains(&yy) {
+            let own = (yy - y0) * w..(yy - y0 + 1) * w;
+            RowOut {
+                sub: &mut sub[own.clone()],
+                marks: &mut marks[own],
+                signal,
             }
-            for (r, (d, row_marks)) in dst.chunks_mut(w).zip(band_marks.chunks_mut(w)).enumerate() {
-                let y = y0 + r;
-                convolve_row(y + 2 * half, &mut ring, &mut padded);
-                let centre = slot_of(y + half);
-                for (o, &v) in d.iter_mut().zip(&ring[centre..centre + w]) {
-                    *o = kernel[half] * v;
-                }
-                for j in 1..=half {
-                    let kj = kernel[half + j];
-                    let (above, below) = (slot_of(y + half - j), slot_of(y + half + j));
-                    let above = &ring[above..above + w];
-                    let below = &ring[below..below + w];
-                    for ((o, &a), &b) in d.iter_mut().zip(above).zip(below) {
-                        *o += kj * (a + b);
-                    }
-                }
-                on_row(y, d, row_marks);
+        } else {
+            RowOut {
+                sub: &mut halo,
+                marks: &mut halo_marks,
+                signal,
             }
-        });
-    (out, marks)
+        };
+        input.row(yy, &mut level_row, out);
+        convolve_along_x(kernel, &padded, slot);
+    };
+    // Padded row index p = y + half for image row y.
+    for p in y0..y0 + 2 * half {
+        convolve_row(p, &mut ring, rows.sub, rows.marks);
+    }
+    for r in 0..y1 - y0 {
+        let y = y0 + r;
+        convolve_row(y + 2 * half, &mut ring, rows.sub, rows.marks);
+        let row = r * w..(r + 1) * w;
+        let d = &mut rows.detection[row.clone()];
+        let centre = slot_of(y + half);
+        for (o, &v) in d.iter_mut().zip(&ring[centre..centre + w]) {
+            *o = kernel[half] * v;
+        }
+        for j in 1..=half {
+            let kj = kernel[half + j];
+            let (above, below) = (slot_of(y + half - j), slot_of(y + half + j));
+            let above = &ring[above..above + w];
+            let below = &ring[below..below + w];
+            for ((o, &a), &b) in d.iter_mut().zip(above).zip(below) {
+                *o += kj * (a + b);
+            }
+        }
+        on_row(y, d, &mut rows.marks[row], &mut scratch);
+    }
+}
+
+/// One row convolved along x: `out[x] = k₀ v[x] + Σ_{j≥1} k_j (v[x − j] + v[x + j])` with
+/// `padded` the row's values with the kernel's half-width of zeros on either side.
+fn convolve_along_x(kernel: &[f32], padded: &[f32], out: &mut [f32]) {
+    let half = kernel.len() / 2;
+    let w = out.len();
+    let centre = &padded[half..half + w];
+    for (o, &v) in out.iter_mut().zip(centre) {
+        *o = kernel[half] * v;
+    }
+    for j in 1..=half {
+        let kj = kernel[half + j];
+        let left = &padded[half - j..half - j + w];
+        let right = &padded[half + j..half + j + w];
+        for ((o, &a), &b) in out.iter_mut().zip(left).zip(right) {
+            *o += kj * (a + b);
+        }
+    }
 }
 
 /// Second moments of positive-weighted pixels: (mean x, mean y, var x, var y, cov xy).
@@ -883,13 +995,25 @@ fn next_marked(marks: &[u8], start: usize) -> Option<usize> {
     Some(start + offset + tail)
 }
 
-/// Steps 1–3 of the module notes and the isophotal measurements of step 4.
-fn find_footprints<B: BackgroundMaps + ?Sized>(
+/// Steps 1 and 2 of the module notes: the footprints of the pixels above threshold, before
+/// the minimum area, with what their deblending and measurements read.
+struct Labelled<'a> {
+    /// `image − level`.
+    sub: Image,
+    /// The smoothed signal.
+    detection: Vec<f32>,
+    threshold: Threshold<'a>,
+    /// The pixels of each footprint, and whether it touches an unusable pixel.
+    footprints: Vec<(Vec<(usize, usize)>, bool)>,
+}
+
+/// Steps 1 and 2 of the module notes ([`Labelled`]), the parameters checked.
+fn label_footprints<'a, B: BackgroundMaps + ?Sized>(
     image: &Image,
-    background: &B,
+    background: &'a B,
     mask: Option<&PixelMask>,
     params: &DetectParams,
-) -> Result<Footprints, DetectError> {
+) -> Result<Labelled<'a>, DetectError> {
     let (w, h) = (image.width(), image.height());
     if w == 0 || h == 0 {
         return Err(DetectError::EmptyImage {
@@ -931,15 +1055,6 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         }
     }
 
-    // Background-subtracted image (NaN kept for the centroids, which skip it) and the
-    // signal used for detection (0 where unusable).
-    let sub = subtract_surface(image, background.level());
-    let no_bits: [u8; 0] = [];
-    let bits: &[u8] = mask.map_or(&no_bits, |m| m.bits());
-    let signal = Signal {
-        sub: sub.data(),
-        bits,
-    };
     // The smoothed noise is the pixel noise times the kernel's L2 norm.
     let kernel = params.smoothing_fwhm_px.map(gaussian_kernel);
     let noise_factor = kernel
@@ -951,48 +1066,30 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         width: w,
         scale: params.thresh_sigma * noise_factor,
     };
-    let no_bits_row = vec![0u8; w];
-    // Row y of the marks (pixels above threshold, unusable pixels), from row y of the
-    // detection image.
-    let mark_row = |y: usize, smoothed: &[f32], out: &mut [u8]| {
-        let row = y * w..(y + 1) * w;
-        let pixels = &image.data()[row.clone()];
-        let rms = threshold.rms.row(y);
-        let row_bits = if bits.is_empty() {
-            &no_bits_row[..]
-        } else {
-            &bits[row]
-        };
-        for ((((o, v), d), r), b) in out
-            .iter_mut()
-            .zip(pixels)
-            .zip(smoothed)
-            .zip(rms.iter())
-            .zip(row_bits)
-        {
+    // Row y of the marks: pixels above threshold added to the unusable ones, from row y of
+    // the detection image.
+    let mark_row = |y: usize, smoothed: &[f32], marks: &mut [u8], scratch: &mut [f32]| {
+        let rms = threshold.rms.row_in(y, scratch);
+        for ((m, d), r) in marks.iter_mut().zip(smoothed).zip(rms) {
             let t = threshold.scale * f64::from(*r);
             // Non-short-circuit `&`: no branches, so the loop vectorises.
-            let usable = v.is_finite() & (b & EXCLUDED_PIXELS == 0);
+            let usable = *m & mark::UNUSABLE == 0;
             let above = usable & t.is_finite() & (f64::from(*d) > t);
-            *o = (mark::ABOVE * u8::from(above)) | (mark::UNUSABLE * u8::from(!usable));
+            *m |= mark::ABOVE * u8::from(above);
         }
     };
-    let (detection, mut above) = match kernel {
-        Some(kernel) => {
-            let kernel: Vec<f32> = kernel.iter().map(|&k| k as f32).collect();
-            smooth(&signal, w, h, &kernel, mark_row)
-        }
-        None => {
-            let detection: Vec<f32> = (0..w * h).map(|i| signal.at(i) as f32).collect();
-            let mut above = vec![0u8; w * h];
-            above
-                .par_chunks_mut(w)
-                .zip(detection.par_chunks(w))
-                .enumerate()
-                .for_each(|(y, (out, smoothed))| mark_row(y, smoothed, out));
-            (detection, above)
-        }
-    };
+    // Without smoothing the detection image is the signal itself: the kernel [1] (1 × v is
+    // v, bit for bit).
+    let kernel: Vec<f32> = kernel.map_or(vec![1.0], |k| k.iter().map(|&k| k as f32).collect());
+    let input = DetectionInput::new(image, background.level(), mask);
+    // Background-subtracted image (NaN kept for the centroids, which skip it), the detection
+    // image and the marks.
+    let Smoothed {
+        sub,
+        detection,
+        marks: mut above,
+    } = smooth(&input, &kernel, mark_row);
+    let sub = Image::new(w, h, sub).expect("one value per pixel");
 
     // 8-connected labelling by flood fill, in scan order of each footprint's first pixel;
     // a pixel loses its ABOVE mark when it joins a footprint. The neighbourhoods read also
@@ -1024,28 +1121,78 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         }
         footprints.push((pixels, touches));
     }
+    Ok(Labelled {
+        sub,
+        detection,
+        threshold,
+        footprints,
+    })
+}
 
-    // Measurements that do not need the window.
-    let mut partial: Vec<Partial> = Vec::new();
-    for (footprint, touches) in footprints {
-        if footprint.len() < params.min_area_px {
-            continue;
-        }
-        // Local maxima of the smoothed image, and deblending between the significant ones.
+/// A footprint deblended (step 3 of the module notes): its children, whether they touch an
+/// unusable pixel (`None`: to be found per child, see [`footprint_flags`]), and whether it
+/// was blended.
+struct Deblended {
+    children: Vec<Vec<(usize, usize)>>,
+    masked: Option<bool>,
+    blended: bool,
+}
+
+impl Labelled<'_> {
+    /// Deblends `footprint` (`touches`: whether it touches an unusable pixel) between the
+    /// significant local maxima of the smoothed image.
+    fn deblend(
+        &self,
+        footprint: Vec<(usize, usize)>,
+        touches: bool,
+        params: &DetectParams,
+    ) -> Deblended {
+        let (w, h) = (self.sub.width(), self.sub.height());
+        let detection = &self.detection;
         let peaks: Vec<usize> = footprint
             .iter()
-            .filter(|&&(x, y)| is_local_peak(&detection, w, h, x, y))
+            .filter(|&&(x, y)| is_local_peak(detection, w, h, x, y))
             .map(|&(x, y)| y * w + x)
             .collect();
-        let seeds = significant_peaks(&peaks, &detection, &threshold, w, params);
+        let seeds = significant_peaks(&peaks, detection, &self.threshold, w, params);
         // A child touches an unusable pixel only if its footprint does.
         let (children, masked) = if seeds.len() >= 2 && params.deblend {
-            let children = watershed_split(&footprint, &seeds, &detection, w, params.min_area_px);
+            let children = watershed_split(&footprint, &seeds, detection, w, params.min_area_px);
             (children, (!touches).then_some(false))
         } else {
             (vec![footprint], Some(touches))
         };
-        let blended = seeds.len() >= 2;
+        Deblended {
+            children,
+            masked,
+            blended: seeds.len() >= 2,
+        }
+    }
+}
+
+/// Steps 1–3 of the module notes and the isophotal measurements of step 4.
+fn find_footprints<B: BackgroundMaps + ?Sized>(
+    image: &Image,
+    background: &B,
+    mask: Option<&PixelMask>,
+    params: &DetectParams,
+) -> Result<Footprints, DetectError> {
+    let mut labelled = label_footprints(image, background, mask, params)?;
+    let signal = Signal {
+        sub: labelled.sub.data(),
+        bits: mask.map_or(&[], |m| m.bits()),
+    };
+    // Measurements that do not need the window.
+    let mut partial: Vec<Partial> = Vec::new();
+    for (footprint, touches) in std::mem::take(&mut labelled.footprints) {
+        if footprint.len() < params.min_area_px {
+            continue;
+        }
+        let Deblended {
+            children,
+            masked,
+            blended,
+        } = labelled.deblend(footprint, touches, params);
         for pixels in children {
             let p = measure_footprint(pixels, blended, masked, &signal, image, mask, params);
             if let Some(p) = p {
@@ -1054,7 +1201,10 @@ fn find_footprints<B: BackgroundMaps + ?Sized>(
         }
     }
     partial.sort_by(|p, q| q.source.flux.total_cmp(&p.source.flux));
-    Ok(Footprints { sub, partial })
+    Ok(Footprints {
+        sub: labelled.sub,
+        partial,
+    })
 }
 
 /// The footprints of a detection, deblended and measured up to their FWHM, brightest first,
@@ -1092,6 +1242,56 @@ pub fn detect_segmentation<B: BackgroundMaps + ?Sized>(
         width: w,
         height: h,
         labels: footprints.labels(w, h),
+    })
+}
+
+/// The pixels of the sources of [`detect_segmentation`] grown by `dilate_px`: its map's
+/// [`Segmentation::to_exclusion_mask`], pixel for pixel, without measuring the sources or
+/// labelling them in flux order (what a source mask for a second background pass needs).
+///
+/// A footprint or deblended child is a source of the segmentation when its isophotal moments
+/// exist, i.e. when one of its pixels has a positive signal ([`isophotal_moments`]). The
+/// children of a footprint share out its pixels, so a footprint whose every pixel has a
+/// positive signal is all sources however it deblends: only the others are deblended.
+pub fn detect_source_mask<B: BackgroundMaps + ?Sized>(
+    image: &Image,
+    background: &B,
+    mask: Option<&PixelMask>,
+    params: &DetectParams,
+    dilate_px: f64,
+) -> Result<ExclusionMask, DetectError> {
+    let (w, h) = (image.width(), image.height());
+    let mut labelled = label_footprints(image, background, mask, params)?;
+    let signal = Signal {
+        sub: labelled.sub.data(),
+        bits: mask.map_or(&[], |m| m.bits()),
+    };
+    let positive = |&(x, y): &(usize, usize)| signal.at(y * w + x) > 0.0;
+    let mut excluded = vec![false; w * h];
+    let mut exclude = |pixels: &[(usize, usize)]| {
+        for &(x, y) in pixels {
+            excluded[y * w + x] = true;
+        }
+    };
+    for (footprint, touches) in std::mem::take(&mut labelled.footprints) {
+        if footprint.len() < params.min_area_px {
+            continue;
+        }
+        if footprint.iter().all(positive) {
+            exclude(&footprint);
+            continue;
+        }
+        for child in labelled.deblend(footprint, touches, params).children {
+            if child.iter().any(positive) {
+                exclude(&child);
+            }
+        }
+    }
+    let sources = ExclusionMask::from_flags(w, h, excluded);
+    Ok(if dilate_px > 0.0 {
+        sources.dilated(dilate_px)
+    } else {
+        sources
     })
 }
 
@@ -1519,6 +1719,160 @@ mod tests {
         assert_eq!(child_of((3, 0)), child_of((4, 0)));
     }
 
+    /// The source mask made without measuring the sources equals the segmentation's exclusion
+    /// mask, pixel for pixel: faint and blended stars, noise footprints with non-positive
+    /// pixels (a low threshold), masked and non-finite pixels, with and without deblending,
+    /// smoothing and dilation.
+    #[test]
+    fn source_mask_equals_the_segmentation_mask() {
+        let (mut img, _) = field(9);
+        for (x, y, flux) in [
+            (80.0, 80.0, 900.0),
+            (84.5, 82.0, 700.0),
+            (120.3, 30.6, 250.0),
+        ] {
+            add_moffat(&mut img, x, y, 4.0, flux);
+        }
+        img.set(51, 41, f32::NAN);
+        let mut mask = PixelMask::clear(img.width(), img.height());
+        mask.flag(150, 61, pixel_flag::COSMIC_RAY);
+        mask.flag(10, 10, pixel_flag::BAD);
+        let params = BackgroundParams {
+            box_px: 32,
+            ..BackgroundParams::default()
+        };
+        let background = estimate_background(&img, Some(&mask), None, &params).unwrap();
+        let mut non_positive = false;
+        for (thresh_sigma, smoothing_fwhm_px) in [(5.0, Some(3.0)), (1.5, Some(2.0)), (1.0, None)] {
+            for (deblend, min_area_px) in [(true, 5), (false, 5), (true, 1)] {
+                let detect = DetectParams {
+                    thresh_sigma,
+                    smoothing_fwhm_px,
+                    deblend,
+                    min_area_px,
+                    ..DetectParams::default()
+                };
+                let segmentation =
+                    detect_segmentation(&img, &background, Some(&mask), &detect).unwrap();
+                let sub = background.subtract(&img).unwrap();
+                non_positive |= segmentation
+                    .labels
+                    .iter()
+                    .zip(sub.data())
+                    .any(|(&l, &v)| l != 0 && v <= 0.0);
+                for dilate_px in [0.0, 1.5] {
+                    let got =
+                        detect_source_mask(&img, &background, Some(&mask), &detect, dilate_px)
+                            .unwrap();
+                    let expected = segmentation.to_exclusion_mask(dilate_px);
+                    assert!(expected.count() > 0);
+                    assert_eq!(got, expected, "{detect:?} dilated {dilate_px}");
+                }
+            }
+        }
+        assert!(
+            non_positive,
+            "no footprint with a non-positive pixel was tested"
+        );
+    }
+
+    /// The banded smoothing, which subtracts the level and marks the unusable pixels as it
+    /// goes, equals the plain composition to the bit: [`subtract_surface`] of the whole
+    /// image, the signal pixel by pixel, the same f32 sums along x then y over whole images,
+    /// and the marks pixel by pixel; with non-finite and masked pixels, band joins, a level
+    /// evaluated on demand and the kernel [1] of detection without smoothing.
+    #[test]
+    fn banded_smoothing_equals_the_plain_passes() {
+        use super::super::background::{estimate_background_mesh, subtract_surface};
+        for (w, h, fwhm) in [(37, 300, Some(3.0)), (5, 3, Some(2.0)), (64, 290, None)] {
+            let (mut image, _) = field(7);
+            let image = {
+                let data = image.data_mut();
+                data[13] = f32::NAN;
+                data[200] = f32::INFINITY;
+                data[w * 140 + 3] = f32::NEG_INFINITY;
+                let data = data.iter().copied().cycle().take(w * h).collect();
+                Image::new(w, h, data).unwrap()
+            };
+            let mut mask = PixelMask::clear(w, h);
+            for i in (0..w * h).step_by(89) {
+                mask.flag(
+                    i % w,
+                    i / w,
+                    [pixel_flag::COSMIC_RAY, pixel_flag::SATURATED][i % 2],
+                );
+            }
+            let params = BackgroundParams {
+                box_px: 16,
+                ..BackgroundParams::default()
+            };
+            let level = estimate_background_mesh(&image, None, None, &params)
+                .unwrap()
+                .level;
+            let kernel: Vec<f32> = fwhm.map_or(vec![1.0], |f| {
+                gaussian_kernel(f).iter().map(|&k| k as f32).collect()
+            });
+            let half = kernel.len() / 2;
+            let above = |d: f32, m: u8| d > 50.0 && m & mark::UNUSABLE == 0;
+            for mask in [None, Some(&mask)] {
+                let bits = mask.map_or(&[][..], |m| m.bits());
+                let input = DetectionInput::new(&image, &level, mask);
+                let banded = smooth(&input, &kernel, |_, d, marks, _| {
+                    for (m, &v) in marks.iter_mut().zip(d) {
+                        *m |= mark::ABOVE * u8::from(above(v, *m));
+                    }
+                });
+                let sub = subtract_surface(&image, &level);
+                let signal = Signal {
+                    sub: sub.data(),
+                    bits,
+                };
+                let value = |x: i64, y: i64| -> f32 {
+                    let inside = (0..w as i64).contains(&x) && (0..h as i64).contains(&y);
+                    if inside {
+                        signal.at(y as usize * w + x as usize) as f32
+                    } else {
+                        0.0
+                    }
+                };
+                // Along x, then along y, each `k₀ v + Σ k_j (v₋ + v₊)` in that order.
+                let convolve = |at: &dyn Fn(i64) -> f32| {
+                    let mut o = kernel[half] * at(0);
+                    for j in 1..=half {
+                        o += kernel[half + j] * (at(-(j as i64)) + at(j as i64));
+                    }
+                    o
+                };
+                let mut along_x = vec![0.0f32; w * h];
+                for y in 0..h as i64 {
+                    for x in 0..w as i64 {
+                        along_x[y as usize * w + x as usize] = convolve(&|dx| value(x + dx, y));
+                    }
+                }
+                let row_x = |x: i64, y: i64| -> f32 {
+                    if (0..h as i64).contains(&y) {
+                        along_x[y as usize * w + x as usize]
+                    } else {
+                        0.0
+                    }
+                };
+                for i in 0..w * h {
+                    let (x, y) = ((i % w) as i64, (i / w) as i64);
+                    let detection = convolve(&|dy| row_x(x, y + dy));
+                    let v = image.data()[i];
+                    let usable =
+                        v.is_finite() && bits.get(i).is_none_or(|b| b & EXCLUDED_PIXELS == 0);
+                    let unusable = if usable { 0 } else { mark::UNUSABLE };
+                    let marks = unusable | (mark::ABOVE * u8::from(above(detection, unusable)));
+                    let at = format!("{w}x{h} {fwhm:?} mask {} at {i}", !bits.is_empty());
+                    assert_eq!(banded.sub[i].to_bits(), sub.data()[i].to_bits(), "{at}");
+                    assert_eq!(banded.detection[i].to_bits(), detection.to_bits(), "{at}");
+                    assert_eq!(banded.marks[i], marks, "{at}");
+                }
+            }
+        }
+    }
+
     /// The banded single-precision smoothing equals the direct f64 sum over the kernel's
     /// taps, pixel by pixel, within f32 rounding, at the image's edges and band joins.
     #[test]
@@ -1540,10 +1894,9 @@ mod tests {
                     0.0
                 }
             };
-            let signal = Signal {
-                sub: &sub,
-                bits: &[],
-            };
+            let image = Image::new(w, h, sub.clone()).unwrap();
+            let zero = Image::filled(w, h, 0.0);
+            let input = DetectionInput::new(&image, &zero, None);
             let kernel = gaussian_kernel(fwhm);
             let half = (kernel.len() / 2) as i64;
             // The direct convolution in f64 and the same of |values| (the scale of the
@@ -1563,7 +1916,7 @@ mod tests {
                 }
             }
             let kernel_f32: Vec<f32> = kernel.iter().map(|&k| k as f32).collect();
-            let (out, _) = smooth(&signal, w, h, &kernel_f32, |_, _, _| {});
+            let out = smooth(&input, &kernel_f32, |_, _, _, _| {}).detection;
             for y in 0..h {
                 for x in 0..w {
                     let (mut s, mut a) = (0.0, 0.0);

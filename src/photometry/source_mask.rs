@@ -22,9 +22,11 @@
 use rayon::prelude::*;
 use thiserror::Error;
 
-use super::background::{estimate_background, BackgroundError, BackgroundParams, ExclusionMask};
+use super::background::{
+    estimate_background_mesh, BackgroundError, BackgroundParams, ExclusionMask,
+};
 use super::centroid::EXCLUDED_PIXELS;
-use super::detect::{detect_segmentation, DetectError, DetectParams};
+use super::detect::{detect_source_mask, DetectError, DetectParams};
 use crate::image::{pixel_flag, Image, PixelMask};
 
 /// Why the source mask could not be made.
@@ -137,9 +139,16 @@ pub fn source_mask(
         min_area_px: detect.min_area_px.div_ceil(4),
         ..*detect
     };
-    let first = estimate_background(&binned, Some(&binned_mask), None, &binned_background)?;
-    let footprints = detect_segmentation(&binned, &first, Some(&binned_mask), &binned_detect)?
-        .to_exclusion_mask(0.5 * dilate_px);
+    // The background's surfaces, evaluated row by row where the detection reads them: the
+    // same values as whole maps, without making and storing them.
+    let first = estimate_background_mesh(&binned, Some(&binned_mask), None, &binned_background)?;
+    let footprints = detect_source_mask(
+        &binned,
+        &first,
+        Some(&binned_mask),
+        &binned_detect,
+        0.5 * dilate_px,
+    )?;
     Ok(footprints.upsampled_2x2(w, h))
 }
 

@@ -21,6 +21,9 @@ pub trait Surface: Sync {
     fn height(&self) -> usize;
     /// Row `y` (`width` values), `y < height`.
     fn row(&self, y: usize) -> Cow<'_, [f32]>;
+    /// Row `y` as [`Surface::row`] gives it, made in `scratch` (`width` values) when it is
+    /// not held: for a caller that reads many rows, without a row allocated for each.
+    fn row_in<'a>(&'a self, y: usize, scratch: &'a mut [f32]) -> &'a [f32];
     /// The value at pixel (x, y), the same as `row(y)[x]`.
     fn at(&self, x: usize, y: usize) -> f32;
 }
@@ -48,6 +51,11 @@ impl Surface for Image {
 
     fn row(&self, y: usize) -> Cow<'_, [f32]> {
         Cow::Borrowed(Image::row(self, y))
+    }
+
+    /// The image's own row (`scratch` unused).
+    fn row_in<'a>(&'a self, y: usize, _scratch: &'a mut [f32]) -> &'a [f32] {
+        Image::row(self, y)
     }
 
     fn at(&self, x: usize, y: usize) -> f32 {
@@ -263,11 +271,16 @@ impl Surface for MeshSurface {
     }
 
     fn row(&self, y: usize) -> Cow<'_, [f32]> {
+        let mut row = vec![0f32; self.width];
+        self.row_in(y, &mut row);
+        Cow::Owned(row)
+    }
+
+    fn row_in<'a>(&'a self, y: usize, scratch: &'a mut [f32]) -> &'a [f32] {
         let nx = self.columns.nx;
         let (mut values, mut d2) = (vec![0.0; nx], vec![0.0; nx]);
-        let mut row = vec![0f32; self.width];
-        self.row_into(y, &mut row, &mut values, &mut d2);
-        Cow::Owned(row)
+        self.row_into(y, scratch, &mut values, &mut d2);
+        scratch
     }
 
     /// Only the two columns of nodes about x: the operations of [`MeshSurface::row_into`] on
@@ -291,8 +304,9 @@ impl Surface for MeshSurface {
 mod tests {
     use super::*;
 
-    /// Rows, pixels and the whole map of a surface agree to the bit, for one and several
-    /// columns and rows of nodes, inside and beyond the outermost nodes, with a floor.
+    /// Rows (allocated or made in scratch), pixels and the whole map of a surface agree to
+    /// the bit, for one and several columns and rows of nodes, inside and beyond the
+    /// outermost nodes, with a floor.
     #[test]
     fn rows_pixels_and_the_map_are_the_same() {
         let mut seed = 11u64;
@@ -309,11 +323,14 @@ mod tests {
             for floor in [f64::NEG_INFINITY, 100.0] {
                 let surface = MeshSurface::new(&mesh, &node_x, &node_y, w, h, floor);
                 let image = surface.to_image();
+                let mut scratch = vec![f32::NAN; w];
                 for y in 0..h {
                     let row = surface.row(y);
+                    let row_in = surface.row_in(y, &mut scratch).to_vec();
                     for x in 0..w {
                         let v = image.get(x, y).to_bits();
                         assert_eq!(row[x].to_bits(), v, "{nx}x{ny} row {y} x {x}");
+                        assert_eq!(row_in[x].to_bits(), v, "{nx}x{ny} row {y} x {x}");
                         assert_eq!(surface.at(x, y).to_bits(), v, "{nx}x{ny} {x},{y}");
                     }
                 }
