@@ -251,21 +251,7 @@ pub fn scan_files(files: &[PathBuf], options: &ScanOptions) -> Vec<ScanRow> {
     let mut rows: Vec<ScanRow> = files
         .par_iter()
         .flat_map_iter(|path| {
-            // A bug met on one file must not lose the batch: it becomes that file's row.
-            let rows =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scan_file(path, options)))
-                    .unwrap_or_else(|panic| {
-                        let what = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        vec![ScanRow::failed(
-                            path,
-                            None,
-                            format!("{}: internal error while reading ({what})", path.display()),
-                        )]
-                    });
+            let rows = scan_file_guarded(path, options);
             (options.on_file)();
             rows
         })
@@ -279,6 +265,24 @@ pub fn scan_files(files: &[PathBuf], options: &ScanOptions) -> Vec<ScanRow> {
 
 /// A digest of an HDU's pixels with its NAXIS1 and NAXIS2.
 type DigestKey = (u64, Option<u32>, Option<u32>);
+
+/// [`scan_file`], with a bug met on the file turned into its error row: it must not lose the
+/// batch.
+fn scan_file_guarded(path: &Path, options: &ScanOptions) -> Vec<ScanRow> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scan_file(path, options)))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            vec![ScanRow::failed(
+                path,
+                None,
+                format!("{}: internal error while reading ({what})", path.display()),
+            )]
+        })
+}
 
 /// Files with a pending HDU whose probe (and size) another file's usable HDU shares: the
 /// candidates for duplicates, which must be read in full to be told apart.
@@ -309,12 +313,11 @@ fn files_with_shared_probes(rows: &[ScanRow]) -> HashSet<String> {
 /// looked for again: for the frames the pipeline refuses before reading them, whose checks
 /// must still be made.
 pub fn read_in_full(rows: &mut Vec<ScanRow>, chosen: impl Fn(&str) -> bool, options: &ScanOptions) {
-    let mut paths: Vec<String> = rows
+    let paths: HashSet<String> = rows
         .iter()
         .filter(|r| r.pixels_pending && chosen(&r.path))
         .map(|r| r.path.clone())
         .collect();
-    paths.dedup();
     if paths.is_empty() {
         return;
     }
@@ -327,7 +330,7 @@ pub fn read_in_full(rows: &mut Vec<ScanRow>, chosen: impl Fn(&str) -> bool, opti
     };
     let rescanned: Vec<ScanRow> = paths
         .par_iter()
-        .flat_map_iter(|path| scan_file(Path::new(path), &full))
+        .flat_map_iter(|path| scan_file_guarded(Path::new(path), &full))
         .collect();
     rows.retain(|r| !paths.contains(&r.path));
     rows.extend(rescanned);

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use bad_inputs::{photometry_3i, BadKind, Corpus};
+use bad_inputs::{photometry_3i, simulate_night, write_dated_copy, BadKind, Corpus};
 
 /// A parsed CSV table: header and rows (RFC 4180 quoting, as polars writes it).
 fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
@@ -695,4 +695,39 @@ fn photometry_refuses_a_catalogue_without_a_magnitude_column() {
         "{stderr}"
     );
     assert!(!table.exists());
+}
+
+/// The frames photometry refuses before reducing them are never read by the reduction, which
+/// checks the pixels of the others: theirs are checked before the refusal, as when the scan
+/// read every pixel. A frame dated 1850 with some NaN pixels is refused for its date, with the
+/// scan's warning about them; one dated 1850 whose every pixel is NaN is skipped for that,
+/// not for its date (a frame the pixel checks refuse plays no part in the time span).
+#[test]
+fn frames_refused_before_reduction_keep_the_scans_pixel_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let night = dir.path().join("night");
+    let (_, frames) = simulate_night(&night, 9);
+    let (science, _) = frames.iter().find(|(_, kind)| kind == "science").unwrap();
+    let science = night.join(science);
+    let date = "1850-08-01T22:00:00.000";
+    write_dated_copy(&science, &night.join("old_nan.fits"), date, |p| {
+        p[100..150].iter_mut().for_each(|v| *v = f32::NAN)
+    });
+    write_dated_copy(&science, &night.join("old_all_nan.fits"), date, |p| {
+        p.iter_mut().for_each(|v| *v = f32::NAN)
+    });
+    let table = dir.path().join("phot.csv");
+    let (code, stderr) = photometry_3i(&night, None, Some(&table), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    let skipped = read_by_file(&dir.path().join("phot_skipped.csv"), "file");
+    let reason = |name: &str| skipped[name][0]["reason"].clone();
+    let old_nan = reason("old_nan.fits");
+    assert!(old_nan.contains("before 1961"), "{old_nan}");
+    assert!(
+        old_nan.contains("(the scan warned: ") && old_nan.contains("50 pixels"),
+        "{old_nan}"
+    );
+    let all_nan = reason("old_all_nan.fits");
+    assert!(all_nan.contains("every pixel is NaN"), "{all_nan}");
+    assert!(!all_nan.contains("1961"), "{all_nan}");
 }

@@ -24,7 +24,7 @@ use cometphot::reduce::master::{
     normalise_flat, MasterBias, MasterFlat, Masters,
 };
 use cometphot::reduce::overscan::OverscanOptions;
-use cometphot::reduce::pipeline::{reduce_directory, reduce_files, ReduceOptions};
+use cometphot::reduce::pipeline::{output_name, reduce_directory, reduce_files, ReduceOptions};
 use cometphot::reduce::prepare::{prepare_frame, prepare_frame_owned, PreparedFrame};
 use cometphot::reduce::write::read_calibrated;
 use cometphot::reduce::{CalibratedFrame, ReduceError};
@@ -1761,4 +1761,95 @@ fn windowed_frames_without_overscan_rely_on_the_master_bias() {
         "{} vs {expected}",
         s.median
     );
+}
+
+/// A copy of the FITS file `from` at `to` with the last image's data unit overwritten by
+/// `byte` (every pixel the same value).
+fn copy_with_data_bytes(from: &Path, to: &Path, data_bytes: usize, byte: u8) {
+    let mut bytes = std::fs::read(from).unwrap();
+    let start = bytes.len() - data_bytes.div_ceil(2880) * 2880;
+    bytes[start..start + data_bytes].fill(byte);
+    std::fs::write(to, bytes).unwrap();
+}
+
+/// The pipeline scans only the headers and first pixels of the frames it reduces and checks
+/// their pixels on the read that reduces them: its report (frames reduced with their output
+/// names, frames skipped with their reasons) equals the report on a scan that read every
+/// pixel, with frames failing the pixel checks among them: a constant bias, a science frame
+/// whose name collides with a good one's in another directory (which would otherwise rename
+/// the good one), and a science frame alone.
+#[test]
+fn reducing_after_the_probing_scan_equals_reducing_after_the_full_scan() {
+    use cometphot::reduce::pipeline::reduce_scanned;
+    use cometphot::scan::{scan_files, PixelReads, ScanOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let night = run(&small_night(31, 5.0), &dir.path().join("n1")).unwrap();
+    let other = dir.path().join("n2");
+    std::fs::create_dir_all(&other).unwrap();
+    let data_bytes = 400 * 300 * 4;
+    let science = files_of(&night, FrameKind::Science);
+    let named_alike = other.join(science[0].file_name().unwrap());
+    // (Each with its own value: equal pixels would make them duplicate candidates, read in
+    // full by the scan.)
+    copy_with_data_bytes(&science[0], &named_alike, data_bytes, 0);
+    copy_with_data_bytes(&science[1], &other.join("zero.fits"), data_bytes, 1);
+    let bias = files_of(&night, FrameKind::Bias);
+    copy_with_data_bytes(&bias[0], &other.join("constant_bias.fits"), data_bytes, 2);
+
+    let (files, _) = cometphot::scan::files_to_scan(dir.path());
+    let mut options = ReduceOptions::new(registry());
+    options.cosmic = None;
+    let summary = |out: &Path, full_scan: bool| {
+        let report = if full_scan {
+            let rows = scan_files(
+                &files,
+                &ScanOptions {
+                    profiles: &options.profiles,
+                    choice: &options.choice,
+                    on_file: &|| {},
+                    pixels: PixelReads::All,
+                },
+            );
+            reduce_scanned(rows, Some(out), &options, &|_| {}, &|_| {})
+        } else {
+            reduce_files(&files, Some(out), &options, &|_| {}, &|_| {})
+        };
+        let name =
+            |p: &Option<PathBuf>| p.as_ref().map(|p| p.strip_prefix(out).unwrap().to_owned());
+        let mut reduced: Vec<_> = report
+            .reduced
+            .iter()
+            .map(|r| (r.source.clone(), name(&r.output)))
+            .collect();
+        reduced.sort();
+        let skipped: Vec<_> = report
+            .skipped
+            .iter()
+            .map(|s| (s.file.clone(), s.reason.clone()))
+            .collect();
+        (reduced, skipped)
+    };
+    let full = summary(&dir.path().join("out_full"), true);
+    let probed = summary(&dir.path().join("out_probe"), false);
+    assert_eq!(probed, full);
+    let (reduced, skipped) = probed;
+    assert_eq!(reduced.len(), 2, "{reduced:?}");
+    let good_name = output_name(&science[0]);
+    assert!(
+        reduced
+            .iter()
+            .any(|(_, out)| out.as_deref() == Some(Path::new(&good_name))),
+        "{reduced:?}"
+    );
+    for bad in [
+        &named_alike,
+        &other.join("zero.fits"),
+        &other.join("constant_bias.fits"),
+    ] {
+        let (_, reason) = skipped.iter().find(|(f, _)| f == bad).unwrap();
+        assert!(
+            reason.contains("every finite pixel has the same value"),
+            "{reason}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! `cometphot photometry`: raw frames in, one calibrated magnitude of the comet per frame and
 //! radius out.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -683,12 +683,14 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     );
     bar.finish_and_clear();
     // The reduction checked the pixels of the frames it read: their warnings join the rows.
-    for checked in &report.scan_rows {
-        if let Some(row) = scan_rows
-            .iter_mut()
-            .find(|r| r.path == checked.path && r.hdu == checked.hdu)
-        {
-            *row = checked.clone();
+    let checked: HashMap<(&str, Option<u32>), &ScanRow> = report
+        .scan_rows
+        .iter()
+        .map(|r| ((r.path.as_str(), r.hdu), r))
+        .collect();
+    for row in &mut scan_rows {
+        if let Some(done) = checked.get(&(row.path.as_str(), row.hdu)) {
+            *row = (*done).clone();
         }
     }
 

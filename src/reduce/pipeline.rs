@@ -229,6 +229,7 @@ impl PendingChecks {
             return Ok(frame);
         };
         let mut row = pending.clone();
+        // (A file rewritten since the scan with another number of images stays pending.)
         if let [amplifier] = frame.amplifiers.as_slice() {
             complete_pixel_checks(&mut row, &amplifier.pixels);
         }
@@ -244,16 +245,57 @@ impl PendingChecks {
 
     /// `rows` with the completed rows in place of the pending ones.
     fn merged_into(self, mut rows: Vec<ScanRow>) -> Vec<ScanRow> {
-        for done in self.completed.into_inner().unwrap_or_default() {
-            if let Some(row) = rows
-                .iter_mut()
-                .find(|r| r.path == done.path && r.hdu == done.hdu)
-            {
+        let mut completed: HashMap<(String, Option<u32>), ScanRow> = self
+            .completed
+            .into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| ((r.path.clone(), r.hdu), r))
+            .collect();
+        for row in &mut rows {
+            if let Some(done) = completed.remove(&(row.path.clone(), row.hdu)) {
                 *row = done;
             }
         }
         rows
     }
+}
+
+/// Makes now the pending pixel checks that must precede the reduction: of the science frames
+/// when an illumination correction is built (its first pass reads them too), and of the
+/// science and standard frames whose output names collide (a frame refused by its checks
+/// takes no name, and the others' names depend on which are reduced).
+fn check_pixels_first(scan_rows: &mut Vec<ScanRow>, options: &ReduceOptions) {
+    let on_sky = |r: &ScanRow| matches!(r.frame_type.as_deref(), Some("science" | "standard"));
+    let mut by_name: HashMap<String, HashSet<&str>> = HashMap::new();
+    for row in scan_rows.iter().filter(|r| on_sky(r)) {
+        by_name
+            .entry(output_name(Path::new(&row.path)))
+            .or_default()
+            .insert(&row.path);
+    }
+    let mut first: HashSet<String> = by_name
+        .into_values()
+        .filter(|paths| paths.len() > 1)
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    if options.illumination.is_some() {
+        first.extend(
+            scan_rows
+                .iter()
+                .filter(|r| r.frame_type.as_deref() == Some("science"))
+                .map(|r| r.path.clone()),
+        );
+    }
+    let noop = || {};
+    let scan_options = ScanOptions {
+        profiles: &options.profiles,
+        choice: &options.choice,
+        on_file: &noop,
+        pixels: PixelReads::All,
+    };
+    read_in_full(scan_rows, |path| first.contains(path), &scan_options);
 }
 
 fn prepare_path(
@@ -361,21 +403,7 @@ pub fn reduce_scanned(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> ReduceReport {
     let mut report = ReduceReport::default();
-    if options.illumination.is_some() {
-        let noop = || {};
-        let scan_options = ScanOptions {
-            profiles: &options.profiles,
-            choice: &options.choice,
-            on_file: &noop,
-            pixels: PixelReads::All,
-        };
-        let science: HashSet<String> = scan_rows
-            .iter()
-            .filter(|r| r.frame_type.as_deref() == Some("science"))
-            .map(|r| r.path.clone())
-            .collect();
-        read_in_full(&mut scan_rows, |p| science.contains(p), &scan_options);
-    }
+    check_pixels_first(&mut scan_rows, options);
     let pending = PendingChecks::new(&scan_rows);
     let given_rows = scan_rows.clone();
     let mut science_only = Vec::new();

@@ -570,6 +570,15 @@ impl RawFrame {
     }
 }
 
+/// A copy of the science frame `science` at `out` dated `date_obs`, its pixels edited by
+/// `edit` (written as 32-bit floats, so that NaN survives).
+pub fn write_dated_copy(science: &Path, out: &Path, date_obs: &str, edit: impl FnOnce(&mut [f32])) {
+    let frame = RawFrame::read(science);
+    let mut pixels = frame.pixels.clone();
+    edit(&mut pixels);
+    frame.write_f32(out, |p, e| set_date(p, e, date_obs), pixels);
+}
+
 /// Sets a keyword where it is (extension first), or in the primary header.
 fn set_in_place(p: &mut Header, e: &mut Header, key: &str, value: HeaderValue) {
     if e.contains(key) {
