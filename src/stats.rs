@@ -152,6 +152,60 @@ fn sorted_middle(run: &[f64]) -> f64 {
     }
 }
 
+/// How the passes of [`SigmaClip::apply_sorted`] ended: the ranks in the sorted values of
+/// the last pass's bounds (the values below the lower one, those up to the upper one), the
+/// passes made, and whether the last one rejected nothing.
+struct SortedPasses {
+    first: usize,
+    last: usize,
+    iterations: usize,
+    converged: bool,
+}
+
+/// Partial sums of [`lane_sum`], each a chain of additions independent of the others.
+const SUM_LANES: usize = 16;
+
+/// `Σ term(v)` over `values`, in [`SUM_LANES`] interleaved partial sums (lane j sums the
+/// values j, j + SUM_LANES, …) that vectorise: not the in-order sum, but as accurate
+/// (|error| ≤ γₙ Σ|term|, as for any order).
+fn lane_sum(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; SUM_LANES];
+    let mut chunks = values.chunks_exact(SUM_LANES);
+    for chunk in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += term(v);
+        }
+    }
+    let rest: f64 = chunks.remainder().iter().map(|&v| term(v)).sum();
+    acc.iter().sum::<f64>() + rest
+}
+
+/// An interval `(low, high)` that holds the population σ that [`mean_std`] computes of the
+/// sorted, non-empty `values` (summing in order), from the same two-pass formula summed by
+/// [`lane_sum`]; `None` when a sum is not finite.
+///
+/// Bound (Higham, *Accuracy and Stability of Numerical Algorithms*, §4.2, for a sum in any
+/// order; u = 2⁻⁵³, γₖ = ku/(1 − ku), μ and V the exact mean and variance, A = Σ|v|/n): either
+/// computation's mean m is within e = (γₙ₋₁(1 + u) + u)·A of μ; its Σ(v − m)² of nonnegative
+/// terms, each rounded twice, /n and √ have a relative error within g = γₙ₊₄ of
+/// √(V + (μ − m)²), which lies in [√V, √V + e]. So the σ of the in-order sums is within
+/// 3g·s + 2e of this one's s; the interval is s ± (4·(n + 8)·2u·s + 4·(n + 2)·2u·A), over
+/// twice that, so that the rounding of this bound and of A do not matter.
+fn std_interval(values: &[f64]) -> Option<(f64, f64)> {
+    let n = values.len() as f64;
+    // Σ|v| from the sums of the negative and the nonnegative values, split in the sorted run.
+    let split = values.partition_point(|v| *v < 0.0);
+    let below = lane_sum(&values[..split], |v| v);
+    let above = lane_sum(&values[split..], |v| v);
+    let mean = (below + above) / n;
+    let abs_mean = (above - below) / n;
+    let std = (lane_sum(values, |v| (v - mean) * (v - mean)) / n).sqrt();
+    let half_width =
+        4.0 * (n + 8.0) * f64::EPSILON * std + 4.0 * (n + 2.0) * f64::EPSILON * abs_mean;
+    (std.is_finite() && half_width.is_finite())
+        .then(|| ((std - half_width).max(0.0), std + half_width))
+}
+
 /// `Σ term(v, param[k])` over each run `runs[k]` (at most [`LOCKSTEP_LANES`]), every sum
 /// folded in the run's order from −0.0 exactly as `Iterator::sum` folds: the runs' common
 /// length is summed with one addition of each run per step (independent chains that the
@@ -303,52 +357,25 @@ impl SigmaClip {
     /// instead of copies and selections (the kept values of every pass are a contiguous run).
     /// Means and deviations are summed in sorted order, so they may differ from
     /// [`SigmaClip::apply`]'s in the last bits.
+    ///
+    /// Method: the σ of each pass only decides where its bounds fall among the values, which
+    /// an interval holding σ usually settles without the in-order sums ([`Self::pass_ranks`]);
+    /// the mean and σ returned are those of the kept values, summed in order once.
     pub fn apply_sorted(&self, sorted: &[f64]) -> Option<ClippedStats> {
         debug_assert!(sorted.windows(2).all(|p| p[0] <= p[1]));
-        let middle = |run: &[f64]| {
-            let n = run.len();
-            if n % 2 == 1 {
-                run[n / 2]
-            } else {
-                0.5 * (run[n / 2 - 1] + run[n / 2])
-            }
-        };
-        let (mut lo, mut hi) = (0, sorted.len());
-        let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
-        let mut iterations = 0;
-        let mut converged = false;
-        // Mean and σ of the last pass's run, with its bounds in `sorted`.
-        let mut last_pass = None;
-        while iterations < self.maxiters && lo < hi {
-            iterations += 1;
-            let run = &sorted[lo..hi];
-            let centre = middle(run);
-            let (mean, std) = mean_std(run)?;
-            last_pass = Some((lo, hi, mean, std));
-            (lower, upper) = (centre - self.sigma * std, centre + self.sigma * std);
-            let new_lo = lo + run.partition_point(|v| *v < lower);
-            let new_hi = lo + run.partition_point(|v| *v <= upper);
-            if (new_lo, new_hi) == (lo, hi) {
-                converged = true;
-                break;
-            }
-            (lo, hi) = (new_lo, new_hi);
-        }
-        // Kept: every value inside the last bounds (as `clip`, a value rejected early comes
-        // back when a later pass's bounds contain it).
-        let first = sorted.partition_point(|v| *v < lower);
-        let last = sorted.partition_point(|v| *v <= upper);
+        let SortedPasses {
+            first,
+            last,
+            iterations,
+            converged,
+        } = self.sorted_passes(sorted);
         if first >= last {
             return None;
         }
         let kept = &sorted[first..last];
-        // Usually the last pass's run itself: its statistics are not computed again.
-        let (mean, std) = match last_pass {
-            Some((l, h, mean, std)) if (l, h) == (first, last) => (mean, std),
-            _ => mean_std(kept)?,
-        };
+        let (mean, std) = mean_std(kept)?;
         Some(ClippedStats {
-            median: middle(kept),
+            median: sorted_middle(kept),
             mean,
             std,
             n_kept: kept.len(),
@@ -356,6 +383,64 @@ impl SigmaClip {
             iterations,
             converged,
         })
+    }
+
+    /// The passes of [`SigmaClip::apply_sorted`] over `sorted`: each pass's run is
+    /// `sorted[lo..hi]`, its bounds centre ± σ·s (centre the run's median, s its population σ
+    /// as [`mean_std`] sums it), and the next run the values inside them.
+    fn sorted_passes(&self, sorted: &[f64]) -> SortedPasses {
+        // The values below `lower` and those up to `upper`, counted in the whole of `sorted`:
+        // a run's own counts are these clamped to it.
+        let ranks = |(lower, upper): (f64, f64)| {
+            (
+                sorted.partition_point(|v| *v < lower),
+                sorted.partition_point(|v| *v <= upper),
+            )
+        };
+        let (mut lo, mut hi) = (0, sorted.len());
+        let (mut first, mut last) = ranks((f64::NEG_INFINITY, f64::INFINITY));
+        let mut iterations = 0;
+        let mut converged = false;
+        while iterations < self.maxiters && lo < hi {
+            iterations += 1;
+            let run = &sorted[lo..hi];
+            (first, last) = self.pass_ranks(run, sorted_middle(run), &ranks);
+            let (new_lo, new_hi) = (first.clamp(lo, hi), last.clamp(lo, hi));
+            if (new_lo, new_hi) == (lo, hi) {
+                converged = true;
+                break;
+            }
+            (lo, hi) = (new_lo, new_hi);
+        }
+        SortedPasses {
+            first,
+            last,
+            iterations,
+            converged,
+        }
+    }
+
+    /// `ranks` of the bounds `centre ± σ·s` of one pass over the sorted, non-empty `run`, s its
+    /// population σ as [`mean_std`] sums it (in order). The bounds, and so their ranks, are
+    /// monotonic in s (every rounding is): when both ends of an interval that holds s
+    /// ([`std_interval`], from sums that do not wait on each other) give the same ranks, so
+    /// does s, and the in-order sums are not needed; else (a value within the interval's
+    /// small width of a bound) s is computed.
+    fn pass_ranks(
+        &self,
+        run: &[f64],
+        centre: f64,
+        ranks: impl Fn((f64, f64)) -> (usize, usize),
+    ) -> (usize, usize) {
+        let bounds = |std: f64| (centre - self.sigma * std, centre + self.sigma * std);
+        if let Some((low, high)) = std_interval(run) {
+            let at_low = ranks(bounds(low));
+            if at_low == ranks(bounds(high)) {
+                return at_low;
+            }
+        }
+        let std = mean_std(run).map_or(f64::NAN, |(_, std)| std);
+        ranks(bounds(std))
     }
 
     /// [`SigmaClip::apply_sorted`] of several sorted samples, bit for bit the same results: the
@@ -795,6 +880,154 @@ mod tests {
                 );
                 assert!((a.mean - b.mean).abs() <= 1e-12 * a.mean.abs());
                 assert!((a.std - b.std).abs() <= 1e-9 * a.std.max(1e-300));
+            }
+        }
+    }
+
+    /// [`SigmaClip::apply_sorted`] as first written: every pass's mean and σ summed in order.
+    fn apply_sorted_plain(clip: &SigmaClip, sorted: &[f64]) -> Option<ClippedStats> {
+        let (mut lo, mut hi) = (0, sorted.len());
+        let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
+        let (mut iterations, mut converged) = (0, false);
+        while iterations < clip.maxiters && lo < hi {
+            iterations += 1;
+            let run = &sorted[lo..hi];
+            let centre = sorted_middle(run);
+            let (_, std) = mean_std(run)?;
+            (lower, upper) = (centre - clip.sigma * std, centre + clip.sigma * std);
+            let new_lo = lo + run.partition_point(|v| *v < lower);
+            let new_hi = lo + run.partition_point(|v| *v <= upper);
+            if (new_lo, new_hi) == (lo, hi) {
+                converged = true;
+                break;
+            }
+            (lo, hi) = (new_lo, new_hi);
+        }
+        let first = sorted.partition_point(|v| *v < lower);
+        let last = sorted.partition_point(|v| *v <= upper);
+        if first >= last {
+            return None;
+        }
+        let kept = &sorted[first..last];
+        let (mean, std) = mean_std(kept)?;
+        Some(ClippedStats {
+            median: sorted_middle(kept),
+            mean,
+            std,
+            n_kept: kept.len(),
+            n_rejected: sorted.len() - kept.len(),
+            iterations,
+            converged,
+        })
+    }
+
+    /// The passes settled by σ intervals give the plain passes' results bit for bit: sky-like
+    /// values with outliers on either side, values around 0 (the interval's Σ|v| term),
+    /// integer values (bounds that fall on values: the in-order σ is then computed), a
+    /// constant run, tiny runs, negative, zero and large σ, no pass at all.
+    #[test]
+    fn clipping_with_sigma_intervals_is_the_plain_clipping() {
+        let mut seed = 41u64;
+        let mut uniform = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let clips = [
+            SigmaClip::default(),
+            SigmaClip {
+                sigma: 1.0,
+                maxiters: 10,
+            },
+            SigmaClip {
+                sigma: 2.5,
+                maxiters: 1,
+            },
+            SigmaClip {
+                sigma: 3.0,
+                maxiters: 0,
+            },
+            SigmaClip {
+                sigma: 0.0,
+                maxiters: 5,
+            },
+            SigmaClip {
+                sigma: -1.0,
+                maxiters: 5,
+            },
+            SigmaClip {
+                sigma: 40.0,
+                maxiters: 10,
+            },
+        ];
+        for trial in 0..120 {
+            let n = [0usize, 1, 2, 3, 10, 257, 1000, 5000, 20_000][trial % 9];
+            let kind = trial % 5;
+            let mut values: Vec<f64> = (0..n)
+                .map(|k| {
+                    let g: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+                    let v = match kind {
+                        0 => 20_000.0 + 150.0 * g,
+                        1 => 3.0 * g,
+                        2 => (500.0 + 4.0 * g).round(),
+                        3 => 1.0,
+                        _ => -7.0 + 0.01 * g,
+                    };
+                    let v = match k % (11 + trial % 7) {
+                        0 => v + 3000.0 * uniform(),
+                        1 if trial % 2 == 0 => v - 800.0 * uniform(),
+                        _ => v,
+                    };
+                    // As the frames' values: f32.
+                    f64::from(v as f32)
+                })
+                .collect();
+            values.sort_unstable_by(f64::total_cmp);
+            for clip in &clips {
+                let expected = apply_sorted_plain(clip, &values);
+                let got = clip.apply_sorted(&values);
+                assert_eq!(got.is_none(), expected.is_none(), "trial {trial} {clip:?}");
+                if let (Some(g), Some(e)) = (got, expected) {
+                    assert_eq!(g.median.to_bits(), e.median.to_bits(), "trial {trial}");
+                    assert_eq!(g.mean.to_bits(), e.mean.to_bits(), "trial {trial}");
+                    assert_eq!(g.std.to_bits(), e.std.to_bits(), "trial {trial}");
+                    assert_eq!(g, e, "trial {trial} {clip:?}");
+                }
+            }
+        }
+        // {−1, 1}: median 0, σ exactly 1, so at σ = 1 the bounds are values themselves (the
+        // interval does not settle the ranks: the in-order σ is computed).
+        let values = [-1.0, -1.0, 1.0, 1.0];
+        let clip = SigmaClip {
+            sigma: 1.0,
+            maxiters: 10,
+        };
+        assert_eq!(
+            clip.apply_sorted(&values),
+            apply_sorted_plain(&clip, &values)
+        );
+        assert_eq!(clip.apply_sorted(&values).map(|s| s.n_kept), Some(4));
+    }
+
+    /// The interval holds the σ of the in-order sums, and is narrow.
+    #[test]
+    fn sigma_intervals_hold_the_in_order_sigma() {
+        let mut seed = 43u64;
+        for n in [1usize, 5, 16, 17, 100, 4099, 100_000] {
+            for centre in [0.0, 1.0, -250.0, 20_000.0, 3.0e7] {
+                let mut values: Vec<f64> = (0..n)
+                    .map(|_| f64::from((centre + 30.0 * test_gauss(&mut seed)) as f32))
+                    .collect();
+                values.sort_unstable_by(f64::total_cmp);
+                let (_, std) = mean_std(&values).unwrap();
+                let (low, high) = std_interval(&values).unwrap();
+                assert!(
+                    low <= std && std <= high,
+                    "{n} {centre}: {low} {std} {high}"
+                );
+                let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                assert!(high - low <= 1e-9 * (std + largest), "{n} {centre}");
             }
         }
     }
