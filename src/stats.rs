@@ -385,6 +385,14 @@ impl SigmaClip {
         })
     }
 
+    /// The median of [`SigmaClip::apply_sorted`] (the same bits), without the mean and σ of the
+    /// kept values (two in-order sums of them) that it also returns.
+    pub fn median_sorted(&self, sorted: &[f64]) -> Option<f64> {
+        debug_assert!(sorted.windows(2).all(|p| p[0] <= p[1]));
+        let SortedPasses { first, last, .. } = self.sorted_passes(sorted);
+        (first < last).then(|| sorted_middle(&sorted[first..last]))
+    }
+
     /// The passes of [`SigmaClip::apply_sorted`] over `sorted`: each pass's run is
     /// `sorted[lo..hi]`, its bounds centre ± σ·s (centre the run's median, s its population σ
     /// as [`mean_std`] sums it), and the next run the values inside them.
@@ -986,6 +994,11 @@ mod tests {
             values.sort_unstable_by(f64::total_cmp);
             for clip in &clips {
                 let expected = apply_sorted_plain(clip, &values);
+                let median = clip.median_sorted(&values);
+                assert_eq!(
+                    median.map(f64::to_bits),
+                    expected.as_ref().map(|e| e.median.to_bits())
+                );
                 let got = clip.apply_sorted(&values);
                 assert_eq!(got.is_none(), expected.is_none(), "trial {trial} {clip:?}");
                 if let (Some(g), Some(e)) = (got, expected) {

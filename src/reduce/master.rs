@@ -49,6 +49,18 @@ pub fn central_region(width: usize, height: usize) -> Section {
 /// Sigma-clipped statistics (3σ, astropy rule) of the finite pixels of `image` in `region`
 /// (whole image when `None`), on a regular subsample of at most ~1 M pixels.
 pub fn clipped_stats(image: &Image, region: Option<&Section>) -> Option<ClippedStats> {
+    SigmaClip::default().apply_sorted(&sorted_sample(image, region))
+}
+
+/// The median of [`clipped_stats`] (the same bits), without its mean and σ: the level of a
+/// flat.
+pub fn clipped_median(image: &Image, region: Option<&Section>) -> Option<f64> {
+    SigmaClip::default().median_sorted(&sorted_sample(image, region))
+}
+
+/// The finite pixels of a regular subsample of at most ~1 M pixels of `image` in `region`
+/// (whole image when `None`), sorted (a radix sort of the f32 values) and widened to f64.
+fn sorted_sample(image: &Image, region: Option<&Section>) -> Vec<f64> {
     let whole = Section {
         x: 0..image.width(),
         y: 0..image.height(),
@@ -72,9 +84,7 @@ pub fn clipped_stats(image: &Image, region: Option<&Section>) -> Option<ClippedS
         }
         skip = i - row.len();
     }
-    // Sorted once (radix sort of the f32 values), then clipped by binary searches.
-    let sorted = crate::stats::sorted_f64(&values);
-    SigmaClip::default().apply_sorted(&sorted)
+    crate::stats::sorted_f64(&values)
 }
 
 /// A master bias (electrons, trimmed grid of its layout).
@@ -427,9 +437,7 @@ fn normalise_in_place(
             100.0 * n_flagged as f64 / n_region as f64
         ));
     }
-    let level = clipped_stats(img, Some(&region))
-        .map(|s| s.median)
-        .unwrap_or(f64::NAN);
+    let level = clipped_median(img, Some(&region)).unwrap_or(f64::NAN);
     let rn = read_noise_e;
     if !level.is_finite() || level <= 0.0 || level < MIN_LEVEL_OVER_READ_NOISE * rn {
         return Err(format!(
@@ -640,8 +648,7 @@ fn combine_flats(
     drop(stack);
     let mut image = combined.image;
     let region = central_region(image.width(), image.height());
-    let norm = clipped_stats(&image, Some(&region))
-        .map(|s| s.median)
+    let norm = clipped_median(&image, Some(&region))
         .filter(|m| m.is_finite() && *m > 0.0)
         .ok_or_else(|| ReduceError::Master {
             what: what.clone(),
