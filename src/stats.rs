@@ -255,20 +255,34 @@ pub fn median(values: &[f64]) -> Option<f64> {
 
 /// Mean and population standard deviation (ddof = 0), two-pass for accuracy.
 pub fn mean_std(values: &[f64]) -> Option<(f64, f64)> {
-    if values.is_empty() {
+    mean_std_of(values.iter().copied(), values.len())
+}
+
+/// [`mean_std`] of the `n` values that `values` yields (twice), summed in its order.
+fn mean_std_of(values: impl Iterator<Item = f64> + Clone, n: usize) -> Option<(f64, f64)> {
+    if n == 0 {
         return None;
     }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let n = n as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let var = values.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
     Some((mean, var.sqrt()))
 }
 
 /// Median absolute deviation scaled to a Gaussian σ: 1.4826 × median(|x − median(x)|).
 pub fn mad_std(values: &[f64]) -> Option<f64> {
-    let m = median(values)?;
-    let mut deviations: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
-    median_in_place(&mut deviations).map(|d| 1.482_602_218_505_602 * d)
+    mad_std_in_place(&mut values.to_vec())
+}
+
+/// [`mad_std`] of `values` (the same bits: both medians are of the same values, whatever
+/// their order), computed in their own buffer, which ends up holding the absolute
+/// deviations in no particular order.
+pub fn mad_std_in_place(values: &mut [f64]) -> Option<f64> {
+    let m = median_in_place(values)?;
+    for v in values.iter_mut() {
+        *v = (*v - m).abs();
+    }
+    median_in_place(values).map(|d| 1.482_602_218_505_602 * d)
 }
 
 /// Parameters of sigma clipping.
@@ -551,6 +565,47 @@ impl SigmaClip {
                 })
             })
             .collect()
+    }
+
+    /// The mean of [`SigmaClip::apply`] (the same bits), without its median, σ and copies:
+    /// for short samples clipped one after another (an overscan's rows), with `scratch` reused.
+    ///
+    /// Method: `scratch` holds the finite values sorted; the values a pass keeps are a run of
+    /// it (as in [`Self::apply_sorted`]), so each pass's median is the run's middle, and the
+    /// values of its run, in input order (the order `clip` sums them in), are the input values
+    /// between the run's first and last.
+    pub fn clipped_mean(&self, values: &[f64], scratch: &mut Vec<f64>) -> Option<f64> {
+        scratch.clear();
+        scratch.extend(values.iter().copied().filter(|v| v.is_finite()));
+        scratch.sort_unstable_by(f64::total_cmp);
+        let sorted = &scratch[..];
+        let (mut lo, mut hi) = (0, sorted.len());
+        let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut iterations = 0;
+        while iterations < self.maxiters && lo < hi {
+            iterations += 1;
+            let run = &sorted[lo..hi];
+            let centre = sorted_middle(run);
+            let (first, last) = (run[0], run[run.len() - 1]);
+            let current = values
+                .iter()
+                .copied()
+                .filter(move |v| *v >= first && *v <= last);
+            let (_, std) = mean_std_of(current, run.len())?;
+            (lower, upper) = (centre - self.sigma * std, centre + self.sigma * std);
+            let new_lo = lo + run.partition_point(|v| *v < lower);
+            let new_hi = lo + run.partition_point(|v| *v <= upper);
+            if (new_lo, new_hi) == (lo, hi) {
+                break;
+            }
+            (lo, hi) = (new_lo, new_hi);
+        }
+        let kept = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && *v >= lower && *v <= upper);
+        let n = kept.clone().count();
+        mean_std_of(kept, n).map(|(mean, _)| mean)
     }
 
     /// Median, mean and standard deviation of the values kept by [`SigmaClip::clip`].
@@ -1102,6 +1157,70 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The clipped mean of short samples is [`SigmaClip::apply`]'s mean, bit for bit: overscan
+    /// rows with hot pixels, ties, NaNs and infinities, ±0, tiny and empty samples, settings
+    /// that stop early, reject everything or keep everything; and the MAD in place is
+    /// [`mad_std`]'s.
+    #[test]
+    fn clipped_mean_of_short_samples_is_apply_s_mean() {
+        let mut seed = 17u64;
+        let mut scratch = Vec::new();
+        let clips = [
+            SigmaClip::default(),
+            SigmaClip {
+                sigma: 1.0,
+                maxiters: 10,
+            },
+            SigmaClip {
+                sigma: 2.0,
+                maxiters: 1,
+            },
+            SigmaClip {
+                sigma: 3.0,
+                maxiters: 0,
+            },
+            SigmaClip {
+                sigma: -1.0,
+                maxiters: 3,
+            },
+            SigmaClip {
+                sigma: 0.0,
+                maxiters: 4,
+            },
+        ];
+        for trial in 0..400 {
+            let n = [0usize, 1, 2, 3, 5, 20, 50, 51, 200][trial % 9];
+            let values: Vec<f64> = (0..n)
+                .map(|k| {
+                    let g = test_gauss(&mut seed);
+                    let v = match trial % 4 {
+                        0 => 1000.0 + 27.0 * g,
+                        1 => (300.0 + 2.0 * g).round(),
+                        2 => 0.5 * g,
+                        _ => -0.0,
+                    };
+                    match (k + trial) % 13 {
+                        0 => v + 30_000.0,
+                        1 if trial % 3 == 0 => f64::NAN,
+                        2 if trial % 5 == 0 => f64::INFINITY,
+                        3 if trial % 7 == 0 => 0.0,
+                        _ => f64::from(v as f32),
+                    }
+                })
+                .collect();
+            for clip in &clips {
+                let expected = clip.apply(&values).map(|s| s.mean.to_bits());
+                let got = clip.clipped_mean(&values, &mut scratch).map(f64::to_bits);
+                assert_eq!(got, expected, "trial {trial} {clip:?} {values:?}");
+            }
+            let mut copy = values.clone();
+            assert_eq!(
+                mad_std_in_place(&mut copy).map(f64::to_bits),
+                mad_std(&values).map(f64::to_bits)
+            );
         }
     }
 

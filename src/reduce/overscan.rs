@@ -135,13 +135,19 @@ pub fn overscan_axis(overscan: &Section, data: &Section) -> OverscanAxis {
     }
 }
 
-fn statistic(values: &mut [f64], options: &OverscanOptions) -> Option<f64> {
+/// The statistic of `values` (left in their order), with `scratch` a buffer reused from row
+/// to row.
+fn statistic(values: &[f64], options: &OverscanOptions, scratch: &mut Vec<f64>) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
     match options.statistic {
-        OverscanStatistic::Median => median_in_place(values),
-        OverscanStatistic::ClippedMean => options.clip.apply(values).map(|s| s.mean),
+        OverscanStatistic::Median => {
+            scratch.clear();
+            scratch.extend_from_slice(values);
+            median_in_place(scratch)
+        }
+        OverscanStatistic::ClippedMean => options.clip.clipped_mean(values, scratch),
     }
 }
 
@@ -189,6 +195,41 @@ fn fill_gaps(levels: &[Option<f64>]) -> Option<Vec<f64>> {
     Some(out)
 }
 
+/// The levels of the lines (rows, columns, or the one region) of an overscan as they are
+/// measured, and the residuals of their pixels about them, with the buffers reused from line
+/// to line.
+struct LineLevels {
+    /// Per line of the image, `None` until measured (or without a usable pixel).
+    levels: Vec<Option<f64>>,
+    /// Each measured line's pixels minus its level, line after line, in pixel order.
+    residuals: Vec<f64>,
+    values: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+impl LineLevels {
+    /// For `lines` lines of the image and at most `pixels` overscan pixels in all.
+    fn new(lines: usize, pixels: usize) -> Self {
+        LineLevels {
+            levels: vec![None; lines],
+            residuals: Vec::with_capacity(pixels),
+            values: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Measures line `index` from its usable pixels.
+    fn add(&mut self, index: usize, usable: impl Iterator<Item = f32>, options: &OverscanOptions) {
+        self.values.clear();
+        self.values.extend(usable.map(f64::from));
+        let level = statistic(&self.values, options, &mut self.scratch);
+        if let Some(l) = level {
+            self.residuals.extend(self.values.iter().map(|v| v - l));
+        }
+        self.levels[index] = level;
+    }
+}
+
 /// Measures the overscan of one amplifier. `pixels` is the raw image (`width` × `height`,
 /// ADU); `overscan` and `data` are 0-based sections of it; pixels at or above
 /// `saturation_adu` are ignored. Errors name the problem (no usable overscan pixel).
@@ -208,68 +249,30 @@ pub fn fit_overscan(
     }
     let usable = |v: f32| v.is_finite() && saturation_adu.is_none_or(|s| f64::from(v) < s);
     let axis = overscan_axis(overscan, data);
-    let (raw, residuals): (Vec<Option<f64>>, Vec<f64>) = match axis {
+    let (raw, mut residuals): (Vec<Option<f64>>, Vec<f64>) = match axis {
         OverscanAxis::Rows => {
-            let mut levels = vec![None; height];
-            let mut residuals = Vec::new();
-            for (y, level) in levels.iter_mut().enumerate().take(overscan.y.end) {
-                if y < overscan.y.start {
-                    continue;
-                }
-                let row = &pixels[y * width..(y + 1) * width];
-                let mut values: Vec<f64> = row[overscan.x.clone()]
-                    .iter()
-                    .copied()
-                    .filter(|v| usable(*v))
-                    .map(f64::from)
-                    .collect();
-                let kept = values.clone();
-                *level = statistic(&mut values, options);
-                if let Some(l) = *level {
-                    residuals.extend(kept.iter().map(|v| v - l));
-                }
+            let mut lines = LineLevels::new(height, overscan.width() * overscan.height());
+            for y in overscan.y.clone() {
+                let row = &pixels[y * width + overscan.x.start..y * width + overscan.x.end];
+                lines.add(y, row.iter().copied().filter(|v| usable(*v)), options);
             }
-            (levels, residuals)
+            (lines.levels, lines.residuals)
         }
         OverscanAxis::Columns => {
-            let mut levels = vec![None; width];
-            let mut residuals = Vec::new();
-            for (x, level) in levels.iter_mut().enumerate().take(overscan.x.end) {
-                if x < overscan.x.start {
-                    continue;
-                }
-                let mut values: Vec<f64> = overscan
-                    .y
-                    .clone()
-                    .map(|y| pixels[y * width + x])
-                    .filter(|v| usable(*v))
-                    .map(f64::from)
-                    .collect();
-                let kept = values.clone();
-                *level = statistic(&mut values, options);
-                if let Some(l) = *level {
-                    residuals.extend(kept.iter().map(|v| v - l));
-                }
+            let mut lines = LineLevels::new(width, overscan.width() * overscan.height());
+            for x in overscan.x.clone() {
+                let column = overscan.y.clone().map(|y| pixels[y * width + x]);
+                lines.add(x, column.filter(|v| usable(*v)), options);
             }
-            (levels, residuals)
+            (lines.levels, lines.residuals)
         }
         OverscanAxis::Scalar => {
-            let mut values: Vec<f64> = overscan
-                .y
-                .clone()
-                .flat_map(|y| {
-                    pixels[y * width + overscan.x.start..y * width + overscan.x.end].iter()
-                })
-                .copied()
-                .filter(|v| usable(*v))
-                .map(f64::from)
-                .collect();
-            let kept = values.clone();
-            let level = statistic(&mut values, options);
-            let residuals = level
-                .map(|l| kept.iter().map(|v| v - l).collect())
-                .unwrap_or_default();
-            (vec![level], residuals)
+            let mut lines = LineLevels::new(1, overscan.width() * overscan.height());
+            let region = overscan.y.clone().flat_map(|y| {
+                pixels[y * width + overscan.x.start..y * width + overscan.x.end].iter()
+            });
+            lines.add(0, region.copied().filter(|v| usable(*v)), options);
+            (lines.levels, lines.residuals)
         }
     };
     let raw_levels = fill_gaps(&raw).ok_or_else(|| {
@@ -280,7 +283,7 @@ pub fn fit_overscan(
         _ => running_mean(&raw_levels, options.smooth_rows),
     };
     let n_pixels = residuals.len();
-    let noise_adu = crate::stats::mad_std(&residuals).unwrap_or(f64::NAN);
+    let noise_adu = crate::stats::mad_std_in_place(&mut residuals).unwrap_or(f64::NAN);
     Ok(OverscanFit {
         axis,
         levels_adu: levels,
