@@ -143,7 +143,7 @@ pub fn sort_keys(keys: &mut [u32], scratch: &mut Vec<u32>) {
 pub const LOCKSTEP_LANES: usize = 4;
 
 /// Median of sorted, non-empty values (the mean of the two middle ones for an even count).
-fn sorted_middle(run: &[f64]) -> f64 {
+pub(crate) fn sorted_middle(run: &[f64]) -> f64 {
     let n = run.len();
     if n % 2 == 1 {
         run[n / 2]
@@ -168,7 +168,7 @@ const SUM_LANES: usize = 16;
 /// `Σ term(v)` over `values`, in [`SUM_LANES`] interleaved partial sums (lane j sums the
 /// values j, j + SUM_LANES, …) that vectorise: not the in-order sum, but as accurate
 /// (|error| ≤ γₙ Σ|term|, as for any order).
-fn lane_sum(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
+pub(crate) fn lane_sum<T: Copy>(values: &[T], term: impl Fn(T) -> f64) -> f64 {
     let mut acc = [0.0f64; SUM_LANES];
     let mut chunks = values.chunks_exact(SUM_LANES);
     for chunk in &mut chunks {
@@ -180,9 +180,21 @@ fn lane_sum(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
     acc.iter().sum::<f64>() + rest
 }
 
-/// An interval `(low, high)` that holds the population σ that [`mean_std`] computes of the
-/// sorted, non-empty `values` (summing in order), from the same two-pass formula summed by
-/// [`lane_sum`]; `None` when a sum is not finite.
+/// [`std_interval_of`] the sorted, non-empty `values`.
+fn std_interval(values: &[f64]) -> Option<(f64, f64)> {
+    // Σ|v| from the sums of the negative and the nonnegative values, split in the sorted run.
+    let split = values.partition_point(|v| *v < 0.0);
+    let below = lane_sum(&values[..split], |v| v);
+    let above = lane_sum(&values[split..], |v| v);
+    std_interval_of(values.len(), below + above, above - below, |mean| {
+        lane_sum(values, |v| (v - mean) * (v - mean))
+    })
+}
+
+/// An interval `(low, high)` that holds the population σ that [`mean_std`] computes of `n`
+/// values (summing them in order), from approximations of their sum Σv and of Σ|v| (each
+/// summed in any order, as [`lane_sum`] sums) and `squares(m)` ≈ Σ(v − m)²: the same two-pass
+/// formula summed in another order; `None` when a sum is not finite.
 ///
 /// Bound (Higham, *Accuracy and Stability of Numerical Algorithms*, §4.2, for a sum in any
 /// order; u = 2⁻⁵³, γₖ = ku/(1 − ku), μ and V the exact mean and variance, A = Σ|v|/n): either
@@ -191,19 +203,64 @@ fn lane_sum(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
 /// √(V + (μ − m)²), which lies in [√V, √V + e]. So the σ of the in-order sums is within
 /// 3g·s + 2e of this one's s; the interval is s ± (4·(n + 8)·2u·s + 4·(n + 2)·2u·A), over
 /// twice that, so that the rounding of this bound and of A do not matter.
-fn std_interval(values: &[f64]) -> Option<(f64, f64)> {
-    let n = values.len() as f64;
-    // Σ|v| from the sums of the negative and the nonnegative values, split in the sorted run.
-    let split = values.partition_point(|v| *v < 0.0);
-    let below = lane_sum(&values[..split], |v| v);
-    let above = lane_sum(&values[split..], |v| v);
-    let mean = (below + above) / n;
-    let abs_mean = (above - below) / n;
-    let std = (lane_sum(values, |v| (v - mean) * (v - mean)) / n).sqrt();
+pub(crate) fn std_interval_of(
+    n: usize,
+    sum: f64,
+    abs_sum: f64,
+    squares: impl FnOnce(f64) -> f64,
+) -> Option<(f64, f64)> {
+    let n = n as f64;
+    let mean = sum / n;
+    let abs_mean = abs_sum / n;
+    let std = (squares(mean) / n).sqrt();
     let half_width =
         4.0 * (n + 8.0) * f64::EPSILON * std + 4.0 * (n + 2.0) * f64::EPSILON * abs_mean;
     (std.is_finite() && half_width.is_finite())
         .then(|| ((std - half_width).max(0.0), std + half_width))
+}
+
+/// A finite sample whose values are found by rank in ascending order, as the passes of
+/// [`SigmaClip::apply_sorted`] need them: sorted values ([`SortedValues`]) or bucketed keys
+/// ([`crate::buckets::Buckets`]).
+pub(crate) trait RankedSample {
+    /// Number of values.
+    fn len(&self) -> usize;
+    /// Median of the ranks `lo..hi` (non-empty), as [`sorted_middle`] gives it.
+    fn middle(&mut self, lo: usize, hi: usize) -> f64;
+    /// The numbers of values below `lower` and at most `upper`.
+    fn ranks(&mut self, lower: f64, upper: f64) -> (usize, usize);
+    /// An interval holding [`Self::std`] of the ranks `lo..hi` ([`std_interval_of`]).
+    fn std_interval(&mut self, lo: usize, hi: usize) -> Option<(f64, f64)>;
+    /// The σ of [`mean_std`] of the values of the ranks `lo..hi` in ascending order.
+    fn std(&mut self, lo: usize, hi: usize) -> f64;
+}
+
+/// Finite values sorted in ascending order, as a [`RankedSample`].
+struct SortedValues<'a>(&'a [f64]);
+
+impl RankedSample for SortedValues<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn middle(&mut self, lo: usize, hi: usize) -> f64 {
+        sorted_middle(&self.0[lo..hi])
+    }
+
+    fn ranks(&mut self, lower: f64, upper: f64) -> (usize, usize) {
+        (
+            self.0.partition_point(|v| *v < lower),
+            self.0.partition_point(|v| *v <= upper),
+        )
+    }
+
+    fn std_interval(&mut self, lo: usize, hi: usize) -> Option<(f64, f64)> {
+        std_interval(&self.0[lo..hi])
+    }
+
+    fn std(&mut self, lo: usize, hi: usize) -> f64 {
+        mean_std(&self.0[lo..hi]).map_or(f64::NAN, |(_, std)| std)
+    }
 }
 
 /// `Σ term(v, param[k])` over each run `runs[k]` (at most [`LOCKSTEP_LANES`]), every sum
@@ -259,7 +316,10 @@ pub fn mean_std(values: &[f64]) -> Option<(f64, f64)> {
 }
 
 /// [`mean_std`] of the `n` values that `values` yields (twice), summed in its order.
-fn mean_std_of(values: impl Iterator<Item = f64> + Clone, n: usize) -> Option<(f64, f64)> {
+pub(crate) fn mean_std_of(
+    values: impl Iterator<Item = f64> + Clone,
+    n: usize,
+) -> Option<(f64, f64)> {
     if n == 0 {
         return None;
     }
@@ -382,7 +442,7 @@ impl SigmaClip {
             last,
             iterations,
             converged,
-        } = self.sorted_passes(sorted);
+        } = self.passes(&mut SortedValues(sorted));
         if first >= last {
             return None;
         }
@@ -403,30 +463,29 @@ impl SigmaClip {
     /// kept values (two in-order sums of them) that it also returns.
     pub fn median_sorted(&self, sorted: &[f64]) -> Option<f64> {
         debug_assert!(sorted.windows(2).all(|p| p[0] <= p[1]));
-        let SortedPasses { first, last, .. } = self.sorted_passes(sorted);
-        (first < last).then(|| sorted_middle(&sorted[first..last]))
+        self.median_ranked(&mut SortedValues(sorted))
     }
 
-    /// The passes of [`SigmaClip::apply_sorted`] over `sorted`: each pass's run is
-    /// `sorted[lo..hi]`, its bounds centre ± σ·s (centre the run's median, s its population σ
-    /// as [`mean_std`] sums it), and the next run the values inside them.
-    fn sorted_passes(&self, sorted: &[f64]) -> SortedPasses {
-        // The values below `lower` and those up to `upper`, counted in the whole of `sorted`:
-        // a run's own counts are these clamped to it.
-        let ranks = |(lower, upper): (f64, f64)| {
-            (
-                sorted.partition_point(|v| *v < lower),
-                sorted.partition_point(|v| *v <= upper),
-            )
-        };
-        let (mut lo, mut hi) = (0, sorted.len());
-        let (mut first, mut last) = ranks((f64::NEG_INFINITY, f64::INFINITY));
+    /// The median of [`SigmaClip::apply_sorted`] of a sample given by rank (the same bits for
+    /// the same values), without the mean and σ of the kept values.
+    pub(crate) fn median_ranked(&self, sample: &mut impl RankedSample) -> Option<f64> {
+        let SortedPasses { first, last, .. } = self.passes(sample);
+        (first < last).then(|| sample.middle(first, last))
+    }
+
+    /// The passes of [`SigmaClip::apply_sorted`] over `sample`: each pass's run is the ranks
+    /// `lo..hi`, its bounds centre ± σ·s (centre the run's median, s its population σ as
+    /// [`mean_std`] sums it in order), and the next run the values inside them. The ranks of
+    /// the bounds are counted in the whole sample: a run's own are these clamped to it.
+    fn passes(&self, sample: &mut impl RankedSample) -> SortedPasses {
+        let (mut lo, mut hi) = (0, sample.len());
+        let (mut first, mut last) = sample.ranks(f64::NEG_INFINITY, f64::INFINITY);
         let mut iterations = 0;
         let mut converged = false;
         while iterations < self.maxiters && lo < hi {
             iterations += 1;
-            let run = &sorted[lo..hi];
-            (first, last) = self.pass_ranks(run, sorted_middle(run), &ranks);
+            let centre = sample.middle(lo, hi);
+            (first, last) = self.pass_ranks(sample, lo, hi, centre);
             let (new_lo, new_hi) = (first.clamp(lo, hi), last.clamp(lo, hi));
             if (new_lo, new_hi) == (lo, hi) {
                 converged = true;
@@ -442,27 +501,30 @@ impl SigmaClip {
         }
     }
 
-    /// `ranks` of the bounds `centre ± σ·s` of one pass over the sorted, non-empty `run`, s its
-    /// population σ as [`mean_std`] sums it (in order). The bounds, and so their ranks, are
-    /// monotonic in s (every rounding is): when both ends of an interval that holds s
-    /// ([`std_interval`], from sums that do not wait on each other) give the same ranks, so
-    /// does s, and the in-order sums are not needed; else (a value within the interval's
-    /// small width of a bound) s is computed.
+    /// The ranks of the bounds `centre ± σ·s` of one pass over the ranks `lo..hi` (non-empty)
+    /// of `sample`, s their population σ as [`mean_std`] sums it (in order). The bounds, and so
+    /// their ranks, are monotonic in s (every rounding is): when both ends of an interval that
+    /// holds s ([`RankedSample::std_interval`], from sums that do not wait on each other) give
+    /// the same ranks, so does s, and the in-order sums are not needed; else (a value within
+    /// the interval's small width of a bound) s is computed.
     fn pass_ranks(
         &self,
-        run: &[f64],
+        sample: &mut impl RankedSample,
+        lo: usize,
+        hi: usize,
         centre: f64,
-        ranks: impl Fn((f64, f64)) -> (usize, usize),
     ) -> (usize, usize) {
         let bounds = |std: f64| (centre - self.sigma * std, centre + self.sigma * std);
-        if let Some((low, high)) = std_interval(run) {
-            let at_low = ranks(bounds(low));
-            if at_low == ranks(bounds(high)) {
+        if let Some((low, high)) = sample.std_interval(lo, hi) {
+            let (lower, upper) = bounds(low);
+            let at_low = sample.ranks(lower, upper);
+            let (lower, upper) = bounds(high);
+            if at_low == sample.ranks(lower, upper) {
                 return at_low;
             }
         }
-        let std = mean_std(run).map_or(f64::NAN, |(_, std)| std);
-        ranks(bounds(std))
+        let (lower, upper) = bounds(sample.std(lo, hi));
+        sample.ranks(lower, upper)
     }
 
     /// [`SigmaClip::apply_sorted`] of several sorted samples, bit for bit the same results: the
