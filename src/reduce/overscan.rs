@@ -298,10 +298,6 @@ pub fn fit_overscan(
 /// is raw column `x0`. Each value is `((f64(raw) − level) as f32) × gain`, so that the value in
 /// electrons is the f32 ADU value above the overscan times the f32 gain, as a separate
 /// multiplication pass gave; without `fit` the level is 0.
-///
-/// Method: the level of the row (row-wise and scalar overscans) is taken out of the loop, so
-/// that the loop over the row's pixels is a plain conversion the compiler vectorises; a
-/// column-wise overscan reads the level of each column from a slice.
 pub fn subtract_row(
     raw: &[f32],
     x0: usize,
@@ -310,18 +306,36 @@ pub fn subtract_row(
     gain: f32,
     out: &mut Vec<f32>,
 ) {
+    let start = out.len();
+    out.resize(start + raw.len(), 0.0);
+    subtract_row_into(raw, x0, y, fit, gain, &mut out[start..]);
+}
+
+/// [`subtract_row`] written to `out` (as long as `raw`) instead of appended.
+///
+/// Method: the level of the row (row-wise and scalar overscans) is taken out of the loop, so
+/// that the loop over the row's pixels is a plain conversion the compiler vectorises; a
+/// column-wise overscan reads the level of each column from a slice.
+pub fn subtract_row_into(
+    raw: &[f32],
+    x0: usize,
+    y: usize,
+    fit: Option<&OverscanFit>,
+    gain: f32,
+    out: &mut [f32],
+) {
     match fit {
         Some(f) if f.axis == OverscanAxis::Columns => {
             let levels = &f.levels_adu[x0..x0 + raw.len()];
-            out.extend(
-                raw.iter()
-                    .zip(levels)
-                    .map(|(&v, &level)| (f64::from(v) - level) as f32 * gain),
-            );
+            for ((o, &v), &level) in out.iter_mut().zip(raw).zip(levels) {
+                *o = (f64::from(v) - level) as f32 * gain;
+            }
         }
         _ => {
             let level = fit.map_or(0.0, |f| f.level_at(x0, y));
-            out.extend(raw.iter().map(|&v| (f64::from(v) - level) as f32 * gain));
+            for (o, &v) in out.iter_mut().zip(raw) {
+                *o = (f64::from(v) - level) as f32 * gain;
+            }
         }
     }
 }

@@ -9,7 +9,9 @@
 
 use std::path::PathBuf;
 
-use super::overscan::{fit_overscan, subtract_row, OverscanFit, OverscanOptions};
+use super::overscan::{
+    fit_overscan, subtract_row, subtract_row_into, OverscanFit, OverscanOptions,
+};
 use super::{Layout, ReduceError};
 use crate::frame::header::Header;
 use crate::frame::meta::FrameMeta;
@@ -194,26 +196,24 @@ fn trim_and_flag(
     }
     let (tw, th) = (data.width(), data.height());
     let saturation = saturation.unwrap_or(f64::INFINITY);
-    // In place: the trimmed rows are made in `row` and copied over the raw buffer.
-    let (mut owned, mut values, mut row) = match pixels {
-        RawPixels::Borrowed(p) => (Err(p), Vec::with_capacity(tw * th), Vec::new()),
-        RawPixels::Owned(p) => (Ok(p), Vec::new(), Vec::with_capacity(tw)),
+    let (mut owned, mut values) = match pixels {
+        RawPixels::Borrowed(p) => (Err(p), Vec::with_capacity(tw * th)),
+        RawPixels::Owned(p) => (Ok(p), Vec::new()),
     };
+    // A trimmed row that overlaps its raw row in place is made here first.
+    let mut row = Vec::new();
     let mut bits = Vec::with_capacity(tw * th);
     let (mut n_saturated, mut n_nonfinite) = (0, 0);
+    let x0 = data.x.start;
     for (row_index, y) in data.y.clone().enumerate() {
-        let span = y * width + data.x.start..y * width + data.x.end;
+        let (src, at) = (y * width + x0, row_index * tw);
         let raw = match &owned {
-            Ok(p) => &p[span],
-            Err(p) => &p[span],
+            Ok(p) => &p[src..src + tw],
+            Err(p) => &p[src..src + tw],
         };
         if let Some(sample) = sample.as_mut() {
             sample.add_row(raw, y);
         }
-        let out = if owned.is_ok() { &mut row } else { &mut values };
-        let start = if owned.is_ok() { 0 } else { out.len() };
-        out.truncate(start);
-        subtract_row(raw, data.x.start, y, fit, gain, out);
         bits.extend(raw.iter().map(|&v| {
             let nonfinite = !v.is_finite();
             let saturated = !nonfinite && f64::from(v) >= saturation;
@@ -228,15 +228,25 @@ fn trim_and_flag(
             }
         }));
         let trimmed = match &mut owned {
+            // The trimmed row ends before its raw row starts: written straight over the buffer.
+            Ok(p) if at + tw <= src => {
+                let (head, tail) = p.split_at_mut(src);
+                subtract_row_into(&tail[..tw], x0, y, fit, gain, &mut head[at..at + tw]);
+                &mut head[at..at + tw]
+            }
+            // They overlap (the first rows, when the data section starts near the buffer's).
             Ok(p) => {
-                let at = row_index * tw;
+                row.clear();
+                subtract_row(&p[src..src + tw], x0, y, fit, gain, &mut row);
                 p[at..at + tw].copy_from_slice(&row);
                 &mut p[at..at + tw]
             }
-            Err(_) => &mut values[start..],
+            Err(p) => {
+                subtract_row(&p[src..src + tw], x0, y, fit, gain, &mut values);
+                &mut values[at..]
+            }
         };
         if let Some(hook) = on_row.as_mut() {
-            let at = row_index * tw;
             hook(row_index, trimmed, &mut bits[at..at + tw]);
         }
     }
