@@ -171,6 +171,16 @@ impl RawPixels<'_> {
     }
 }
 
+/// How [`trim_and_flag`] turns raw ADU into electrons and flags: the overscan level (none
+/// without `fit`) subtracted and `gain` applied ([`subtract_row`]), pixels at or above
+/// `saturation` (ADU) flagged.
+#[derive(Clone, Copy)]
+struct Conversion<'a> {
+    fit: Option<&'a OverscanFit>,
+    gain: f32,
+    saturation: Option<f64>,
+}
+
 /// Trims, converts and flags the data section of a raw amplifier (`width × height` px) in one
 /// pass row by row: each raw row is read once from memory, its trimmed values and flags made
 /// (and its pixels of the signal `sample`, if any, taken) while it is in cache, then `on_row`
@@ -182,13 +192,16 @@ impl RawPixels<'_> {
 fn trim_and_flag(
     pixels: RawPixels<'_>,
     (width, height): (usize, usize),
-    fit: Option<&OverscanFit>,
     data: &Section,
-    gain: f32,
-    saturation: Option<f64>,
+    conversion: &Conversion<'_>,
     mut sample: Option<&mut SignalSample<'_>>,
     mut on_row: Option<RowHook<'_>>,
 ) -> Result<Trimmed, String> {
+    let Conversion {
+        fit,
+        gain,
+        saturation,
+    } = *conversion;
     if !data.fits_within(width, height) || data.width() == 0 || data.height() == 0 {
         return Err(format!(
             "data section {data} lies outside the {width} x {height} image"
@@ -395,10 +408,12 @@ fn prepare_amplifier(
     } = trim_and_flag(
         pixels,
         (w, h),
-        fit.as_ref(),
         &data,
-        gain as f32,
-        saturation,
+        &Conversion {
+            fit: fit.as_ref(),
+            gain: gain as f32,
+            saturation,
+        },
         sample.as_mut(),
         on_row,
     )
