@@ -632,35 +632,38 @@ impl SigmaClip {
     /// The mean of [`SigmaClip::apply`] (the same bits), without its median, σ and copies:
     /// for short samples clipped one after another (an overscan's rows), with `scratch` reused.
     ///
-    /// Method: `scratch` holds the finite values sorted; the values a pass keeps are a run of
-    /// it (as in [`Self::apply_sorted`]), so each pass's median is the run's middle, and the
-    /// values of its run, in input order (the order `clip` sums them in), are the input values
-    /// between the run's first and last.
+    /// Method: the passes of [`SigmaClip::clip`], its `current` values kept in `scratch` (in
+    /// any order: a pass's median is a selection in it) while each pass's σ is summed, as
+    /// `clip` sums it, over the input values in their order that every bound so far keeps;
+    /// the mean of the last pass is the result when its values are the kept ones.
     pub fn clipped_mean(&self, values: &[f64], scratch: &mut Vec<f64>) -> Option<f64> {
         scratch.clear();
         scratch.extend(values.iter().copied().filter(|v| v.is_finite()));
-        scratch.sort_unstable_by(f64::total_cmp);
-        let sorted = &scratch[..];
-        let (mut lo, mut hi) = (0, sorted.len());
+        // The bounds of the last pass, and those that every pass so far kept values within.
         let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
+        let (mut above, mut below) = (f64::NEG_INFINITY, f64::INFINITY);
         let mut iterations = 0;
-        while iterations < self.maxiters && lo < hi {
+        while iterations < self.maxiters && !scratch.is_empty() {
             iterations += 1;
-            let run = &sorted[lo..hi];
-            let centre = sorted_middle(run);
-            let (first, last) = (run[0], run[run.len() - 1]);
+            let n = scratch.len();
+            let centre = median_in_place(scratch)?;
             let current = values
                 .iter()
                 .copied()
-                .filter(move |v| *v >= first && *v <= last);
-            let (_, std) = mean_std_of(current, run.len())?;
+                .filter(move |v| v.is_finite() && *v >= above && *v <= below);
+            let (mean, std) = mean_std_of(current, n)?;
             (lower, upper) = (centre - self.sigma * std, centre + self.sigma * std);
-            let new_lo = lo + run.partition_point(|v| *v < lower);
-            let new_hi = lo + run.partition_point(|v| *v <= upper);
-            if (new_lo, new_hi) == (lo, hi) {
+            let nested = lower >= above && upper <= below;
+            (above, below) = (above.max(lower), below.min(upper));
+            scratch.retain(|v| *v >= lower && *v <= upper);
+            if scratch.len() == n {
+                // Nothing rejected: bounds within the earlier ones keep exactly this pass's
+                // values (none rejected before comes back), whose mean this is.
+                if nested {
+                    return Some(mean);
+                }
                 break;
             }
-            (lo, hi) = (new_lo, new_hi);
         }
         let kept = values
             .iter()
