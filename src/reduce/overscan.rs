@@ -298,6 +298,10 @@ pub fn fit_overscan(
 /// is raw column `x0`. Each value is `((f64(raw) − level) as f32) × gain`, so that the value in
 /// electrons is the f32 ADU value above the overscan times the f32 gain, as a separate
 /// multiplication pass gave; without `fit` the level is 0.
+///
+/// Method: the level of the row (row-wise and scalar overscans) is taken out of the loop, so
+/// that the loop over the row's pixels is a plain conversion the compiler vectorises; a
+/// column-wise overscan reads the level of each column from a slice.
 pub fn subtract_row(
     raw: &[f32],
     x0: usize,
@@ -306,16 +310,17 @@ pub fn subtract_row(
     gain: f32,
     out: &mut Vec<f32>,
 ) {
-    let start = out.len();
-    out.resize(start + raw.len(), 0.0);
-    subtract_row_into(raw, x0, y, fit, gain, &mut out[start..]);
+    match RowLevels::of(fit, x0, y, raw.len()) {
+        RowLevels::PerColumn(levels) => out.extend(
+            raw.iter()
+                .zip(levels)
+                .map(|(&v, &level)| electrons(v, level, gain)),
+        ),
+        RowLevels::Constant(level) => out.extend(raw.iter().map(|&v| electrons(v, level, gain))),
+    }
 }
 
 /// [`subtract_row`] written to `out` (as long as `raw`) instead of appended.
-///
-/// Method: the level of the row (row-wise and scalar overscans) is taken out of the loop, so
-/// that the loop over the row's pixels is a plain conversion the compiler vectorises; a
-/// column-wise overscan reads the level of each column from a slice.
 pub fn subtract_row_into(
     raw: &[f32],
     x0: usize,
@@ -324,20 +329,44 @@ pub fn subtract_row_into(
     gain: f32,
     out: &mut [f32],
 ) {
-    match fit {
-        Some(f) if f.axis == OverscanAxis::Columns => {
-            let levels = &f.levels_adu[x0..x0 + raw.len()];
+    match RowLevels::of(fit, x0, y, raw.len()) {
+        RowLevels::PerColumn(levels) => {
             for ((o, &v), &level) in out.iter_mut().zip(raw).zip(levels) {
-                *o = (f64::from(v) - level) as f32 * gain;
+                *o = electrons(v, level, gain);
             }
         }
-        _ => {
-            let level = fit.map_or(0.0, |f| f.level_at(x0, y));
+        RowLevels::Constant(level) => {
             for (o, &v) in out.iter_mut().zip(raw) {
-                *o = (f64::from(v) - level) as f32 * gain;
+                *o = electrons(v, level, gain);
             }
         }
     }
+}
+
+/// The overscan levels (ADU) of a row segment of [`subtract_row`].
+enum RowLevels<'a> {
+    /// One per column (a column-wise overscan).
+    PerColumn(&'a [f64]),
+    /// The row's (row-wise and scalar overscans; 0 without overscan).
+    Constant(f64),
+}
+
+impl<'a> RowLevels<'a> {
+    /// The levels of the `len` pixels of raw row `y` from column `x0`.
+    fn of(fit: Option<&'a OverscanFit>, x0: usize, y: usize, len: usize) -> Self {
+        match fit {
+            Some(f) if f.axis == OverscanAxis::Columns => {
+                RowLevels::PerColumn(&f.levels_adu[x0..x0 + len])
+            }
+            _ => RowLevels::Constant(fit.map_or(0.0, |f| f.level_at(x0, y))),
+        }
+    }
+}
+
+/// A raw value in electrons: `((f64(raw) − level) as f32) × gain`.
+#[inline]
+fn electrons(raw: f32, level: f64, gain: f32) -> f32 {
+    (f64::from(raw) - level) as f32 * gain
 }
 
 #[cfg(test)]
@@ -386,6 +415,21 @@ mod tests {
             );
         }
         assert_eq!(trimmed.len(), 40 * 200);
+        // Written in place: the same bits, for row-wise, column-wise and no overscans.
+        let mut by_column = fit.clone();
+        by_column.axis = OverscanAxis::Columns;
+        by_column.levels_adu = (0..w).map(|x| 990.0 + 0.3 * x as f64).collect();
+        for f in [Some(&fit), Some(&by_column), None] {
+            for y in [0, 77, h - 1] {
+                let raw = &px[y * w + 20..(y + 1) * w];
+                let mut appended = vec![1.0];
+                subtract_row(raw, 20, y, f, 1.7, &mut appended);
+                let mut written = vec![0.0; raw.len()];
+                subtract_row_into(raw, 20, y, f, 1.7, &mut written);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&appended[1..]), bits(&written));
+            }
+        }
         let mean = trimmed.iter().map(|&v| f64::from(v)).sum::<f64>() / 8000.0;
         assert!((mean - 500.0).abs() < 0.2, "{mean}");
         // Smoothed: the noise of the levels drops, the slow pattern remains.
