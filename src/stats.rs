@@ -143,12 +143,123 @@ pub fn sort_keys(keys: &mut [u32], scratch: &mut Vec<u32>) {
 pub const LOCKSTEP_LANES: usize = 4;
 
 /// Median of sorted, non-empty values (the mean of the two middle ones for an even count).
-fn sorted_middle(run: &[f64]) -> f64 {
+pub(crate) fn sorted_middle(run: &[f64]) -> f64 {
     let n = run.len();
     if n % 2 == 1 {
         run[n / 2]
     } else {
         0.5 * (run[n / 2 - 1] + run[n / 2])
+    }
+}
+
+/// How the passes of [`SigmaClip::apply_sorted`] ended: the ranks in the sorted values of
+/// the last pass's bounds (the values below the lower one, those up to the upper one), the
+/// passes made, and whether the last one rejected nothing.
+struct SortedPasses {
+    first: usize,
+    last: usize,
+    iterations: usize,
+    converged: bool,
+}
+
+/// Partial sums of [`lane_sum`], each a chain of additions independent of the others.
+const SUM_LANES: usize = 16;
+
+/// `Σ term(v)` over `values`, in [`SUM_LANES`] interleaved partial sums (lane j sums the
+/// values j, j + SUM_LANES, …) that vectorise: not the in-order sum, but as accurate
+/// (|error| ≤ γₙ Σ|term|, as for any order).
+pub(crate) fn lane_sum<T: Copy>(values: &[T], term: impl Fn(T) -> f64) -> f64 {
+    let mut acc = [0.0f64; SUM_LANES];
+    let mut chunks = values.chunks_exact(SUM_LANES);
+    for chunk in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += term(v);
+        }
+    }
+    let rest: f64 = chunks.remainder().iter().map(|&v| term(v)).sum();
+    acc.iter().sum::<f64>() + rest
+}
+
+/// [`std_interval_of`] the sorted, non-empty `values`.
+fn std_interval(values: &[f64]) -> Option<(f64, f64)> {
+    // Σ|v| from the sums of the negative and the nonnegative values, split in the sorted run.
+    let split = values.partition_point(|v| *v < 0.0);
+    let below = lane_sum(&values[..split], |v| v);
+    let above = lane_sum(&values[split..], |v| v);
+    std_interval_of(values.len(), below + above, above - below, |mean| {
+        lane_sum(values, |v| (v - mean) * (v - mean))
+    })
+}
+
+/// An interval `(low, high)` that holds the population σ that [`mean_std`] computes of `n`
+/// values (summing them in order), from approximations of their sum Σv and of Σ|v| (each
+/// summed in any order, as [`lane_sum`] sums) and `squares(m)` ≈ Σ(v − m)²: the same two-pass
+/// formula summed in another order; `None` when a sum is not finite.
+///
+/// Bound (Higham, *Accuracy and Stability of Numerical Algorithms*, §4.2, for a sum in any
+/// order; u = 2⁻⁵³, γₖ = ku/(1 − ku), μ and V the exact mean and variance, A = Σ|v|/n): either
+/// computation's mean m is within e = (γₙ₋₁(1 + u) + u)·A of μ; its Σ(v − m)² of nonnegative
+/// terms, each rounded twice, /n and √ have a relative error within g = γₙ₊₄ of
+/// √(V + (μ − m)²), which lies in [√V, √V + e]. So the σ of the in-order sums is within
+/// 3g·s + 2e of this one's s; the interval is s ± (4·(n + 8)·2u·s + 4·(n + 2)·2u·A), over
+/// twice that, so that the rounding of this bound and of A do not matter.
+pub(crate) fn std_interval_of(
+    n: usize,
+    sum: f64,
+    abs_sum: f64,
+    squares: impl FnOnce(f64) -> f64,
+) -> Option<(f64, f64)> {
+    let n = n as f64;
+    let mean = sum / n;
+    let abs_mean = abs_sum / n;
+    let std = (squares(mean) / n).sqrt();
+    let half_width =
+        4.0 * (n + 8.0) * f64::EPSILON * std + 4.0 * (n + 2.0) * f64::EPSILON * abs_mean;
+    (std.is_finite() && half_width.is_finite())
+        .then(|| ((std - half_width).max(0.0), std + half_width))
+}
+
+/// A finite sample whose values are found by rank in ascending order, as the passes of
+/// [`SigmaClip::apply_sorted`] need them: sorted values ([`SortedValues`]) or bucketed keys
+/// ([`crate::buckets::Buckets`]).
+pub(crate) trait RankedSample {
+    /// Number of values.
+    fn len(&self) -> usize;
+    /// Median of the ranks `lo..hi` (non-empty), as [`sorted_middle`] gives it.
+    fn middle(&mut self, lo: usize, hi: usize) -> f64;
+    /// The numbers of values below `lower` and at most `upper`.
+    fn ranks(&mut self, lower: f64, upper: f64) -> (usize, usize);
+    /// An interval holding [`Self::std`] of the ranks `lo..hi` ([`std_interval_of`]).
+    fn std_interval(&mut self, lo: usize, hi: usize) -> Option<(f64, f64)>;
+    /// The σ of [`mean_std`] of the values of the ranks `lo..hi` in ascending order.
+    fn std(&mut self, lo: usize, hi: usize) -> f64;
+}
+
+/// Finite values sorted in ascending order, as a [`RankedSample`].
+struct SortedValues<'a>(&'a [f64]);
+
+impl RankedSample for SortedValues<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn middle(&mut self, lo: usize, hi: usize) -> f64 {
+        sorted_middle(&self.0[lo..hi])
+    }
+
+    fn ranks(&mut self, lower: f64, upper: f64) -> (usize, usize) {
+        (
+            self.0.partition_point(|v| *v < lower),
+            self.0.partition_point(|v| *v <= upper),
+        )
+    }
+
+    fn std_interval(&mut self, lo: usize, hi: usize) -> Option<(f64, f64)> {
+        std_interval(&self.0[lo..hi])
+    }
+
+    fn std(&mut self, lo: usize, hi: usize) -> f64 {
+        mean_std(&self.0[lo..hi]).map_or(f64::NAN, |(_, std)| std)
     }
 }
 
@@ -201,20 +312,37 @@ pub fn median(values: &[f64]) -> Option<f64> {
 
 /// Mean and population standard deviation (ddof = 0), two-pass for accuracy.
 pub fn mean_std(values: &[f64]) -> Option<(f64, f64)> {
-    if values.is_empty() {
+    mean_std_of(values.iter().copied(), values.len())
+}
+
+/// [`mean_std`] of the `n` values that `values` yields (twice), summed in its order.
+pub(crate) fn mean_std_of(
+    values: impl Iterator<Item = f64> + Clone,
+    n: usize,
+) -> Option<(f64, f64)> {
+    if n == 0 {
         return None;
     }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let n = n as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let var = values.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
     Some((mean, var.sqrt()))
 }
 
 /// Median absolute deviation scaled to a Gaussian σ: 1.4826 × median(|x − median(x)|).
 pub fn mad_std(values: &[f64]) -> Option<f64> {
-    let m = median(values)?;
-    let mut deviations: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
-    median_in_place(&mut deviations).map(|d| 1.482_602_218_505_602 * d)
+    mad_std_in_place(&mut values.to_vec())
+}
+
+/// [`mad_std`] of `values` (the same bits: both medians are of the same values, whatever
+/// their order), computed in their own buffer, which ends up holding the absolute
+/// deviations in no particular order.
+pub fn mad_std_in_place(values: &mut [f64]) -> Option<f64> {
+    let m = median_in_place(values)?;
+    for v in values.iter_mut() {
+        *v = (*v - m).abs();
+    }
+    median_in_place(values).map(|d| 1.482_602_218_505_602 * d)
 }
 
 /// Parameters of sigma clipping.
@@ -303,52 +431,25 @@ impl SigmaClip {
     /// instead of copies and selections (the kept values of every pass are a contiguous run).
     /// Means and deviations are summed in sorted order, so they may differ from
     /// [`SigmaClip::apply`]'s in the last bits.
+    ///
+    /// Method: the σ of each pass only decides where its bounds fall among the values, which
+    /// an interval holding σ usually settles without the in-order sums ([`Self::pass_ranks`]);
+    /// the mean and σ returned are those of the kept values, summed in order once.
     pub fn apply_sorted(&self, sorted: &[f64]) -> Option<ClippedStats> {
         debug_assert!(sorted.windows(2).all(|p| p[0] <= p[1]));
-        let middle = |run: &[f64]| {
-            let n = run.len();
-            if n % 2 == 1 {
-                run[n / 2]
-            } else {
-                0.5 * (run[n / 2 - 1] + run[n / 2])
-            }
-        };
-        let (mut lo, mut hi) = (0, sorted.len());
-        let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
-        let mut iterations = 0;
-        let mut converged = false;
-        // Mean and σ of the last pass's run, with its bounds in `sorted`.
-        let mut last_pass = None;
-        while iterations < self.maxiters && lo < hi {
-            iterations += 1;
-            let run = &sorted[lo..hi];
-            let centre = middle(run);
-            let (mean, std) = mean_std(run)?;
-            last_pass = Some((lo, hi, mean, std));
-            (lower, upper) = (centre - self.sigma * std, centre + self.sigma * std);
-            let new_lo = lo + run.partition_point(|v| *v < lower);
-            let new_hi = lo + run.partition_point(|v| *v <= upper);
-            if (new_lo, new_hi) == (lo, hi) {
-                converged = true;
-                break;
-            }
-            (lo, hi) = (new_lo, new_hi);
-        }
-        // Kept: every value inside the last bounds (as `clip`, a value rejected early comes
-        // back when a later pass's bounds contain it).
-        let first = sorted.partition_point(|v| *v < lower);
-        let last = sorted.partition_point(|v| *v <= upper);
+        let SortedPasses {
+            first,
+            last,
+            iterations,
+            converged,
+        } = self.passes(&mut SortedValues(sorted));
         if first >= last {
             return None;
         }
         let kept = &sorted[first..last];
-        // Usually the last pass's run itself: its statistics are not computed again.
-        let (mean, std) = match last_pass {
-            Some((l, h, mean, std)) if (l, h) == (first, last) => (mean, std),
-            _ => mean_std(kept)?,
-        };
+        let (mean, std) = mean_std(kept)?;
         Some(ClippedStats {
-            median: middle(kept),
+            median: sorted_middle(kept),
             mean,
             std,
             n_kept: kept.len(),
@@ -356,6 +457,74 @@ impl SigmaClip {
             iterations,
             converged,
         })
+    }
+
+    /// The median of [`SigmaClip::apply_sorted`] (the same bits), without the mean and σ of the
+    /// kept values (two in-order sums of them) that it also returns.
+    pub fn median_sorted(&self, sorted: &[f64]) -> Option<f64> {
+        debug_assert!(sorted.windows(2).all(|p| p[0] <= p[1]));
+        self.median_ranked(&mut SortedValues(sorted))
+    }
+
+    /// The median of [`SigmaClip::apply_sorted`] of a sample given by rank (the same bits for
+    /// the same values), without the mean and σ of the kept values.
+    pub(crate) fn median_ranked(&self, sample: &mut impl RankedSample) -> Option<f64> {
+        let SortedPasses { first, last, .. } = self.passes(sample);
+        (first < last).then(|| sample.middle(first, last))
+    }
+
+    /// The passes of [`SigmaClip::apply_sorted`] over `sample`: each pass's run is the ranks
+    /// `lo..hi`, its bounds centre ± σ·s (centre the run's median, s its population σ as
+    /// [`mean_std`] sums it in order), and the next run the values inside them. The ranks of
+    /// the bounds are counted in the whole sample: a run's own are these clamped to it.
+    fn passes(&self, sample: &mut impl RankedSample) -> SortedPasses {
+        let (mut lo, mut hi) = (0, sample.len());
+        let (mut first, mut last) = sample.ranks(f64::NEG_INFINITY, f64::INFINITY);
+        let mut iterations = 0;
+        let mut converged = false;
+        while iterations < self.maxiters && lo < hi {
+            iterations += 1;
+            let centre = sample.middle(lo, hi);
+            (first, last) = self.pass_ranks(sample, lo, hi, centre);
+            let (new_lo, new_hi) = (first.clamp(lo, hi), last.clamp(lo, hi));
+            if (new_lo, new_hi) == (lo, hi) {
+                converged = true;
+                break;
+            }
+            (lo, hi) = (new_lo, new_hi);
+        }
+        SortedPasses {
+            first,
+            last,
+            iterations,
+            converged,
+        }
+    }
+
+    /// The ranks of the bounds `centre ± σ·s` of one pass over the ranks `lo..hi` (non-empty)
+    /// of `sample`, s their population σ as [`mean_std`] sums it (in order). The bounds, and so
+    /// their ranks, are monotonic in s (every rounding is): when both ends of an interval that
+    /// holds s ([`RankedSample::std_interval`], from sums that do not wait on each other) give
+    /// the same ranks, so does s, and the in-order sums are not needed; else (a value within
+    /// the interval's small width of a bound) s is computed.
+    fn pass_ranks(
+        &self,
+        sample: &mut impl RankedSample,
+        lo: usize,
+        hi: usize,
+        centre: f64,
+    ) -> (usize, usize) {
+        let bounds = |std: f64| (centre - self.sigma * std, centre + self.sigma * std);
+        if let Some((low, high)) = sample.std_interval(lo, hi) {
+            let (lower, upper) = bounds(low);
+            let at_low = sample.ranks(lower, upper);
+            let (lower, upper) = bounds(high);
+            if at_low == sample.ranks(lower, upper) {
+                return at_low;
+            }
+        }
+        let (lower, upper) = bounds(sample.std(lo, hi));
+        sample.ranks(lower, upper)
     }
 
     /// [`SigmaClip::apply_sorted`] of several sorted samples, bit for bit the same results: the
@@ -458,6 +627,50 @@ impl SigmaClip {
                 })
             })
             .collect()
+    }
+
+    /// The mean of [`SigmaClip::apply`] (the same bits), without its median, σ and copies:
+    /// for short samples clipped one after another (an overscan's rows), with `scratch` reused.
+    ///
+    /// Method: the passes of [`SigmaClip::clip`], its `current` values kept in `scratch` (in
+    /// any order: a pass's median is a selection in it) while each pass's σ is summed, as
+    /// `clip` sums it, over the input values in their order that every bound so far keeps;
+    /// the mean of the last pass is the result when its values are the kept ones.
+    pub fn clipped_mean(&self, values: &[f64], scratch: &mut Vec<f64>) -> Option<f64> {
+        scratch.clear();
+        scratch.extend(values.iter().copied().filter(|v| v.is_finite()));
+        // The bounds of the last pass, and those that every pass so far kept values within.
+        let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
+        let (mut above, mut below) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut iterations = 0;
+        while iterations < self.maxiters && !scratch.is_empty() {
+            iterations += 1;
+            let n = scratch.len();
+            let centre = median_in_place(scratch)?;
+            let current = values
+                .iter()
+                .copied()
+                .filter(move |v| v.is_finite() && *v >= above && *v <= below);
+            let (mean, std) = mean_std_of(current, n)?;
+            (lower, upper) = (centre - self.sigma * std, centre + self.sigma * std);
+            let nested = lower >= above && upper <= below;
+            (above, below) = (above.max(lower), below.min(upper));
+            scratch.retain(|v| *v >= lower && *v <= upper);
+            if scratch.len() == n {
+                // Nothing rejected: bounds within the earlier ones keep exactly this pass's
+                // values (none rejected before comes back), whose mean this is.
+                if nested {
+                    return Some(mean);
+                }
+                break;
+            }
+        }
+        let kept = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && *v >= lower && *v <= upper);
+        let n = kept.clone().count();
+        mean_std_of(kept, n).map(|(mean, _)| mean)
     }
 
     /// Median, mean and standard deviation of the values kept by [`SigmaClip::clip`].
@@ -799,6 +1012,159 @@ mod tests {
         }
     }
 
+    /// [`SigmaClip::apply_sorted`] as first written: every pass's mean and σ summed in order.
+    fn apply_sorted_plain(clip: &SigmaClip, sorted: &[f64]) -> Option<ClippedStats> {
+        let (mut lo, mut hi) = (0, sorted.len());
+        let (mut lower, mut upper) = (f64::NEG_INFINITY, f64::INFINITY);
+        let (mut iterations, mut converged) = (0, false);
+        while iterations < clip.maxiters && lo < hi {
+            iterations += 1;
+            let run = &sorted[lo..hi];
+            let centre = sorted_middle(run);
+            let (_, std) = mean_std(run)?;
+            (lower, upper) = (centre - clip.sigma * std, centre + clip.sigma * std);
+            let new_lo = lo + run.partition_point(|v| *v < lower);
+            let new_hi = lo + run.partition_point(|v| *v <= upper);
+            if (new_lo, new_hi) == (lo, hi) {
+                converged = true;
+                break;
+            }
+            (lo, hi) = (new_lo, new_hi);
+        }
+        let first = sorted.partition_point(|v| *v < lower);
+        let last = sorted.partition_point(|v| *v <= upper);
+        if first >= last {
+            return None;
+        }
+        let kept = &sorted[first..last];
+        let (mean, std) = mean_std(kept)?;
+        Some(ClippedStats {
+            median: sorted_middle(kept),
+            mean,
+            std,
+            n_kept: kept.len(),
+            n_rejected: sorted.len() - kept.len(),
+            iterations,
+            converged,
+        })
+    }
+
+    /// The passes settled by σ intervals give the plain passes' results bit for bit: sky-like
+    /// values with outliers on either side, values around 0 (the interval's Σ|v| term),
+    /// integer values (bounds that fall on values: the in-order σ is then computed), a
+    /// constant run, tiny runs, negative, zero and large σ, no pass at all.
+    #[test]
+    fn clipping_with_sigma_intervals_is_the_plain_clipping() {
+        let mut seed = 41u64;
+        let mut uniform = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let clips = [
+            SigmaClip::default(),
+            SigmaClip {
+                sigma: 1.0,
+                maxiters: 10,
+            },
+            SigmaClip {
+                sigma: 2.5,
+                maxiters: 1,
+            },
+            SigmaClip {
+                sigma: 3.0,
+                maxiters: 0,
+            },
+            SigmaClip {
+                sigma: 0.0,
+                maxiters: 5,
+            },
+            SigmaClip {
+                sigma: -1.0,
+                maxiters: 5,
+            },
+            SigmaClip {
+                sigma: 40.0,
+                maxiters: 10,
+            },
+        ];
+        for trial in 0..120 {
+            let n = [0usize, 1, 2, 3, 10, 257, 1000, 5000, 20_000][trial % 9];
+            let kind = trial % 5;
+            let mut values: Vec<f64> = (0..n)
+                .map(|k| {
+                    let g: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+                    let v = match kind {
+                        0 => 20_000.0 + 150.0 * g,
+                        1 => 3.0 * g,
+                        2 => (500.0 + 4.0 * g).round(),
+                        3 => 1.0,
+                        _ => -7.0 + 0.01 * g,
+                    };
+                    let v = match k % (11 + trial % 7) {
+                        0 => v + 3000.0 * uniform(),
+                        1 if trial % 2 == 0 => v - 800.0 * uniform(),
+                        _ => v,
+                    };
+                    // As the frames' values: f32.
+                    f64::from(v as f32)
+                })
+                .collect();
+            values.sort_unstable_by(f64::total_cmp);
+            for clip in &clips {
+                let expected = apply_sorted_plain(clip, &values);
+                let median = clip.median_sorted(&values);
+                assert_eq!(
+                    median.map(f64::to_bits),
+                    expected.as_ref().map(|e| e.median.to_bits())
+                );
+                let got = clip.apply_sorted(&values);
+                assert_eq!(got.is_none(), expected.is_none(), "trial {trial} {clip:?}");
+                if let (Some(g), Some(e)) = (got, expected) {
+                    assert_eq!(g.median.to_bits(), e.median.to_bits(), "trial {trial}");
+                    assert_eq!(g.mean.to_bits(), e.mean.to_bits(), "trial {trial}");
+                    assert_eq!(g.std.to_bits(), e.std.to_bits(), "trial {trial}");
+                    assert_eq!(g, e, "trial {trial} {clip:?}");
+                }
+            }
+        }
+        // {−1, 1}: median 0, σ exactly 1, so at σ = 1 the bounds are values themselves (the
+        // interval does not settle the ranks: the in-order σ is computed).
+        let values = [-1.0, -1.0, 1.0, 1.0];
+        let clip = SigmaClip {
+            sigma: 1.0,
+            maxiters: 10,
+        };
+        assert_eq!(
+            clip.apply_sorted(&values),
+            apply_sorted_plain(&clip, &values)
+        );
+        assert_eq!(clip.apply_sorted(&values).map(|s| s.n_kept), Some(4));
+    }
+
+    /// The interval holds the σ of the in-order sums, and is narrow.
+    #[test]
+    fn sigma_intervals_hold_the_in_order_sigma() {
+        let mut seed = 43u64;
+        for n in [1usize, 5, 16, 17, 100, 4099, 100_000] {
+            for centre in [0.0, 1.0, -250.0, 20_000.0, 3.0e7] {
+                let mut values: Vec<f64> = (0..n)
+                    .map(|_| f64::from((centre + 30.0 * test_gauss(&mut seed)) as f32))
+                    .collect();
+                values.sort_unstable_by(f64::total_cmp);
+                let (_, std) = mean_std(&values).unwrap();
+                let (low, high) = std_interval(&values).unwrap();
+                assert!(
+                    low <= std && std <= high,
+                    "{n} {centre}: {low} {std} {high}"
+                );
+                let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                assert!(high - low <= 1e-9 * (std + largest), "{n} {centre}");
+            }
+        }
+    }
+
     #[test]
     fn clipping_side_by_side_matches_one_by_one() {
         let mut seed = 29u64;
@@ -856,6 +1222,70 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The clipped mean of short samples is [`SigmaClip::apply`]'s mean, bit for bit: overscan
+    /// rows with hot pixels, ties, NaNs and infinities, ±0, tiny and empty samples, settings
+    /// that stop early, reject everything or keep everything; and the MAD in place is
+    /// [`mad_std`]'s.
+    #[test]
+    fn clipped_mean_of_short_samples_is_apply_s_mean() {
+        let mut seed = 17u64;
+        let mut scratch = Vec::new();
+        let clips = [
+            SigmaClip::default(),
+            SigmaClip {
+                sigma: 1.0,
+                maxiters: 10,
+            },
+            SigmaClip {
+                sigma: 2.0,
+                maxiters: 1,
+            },
+            SigmaClip {
+                sigma: 3.0,
+                maxiters: 0,
+            },
+            SigmaClip {
+                sigma: -1.0,
+                maxiters: 3,
+            },
+            SigmaClip {
+                sigma: 0.0,
+                maxiters: 4,
+            },
+        ];
+        for trial in 0..400 {
+            let n = [0usize, 1, 2, 3, 5, 20, 50, 51, 200][trial % 9];
+            let values: Vec<f64> = (0..n)
+                .map(|k| {
+                    let g = test_gauss(&mut seed);
+                    let v = match trial % 4 {
+                        0 => 1000.0 + 27.0 * g,
+                        1 => (300.0 + 2.0 * g).round(),
+                        2 => 0.5 * g,
+                        _ => -0.0,
+                    };
+                    match (k + trial) % 13 {
+                        0 => v + 30_000.0,
+                        1 if trial % 3 == 0 => f64::NAN,
+                        2 if trial % 5 == 0 => f64::INFINITY,
+                        3 if trial % 7 == 0 => 0.0,
+                        _ => f64::from(v as f32),
+                    }
+                })
+                .collect();
+            for clip in &clips {
+                let expected = clip.apply(&values).map(|s| s.mean.to_bits());
+                let got = clip.clipped_mean(&values, &mut scratch).map(f64::to_bits);
+                assert_eq!(got, expected, "trial {trial} {clip:?} {values:?}");
+            }
+            let mut copy = values.clone();
+            assert_eq!(
+                mad_std_in_place(&mut copy).map(f64::to_bits),
+                mad_std(&values).map(f64::to_bits)
+            );
         }
     }
 

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use super::combine::{combine, combine_masked, CombineOptions, NoiseModel};
 use super::prepare::PreparedFrame;
 use super::{filter_label, Layout, ReduceError};
+use crate::buckets::Buckets;
 use crate::frame::header::Header;
 use crate::frame::meta::Binning;
 use crate::frame::section::Section;
@@ -49,6 +50,25 @@ pub fn central_region(width: usize, height: usize) -> Section {
 /// Sigma-clipped statistics (3σ, astropy rule) of the finite pixels of `image` in `region`
 /// (whole image when `None`), on a regular subsample of at most ~1 M pixels.
 pub fn clipped_stats(image: &Image, region: Option<&Section>) -> Option<ClippedStats> {
+    // Sorted once (radix sort of the keys), then clipped by binary searches.
+    let sorted = crate::stats::sorted_f64_of_keys(sample_keys(image, region));
+    SigmaClip::default().apply_sorted(&sorted)
+}
+
+/// The median of [`clipped_stats`] (the same bits), without its mean and σ: the level of a
+/// flat, the sky of a frame.
+///
+/// Method: the keys are only bucketed ([`Buckets`]), not sorted: a clipping needs the median
+/// and the ranks of its bounds, found in a few buckets sorted on demand.
+pub fn clipped_median(image: &Image, region: Option<&Section>) -> Option<f64> {
+    let mut buckets = Buckets::default();
+    buckets.fill(&sample_keys(image, region));
+    SigmaClip::default().median_ranked(&mut buckets)
+}
+
+/// The keys ([`crate::stats::key_f32`]) of the finite pixels of a regular subsample of at
+/// most ~1 M pixels of `image` in `region` (whole image when `None`).
+fn sample_keys(image: &Image, region: Option<&Section>) -> Vec<u32> {
     let whole = Section {
         x: 0..image.width(),
         y: 0..image.height(),
@@ -58,7 +78,7 @@ pub fn clipped_stats(image: &Image, region: Option<&Section>) -> Option<ClippedS
     let r = region.unwrap_or(&whole);
     let n = r.width() * r.height();
     let step = (n / MAX_STAT_PIXELS).max(1);
-    let mut values: Vec<f32> = Vec::with_capacity(n / step + 1);
+    let mut keys: Vec<u32> = Vec::with_capacity(n / step + 1);
     // Every `step`-th pixel of the region, counted row after row (k % step == 0).
     let mut skip = 0usize;
     for y in r.y.clone() {
@@ -66,15 +86,13 @@ pub fn clipped_stats(image: &Image, region: Option<&Section>) -> Option<ClippedS
         let mut i = skip;
         while i < row.len() {
             if row[i].is_finite() {
-                values.push(row[i]);
+                keys.push(crate::stats::key_f32(row[i]));
             }
             i += step;
         }
         skip = i - row.len();
     }
-    // Sorted once (radix sort of the f32 values), then clipped by binary searches.
-    let sorted = crate::stats::sorted_f64(&values);
-    SigmaClip::default().apply_sorted(&sorted)
+    keys
 }
 
 /// A master bias (electrons, trimmed grid of its layout).
@@ -427,9 +445,7 @@ fn normalise_in_place(
             100.0 * n_flagged as f64 / n_region as f64
         ));
     }
-    let level = clipped_stats(img, Some(&region))
-        .map(|s| s.median)
-        .unwrap_or(f64::NAN);
+    let level = clipped_median(img, Some(&region)).unwrap_or(f64::NAN);
     let rn = read_noise_e;
     if !level.is_finite() || level <= 0.0 || level < MIN_LEVEL_OVER_READ_NOISE * rn {
         return Err(format!(
@@ -640,8 +656,7 @@ fn combine_flats(
     drop(stack);
     let mut image = combined.image;
     let region = central_region(image.width(), image.height());
-    let norm = clipped_stats(&image, Some(&region))
-        .map(|s| s.median)
+    let norm = clipped_median(&image, Some(&region))
         .filter(|m| m.is_finite() && *m > 0.0)
         .ok_or_else(|| ReduceError::Master {
             what: what.clone(),
@@ -739,6 +754,47 @@ impl Masters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bucketed clipped median is the median of the sorted clipping, bit for bit: flat-like
+    /// and bias-like frames (values of both signs) with hot and cold pixels, NaNs, ties,
+    /// a constant frame, frames too small to bucket, whole frames subsampled, regions.
+    #[test]
+    fn clipped_median_is_the_median_of_clipped_stats() {
+        use crate::stats::test_gauss;
+        let mut seed = 3u64;
+        for trial in 0..12 {
+            let (w, h) = [(300, 200), (9, 7), (1100, 1000), (64, 3)][trial % 4];
+            let data: Vec<f32> = (0..w * h)
+                .map(|k| {
+                    let g = test_gauss(&mut seed);
+                    let v = match trial % 3 {
+                        0 => 20_000.0 + 140.0 * g,
+                        1 => 4.0 * g,
+                        _ => (100.0 + 2.0 * g).round(),
+                    };
+                    match k % (97 + trial) {
+                        0 => f64::NAN,
+                        1 => v + 40_000.0,
+                        2 => -v - 500.0,
+                        _ => v,
+                    }
+                })
+                .map(|v| v as f32)
+                .collect();
+            let mut image = Image::new(w, h, data).unwrap();
+            if trial == 5 {
+                image.data_mut().fill(1.5);
+            }
+            let region = central_region(w, h);
+            for region in [None, Some(&region)] {
+                let expected = clipped_stats(&image, region).map(|s| s.median.to_bits());
+                let got = clipped_median(&image, region).map(f64::to_bits);
+                assert_eq!(got, expected, "trial {trial} {w} x {h}");
+            }
+        }
+        let empty = Image::new(2, 1, vec![f32::NAN; 2]).unwrap();
+        assert_eq!(clipped_median(&empty, None), None);
+    }
 
     #[test]
     fn central_region_is_the_middle_half() {

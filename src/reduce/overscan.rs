@@ -135,13 +135,19 @@ pub fn overscan_axis(overscan: &Section, data: &Section) -> OverscanAxis {
     }
 }
 
-fn statistic(values: &mut [f64], options: &OverscanOptions) -> Option<f64> {
+/// The statistic of `values` (left in their order), with `scratch` a buffer reused from row
+/// to row.
+fn statistic(values: &[f64], options: &OverscanOptions, scratch: &mut Vec<f64>) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
     match options.statistic {
-        OverscanStatistic::Median => median_in_place(values),
-        OverscanStatistic::ClippedMean => options.clip.apply(values).map(|s| s.mean),
+        OverscanStatistic::Median => {
+            scratch.clear();
+            scratch.extend_from_slice(values);
+            median_in_place(scratch)
+        }
+        OverscanStatistic::ClippedMean => options.clip.clipped_mean(values, scratch),
     }
 }
 
@@ -189,6 +195,41 @@ fn fill_gaps(levels: &[Option<f64>]) -> Option<Vec<f64>> {
     Some(out)
 }
 
+/// The levels of the lines (rows, columns, or the one region) of an overscan as they are
+/// measured, and the residuals of their pixels about them, with the buffers reused from line
+/// to line.
+struct LineLevels {
+    /// Per line of the image, `None` until measured (or without a usable pixel).
+    levels: Vec<Option<f64>>,
+    /// Each measured line's pixels minus its level, line after line, in pixel order.
+    residuals: Vec<f64>,
+    values: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+impl LineLevels {
+    /// For `lines` lines of the image and at most `pixels` overscan pixels in all.
+    fn new(lines: usize, pixels: usize) -> Self {
+        LineLevels {
+            levels: vec![None; lines],
+            residuals: Vec::with_capacity(pixels),
+            values: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Measures line `index` from its usable pixels.
+    fn add(&mut self, index: usize, usable: impl Iterator<Item = f32>, options: &OverscanOptions) {
+        self.values.clear();
+        self.values.extend(usable.map(f64::from));
+        let level = statistic(&self.values, options, &mut self.scratch);
+        if let Some(l) = level {
+            self.residuals.extend(self.values.iter().map(|v| v - l));
+        }
+        self.levels[index] = level;
+    }
+}
+
 /// Measures the overscan of one amplifier. `pixels` is the raw image (`width` × `height`,
 /// ADU); `overscan` and `data` are 0-based sections of it; pixels at or above
 /// `saturation_adu` are ignored. Errors name the problem (no usable overscan pixel).
@@ -208,68 +249,30 @@ pub fn fit_overscan(
     }
     let usable = |v: f32| v.is_finite() && saturation_adu.is_none_or(|s| f64::from(v) < s);
     let axis = overscan_axis(overscan, data);
-    let (raw, residuals): (Vec<Option<f64>>, Vec<f64>) = match axis {
+    let (raw, mut residuals): (Vec<Option<f64>>, Vec<f64>) = match axis {
         OverscanAxis::Rows => {
-            let mut levels = vec![None; height];
-            let mut residuals = Vec::new();
-            for (y, level) in levels.iter_mut().enumerate().take(overscan.y.end) {
-                if y < overscan.y.start {
-                    continue;
-                }
-                let row = &pixels[y * width..(y + 1) * width];
-                let mut values: Vec<f64> = row[overscan.x.clone()]
-                    .iter()
-                    .copied()
-                    .filter(|v| usable(*v))
-                    .map(f64::from)
-                    .collect();
-                let kept = values.clone();
-                *level = statistic(&mut values, options);
-                if let Some(l) = *level {
-                    residuals.extend(kept.iter().map(|v| v - l));
-                }
+            let mut lines = LineLevels::new(height, overscan.width() * overscan.height());
+            for y in overscan.y.clone() {
+                let row = &pixels[y * width + overscan.x.start..y * width + overscan.x.end];
+                lines.add(y, row.iter().copied().filter(|v| usable(*v)), options);
             }
-            (levels, residuals)
+            (lines.levels, lines.residuals)
         }
         OverscanAxis::Columns => {
-            let mut levels = vec![None; width];
-            let mut residuals = Vec::new();
-            for (x, level) in levels.iter_mut().enumerate().take(overscan.x.end) {
-                if x < overscan.x.start {
-                    continue;
-                }
-                let mut values: Vec<f64> = overscan
-                    .y
-                    .clone()
-                    .map(|y| pixels[y * width + x])
-                    .filter(|v| usable(*v))
-                    .map(f64::from)
-                    .collect();
-                let kept = values.clone();
-                *level = statistic(&mut values, options);
-                if let Some(l) = *level {
-                    residuals.extend(kept.iter().map(|v| v - l));
-                }
+            let mut lines = LineLevels::new(width, overscan.width() * overscan.height());
+            for x in overscan.x.clone() {
+                let column = overscan.y.clone().map(|y| pixels[y * width + x]);
+                lines.add(x, column.filter(|v| usable(*v)), options);
             }
-            (levels, residuals)
+            (lines.levels, lines.residuals)
         }
         OverscanAxis::Scalar => {
-            let mut values: Vec<f64> = overscan
-                .y
-                .clone()
-                .flat_map(|y| {
-                    pixels[y * width + overscan.x.start..y * width + overscan.x.end].iter()
-                })
-                .copied()
-                .filter(|v| usable(*v))
-                .map(f64::from)
-                .collect();
-            let kept = values.clone();
-            let level = statistic(&mut values, options);
-            let residuals = level
-                .map(|l| kept.iter().map(|v| v - l).collect())
-                .unwrap_or_default();
-            (vec![level], residuals)
+            let mut lines = LineLevels::new(1, overscan.width() * overscan.height());
+            let region = overscan.y.clone().flat_map(|y| {
+                pixels[y * width + overscan.x.start..y * width + overscan.x.end].iter()
+            });
+            lines.add(0, region.copied().filter(|v| usable(*v)), options);
+            (lines.levels, lines.residuals)
         }
     };
     let raw_levels = fill_gaps(&raw).ok_or_else(|| {
@@ -280,7 +283,7 @@ pub fn fit_overscan(
         _ => running_mean(&raw_levels, options.smooth_rows),
     };
     let n_pixels = residuals.len();
-    let noise_adu = crate::stats::mad_std(&residuals).unwrap_or(f64::NAN);
+    let noise_adu = crate::stats::mad_std_in_place(&mut residuals).unwrap_or(f64::NAN);
     Ok(OverscanFit {
         axis,
         levels_adu: levels,
@@ -307,20 +310,63 @@ pub fn subtract_row(
     gain: f32,
     out: &mut Vec<f32>,
 ) {
-    match fit {
-        Some(f) if f.axis == OverscanAxis::Columns => {
-            let levels = &f.levels_adu[x0..x0 + raw.len()];
-            out.extend(
-                raw.iter()
-                    .zip(levels)
-                    .map(|(&v, &level)| (f64::from(v) - level) as f32 * gain),
-            );
+    match RowLevels::of(fit, x0, y, raw.len()) {
+        RowLevels::PerColumn(levels) => out.extend(
+            raw.iter()
+                .zip(levels)
+                .map(|(&v, &level)| electrons(v, level, gain)),
+        ),
+        RowLevels::Constant(level) => out.extend(raw.iter().map(|&v| electrons(v, level, gain))),
+    }
+}
+
+/// [`subtract_row`] written to `out` (as long as `raw`) instead of appended.
+pub fn subtract_row_into(
+    raw: &[f32],
+    x0: usize,
+    y: usize,
+    fit: Option<&OverscanFit>,
+    gain: f32,
+    out: &mut [f32],
+) {
+    match RowLevels::of(fit, x0, y, raw.len()) {
+        RowLevels::PerColumn(levels) => {
+            for ((o, &v), &level) in out.iter_mut().zip(raw).zip(levels) {
+                *o = electrons(v, level, gain);
+            }
         }
-        _ => {
-            let level = fit.map_or(0.0, |f| f.level_at(x0, y));
-            out.extend(raw.iter().map(|&v| (f64::from(v) - level) as f32 * gain));
+        RowLevels::Constant(level) => {
+            for (o, &v) in out.iter_mut().zip(raw) {
+                *o = electrons(v, level, gain);
+            }
         }
     }
+}
+
+/// The overscan levels (ADU) of a row segment of [`subtract_row`].
+enum RowLevels<'a> {
+    /// One per column (a column-wise overscan).
+    PerColumn(&'a [f64]),
+    /// The row's (row-wise and scalar overscans; 0 without overscan).
+    Constant(f64),
+}
+
+impl<'a> RowLevels<'a> {
+    /// The levels of the `len` pixels of raw row `y` from column `x0`.
+    fn of(fit: Option<&'a OverscanFit>, x0: usize, y: usize, len: usize) -> Self {
+        match fit {
+            Some(f) if f.axis == OverscanAxis::Columns => {
+                RowLevels::PerColumn(&f.levels_adu[x0..x0 + len])
+            }
+            _ => RowLevels::Constant(fit.map_or(0.0, |f| f.level_at(x0, y))),
+        }
+    }
+}
+
+/// A raw value in electrons: `((f64(raw) − level) as f32) × gain`.
+#[inline]
+fn electrons(raw: f32, level: f64, gain: f32) -> f32 {
+    (f64::from(raw) - level) as f32 * gain
 }
 
 #[cfg(test)]
@@ -369,6 +415,21 @@ mod tests {
             );
         }
         assert_eq!(trimmed.len(), 40 * 200);
+        // Written in place: the same bits, for row-wise, column-wise and no overscans.
+        let mut by_column = fit.clone();
+        by_column.axis = OverscanAxis::Columns;
+        by_column.levels_adu = (0..w).map(|x| 990.0 + 0.3 * x as f64).collect();
+        for f in [Some(&fit), Some(&by_column), None] {
+            for y in [0, 77, h - 1] {
+                let raw = &px[y * w + 20..(y + 1) * w];
+                let mut appended = vec![1.0];
+                subtract_row(raw, 20, y, f, 1.7, &mut appended);
+                let mut written = vec![0.0; raw.len()];
+                subtract_row_into(raw, 20, y, f, 1.7, &mut written);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&appended[1..]), bits(&written));
+            }
+        }
         let mean = trimmed.iter().map(|&v| f64::from(v)).sum::<f64>() / 8000.0;
         assert!((mean - 500.0).abs() < 0.2, "{mean}");
         // Smoothed: the noise of the levels drops, the slow pattern remains.

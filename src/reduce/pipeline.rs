@@ -827,9 +827,7 @@ fn summarise(c: &Calibrated, output: Option<PathBuf>) -> ReducedFrame {
     ReducedFrame {
         source: f.source.clone(),
         sky_median_e: match output {
-            Some(_) => {
-                super::master::clipped_stats(&f.image_e, None).map_or(f64::NAN, |s| s.median)
-            }
+            Some(_) => super::master::clipped_median(&f.image_e, None).unwrap_or(f64::NAN),
             None => f64::NAN,
         },
         output,

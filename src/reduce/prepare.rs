@@ -9,7 +9,9 @@
 
 use std::path::PathBuf;
 
-use super::overscan::{fit_overscan, subtract_row, OverscanFit, OverscanOptions};
+use super::overscan::{
+    fit_overscan, subtract_row, subtract_row_into, OverscanFit, OverscanOptions,
+};
 use super::{Layout, ReduceError};
 use crate::frame::header::Header;
 use crate::frame::meta::FrameMeta;
@@ -169,9 +171,20 @@ impl RawPixels<'_> {
     }
 }
 
+/// How [`trim_and_flag`] turns raw ADU into electrons and flags: the overscan level (none
+/// without `fit`) subtracted and `gain` applied ([`subtract_row`]), pixels at or above
+/// `saturation` (ADU) flagged.
+#[derive(Clone, Copy)]
+struct Conversion<'a> {
+    fit: Option<&'a OverscanFit>,
+    gain: f32,
+    saturation: Option<f64>,
+}
+
 /// Trims, converts and flags the data section of a raw amplifier (`width × height` px) in one
 /// pass row by row: each raw row is read once from memory, its trimmed values and flags made
-/// while it is in cache, then `on_row` (if any) is called on them.
+/// (and its pixels of the signal `sample`, if any, taken) while it is in cache, then `on_row`
+/// (if any) is called on them.
 ///
 /// Owned pixels are overwritten by the trimmed image (no second full-frame buffer): trimmed
 /// row r goes to `r·tw .. (r+1)·tw`, written once raw row y₀ + r is read, and it ends at or
@@ -179,12 +192,16 @@ impl RawPixels<'_> {
 fn trim_and_flag(
     pixels: RawPixels<'_>,
     (width, height): (usize, usize),
-    fit: Option<&OverscanFit>,
     data: &Section,
-    gain: f32,
-    saturation: Option<f64>,
+    conversion: &Conversion<'_>,
+    mut sample: Option<&mut SignalSample<'_>>,
     mut on_row: Option<RowHook<'_>>,
 ) -> Result<Trimmed, String> {
+    let Conversion {
+        fit,
+        gain,
+        saturation,
+    } = *conversion;
     if !data.fits_within(width, height) || data.width() == 0 || data.height() == 0 {
         return Err(format!(
             "data section {data} lies outside the {width} x {height} image"
@@ -192,23 +209,24 @@ fn trim_and_flag(
     }
     let (tw, th) = (data.width(), data.height());
     let saturation = saturation.unwrap_or(f64::INFINITY);
-    // In place: the trimmed rows are made in `row` and copied over the raw buffer.
-    let (mut owned, mut values, mut row) = match pixels {
-        RawPixels::Borrowed(p) => (Err(p), Vec::with_capacity(tw * th), Vec::new()),
-        RawPixels::Owned(p) => (Ok(p), Vec::new(), Vec::with_capacity(tw)),
+    let (mut owned, mut values) = match pixels {
+        RawPixels::Borrowed(p) => (Err(p), Vec::with_capacity(tw * th)),
+        RawPixels::Owned(p) => (Ok(p), Vec::new()),
     };
+    // A trimmed row that overlaps its raw row in place is made here first.
+    let mut row = Vec::new();
     let mut bits = Vec::with_capacity(tw * th);
     let (mut n_saturated, mut n_nonfinite) = (0, 0);
+    let x0 = data.x.start;
     for (row_index, y) in data.y.clone().enumerate() {
-        let span = y * width + data.x.start..y * width + data.x.end;
+        let (src, at) = (y * width + x0, row_index * tw);
         let raw = match &owned {
-            Ok(p) => &p[span],
-            Err(p) => &p[span],
+            Ok(p) => &p[src..src + tw],
+            Err(p) => &p[src..src + tw],
         };
-        let out = if owned.is_ok() { &mut row } else { &mut values };
-        let start = if owned.is_ok() { 0 } else { out.len() };
-        out.truncate(start);
-        subtract_row(raw, data.x.start, y, fit, gain, out);
+        if let Some(sample) = sample.as_mut() {
+            sample.add_row(raw, y);
+        }
         bits.extend(raw.iter().map(|&v| {
             let nonfinite = !v.is_finite();
             let saturated = !nonfinite && f64::from(v) >= saturation;
@@ -223,15 +241,25 @@ fn trim_and_flag(
             }
         }));
         let trimmed = match &mut owned {
+            // The trimmed row ends before its raw row starts: written straight over the buffer.
+            Ok(p) if at + tw <= src => {
+                let (head, tail) = p.split_at_mut(src);
+                subtract_row_into(&tail[..tw], x0, y, fit, gain, &mut head[at..at + tw]);
+                &mut head[at..at + tw]
+            }
+            // They overlap (the first rows, when the data section starts near the buffer's).
             Ok(p) => {
-                let at = row_index * tw;
+                row.clear();
+                subtract_row(&p[src..src + tw], x0, y, fit, gain, &mut row);
                 p[at..at + tw].copy_from_slice(&row);
                 &mut p[at..at + tw]
             }
-            Err(_) => &mut values[start..],
+            Err(p) => {
+                subtract_row(&p[src..src + tw], x0, y, fit, gain, &mut values);
+                &mut values[at..]
+            }
         };
         if let Some(hook) = on_row.as_mut() {
-            let at = row_index * tw;
             hook(row_index, trimmed, &mut bits[at..at + tw]);
         }
     }
@@ -249,34 +277,64 @@ fn trim_and_flag(
 
 /// Median of every [`SIGNAL_SAMPLE_STEP`]-th finite pixel of the trimmed data (row-major over
 /// the data section) above the overscan `fit`, in ADU: the values `(f64(raw) − level) as f32`
-/// of [`subtract_row`] before the gain, read from the raw pixels (`width` per row).
-///
-/// Method: row by row, each row's first sampled column carried over from the previous row
-/// (no division per sampled pixel).
+/// of [`subtract_row`] before the gain, read from the raw pixels (`width` per row); the trim
+/// takes the same sample row by row.
+#[cfg(test)]
 fn signal_sample_median_adu(
     pixels: &[f32],
     width: usize,
     fit: &OverscanFit,
     data: &Section,
 ) -> f64 {
-    let tw = data.width();
-    let n = tw * data.height();
-    let mut sample: Vec<f64> = Vec::with_capacity(n.div_ceil(SIGNAL_SAMPLE_STEP));
-    let mut first = 0;
+    let mut sample = SignalSample::new(fit, data);
     for y in data.y.clone() {
-        let row = &pixels[y * width + data.x.start..y * width + data.x.end];
-        let mut i = first;
-        while i < tw {
-            let x = data.x.start + i;
-            let v = (f64::from(row[i]) - fit.level_at(x, y)) as f32;
+        sample.add_row(&pixels[y * width + data.x.start..y * width + data.x.end], y);
+    }
+    sample.median_adu()
+}
+
+/// The sample of [`signal_sample_median_adu`] gathered row by row, so that the trim takes it
+/// from each raw row while the row is in cache ([`trim_and_flag`]) instead of in a pass of its
+/// own over the frame (a strided read that misses the cache at every pixel).
+///
+/// Method: each row's first sampled column is carried over from the previous row (no
+/// division per sampled pixel).
+struct SignalSample<'a> {
+    fit: &'a OverscanFit,
+    x0: usize,
+    /// Index, in the next row, of its first sampled pixel.
+    first: usize,
+    values: Vec<f64>,
+}
+
+impl<'a> SignalSample<'a> {
+    fn new(fit: &'a OverscanFit, data: &Section) -> Self {
+        let n = data.width() * data.height();
+        SignalSample {
+            fit,
+            x0: data.x.start,
+            first: 0,
+            values: Vec::with_capacity(n.div_ceil(SIGNAL_SAMPLE_STEP)),
+        }
+    }
+
+    /// Adds the sampled pixels of `row`, the data-section part of raw row `y` (the rows of
+    /// the data section in order, from its first).
+    fn add_row(&mut self, row: &[f32], y: usize) {
+        let mut i = self.first;
+        while i < row.len() {
+            let v = (f64::from(row[i]) - self.fit.level_at(self.x0 + i, y)) as f32;
             if v.is_finite() {
-                sample.push(f64::from(v));
+                self.values.push(f64::from(v));
             }
             i += SIGNAL_SAMPLE_STEP;
         }
-        first = i - tw;
+        self.first = i - row.len();
     }
-    crate::stats::median_in_place(&mut sample).unwrap_or(0.0)
+
+    fn median_adu(mut self) -> f64 {
+        crate::stats::median_in_place(&mut self.values).unwrap_or(0.0)
+    }
 }
 
 fn prepare_amplifier(
@@ -339,13 +397,9 @@ fn prepare_amplifier(
     };
     let known_gain = meta.gain_e_per_adu.filter(|g| *g > 0.0 && g.is_finite());
     let gain = known_gain.unwrap_or(1.0);
-    // The signal above the overscan reads the raw pixels: sampled before an in-place trim
-    // overwrites them, when the data section lies within the image (else the trim fails).
-    let fits = data.fits_within(w, h) && data.width() > 0 && data.height() > 0;
-    let signal_adu = fit
-        .as_ref()
-        .filter(|_| fits)
-        .map(|f| signal_sample_median_adu(pixels.as_slice(), w, f, &data));
+    // The signal above the overscan reads the raw pixels: sampled by the trim, from each raw
+    // row before an in-place trim overwrites it.
+    let mut sample = fit.as_ref().map(|f| SignalSample::new(f, &data));
     let Trimmed {
         image_e,
         mask,
@@ -354,16 +408,20 @@ fn prepare_amplifier(
     } = trim_and_flag(
         pixels,
         (w, h),
-        fit.as_ref(),
         &data,
-        gain as f32,
-        saturation,
+        &Conversion {
+            fit: fit.as_ref(),
+            gain: gain as f32,
+            saturation,
+        },
+        sample.as_mut(),
         on_row,
     )
     .map_err(|message| ReduceError::Layout {
         file: file.clone(),
         message: format!("HDU {hdu}: {message}"),
     })?;
+    let signal_adu = sample.map(SignalSample::median_adu);
     let overscan_stats = fit
         .as_ref()
         .zip(signal_adu)
