@@ -3,6 +3,7 @@
 pub mod header;
 pub mod meta;
 pub mod plain_data;
+pub mod prefetch;
 pub mod profile;
 pub mod read;
 pub mod section;

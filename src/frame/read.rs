@@ -928,22 +928,6 @@ pub fn choose_profile<'a>(
     }
 }
 
-/// Asks the kernel to start reading the file at `path` into the page cache
-/// (`posix_fadvise(POSIX_FADV_WILLNEED)`, POSIX.1-2001) and returns at once, so that the read
-/// of a frame needed shortly overlaps the processing of the current ones. Advice only: any
-/// failure is ignored, and elsewhere than on Linux it does nothing.
-pub fn prefetch(path: &Path) {
-    #[cfg(target_os = "linux")]
-    if let Ok(file) = std::fs::File::open(path) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor is open for the duration of the call; the call only
-        // schedules reads of the file into the page cache.
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = path;
-}
-
 /// Reads a whole frame: every image HDU's header, metadata and pixels.
 pub fn read_frame(
     path: &Path,

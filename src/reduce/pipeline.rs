@@ -48,8 +48,9 @@ use super::overscan::OverscanOptions;
 use super::prepare::{prepare_frame_owned, PreparedFrame};
 use super::write::{write_calibrated, write_illumination, write_master_bias, write_master_flat};
 use super::{filter_label, safe_name, CalibratedFrame, Layout, ReduceError};
+use crate::frame::prefetch::Prefetcher;
 use crate::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
-use crate::frame::read::{choose_profile, prefetch, read_frame, Frame};
+use crate::frame::read::{choose_profile, read_frame, Frame};
 use crate::image::pixel_flag;
 use crate::scan::{
     complete_pixel_checks, files_to_scan, read_in_full, scan_files, PixelReads, ScanOptions,
@@ -460,11 +461,12 @@ pub fn reduce_scanned(
     // The calibration frames are read at once, and the first science frames after them; then
     // each science frame is asked for when the frame `frames_ahead` before it is taken up.
     let frames_ahead = 2 * rayon::current_num_threads();
+    let prefetcher = Prefetcher::start();
     for path in biases.iter().chain(&flats) {
-        prefetch(path);
+        prefetcher.ask(path);
     }
     for (path, _) in science.iter().take(frames_ahead) {
-        prefetch(path);
+        prefetcher.ask(path);
     }
 
     // Master biases.
@@ -660,7 +662,7 @@ pub fn reduce_scanned(
         .enumerate()
         .map(|(i, (path, name))| {
             if let Some(ahead) = science.get(i + frames_ahead) {
-                prefetch(ahead);
+                prefetcher.ask(ahead);
             }
             let r =
                 guarded(path, || {
