@@ -73,6 +73,17 @@ pub struct ReduceOptions {
 }
 
 impl ReduceOptions {
+    /// The scan of the reduction's inputs, with its profiles, reading `pixels`.
+    fn scan_options(&self, pixels: PixelReads) -> ScanOptions<'_> {
+        fn nothing() {}
+        ScanOptions {
+            profiles: &self.profiles,
+            choice: &self.choice,
+            on_file: &nothing,
+            pixels,
+        }
+    }
+
     /// Defaults: profile detection, smoothed clipped-mean overscan, 3σ-clipped mean
     /// combination, cosmic-ray cleaning on, masters written, no illumination correction.
     pub fn new(profiles: ProfileRegistry) -> Self {
@@ -289,14 +300,11 @@ fn check_pixels_first(scan_rows: &mut Vec<ScanRow>, options: &ReduceOptions) {
                 .map(|r| r.path.clone()),
         );
     }
-    let noop = || {};
-    let scan_options = ScanOptions {
-        profiles: &options.profiles,
-        choice: &options.choice,
-        on_file: &noop,
-        pixels: PixelReads::All,
-    };
-    read_in_full(scan_rows, |path| first.contains(path), &scan_options);
+    read_in_full(
+        scan_rows,
+        |path| first.contains(path),
+        &options.scan_options(PixelReads::All),
+    );
 }
 
 fn prepare_path(
@@ -375,13 +383,7 @@ pub fn reduce_files(
     on_frame: &(dyn Fn(&CalibratedFrame) + Sync),
     progress: &(dyn Fn(Progress) + Sync),
 ) -> ReduceReport {
-    let noop = || {};
-    let scan_options = ScanOptions {
-        profiles: &options.profiles,
-        choice: &options.choice,
-        on_file: &noop,
-        pixels: PixelReads::Probe,
-    };
+    let scan_options = options.scan_options(PixelReads::Probe);
     reduce_scanned(
         scan_files(files, &scan_options),
         out_dir,
