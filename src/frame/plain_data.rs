@@ -1,8 +1,9 @@
 //! Direct reading of an uncompressed image data unit: the big-endian samples read from the
-//! file in one call and converted to f32 in place, with BSCALE/BZERO, exactly as cfitsio's
-//! `ffgpv(TFLOAT)` without null checking converts them (`(float)(raw * BSCALE + BZERO)` in
-//! double precision, FITS standard 4.0 §5.3), in one read and one conversion pass instead of
-//! cfitsio's buffered reads, byte swaps and conversions in separate passes.
+//! file in blocks through a staging buffer that stays in cache and converted to f32 from
+//! there, with BSCALE/BZERO, exactly as cfitsio's `ffgpv(TFLOAT)` without null checking
+//! converts them (`(float)(raw * BSCALE + BZERO)` in double precision, FITS standard 4.0
+//! §5.3): one pass that writes each output pixel once, instead of cfitsio's buffered reads,
+//! byte swaps and conversions in separate passes.
 //!
 //! Only the common case takes this path: a plain (not gzip, not tile-compressed) file with
 //! BITPIX 16, 32 or −32 whose data unit is complete on disk. [`super::read`] falls back to
@@ -48,62 +49,83 @@ impl Sample {
     }
 }
 
-/// Samples per read of [`PlainData::read_i16`]'s staging buffer.
-const I16_BLOCK: usize = 1 << 16;
+/// Samples per block: each block is read into a staging buffer (256 KiB of 32-bit samples,
+/// which stays in cache), decoded there and copied to the output, so the frame-sized output
+/// is written once, neither zero-filled first nor read back to be decoded in place.
+const BLOCK_SAMPLES: usize = 1 << 16;
 
 impl PlainData {
-    /// Reads `out.len()` pixels starting at pixel `first` (0-based) of the data unit.
-    pub fn read(&self, file: &mut File, first: usize, out: &mut [f32]) -> std::io::Result<()> {
-        let start = self.offset_bytes + (first * self.sample.bytes()) as u64;
-        file.seek(SeekFrom::Start(start))?;
-        match self.sample {
-            Sample::I16 => self.read_i16(file, out),
-            Sample::I32 | Sample::F32 => {
-                file.read_exact(as_bytes(out))?;
-                self.decode_4_in_place(out);
-                Ok(())
-            }
-        }
-    }
-
-    /// 16-bit samples through a small staging buffer (half the size of the output).
-    fn read_i16(&self, file: &mut File, out: &mut [f32]) -> std::io::Result<()> {
-        let mut bytes = vec![0u8; 2 * I16_BLOCK.min(out.len())];
-        for chunk in out.chunks_mut(I16_BLOCK) {
-            let raw = &mut bytes[..2 * chunk.len()];
-            file.read_exact(raw)?;
-            for (o, b) in chunk.iter_mut().zip(raw.chunks_exact(2)) {
-                let v = i16::from_be_bytes([b[0], b[1]]);
-                *o = (f64::from(v) * self.scale + self.zero) as f32;
-            }
+    /// Appends to `out` the `count` pixels starting at pixel `first` (0-based) of the data
+    /// unit; on an error `out` holds the pixels decoded before it.
+    pub fn read_append(
+        &self,
+        file: &mut File,
+        first: usize,
+        count: usize,
+        out: &mut Vec<f32>,
+    ) -> std::io::Result<()> {
+        file.seek(SeekFrom::Start(
+            self.offset_bytes + (first * self.sample.bytes()) as u64,
+        ))?;
+        out.reserve(count);
+        let mut staging = vec![0f32; BLOCK_SAMPLES.min(count)];
+        // The bytes of a block of 16-bit samples (32-bit ones are read into `staging`).
+        let mut raw_16 = match self.sample {
+            Sample::I16 => vec![0u8; 2 * staging.len()],
+            Sample::I32 | Sample::F32 => Vec::new(),
+        };
+        let mut left = count;
+        while left > 0 {
+            let block = &mut staging[..BLOCK_SAMPLES.min(left)];
+            self.read_block(file, block, &mut raw_16)?;
+            out.extend_from_slice(block);
+            left -= block.len();
         }
         Ok(())
     }
 
-    /// Big-endian 32-bit samples, read into `out` as they are, decoded where they lie.
-    fn decode_4_in_place(&self, out: &mut [f32]) {
+    /// Reads and decodes the next `block.len()` samples of `file` into `block`: 32-bit ones
+    /// read into it as they are and decoded where they lie, 16-bit ones read into `raw_16`
+    /// (at least two bytes per sample) and decoded from there.
+    fn read_block(
+        &self,
+        file: &mut File,
+        block: &mut [f32],
+        raw_16: &mut [u8],
+    ) -> std::io::Result<()> {
         let (scale, zero) = (self.scale, self.zero);
         let unscaled = scale == 1.0 && zero == 0.0;
         match self.sample {
+            Sample::I16 => {
+                let raw = &mut raw_16[..2 * block.len()];
+                file.read_exact(raw)?;
+                for (o, b) in block.iter_mut().zip(raw.chunks_exact(2)) {
+                    let v = i16::from_be_bytes([b[0], b[1]]);
+                    *o = (f64::from(v) * scale + zero) as f32;
+                }
+            }
             Sample::I32 => {
-                for v in out.iter_mut() {
+                file.read_exact(as_bytes(block))?;
+                for v in block.iter_mut() {
                     let raw = i32::from_be_bytes(v.to_ne_bytes());
                     *v = (f64::from(raw) * scale + zero) as f32;
                 }
             }
             Sample::F32 if unscaled => {
-                for v in out.iter_mut() {
+                file.read_exact(as_bytes(block))?;
+                for v in block.iter_mut() {
                     *v = f32::from_bits(u32::from_be_bytes(v.to_ne_bytes()));
                 }
             }
             Sample::F32 => {
-                for v in out.iter_mut() {
+                file.read_exact(as_bytes(block))?;
+                for v in block.iter_mut() {
                     let raw = f32::from_bits(u32::from_be_bytes(v.to_ne_bytes()));
                     *v = (f64::from(raw) * scale + zero) as f32;
                 }
             }
-            Sample::I16 => unreachable!("16-bit samples are read by read_i16"),
         }
+        Ok(())
     }
 }
 
@@ -145,8 +167,8 @@ mod tests {
         let bytes: Vec<u8> = ints.iter().flat_map(|v| v.to_be_bytes()).collect();
         let (_tmp, mut file) = file_with(&bytes);
         let data = plain(Sample::I32, 2.5, 100.0);
-        let mut out = [0f32; 3];
-        data.read(&mut file, 1, &mut out).unwrap();
+        let mut out = Vec::new();
+        data.read_append(&mut file, 1, 3, &mut out).unwrap();
         let expected: Vec<f32> = ints[1..]
             .iter()
             .map(|&v| (f64::from(v) * 2.5 + 100.0) as f32)
@@ -157,16 +179,16 @@ mod tests {
         let bytes: Vec<u8> = shorts.iter().flat_map(|v| v.to_be_bytes()).collect();
         let (_tmp, mut file) = file_with(&bytes);
         let data = plain(Sample::I16, 1.0, 32768.0);
-        let mut out = [0f32; 3];
-        data.read(&mut file, 0, &mut out).unwrap();
+        let mut out = Vec::new();
+        data.read_append(&mut file, 0, 3, &mut out).unwrap();
         assert_eq!(out, [0.0, 32767.0, 65535.0]);
 
         let floats = [1.5f32, f32::NAN, -0.0, f32::INFINITY];
         let bytes: Vec<u8> = floats.iter().flat_map(|v| v.to_be_bytes()).collect();
         let (_tmp, mut file) = file_with(&bytes);
         let data = plain(Sample::F32, 1.0, 0.0);
-        let mut out = [0f32; 4];
-        data.read(&mut file, 0, &mut out).unwrap();
+        let mut out = Vec::new();
+        data.read_append(&mut file, 0, 4, &mut out).unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&out), bits(&floats));
         let scaled = PlainData {
@@ -174,7 +196,8 @@ mod tests {
             zero: -1.0,
             ..data
         };
-        scaled.read(&mut file, 0, &mut out).unwrap();
+        out.clear();
+        scaled.read_append(&mut file, 0, 4, &mut out).unwrap();
         assert_eq!(out[0], 2.0);
         assert!(out[1].is_nan());
         assert_eq!(out[2], -1.0);
@@ -186,9 +209,34 @@ mod tests {
         let (_tmp, mut file) = file_with(&[0u8; 10]);
         let data = plain(Sample::I32, 1.0, 0.0);
         // 10 bytes after the offset: two 4-byte samples, not three.
-        let mut out = [0f32; 2];
-        assert!(data.read(&mut file, 0, &mut out).is_ok());
-        let mut out = [0f32; 3];
-        assert!(data.read(&mut file, 0, &mut out).is_err());
+        let mut out = Vec::new();
+        assert!(data.read_append(&mut file, 0, 2, &mut out).is_ok());
+        assert_eq!(out.len(), 2);
+        assert!(data.read_append(&mut file, 0, 3, &mut out).is_err());
+    }
+
+    #[test]
+    fn reads_across_staging_blocks_from_any_pixel() {
+        // More than two staging blocks, read from pixel 3: every value where it belongs.
+        let n = 2 * BLOCK_SAMPLES + 10;
+        let ints: Vec<i32> = (0..n as i32).map(|i| i * 7 - 1000).collect();
+        let bytes: Vec<u8> = ints.iter().flat_map(|v| v.to_be_bytes()).collect();
+        let (_tmp, mut file) = file_with(&bytes);
+        let data = plain(Sample::I32, 1.0, 0.5);
+        let mut out = vec![-1.0];
+        data.read_append(&mut file, 3, n - 3, &mut out).unwrap();
+        let expected: Vec<f32> = std::iter::once(-1.0)
+            .chain(ints[3..].iter().map(|&v| (f64::from(v) + 0.5) as f32))
+            .collect();
+        assert_eq!(out, expected);
+
+        let shorts: Vec<i16> = (0..n).map(|i| (i % 65536) as u16 as i16).collect();
+        let bytes: Vec<u8> = shorts.iter().flat_map(|v| v.to_be_bytes()).collect();
+        let (_tmp, mut file) = file_with(&bytes);
+        let data = plain(Sample::I16, 1.0, 32768.0);
+        let mut out = Vec::new();
+        data.read_append(&mut file, 0, n, &mut out).unwrap();
+        let expected: Vec<f32> = shorts.iter().map(|&v| f32::from(v) + 32768.0).collect();
+        assert_eq!(out, expected);
     }
 }

@@ -436,9 +436,9 @@ impl FitsSource {
             }
         };
         if let Some(plain) = self.plain_data(image, n) {
-            let mut pixels = vec![0f32; n];
+            let mut pixels = Vec::new();
             let read = std::fs::File::open(&self.path)
-                .and_then(|mut file| plain.read(&mut file, 0, &mut pixels));
+                .and_then(|mut file| plain.read_append(&mut file, 0, n, &mut pixels));
             if read.is_ok() {
                 return Ok(pixels);
             }
@@ -520,11 +520,13 @@ impl FitsSource {
             source,
         };
         let mut file = std::fs::File::open(&self.path).map_err(io)?;
-        let mut block = vec![0f32; block_pixels.min(n)];
+        let mut block = Vec::with_capacity(block_pixels.min(n));
         for first in (0..n).step_by(block_pixels) {
-            let pixels = &mut block[..block_pixels.min(n - first)];
-            plain.read(&mut file, first, pixels).map_err(io)?;
-            each(pixels);
+            block.clear();
+            plain
+                .read_append(&mut file, first, block_pixels.min(n - first), &mut block)
+                .map_err(io)?;
+            each(&block);
         }
         Ok(())
     }
@@ -538,9 +540,11 @@ impl FitsSource {
             .checked_mul(image.height)
             .filter(|&n| n <= MAX_PIXELS)?;
         let plain = self.plain_data(image, n)?;
-        let mut pixels = vec![0f32; count.min(n)];
+        let mut pixels = Vec::new();
         let mut file = std::fs::File::open(&self.path).ok()?;
-        plain.read(&mut file, 0, &mut pixels).ok()?;
+        plain
+            .read_append(&mut file, 0, count.min(n), &mut pixels)
+            .ok()?;
         Some(pixels)
     }
 
