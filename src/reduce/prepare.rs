@@ -227,18 +227,15 @@ fn trim_and_flag(
         if let Some(sample) = sample.as_mut() {
             sample.add_row(raw, y);
         }
+        // Non-short-circuit `&` and flags made by multiplication: no branch, so the loop
+        // vectorises.
         bits.extend(raw.iter().map(|&v| {
             let nonfinite = !v.is_finite();
-            let saturated = !nonfinite && f64::from(v) >= saturation;
+            let saturated = !nonfinite & (f64::from(v) >= saturation);
             n_nonfinite += usize::from(nonfinite);
             n_saturated += usize::from(saturated);
-            if nonfinite {
-                pixel_flag::NONFINITE
-            } else if saturated {
-                pixel_flag::SATURATED
-            } else {
-                0
-            }
+            pixel_flag::NONFINITE * u8::from(nonfinite)
+                | pixel_flag::SATURATED * u8::from(saturated)
         }));
         let trimmed = match &mut owned {
             // The trimmed row ends before its raw row starts: written straight over the buffer.
@@ -781,5 +778,62 @@ mod tests {
                 assert_eq!(got.to_bits(), expected.to_bits(), "{data} {axis:?}");
             }
         }
+    }
+
+    /// The trim's flags, per pixel as [`Trimmed`] defines them: NONFINITE for NaN and ±∞,
+    /// SATURATED for finite values at or above the level (the level itself included), with
+    /// the counts; a section of a wider image, owned and borrowed alike.
+    #[test]
+    fn trim_flags_non_finite_and_saturated_pixels() {
+        let level = 60_000.0;
+        let values = [
+            0.0f32,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            60_000.0,
+            59_999.996,
+            65_535.0,
+            -1.0,
+        ];
+        let (width, height) = (11, 5);
+        let raw: Vec<f32> = (0..width * height)
+            .map(|k| values[k % values.len()])
+            .collect();
+        let data = Section {
+            x: 2..10,
+            y: 1..4,
+            x_flipped: false,
+            y_flipped: false,
+        };
+        let conversion = Conversion {
+            fit: None,
+            gain: 1.0,
+            saturation: Some(level),
+        };
+        let expected: Vec<u8> = data
+            .y
+            .clone()
+            .flat_map(|y| data.x.clone().map(move |x| (y, x)))
+            .map(|(y, x)| raw[y * width + x])
+            .map(|v| {
+                if !v.is_finite() {
+                    pixel_flag::NONFINITE
+                } else if f64::from(v) >= level {
+                    pixel_flag::SATURATED
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let count = |flag: u8| expected.iter().filter(|&&b| b == flag).count();
+        for pixels in [RawPixels::Borrowed(&raw), RawPixels::Owned(raw.clone())] {
+            let trimmed =
+                trim_and_flag(pixels, (width, height), &data, &conversion, None, None).unwrap();
+            assert_eq!(trimmed.mask.bits(), &expected[..]);
+            assert_eq!(trimmed.n_nonfinite, count(pixel_flag::NONFINITE));
+            assert_eq!(trimmed.n_saturated, count(pixel_flag::SATURATED));
+        }
+        assert!(count(pixel_flag::SATURATED) > 0 && count(pixel_flag::NONFINITE) > 0);
     }
 }
