@@ -234,8 +234,8 @@ fn trim_and_flag(
             let saturated = !nonfinite & (f64::from(v) >= saturation);
             n_nonfinite += usize::from(nonfinite);
             n_saturated += usize::from(saturated);
-            pixel_flag::NONFINITE * u8::from(nonfinite)
-                | pixel_flag::SATURATED * u8::from(saturated)
+            (pixel_flag::NONFINITE * u8::from(nonfinite))
+                | (pixel_flag::SATURATED * u8::from(saturated))
         }));
         let trimmed = match &mut owned {
             // The trimmed row ends before its raw row starts: written straight over the buffer.
