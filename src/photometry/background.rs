@@ -474,16 +474,23 @@ pub fn estimate_background_mesh(
                 EXCLUDED_FLAGS,
             );
         }
-        let box_estimate = |(i, (x0, x1)): (usize, &(usize, usize))| -> Option<(f64, f64)> {
-            let total = (x1 - x0) * (y1 - y0);
-            let n = scratch.len(i);
-            if n == 0 || (n as f64) < params.min_valid_fraction * total as f64 {
-                return None;
-            }
-            let (median, mean, std) = scratch.clip(i, &clip)?;
-            Some((sextractor_mode(median, mean, std), std))
+        // The boxes with enough usable pixels.
+        let enough = |&(i, (x0, x1)): &(usize, &(usize, usize))| {
+            let (total, n) = ((x1 - x0) * (y1 - y0), scratch.len(i));
+            n > 0 && (n as f64) >= params.min_valid_fraction * total as f64
         };
-        xs.iter().enumerate().map(box_estimate).collect::<Vec<_>>()
+        let boxes: Vec<usize> = xs
+            .iter()
+            .enumerate()
+            .filter(enough)
+            .map(|(i, _)| i)
+            .collect();
+        let mut estimates = vec![None; nx];
+        for (&i, clipped) in boxes.iter().zip(scratch.clip_boxes(&boxes, &clip)) {
+            estimates[i] =
+                clipped.map(|(median, mean, std)| (sextractor_mode(median, mean, std), std));
+        }
+        estimates
     };
     let estimates: Vec<Option<(f64, f64)>> = (0..ny)
         .into_par_iter()

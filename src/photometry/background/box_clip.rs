@@ -22,7 +22,11 @@
 //! final run itself, as sums shifted by its median (one pass; |mean − median| ≤ σ, so that Σ(x −
 //! median)²/n ≤ 2σ² loses nothing to cancellation). The kept values and the median are those of a
 //! plain clipping of the sorted values; the mean and σ differ from its only by the order of the
-//! summation. (SEP and photutils likewise clip a box without copying it at each pass.)
+//! summation. (SEP and photutils likewise clip a box without copying it at each pass.) The boxes
+//! of a band are clipped two at a time, each by its own steps, the sums over all of a box's
+//! values (the first pass's and the final ones) made for both boxes in one loop: each lane's
+//! additions wait on its previous one and do little else, so that the second box's additions
+//! run in those waits (the sums' share of the CPU ~8.6 → ~5.3 %).
 
 use crate::buckets::{value, value_f32, Buckets};
 use crate::stats::{key_f32, SigmaClip};
@@ -36,8 +40,8 @@ pub(super) struct BandScratch {
     keys: Vec<u32>,
     lens: Vec<usize>,
     capacity: usize,
-    /// The keys of the box being clipped, bucketed.
-    buckets: Buckets,
+    /// The keys of the two boxes being clipped together, bucketed.
+    buckets: [Buckets; 2],
     /// Rows of "no flag" and "not excluded" for images without a mask.
     no_bits: Vec<u8>,
     no_exclusion: Vec<bool>,
@@ -90,12 +94,29 @@ impl BandScratch {
         self.lens[i]
     }
 
-    /// Sigma-clips the pixels gathered in box `i` (see the module notes): the median, mean
-    /// and population σ of the kept values, `None` when none is left.
-    pub fn clip(&mut self, i: usize, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
-        let at = i * self.capacity;
-        self.buckets.fill(&self.keys[at..at + self.lens[i]]);
-        clip_bucketed(&mut self.buckets, clip)
+    /// Sigma-clips the pixels gathered in each of `boxes` (see the module notes): the median,
+    /// mean and population σ of the kept values, `None` when none is left; in the order of
+    /// `boxes`. The boxes are clipped two at a time ([`clip_two`]).
+    pub fn clip_boxes(
+        &mut self,
+        boxes: &[usize],
+        clip: &SigmaClip,
+    ) -> Vec<Option<(f64, f64, f64)>> {
+        let mut clipped = Vec::with_capacity(boxes.len());
+        for pair in boxes.chunks(2) {
+            let (keys, lens, capacity) = (&self.keys, &self.lens, self.capacity);
+            let gathered = |i: usize| &keys[i * capacity..i * capacity + lens[i]];
+            let [a, b] = &mut self.buckets;
+            a.fill(gathered(pair[0]));
+            // A last box alone is paired with an empty one.
+            b.fill(pair.get(1).map_or(&[][..], |&i| gathered(i)));
+            let [first, second] = clip_two([a, b], clip);
+            clipped.push(first);
+            if pair.len() == 2 {
+                clipped.push(second);
+            }
+        }
+        clipped
     }
 }
 
@@ -174,35 +195,26 @@ struct ShiftedSums {
 
 impl ShiftedSums {
     fn of(keys: &[u32], shift: f64) -> ShiftedSums {
-        // LANES independent accumulators, so that the additions do not wait on each other;
-        // the keys are turned into values a block at a time first (integer operations the
-        // compiler vectorises), then summed (lane j sums the values j, j + LANES, …).
-        let (mut s1, mut s2) = ([0.0f64; LANES], [0.0f64; LANES]);
-        let mut block = [0f32; BLOCK];
-        let blocks = keys.chunks_exact(BLOCK);
-        let rest = blocks.remainder();
-        for keys in blocks {
-            for (v, k) in block.iter_mut().zip(keys) {
-                *v = value_f32(*k);
-            }
-            for q in block.chunks_exact(LANES) {
-                for j in 0..LANES {
-                    let d = f64::from(q[j]) - shift;
-                    s1[j] += d;
-                    s2[j] += d * d;
-                }
-            }
+        LaneSums::default().then(keys, shift)
+    }
+
+    /// The sums of two runs, each [`ShiftedSums::of`] to the bit: their blocks are summed
+    /// in one loop while both have some. Each lane's additions wait on the previous one
+    /// (3–4 cycles) and do little else, so that a second run's additions come almost free.
+    fn of_two(a: &[u32], shift_a: f64, b: &[u32], shift_b: f64) -> [ShiftedSums; 2] {
+        let common = a.len().min(b.len()) / BLOCK * BLOCK;
+        let (mut sa, mut sb) = (LaneSums::default(), LaneSums::default());
+        for (ka, kb) in a[..common]
+            .chunks_exact(BLOCK)
+            .zip(b[..common].chunks_exact(BLOCK))
+        {
+            sa.add_block(ka, shift_a);
+            sb.add_block(kb, shift_b);
         }
-        for (j, &k) in rest.iter().enumerate() {
-            let d = value(k) - shift;
-            s1[j % LANES] += d;
-            s2[j % LANES] += d * d;
-        }
-        ShiftedSums {
-            shift,
-            s1: s1.iter().sum(),
-            s2: s2.iter().sum(),
-        }
+        [
+            sa.then(&a[common..], shift_a),
+            sb.then(&b[common..], shift_b),
+        ]
     }
 
     /// Population σ of the `n` values summed.
@@ -217,14 +229,103 @@ impl ShiftedSums {
 const LANES: usize = 8;
 const BLOCK: usize = 64;
 
-/// The clipping of the module notes on bucketed keys of finite values.
-fn clip_bucketed(keys: &mut Buckets, clip: &SigmaClip) -> Option<(f64, f64, f64)> {
-    let (mut lo, mut hi) = (0, keys.len());
-    if lo == hi {
-        return None;
+/// The running sums of [`ShiftedSums::of`]: LANES independent accumulators, so that the
+/// additions do not wait on each other; lane j sums the values j, j + LANES, … of a run.
+#[derive(Debug, Default, Clone, Copy)]
+struct LaneSums {
+    s1: [f64; LANES],
+    s2: [f64; LANES],
+}
+
+impl LaneSums {
+    /// Adds a block of BLOCK keys, turned into values first (integer operations the compiler
+    /// vectorises), then summed.
+    #[inline(always)]
+    fn add_block(&mut self, keys: &[u32], shift: f64) {
+        let mut block = [0f32; BLOCK];
+        for (v, k) in block.iter_mut().zip(keys) {
+            *v = value_f32(*k);
+        }
+        for q in block.chunks_exact(LANES) {
+            for ((v, s1), s2) in q.iter().zip(&mut self.s1).zip(&mut self.s2) {
+                let d = f64::from(*v) - shift;
+                *s1 += d;
+                *s2 += d * d;
+            }
+        }
     }
-    let centre = keys.median(lo, hi);
-    let mut sums = ShiftedSums::of(keys.keys(), centre);
+
+    /// The sums of the values added so far and then those of `keys` (the run continued from
+    /// a multiple of BLOCK keys).
+    fn then(mut self, keys: &[u32], shift: f64) -> ShiftedSums {
+        let blocks = keys.chunks_exact(BLOCK);
+        let rest = blocks.remainder();
+        for keys in blocks {
+            self.add_block(keys, shift);
+        }
+        for (j, &k) in rest.iter().enumerate() {
+            let d = value(k) - shift;
+            self.s1[j % LANES] += d;
+            self.s2[j % LANES] += d * d;
+        }
+        ShiftedSums {
+            shift,
+            s1: self.s1.iter().sum(),
+            s2: self.s2.iter().sum(),
+        }
+    }
+}
+
+/// The clipping of the module notes on the bucketed keys of finite values of two boxes: each
+/// box's steps as if clipped alone, with the sums over all of a box's values (the first and
+/// the last) made for both boxes at once ([`ShiftedSums::of_two`]).
+fn clip_two(boxes: [&mut Buckets; 2], clip: &SigmaClip) -> [Option<(f64, f64, f64)>; 2] {
+    let [a, b] = boxes;
+    let centre = |keys: &mut Buckets| match keys.len() {
+        0 => 0.0,
+        n => keys.median(0, n),
+    };
+    let (centre_a, centre_b) = (centre(a), centre(b));
+    let [sums_a, sums_b] = ShiftedSums::of_two(a.keys(), centre_a, b.keys(), centre_b);
+    let kept = |keys: &mut Buckets, sums| match keys.len() {
+        0 => None,
+        _ => clip_passes(keys, sums, clip).map(|(lo, hi)| (lo, hi, keys.median(lo, hi))),
+    };
+    let (kept_a, kept_b) = (kept(a, sums_a), kept(b, sums_b));
+    // The final mean and σ from each run itself (two passes).
+    let ((run_a, median_a), (run_b, median_b)) = (final_run(a, kept_a), final_run(b, kept_b));
+    let [final_a, final_b] = ShiftedSums::of_two(run_a, median_a, run_b, median_b);
+    let statistics = |kept: Option<(usize, usize, f64)>, sums: ShiftedSums| {
+        kept.map(|(lo, hi, median)| {
+            let n = (hi - lo) as f64;
+            let offset = sums.s1 / n;
+            (
+                median,
+                median + offset,
+                (sums.s2 / n - offset * offset).max(0.0).sqrt(),
+            )
+        })
+    };
+    [statistics(kept_a, final_a), statistics(kept_b, final_b)]
+}
+
+/// The keys of a box's final run `lo..hi` with its median (none when nothing is kept).
+fn final_run(keys: &mut Buckets, kept: Option<(usize, usize, f64)>) -> (&[u32], f64) {
+    match kept {
+        Some((lo, hi, median)) => (keys.ranks(lo, hi), median),
+        None => (&[], 0.0),
+    }
+}
+
+/// The passes of the clipping of the module notes on bucketed keys (at least one), from the
+/// sums of all of them shifted by their median: the ranks `lo..hi` of the final run, `None`
+/// when no value is left.
+fn clip_passes(
+    keys: &mut Buckets,
+    mut sums: ShiftedSums,
+    clip: &SigmaClip,
+) -> Option<(usize, usize)> {
+    let (mut lo, mut hi) = (0, keys.len());
     for _ in 0..clip.maxiters {
         if lo == hi {
             return None;
@@ -259,19 +360,7 @@ fn clip_bucketed(keys: &mut Buckets, clip: &SigmaClip) -> Option<(f64, f64, f64)
         }
         (lo, hi) = (new_lo, new_hi);
     }
-    if lo == hi {
-        return None;
-    }
-    let median = keys.median(lo, hi);
-    // The final mean and σ from the run itself (two passes).
-    let n = (hi - lo) as f64;
-    let sums = ShiftedSums::of(keys.ranks(lo, hi), median);
-    let offset = sums.s1 / n;
-    Some((
-        median,
-        median + offset,
-        (sums.s2 / n - offset * offset).max(0.0).sqrt(),
-    ))
+    (lo < hi).then_some((lo, hi))
 }
 
 impl ShiftedSums {
@@ -333,7 +422,7 @@ mod tests {
             &[(0, values.len())],
             0,
         );
-        scratch.clip(0, clip)
+        scratch.clip_boxes(&[0], clip)[0]
     }
 
     /// The same median (to the bit) and the same mean and σ up to the order of summation.
@@ -518,6 +607,71 @@ mod tests {
         }
     }
 
+    /// Boxes clipped two at a time give, to the bit, what each gives clipped alone: boxes of
+    /// various sizes (empty, below and above a block of the sums, uneven pairs), with stars,
+    /// in pairs and with a last box alone.
+    #[test]
+    fn boxes_clipped_in_pairs_equal_boxes_clipped_alone() {
+        let mut rng = Pcg64::seed_from_u64(21);
+        let sky = Normal::new(600.0, 25.0).unwrap();
+        let sizes = [4096, 1, 0, 130, 64, 4000, 6144, 63, 2048, 5];
+        let values: Vec<Vec<f32>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(b, &n)| {
+                (0..n)
+                    .map(|i| {
+                        let v = sky.sample(&mut rng) as f32;
+                        if (i + b) % (7 + b) == 0 {
+                            v + 3000.0
+                        } else {
+                            v
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let capacity = 6144;
+        let mut scratch = BandScratch::default();
+        scratch.start(sizes.len(), capacity);
+        let mut row = vec![f32::NAN; sizes.len() * capacity];
+        let edges: Vec<(usize, usize)> = (0..sizes.len())
+            .map(|b| (b * capacity, (b + 1) * capacity))
+            .collect();
+        for (b, v) in values.iter().enumerate() {
+            row[b * capacity..][..v.len()].copy_from_slice(v);
+        }
+        scratch.add_row(
+            BoxRow {
+                values: &row,
+                bits: None,
+                excluded: None,
+            },
+            &edges,
+            0,
+        );
+        let bits =
+            |c: Option<(f64, f64, f64)>| c.map(|(m, a, s)| (m.to_bits(), a.to_bits(), s.to_bits()));
+        for clip in [
+            SigmaClip::default(),
+            SigmaClip {
+                sigma: 2.0,
+                maxiters: 3,
+            },
+        ] {
+            let all: Vec<usize> = (0..sizes.len()).collect();
+            let paired = scratch.clip_boxes(&all, &clip);
+            let odd = scratch.clip_boxes(&all[1..], &clip);
+            for b in 0..sizes.len() {
+                let alone = scratch.clip_boxes(&[b], &clip)[0];
+                assert_eq!(bits(paired[b]), bits(alone), "box {b}");
+                if b > 0 {
+                    assert_eq!(bits(odd[b - 1]), bits(alone), "box {b}");
+                }
+            }
+        }
+    }
+
     /// The blocked, multi-lane sums are the plain shifted sums, for lengths around the block
     /// and lane sizes.
     #[test]
@@ -542,6 +696,24 @@ mod tests {
                 sums.s2
             );
             assert_eq!(sums.shift, shift);
+            // Summed along with another run, to the bit.
+            for other in [0, 5, 64, 200, 5000] {
+                let more: Vec<u32> = (0..other).map(|i| key_f32(i as f32 * 0.37)).collect();
+                for [one, two] in [ShiftedSums::of_two(&keys, shift, &more, 1.5), {
+                    let [two, one] = ShiftedSums::of_two(&more, 1.5, &keys, shift);
+                    [one, two]
+                }] {
+                    let alone = ShiftedSums::of(&more, 1.5);
+                    assert_eq!(
+                        (one.s1.to_bits(), one.s2.to_bits()),
+                        (sums.s1.to_bits(), sums.s2.to_bits())
+                    );
+                    assert_eq!(
+                        (two.s1.to_bits(), two.s2.to_bits()),
+                        (alone.s1.to_bits(), alone.s2.to_bits())
+                    );
+                }
+            }
         }
     }
 }
