@@ -4,6 +4,7 @@
 //! classifies a directory, [`simulate`] writes synthetic ALFOSC frames with known truth,
 //! [`ephem`] holds time scales (and later the geometry), [`wcs`] the sky projection.
 
+pub(crate) mod bands;
 pub(crate) mod buckets;
 pub mod dust;
 pub mod ephem;

@@ -414,27 +414,42 @@ fn lplus_at(grid: &impl Pixels, x: usize, y: usize) -> f32 {
     )
 }
 
-/// L⁺ of a whole image, into `out`.
-fn laplacian_plus(w: usize, h: usize, v: &[f32], out: &mut [f32]) {
+/// Rows per band of [`laplacian_plus`].
+const LAPLACIAN_BAND_ROWS: usize = 64;
+
+/// L⁺ of a whole image, bands of rows in parallel, each row made in a scratch row that
+/// stays in cache and written once ([`crate::bands`]).
+fn laplacian_plus(w: usize, h: usize, v: &[f32]) -> Vec<f32> {
     let grid = Grid { w, h, v };
-    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        if y == 0 || y + 1 >= h || w < 3 {
-            for (x, o) in row.iter_mut().enumerate() {
-                *o = lplus_at(&grid, x, y);
-            }
-            return;
+    crate::bands::written_in_bands(w * h, w * LAPLACIAN_BAND_ROWS, |band, writer| {
+        let mut row = vec![0f32; w];
+        let first = band * LAPLACIAN_BAND_ROWS;
+        for y in first..first + writer.len() / w {
+            lplus_row(&grid, y, &mut row);
+            writer.push(&row);
         }
-        let (below, centre, above) = (
-            &v[(y - 1) * w..y * w],
-            &v[y * w..(y + 1) * w],
-            &v[(y + 1) * w..(y + 2) * w],
-        );
-        row[0] = lplus_at(&grid, 0, y);
-        row[w - 1] = lplus_at(&grid, w - 1, y);
-        for x in 1..w - 1 {
-            row[x] = lplus(centre[x], centre[x - 1], centre[x + 1], below[x], above[x]);
+    })
+}
+
+/// Row `y` of L⁺ into `row` (`w` values).
+fn lplus_row(grid: &Grid, y: usize, row: &mut [f32]) {
+    let (w, h, v) = (grid.w, grid.h, grid.v);
+    if y == 0 || y + 1 >= h || w < 3 {
+        for (x, o) in row.iter_mut().enumerate() {
+            *o = lplus_at(grid, x, y);
         }
-    });
+        return;
+    }
+    let (below, centre, above) = (
+        &v[(y - 1) * w..y * w],
+        &v[y * w..(y + 1) * w],
+        &v[(y + 1) * w..(y + 2) * w],
+    );
+    row[0] = lplus_at(grid, 0, y);
+    row[w - 1] = lplus_at(grid, w - 1, y);
+    for x in 1..w - 1 {
+        row[x] = lplus(centre[x], centre[x - 1], centre[x + 1], below[x], above[x]);
+    }
 }
 
 /// Fine structure at (x, y): med3(I) − med7(med3(I)).
@@ -607,12 +622,11 @@ fn clean(
     let objlim = options.object_limit as f32;
     // L⁺ > 2 σ_clip N (S > σ_clip) with the lower bound of N, 2 σ_clip taken once.
     let l_limit = 2.0 * sigclip;
-    let mut lplus = vec![0f32; n];
+    let mut lplus = laplacian_plus(w, h, &original);
     // The pixels found so far in this iteration (a few: no frame-sized map).
     let mut flagged: crate::image::PixelMap<()> = Default::default();
     // Every pixel flagged, in the order found.
     let mut all_found: Vec<usize> = Vec::new();
-    laplacian_plus(w, h, &original, &mut lplus);
     // The pixels replaced in the previous iteration.
     let mut replaced: Vec<usize> = Vec::new();
     for iteration in 0..options.max_iterations.max(1) {
