@@ -42,6 +42,8 @@
 //!
 //! Sources are returned brightest (isophotal flux) first.
 
+use std::mem::MaybeUninit;
+
 use thiserror::Error;
 
 use rayon::prelude::*;
@@ -405,7 +407,7 @@ impl<'a> DetectionInput<'a> {
 /// that stays in cache), so no full-frame intermediate is needed.
 const SMOOTH_BAND_ROWS: usize = 128;
 
-/// The outputs of [`smooth`], whole images (row-major, `w × h`) or the rows of one band.
+/// The outputs of [`smooth`], whole images (row-major, `w × h`) or the writers of one band.
 struct Smoothed<S, M> {
     /// `image − level` ([`super::background::subtract_surface`]).
     sub: S,
@@ -413,6 +415,83 @@ struct Smoothed<S, M> {
     detection: S,
     /// Per pixel, the bits of [`mark`].
     marks: M,
+}
+
+/// The values of one band of a buffer, written front to back by whole rows: what lets
+/// [`smooth`] make its full-frame outputs without first filling them with zeros (a memory
+/// pass over ~38 MB for a full ALFOSC frame, all of it overwritten). [`bands_written`]
+/// checks that each band was written in full before the buffers are handed out.
+struct RowWriter<'a, T> {
+    band: &'a mut [MaybeUninit<T>],
+    written: usize,
+}
+
+impl<'a, T: Copy> RowWriter<'a, T> {
+    fn new(band: &'a mut [MaybeUninit<T>]) -> Self {
+        RowWriter { band, written: 0 }
+    }
+
+    /// The number of values of the band (written or not).
+    fn len(&self) -> usize {
+        self.band.len()
+    }
+
+    /// Writes `row` after the values written so far (panics past the band's end).
+    fn push(&mut self, row: &[T]) {
+        let end = self.written + row.len();
+        for (slot, &v) in self.band[self.written..end].iter_mut().zip(row) {
+            slot.write(v);
+        }
+        self.written = end;
+    }
+
+    fn is_full(&self) -> bool {
+        self.written == self.band.len()
+    }
+}
+
+/// The buffers of [`smooth`] (`len` values each), made by `fill(k, writers)` for their bands
+/// of `band_len` values (the last may be shorter) in parallel; panics unless `fill` writes
+/// every band in full.
+fn bands_written<F>(len: usize, band_len: usize, fill: F) -> Smoothed<Vec<f32>, Vec<u8>>
+where
+    F: Fn(usize, &mut Smoothed<RowWriter<f32>, RowWriter<u8>>) + Sync,
+{
+    let mut out = Smoothed {
+        sub: Vec::with_capacity(len),
+        detection: Vec::with_capacity(len),
+        marks: Vec::with_capacity(len),
+    };
+    if len > 0 {
+        let sub = &mut out.sub.spare_capacity_mut()[..len];
+        let detection = &mut out.detection.spare_capacity_mut()[..len];
+        let marks = &mut out.marks.spare_capacity_mut()[..len];
+        sub.par_chunks_mut(band_len)
+            .zip(detection.par_chunks_mut(band_len))
+            .zip(marks.par_chunks_mut(band_len))
+            .enumerate()
+            .for_each(|(k, ((sub, detection), marks))| {
+                let mut writers = Smoothed {
+                    sub: RowWriter::new(sub),
+                    detection: RowWriter::new(detection),
+                    marks: RowWriter::new(marks),
+                };
+                fill(k, &mut writers);
+                assert!(
+                    writers.sub.is_full() && writers.detection.is_full() && writers.marks.is_full(),
+                    "a band of the smoothing was not written in full"
+                );
+            });
+    }
+    // SAFETY: the bands cover the first `len` values of each buffer, and every band was
+    // written in full (asserted above: a panic propagates out of `for_each` before this
+    // point); `par_chunks_mut` panics for `band_len` 0.
+    unsafe {
+        out.sub.set_len(len);
+        out.detection.set_len(len);
+        out.marks.set_len(len);
+    }
+    out
 }
 
 /// Separable convolution of the signal ([`Signal`]) of `image − level` (`input`) with the
@@ -432,42 +511,25 @@ struct Smoothed<S, M> {
 /// in cache, to add the [`mark::ABOVE`] marks of row `y` (the threshold of
 /// [`find_footprints`]; `scratch`: a row of `w` values to use at will): no second
 /// full-frame pass over the smoothed image; with [`next_marked`], about 1 ms CPU (of ~32)
-/// less per `detect_sources` of a full ALFOSC frame.
+/// less per `detect_sources` of a full ALFOSC frame. Each output row is made in a row of
+/// the band's own and copied out when done ([`RowWriter`]): the outputs are written once,
+/// never zero-filled.
 fn smooth<F>(input: &DetectionInput, kernel: &[f32], on_row: F) -> Smoothed<Vec<f32>, Vec<u8>>
 where
     F: Fn(usize, &[f32], &mut [u8], &mut [f32]) + Sync,
 {
     let (w, h) = (input.image.width(), input.image.height());
-    let mut out = Smoothed {
-        sub: vec![0.0f32; w * h],
-        detection: vec![0.0f32; w * h],
-        marks: vec![0u8; w * h],
-    };
-    let band_px = w * SMOOTH_BAND_ROWS;
-    if band_px > 0 {
-        out.sub
-            .par_chunks_mut(band_px)
-            .zip(out.detection.par_chunks_mut(band_px))
-            .zip(out.marks.par_chunks_mut(band_px))
-            .enumerate()
-            .for_each(|(band, ((sub, detection), marks))| {
-                let rows = Smoothed {
-                    sub,
-                    detection,
-                    marks,
-                };
-                smooth_band(input, kernel, band * SMOOTH_BAND_ROWS, rows, &on_row);
-            });
-    }
-    out
+    bands_written(w * h, (w * SMOOTH_BAND_ROWS).max(1), |band, out| {
+        smooth_band(input, kernel, band * SMOOTH_BAND_ROWS, out, &on_row);
+    })
 }
 
-/// One band of [`smooth`]: image rows `y0 ..` (as many as `rows` holds).
+/// One band of [`smooth`]: image rows `y0 ..` (as many as the writers hold).
 fn smooth_band<F>(
     input: &DetectionInput,
     kernel: &[f32],
     y0: usize,
-    rows: Smoothed<&mut [f32], &mut [u8]>,
+    out: &mut Smoothed<RowWriter<f32>, RowWriter<u8>>,
     on_row: &F,
 ) where
     F: Fn(usize, &[f32], &mut [u8], &mut [f32]),
@@ -475,66 +537,60 @@ fn smooth_band<F>(
     let (w, h) = (input.image.width(), input.image.height());
     let half = kernel.len() / 2;
     let taps = kernel.len();
-    let y1 = y0 + rows.sub.len() / w;
+    let y1 = y0 + out.sub.len() / w;
     // The ring holds the x-convolved rows of the band (y0 ..) and `half` rows on either
-    // side, image row yy in slot (yy + half) % taps; rows off the image are zero.
+    // side, image row yy in slot (yy + half) % taps; rows off the image are zero. The ring
+    // of marks holds the same rows' marks, which wait there for their ABOVE marks.
     let mut ring = vec![0.0f32; taps * w];
+    let mut ring_marks = vec![0u8; taps * w];
     // Row yy's signal padded with `half` zeros on either side.
     let mut padded = vec![0.0f32; w + 2 * half];
-    // Rows of scratch (for the level, for `on_row`), and the subtracted row and marks of a
-    // row of another band (not stored).
+    // Rows of scratch (for the level, for `on_row`), the subtracted row and the smoothed row.
     let (mut level_row, mut scratch) = (vec![0.0f32; w], vec![0.0f32; w]);
-    let (mut halo, mut halo_marks) = (vec![0.0f32; w], vec![0u8; w]);
-    let slot_of = |yy: usize| (yy % taps) * w;
-    // Fills the slot of padded-row index `p` (image row p − half).
-    let mut convolve_row = |p: usize, ring: &mut [f32], sub: &mut [f32], marks: &mut [u8]| {
-        let slot = &mut ring[slot_of(p)..slot_of(p) + w];
+    let (mut sub_row, mut smoothed) = (vec![0.0f32; w], vec![0.0f32; w]);
+    let slot_of = |yy: usize| (yy % taps) * w..(yy % taps + 1) * w;
+    let sub_out = &mut out.sub;
+    // Fills the slots of padded-row index `p` (image row p − half).
+    let mut convolve_row = |p: usize, ring: &mut [f32], ring_marks: &mut [u8]| {
+        let slot = &mut ring[slot_of(p)];
         if p < half || p - half >= h {
             slot.fill(0.0);
             return;
         }
         let yy = p - half;
-        let signal = &mut padded[half..half + w];
-        let out = if (y0..y1).contains(&yy) {
-            let own = (yy - y0) * w..(yy - y0 + 1) * w;
-            RowOut {
-                sub: &mut sub[own.clone()],
-                marks: &mut marks[own],
-                signal,
-            }
-        } else {
-            RowOut {
-                sub: &mut halo,
-                marks: &mut halo_marks,
-                signal,
-            }
+        let row = RowOut {
+            sub: &mut sub_row,
+            marks: &mut ring_marks[slot_of(p)],
+            signal: &mut padded[half..half + w],
         };
-        input.row(yy, &mut level_row, out);
+        input.row(yy, &mut level_row, row);
+        if (y0..y1).contains(&yy) {
+            sub_out.push(&sub_row);
+        }
         convolve_along_x(kernel, &padded, slot);
     };
     // Padded row index p = y + half for image row y.
     for p in y0..y0 + 2 * half {
-        convolve_row(p, &mut ring, rows.sub, rows.marks);
+        convolve_row(p, &mut ring, &mut ring_marks);
     }
-    for r in 0..y1 - y0 {
-        let y = y0 + r;
-        convolve_row(y + 2 * half, &mut ring, rows.sub, rows.marks);
-        let row = r * w..(r + 1) * w;
-        let d = &mut rows.detection[row.clone()];
-        let centre = slot_of(y + half);
-        for (o, &v) in d.iter_mut().zip(&ring[centre..centre + w]) {
-            *o = kernel[half] * v;
+    let k0 = kernel[half];
+    for y in y0..y1 {
+        convolve_row(y + 2 * half, &mut ring, &mut ring_marks);
+        for (o, &v) in smoothed.iter_mut().zip(&ring[slot_of(y + half)]) {
+            *o = k0 * v;
         }
         for j in 1..=half {
             let kj = kernel[half + j];
-            let (above, below) = (slot_of(y + half - j), slot_of(y + half + j));
-            let above = &ring[above..above + w];
-            let below = &ring[below..below + w];
-            for ((o, &a), &b) in d.iter_mut().zip(above).zip(below) {
+            let above = &ring[slot_of(y + half - j)];
+            let below = &ring[slot_of(y + half + j)];
+            for ((o, &a), &b) in smoothed.iter_mut().zip(above).zip(below) {
                 *o += kj * (a + b);
             }
         }
-        on_row(y, d, &mut rows.marks[row], &mut scratch);
+        let marks = &mut ring_marks[slot_of(y + half)];
+        on_row(y, &smoothed, marks, &mut scratch);
+        out.detection.push(&smoothed);
+        out.marks.push(marks);
     }
 }
 
@@ -1871,6 +1927,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The buffers of the smoothing are handed out only when every band was written in full.
+    #[test]
+    #[should_panic(expected = "not written in full")]
+    fn a_band_written_in_part_is_an_error() {
+        bands_written(10, 4, |k, out| {
+            let n = out.sub.len();
+            out.sub.push(&vec![1.0; n]);
+            out.marks.push(&vec![0; n]);
+            // The last band's detection row is left out.
+            if k < 2 {
+                out.detection.push(&vec![2.0; n]);
+            }
+        });
     }
 
     /// The banded single-precision smoothing equals the direct f64 sum over the kernel's

@@ -148,6 +148,10 @@ impl ColumnSplines {
     }
 }
 
+/// Columns of nodes up to which [`MeshSurface::row_in`] keeps a row's node numbers on the
+/// stack (2 × 1 KiB).
+const STACK_NODES: usize = 128;
+
 /// A natural bicubic spline surface through a mesh of box values at the nodes
 /// `node_x` × `node_y` (box centres, px), over a `width` × `height` image, values below
 /// `floor` raised to it (module notes of [`super`], step 5).
@@ -276,10 +280,17 @@ impl Surface for MeshSurface {
         Cow::Owned(row)
     }
 
+    /// The row's node numbers are kept on the stack for meshes of up to [`STACK_NODES`]
+    /// columns (a full ALFOSC frame in 64 px boxes has 32): no two allocations per row.
     fn row_in<'a>(&'a self, y: usize, scratch: &'a mut [f32]) -> &'a [f32] {
         let nx = self.columns.nx;
-        let (mut values, mut d2) = (vec![0.0; nx], vec![0.0; nx]);
-        self.row_into(y, scratch, &mut values, &mut d2);
+        if nx <= STACK_NODES {
+            let (mut values, mut d2) = ([0.0; STACK_NODES], [0.0; STACK_NODES]);
+            self.row_into(y, scratch, &mut values[..nx], &mut d2[..nx]);
+        } else {
+            let (mut values, mut d2) = (vec![0.0; nx], vec![0.0; nx]);
+            self.row_into(y, scratch, &mut values, &mut d2);
+        }
         scratch
     }
 
@@ -305,12 +316,19 @@ mod tests {
     use super::*;
 
     /// Rows (allocated or made in scratch), pixels and the whole map of a surface agree to
-    /// the bit, for one and several columns and rows of nodes, inside and beyond the
-    /// outermost nodes, with a floor.
+    /// the bit, for one and several columns and rows of nodes (more columns than
+    /// [`STACK_NODES`] too), inside and beyond the outermost nodes, with a floor.
     #[test]
     fn rows_pixels_and_the_map_are_the_same() {
         let mut seed = 11u64;
-        for (nx, ny, w, h) in [(1, 1, 7, 5), (1, 4, 9, 40), (5, 1, 50, 3), (6, 4, 130, 70)] {
+        let wide = (STACK_NODES + 2, 2, 300, 9);
+        for (nx, ny, w, h) in [
+            (1, 1, 7, 5),
+            (1, 4, 9, 40),
+            (5, 1, 50, 3),
+            (6, 4, 130, 70),
+            wide,
+        ] {
             let mesh: Vec<f64> = (0..nx * ny)
                 .map(|_| 100.0 + 10.0 * crate::stats::test_gauss(&mut seed))
                 .collect();
