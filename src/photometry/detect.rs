@@ -42,7 +42,7 @@
 //!
 //! Sources are returned brightest (isophotal flux) first.
 
-use std::mem::MaybeUninit;
+use crate::bands::RowWriter;
 
 use thiserror::Error;
 
@@ -417,42 +417,11 @@ struct Smoothed<S, M> {
     marks: M,
 }
 
-/// The values of one band of a buffer, written front to back by whole rows: what lets
-/// [`smooth`] make its full-frame outputs without first filling them with zeros (a memory
-/// pass over ~38 MB for a full ALFOSC frame, all of it overwritten). [`bands_written`]
-/// checks that each band was written in full before the buffers are handed out.
-struct RowWriter<'a, T> {
-    band: &'a mut [MaybeUninit<T>],
-    written: usize,
-}
-
-impl<'a, T: Copy> RowWriter<'a, T> {
-    fn new(band: &'a mut [MaybeUninit<T>]) -> Self {
-        RowWriter { band, written: 0 }
-    }
-
-    /// The number of values of the band (written or not).
-    fn len(&self) -> usize {
-        self.band.len()
-    }
-
-    /// Writes `row` after the values written so far (panics past the band's end).
-    fn push(&mut self, row: &[T]) {
-        let end = self.written + row.len();
-        for (slot, &v) in self.band[self.written..end].iter_mut().zip(row) {
-            slot.write(v);
-        }
-        self.written = end;
-    }
-
-    fn is_full(&self) -> bool {
-        self.written == self.band.len()
-    }
-}
-
 /// The buffers of [`smooth`] (`len` values each), made by `fill(k, writers)` for their bands
 /// of `band_len` values (the last may be shorter) in parallel; panics unless `fill` writes
-/// every band in full.
+/// every band in full. [`crate::bands::written_in_bands`] for three buffers at once: the
+/// smoothing writes each band's rows of all three together, so that none of them is
+/// zero-filled first (a memory pass over ~38 MB for a full ALFOSC frame).
 fn bands_written<F>(len: usize, band_len: usize, fill: F) -> Smoothed<Vec<f32>, Vec<u8>>
 where
     F: Fn(usize, &mut Smoothed<RowWriter<f32>, RowWriter<u8>>) + Sync,
