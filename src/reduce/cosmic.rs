@@ -523,21 +523,36 @@ fn replacement(
 struct Noise<'a> {
     image: Grid<'a>,
     rn2: f32,
-    /// N where computed, 0 elsewhere (N ≥ 10⁻³): zero-filled memory, which the system
-    /// provides without writing it (only the pages touched are ever mapped).
-    cache: Vec<f32>,
+    /// N where computed, 0 elsewhere (N ≥ 10⁻³), in tiles of [`NOISE_TILE`] pixels along the
+    /// rows (pixel k in tile k / [`NOISE_TILE`]), each made when a pixel of it is first asked
+    /// for: N is needed around the candidates only, so most of the frame's tiles are never
+    /// made (a frame-sized cache would be zero-filled in full, 18 MB for a full ALFOSC frame).
+    tiles: Vec<Option<Box<[f32; NOISE_TILE]>>>,
 }
 
-impl Noise<'_> {
+/// Pixels per tile of [`Noise`]'s cache.
+const NOISE_TILE: usize = 64;
+
+impl<'a> Noise<'a> {
+    fn new(image: Grid<'a>, rn2: f32) -> Self {
+        let tiles = (image.w * image.h).div_ceil(NOISE_TILE);
+        Noise {
+            image,
+            rn2,
+            tiles: vec![None; tiles],
+        }
+    }
+
     fn at(&mut self, k: usize) -> f32 {
-        let c = self.cache[k];
+        let tile = self.tiles[k / NOISE_TILE].get_or_insert_with(|| Box::new([0.0; NOISE_TILE]));
+        let c = tile[k % NOISE_TILE];
         if c != 0.0 {
             return c;
         }
         let w = self.image.w;
         let m = self.image.median5(k % w, k / w);
         let n = (m.max(0.0) + self.rn2).sqrt().max(1e-3);
-        self.cache[k] = n;
+        tile[k % NOISE_TILE] = n;
         n
     }
 }
@@ -611,11 +626,7 @@ fn clean(
     // The lower bound of N (see `median5_lower_bound_rows`).
     let floor_of = |m: f32| (m.max(0.0) + rn2).sqrt().max(1e-3);
     let original_grid = Grid { w, h, v: &original };
-    let mut noise = Noise {
-        image: Grid { w, h, v: &original },
-        rn2,
-        cache: vec![0.0; n],
-    };
+    let mut noise = Noise::new(Grid { w, h, v: &original }, rn2);
     let mut cosmic = vec![false; n];
     let sigclip = options.sigma_clip as f32;
     let siglow = (options.sigma_clip * options.sigma_frac) as f32;
