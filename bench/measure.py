@@ -4,6 +4,11 @@ Every command runs as a child process whose wall time and peak resident memory (
 from wait4: the largest of the process and its waited-for descendants, as /usr/bin/time -v
 reports) are recorded. frames/s counts science frames over the wall time of the whole
 command (scan, masters, geometry and writing included, for cometphot and the peer alike).
+
+Each cometphot command runs `--repeat` times (default 3) and its median wall time is the
+one used, with the range shown: on this shared 2-core VM single runs of the same command
+were measured 40 % apart (first-touch page faults vary with the host). The peer, ~40 s a
+run, runs `--peer-repeat` times (default 1), its median used the same way.
 """
 
 import argparse
@@ -28,6 +33,24 @@ def timed(cmd, stdout=None):
     if code not in (0, 2):  # cometphot: 2 = some inputs skipped
         sys.exit(f"{' '.join(cmd)}: exit status {code}")
     return wall, usage.ru_maxrss / 1024.0, out
+
+
+def timed_median(cmd, repeat, before=None, stdout=None):
+    """Runs `cmd` `repeat` times (calling `before()` ahead of each run, if given); returns
+    (median wall seconds, every wall time, largest peak RSS in MiB, the last run's stdout)."""
+    walls, rss, out = [], 0.0, ""
+    for _ in range(max(1, repeat)):
+        if before is not None:
+            before()
+        wall, run_rss, out = timed(cmd, stdout=stdout)
+        walls.append(wall)
+        rss = max(rss, run_rss)
+    return statistics.median(walls), walls, rss, out
+
+
+def spread(walls):
+    """The range of the wall times of repeated runs, for the table."""
+    return f"{min(walls):.2f}–{max(walls):.2f}" if len(walls) > 1 else ""
 
 
 def evict(paths):
@@ -77,6 +100,10 @@ def main():
     p.add_argument("--n-list", type=int, nargs="+", required=True)
     p.add_argument("--peer-n", type=int, required=True)
     p.add_argument("--peer-jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs of each cometphot command; the median wall time is used")
+    p.add_argument("--peer-repeat", type=int, default=1,
+                   help="runs of the peer (~40 s each); the median wall time is used")
     p.add_argument("--reuse-peer", action="store_true",
                    help="do not run the peer: take its timing from out/peer_nN.json and its "
                         "table from out/peer_nN.csv, written by an earlier run on the same frames")
@@ -110,18 +137,21 @@ def main():
     for n in sorted(set(args.n_list)):
         out = os.path.join(args.out, f"cometphot_n{n}.csv")
         print(f"== cometphot photometry, {n} frames", file=sys.stderr)
-        wall, rss, _ = timed(full_cmd(n, out), stdout=subprocess.DEVNULL)
+        wall, walls, rss, _ = timed_median(full_cmd(n, out), args.repeat,
+                                           stdout=subprocess.DEVNULL)
         with open(out, newline="") as f:
             measured = sum(1 for _ in csv.DictReader(f))
-        results[n] = {"wall_s": wall, "rss_mib": rss, "measured": measured}
-        print(f"   {wall:.1f} s, {rss:.0f} MiB, {measured} rows", file=sys.stderr)
+        results[n] = {"wall_s": wall, "walls": walls, "rss_mib": rss, "measured": measured}
+        print(f"   {wall:.2f} s ({spread(walls)}), {rss:.0f} MiB, {measured} rows",
+              file=sys.stderr)
 
     # The same frames with the peer's scope.
     scoped_out = os.path.join(args.out, f"cometphot_scoped_n{args.peer_n}.csv")
     print(f"== cometphot photometry, {args.peer_n} frames, the peer's scope", file=sys.stderr)
-    scoped_wall, scoped_rss, _ = timed(scoped_cmd(args.peer_n, scoped_out),
-                                       stdout=subprocess.DEVNULL)
-    print(f"   {scoped_wall:.1f} s, {scoped_rss:.0f} MiB", file=sys.stderr)
+    scoped_wall, scoped_walls, scoped_rss, _ = timed_median(
+        scoped_cmd(args.peer_n, scoped_out), args.repeat, stdout=subprocess.DEVNULL)
+    print(f"   {scoped_wall:.2f} s ({spread(scoped_walls)}), {scoped_rss:.0f} MiB",
+          file=sys.stderr)
 
     n_floor = args.peer_n if args.peer_n in results else max(results)
     files = science_files(os.path.join(args.frames, f"n{n_floor}"))
@@ -138,15 +168,15 @@ def main():
     disk_floor["cached_mib_before"] = left
     print(f"   {disk_floor['ms_per_frame']:.1f} ms/frame"
           + ("" if left is None else f" ({left:.0f} MiB still cached before)"), file=sys.stderr)
-    cold = {}
+    cold, cold_walls = {}, {}
+    everything = all_files(os.path.join(args.frames, f"n{n_floor}"))
     for scope, cmd in [("full", full_cmd(n_floor)), ("scoped", scoped_cmd(n_floor))]:
-        everything = all_files(os.path.join(args.frames, f"n{n_floor}"))
         print(f"== cometphot photometry, {n_floor} frames, {scope}, from the disk",
               file=sys.stderr)
-        evict(everything)
-        wall, rss, _ = timed(cmd, stdout=subprocess.DEVNULL)
-        cold[scope] = wall
-        print(f"   {wall:.1f} s, {rss:.0f} MiB", file=sys.stderr)
+        wall, walls, rss, _ = timed_median(cmd, args.repeat, before=lambda: evict(everything),
+                                           stdout=subprocess.DEVNULL)
+        cold[scope], cold_walls[scope] = wall, walls
+        print(f"   {wall:.2f} s ({spread(walls)}), {rss:.0f} MiB", file=sys.stderr)
 
     peer_csv = os.path.join(args.out, f"peer_n{args.peer_n}.csv")
     peer_json = os.path.join(args.out, f"peer_n{args.peer_n}.json")
@@ -154,19 +184,22 @@ def main():
         with open(peer_json) as f:
             saved = json.load(f)
         peer_wall, peer_rss, peer = saved["wall_s"], saved["rss_mib"], saved["peer"]
+        peer_walls = saved.get("walls", [peer_wall])
         print(f"== photutils peer, {args.peer_n} frames: reused from {peer_json} "
               f"({saved.get('measured_utc', 'date unknown')})", file=sys.stderr)
     else:
         print(f"== photutils peer, {args.peer_n} frames, {args.peer_jobs} processes",
               file=sys.stderr)
-        peer_wall, peer_rss, out = timed(
+        peer_wall, peer_walls, peer_rss, out = timed_median(
             [sys.executable, os.path.join(os.path.dirname(__file__), "peer.py"),
              os.path.join(args.frames, f"n{args.peer_n}"), args.truth, peer_csv,
-             "--jobs", str(args.peer_jobs)]
+             "--jobs", str(args.peer_jobs)],
+            args.peer_repeat,
         )
         peer = json.loads(out.strip().splitlines()[-1])
         with open(peer_json, "w") as f:
-            json.dump({"wall_s": peer_wall, "rss_mib": peer_rss, "peer": peer,
+            json.dump({"wall_s": peer_wall, "walls": peer_walls, "rss_mib": peer_rss,
+                       "peer": peer,
                        "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
                       f, indent=1)
     print(f"   {peer_wall:.1f} s", file=sys.stderr)
@@ -193,43 +226,46 @@ def main():
     c = results[n_cmp]
     c_fps = n_cmp / c["wall_s"]
     p_fps = args.peer_n / peer_wall
-    lines.append(f"| | frames | wall s | frames/s | per frame ms | peak RSS MiB |")
-    lines.append("|---|---:|---:|---:|---:|---:|")
+    lines.append(f"| | frames | wall s (median) | runs, s | frames/s | per frame ms "
+                 f"| peak RSS MiB |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for n, r in sorted(results.items()):
         lines.append(
-            f"| cometphot photometry | {n} | {r['wall_s']:.1f} | {n / r['wall_s']:.2f} "
-            f"| {1e3 * r['wall_s'] / n:.0f} | {r['rss_mib']:.0f} |"
+            f"| cometphot photometry | {n} | {r['wall_s']:.2f} | {spread(r['walls'])} "
+            f"| {n / r['wall_s']:.2f} | {1e3 * r['wall_s'] / n:.0f} | {r['rss_mib']:.0f} |"
         )
     lines.append(
         f"| cometphot photometry, the peer's scope (--no-cosmic, no catalogue) | {args.peer_n} "
-        f"| {scoped_wall:.1f} | {args.peer_n / scoped_wall:.2f} "
+        f"| {scoped_wall:.2f} | {spread(scoped_walls)} | {args.peer_n / scoped_wall:.2f} "
         f"| {1e3 * scoped_wall / args.peer_n:.0f} | {scoped_rss:.0f} |"
     )
     lines.append(
         f"| photutils peer ({peer['jobs']} processes) | {args.peer_n} | {peer_wall:.1f} "
-        f"| {p_fps:.3f} | {1e3 * peer_wall / args.peer_n:.0f} | {peer_rss:.0f} (largest process) |"
+        f"| {spread(peer_walls)} | {p_fps:.3f} | {1e3 * peer_wall / args.peer_n:.0f} "
+        f"| {peer_rss:.0f} (largest process) |"
         + (" reused" if args.reuse_peer else "")
     )
     lines.append(
         f"| read_frame only (I/O floor, {floor['threads']} threads) | {floor['frames']} "
-        f"| {floor['wall_s']:.2f} | {floor['frames'] / floor['wall_s']:.1f} "
+        f"| {floor['wall_s']:.2f} | | {floor['frames'] / floor['wall_s']:.1f} "
         f"| {floor['ms_per_frame']:.1f} | |"
     )
     for scope, label in [("full", ""), ("scoped", ", the peer's scope")]:
         lines.append(
             f"| cometphot photometry{label}, from the disk (page cache dropped) | {n_floor} "
-            f"| {cold[scope]:.1f} | {n_floor / cold[scope]:.2f} "
-            f"| {1e3 * cold[scope] / n_floor:.0f} | |"
+            f"| {cold[scope]:.2f} | {spread(cold_walls[scope])} "
+            f"| {n_floor / cold[scope]:.2f} | {1e3 * cold[scope] / n_floor:.0f} | |"
         )
     lines.append(
         f"| read_frame only, from the disk (page cache dropped) | {disk_floor['frames']} "
-        f"| {disk_floor['wall_s']:.2f} | {disk_floor['frames'] / disk_floor['wall_s']:.1f} "
+        f"| {disk_floor['wall_s']:.2f} | | {disk_floor['frames'] / disk_floor['wall_s']:.1f} "
         f"| {disk_floor['ms_per_frame']:.1f} | |"
     )
     lines.append("")
-    lines.append(f"- speed ratio on {n_cmp} frames (cometphot / peer frames/s): "
-                 f"{c_fps / p_fps:.1f}x (target >= 20x); with the peer's scope "
-                 f"{(args.peer_n / scoped_wall) / p_fps:.1f}x")
+    lines.append(f"- speed ratio on {n_cmp} frames (cometphot / peer frames/s, median runs): "
+                 f"{c_fps / p_fps:.1f}x (target >= 20x; "
+                 f"{min(peer_walls) / max(c['walls']):.1f}-{max(peer_walls) / min(c['walls']):.1f}x "
+                 f"over the runs); with the peer's scope {(args.peer_n / scoped_wall) / p_fps:.1f}x")
     per_frame = 1e3 * c["wall_s"] / n_cmp
     scoped_per_frame = 1e3 * scoped_wall / args.peer_n
     lines.append(f"- cometphot per frame / I/O floor per frame (page cache): {per_frame:.0f} ms "

@@ -7,6 +7,8 @@
 #   SKIP_BUILD=1 bench/run.sh    # use target/release/{cometphot,examples/read_floor} as they are
 #   REUSE_PEER=1 bench/run.sh    # do not run the peer (~40 s on 50 frames): reuse the timing
 #                                # and table of its last run on the same frames (bench/out)
+#   REPEAT=5 PEER_REPEAT=3 bench/run.sh   # runs of each cometphot command (default 3) and of
+#                                # the peer (default 1); the median wall time of each is used
 #
 # Steps: build cometphot and the read-floor example (one cargo invocation, so both share one
 # feature set), install the peer into bench/.venv (pinned, bench/requirements.txt), simulate
@@ -68,4 +70,4 @@ mkdir -p "$here/out"
 exec "$here/.venv/bin/python" "$here/measure.py" \
     --cometphot "$bin" --read-floor "$floor" --frames "$FRAMES" --night "$night" \
     --truth "$raw/truth_campaign.csv" --out "$here/out" --n-list $N_LIST --peer-n "$PEER_N" \
-    "${reuse[@]}"
+    --repeat "${REPEAT:-3}" --peer-repeat "${PEER_REPEAT:-1}" "${reuse[@]}"
