@@ -64,11 +64,28 @@ impl PlainData {
         count: usize,
         out: &mut Vec<f32>,
     ) -> std::io::Result<()> {
+        out.reserve(count);
+        self.read_blocks(file, first, count, BLOCK_SAMPLES, |block| {
+            out.extend_from_slice(block)
+        })
+    }
+
+    /// Calls `each` on the `count` pixels starting at pixel `first` (0-based) of the data
+    /// unit, in order, in blocks of `block_samples` (the last may be shorter), each decoded
+    /// in one staging buffer reused for every block.
+    pub fn read_blocks(
+        &self,
+        file: &mut File,
+        first: usize,
+        count: usize,
+        block_samples: usize,
+        mut each: impl FnMut(&[f32]),
+    ) -> std::io::Result<()> {
         file.seek(SeekFrom::Start(
             self.offset_bytes + (first * self.sample.bytes()) as u64,
         ))?;
-        out.reserve(count);
-        let mut staging = vec![0f32; BLOCK_SAMPLES.min(count)];
+        let block_samples = block_samples.max(1);
+        let mut staging = vec![0f32; block_samples.min(count)];
         // The bytes of a block of 16-bit samples (32-bit ones are read into `staging`).
         let mut raw_16 = match self.sample {
             Sample::I16 => vec![0u8; 2 * staging.len()],
@@ -76,9 +93,9 @@ impl PlainData {
         };
         let mut left = count;
         while left > 0 {
-            let block = &mut staging[..BLOCK_SAMPLES.min(left)];
+            let block = &mut staging[..block_samples.min(left)];
             self.read_block(file, block, &mut raw_16)?;
-            out.extend_from_slice(block);
+            each(block);
             left -= block.len();
         }
         Ok(())

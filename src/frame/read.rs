@@ -507,7 +507,7 @@ impl FitsSource {
         &mut self,
         image: &ImageHdu,
         block_pixels: usize,
-        mut each: impl FnMut(&[f32]),
+        each: impl FnMut(&[f32]),
     ) -> Result<(), FrameError> {
         let block_pixels = block_pixels.max(1);
         let n = image.width.saturating_mul(image.height);
@@ -520,14 +520,9 @@ impl FitsSource {
             source,
         };
         let mut file = std::fs::File::open(&self.path).map_err(io)?;
-        let mut block = Vec::with_capacity(block_pixels.min(n));
-        for first in (0..n).step_by(block_pixels) {
-            block.clear();
-            plain
-                .read_append(&mut file, first, block_pixels.min(n - first), &mut block)
-                .map_err(io)?;
-            each(&block);
-        }
+        plain
+            .read_blocks(&mut file, 0, n, block_pixels, each)
+            .map_err(io)?;
         Ok(())
     }
 
