@@ -6,9 +6,13 @@ reports) are recorded. frames/s counts science frames over the wall time of the 
 command (scan, masters, geometry and writing included, for cometphot and the peer alike).
 
 Each cometphot command runs `--repeat` times (default 3) and its median wall time is the
-one used, with the range shown: on this shared 2-core VM single runs of the same command
-were measured 40 % apart (first-touch page faults vary with the host). The peer, ~40 s a
-run, runs `--peer-repeat` times (default 1), its median used the same way.
+one used, with the range shown: on this 2-core VM single runs of the same command were
+measured 40 % apart. The guest hands memory that stays free for a few seconds back to the
+host (free page reporting, `page_reporting_order` on the kernel command line), and a
+process that faults such memory in again, as 2 MB transparent huge pages, waits ~4 ms per
+page: 0.5 s more system time for cometphot's ~270 MB, unless the run follows another within
+about a second and gets its pages back. The peer, ~40 s a run, runs `--peer-repeat` times
+(default 1), its median used the same way.
 """
 
 import argparse
