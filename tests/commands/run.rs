@@ -261,6 +261,8 @@ fn sharded_runs_merge_to_the_unsharded_run() {
         .collect();
     assert_eq!(measured.len(), 2, "{measured:?}");
     assert!(!sharded.join("fit.json").exists());
+    // Nor the scan, which reads every frame of the campaign: the merge makes frames.csv.
+    assert!(!sharded.join("frames.csv").exists());
     let (code, _, stderr) = run(&sharded, &["--merge-shards", "2"]);
     assert_eq!(code, 1, "a merge before shard 2 has run is refused");
     assert!(
@@ -273,6 +275,7 @@ fn sharded_runs_merge_to_the_unsharded_run() {
     let (code, _, stderr) = run(&sharded, &["--merge-shards", "2"]);
     assert_eq!(code, 0, "{stderr}");
     for file in [
+        "frames.csv",
         "photometry.csv",
         "skipped.csv",
         "growth.csv",

@@ -66,8 +66,9 @@ error.
 
 A campaign can be spread over the tasks of a batch system that share --out: `--shard I/N`
 measures every N-th night (in name order, starting with the I-th) and stops after the
-photometry; `--merge-shards N`, once every shard has finished, joins them and writes exactly
-what one unsharded run writes.
+photometry, reading only the frames of its own nights; `--merge-shards N`, once every shard
+has finished, scans the campaign, joins the shards and writes exactly what one unsharded run
+writes.
 
 Examples:
   cometphot run
@@ -241,23 +242,13 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     };
     const STEPS: usize = 8;
 
-    say(&format!("[1/{STEPS}] scan of {}", raw.display()));
-    let frames_csv = out.join("frames.csv");
-    step(
-        &[
-            "scan".into(),
-            path_arg(&raw),
-            "--out".into(),
-            path_arg(&frames_csv),
-        ],
-        Verbosity::Quiet,
-    )?;
-
     let nights = nights(&raw)?;
     if let Some(shard) = args.shard {
+        // No scan here: it reads every pixel of every night, and the merge writes frames.csv
+        // (a task of N reads only its own nights' frames, not the whole campaign).
         let mine = shards::shard_nights(&nights, shard);
         say(&format!(
-            "[2/{STEPS}] photometry of {} of {} night(s) (shard {}/{})",
+            "photometry of {} of {} night(s) (shard {}/{})",
             mine.len(),
             nights.len(),
             shard.index + 1,
@@ -280,6 +271,16 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         let all_used = outcomes.iter().all(|o| o.result == Ok(EXIT_OK));
         return Ok(if all_used { EXIT_OK } else { EXIT_SKIPPED });
     }
+    say(&format!("[1/{STEPS}] scan of {}", raw.display()));
+    step(
+        &[
+            "scan".into(),
+            path_arg(&raw),
+            "--out".into(),
+            path_arg(&out.join("frames.csv")),
+        ],
+        Verbosity::Quiet,
+    )?;
     let outcomes = match args.merge_shards {
         Some(count) => {
             say(&format!(
