@@ -30,6 +30,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -656,13 +657,17 @@ pub fn reduce_scanned(
         );
     }
 
-    // Science and standard frames.
+    // Science and standard frames, taken in list order whatever the parallel iterator's
+    // split (each task reduces the next frame not yet taken), so that the frame asked for
+    // `frames_ahead` ahead is one that a thread reads next. (With the list split in halves,
+    // the first frames of the second half were read from the disk unannounced.)
     let names = output_names(&science);
-    let results: Vec<Result<ReducedFrame, Skipped>> = science
-        .par_iter()
-        .zip(names.par_iter())
-        .enumerate()
-        .map(|(i, (path, name))| {
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<ReducedFrame, Skipped>)> = (0..science.len())
+        .into_par_iter()
+        .map(|_| {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let (path, name) = (&science[i], &names[i]);
             if let Some(ahead) = science.get(i + frames_ahead) {
                 prefetcher.ask(ahead);
             }
@@ -717,13 +722,15 @@ pub fn reduce_scanned(
                     Ok(summarise(&calibrated, output))
                 });
             progress(Progress::FrameDone);
-            r.map_err(|reason| Skipped {
+            let r = r.map_err(|reason| Skipped {
                 file: path.clone(),
                 reason,
-            })
+            });
+            (i, r)
         })
         .collect();
-    for r in results {
+    results.sort_by_key(|(i, _)| *i);
+    for (_, r) in results {
         match r {
             Ok(f) => report.reduced.push(f),
             Err(s) => report.skipped.push(s),
