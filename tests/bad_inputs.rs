@@ -529,10 +529,42 @@ fn run_reports_the_corpus_and_survives_interruption() {
     std::fs::create_dir(&raw).unwrap();
     let night = raw.join("20250801");
     std::os::unix::fs::symlink(&corpus.root, &night).unwrap();
+    // A frame with NaN pixels outside the nights: scanned, never measured (a first pixel
+    // changed, so that no other file shares its probe and the scan leaves it to be read).
+    write_dated_copy(
+        &corpus.path(BadKind::NanInfRegion),
+        &raw.join("loose.fits"),
+        "2025-08-01T23:00:00.000",
+        |p| {
+            p[0] += 1.0;
+            let n = p.len();
+            p[n - 50..].iter_mut().for_each(|v| *v = f32::NAN);
+        },
+    );
     let out = dir.path().join("results");
     let args = ["run", raw.to_str().unwrap(), "--out", out.to_str().unwrap()];
     let (code, _, stderr) = common::cometphot(&args);
     assert_eq!(code, 2, "{stderr}");
+    // The frames table is the full scan of the raw directory, byte for byte, although run
+    // reads the pixels of a frame once: the photometry's reads make its pixel checks.
+    let scanned = dir.path().join("scan.csv");
+    let (_, _, stderr) = common::cometphot(&[
+        "scan",
+        raw.to_str().unwrap(),
+        "--out",
+        scanned.to_str().unwrap(),
+        "-q",
+    ]);
+    let frames = std::fs::read_to_string(out.join("frames.csv")).unwrap();
+    assert_eq!(
+        frames,
+        std::fs::read_to_string(&scanned).unwrap(),
+        "{stderr}"
+    );
+    assert!(
+        frames.contains("loose.fits") && frames.contains("NaN or infinite"),
+        "{frames}"
+    );
 
     let clean_out = dir.path().join("clean.csv");
     let catalogue = corpus.clean.join("catalogue.csv");

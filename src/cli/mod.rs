@@ -94,14 +94,21 @@ pub enum Verbosity {
     Verbose,
 }
 
+impl Cli {
+    /// The verbosity its flags ask for.
+    pub fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let verbosity = if cli.quiet {
-        Verbosity::Quiet
-    } else if cli.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
+    let verbosity = cli.verbosity();
     match cli.command {
         Command::Scan(args) => scan::run(args, verbosity),
         Command::Run(args) => run::run(args, verbosity),

@@ -529,6 +529,17 @@ fn skipped_path(out: &Path) -> PathBuf {
 }
 
 pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
+    run_scanned(args, verbosity).map(|(code, _)| code)
+}
+
+/// [`run`], also returning the scan rows of the files in DIR (or its shard): the rows of the
+/// frames the reduction read have their pixel checks completed on that read, as a full
+/// `scan` makes them; the others may still be pending ([`ScanRow::pixels_pending`]). `run`
+/// makes its frames table from them instead of reading every frame once more.
+pub fn run_scanned(
+    args: PhotometryArgs,
+    verbosity: Verbosity,
+) -> anyhow::Result<(i32, Vec<ScanRow>)> {
     let started = Instant::now();
     if !args.dir.exists() {
         bail!("{}: no such file or directory", args.dir.display());
@@ -802,11 +813,12 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(if rows.is_empty() {
+    let code = if rows.is_empty() {
         EXIT_FAILURE
     } else if skipped.is_empty() {
         EXIT_OK
     } else {
         EXIT_SKIPPED
-    })
+    };
+    Ok((code, scan_rows))
 }

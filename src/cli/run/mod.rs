@@ -1,6 +1,7 @@
 //! `cometphot run`: raw frames to the lightcurve, dust, grains, the comparison and a report in
 //! one command, by chaining the other commands with the options of one TOML configuration.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -9,11 +10,15 @@ use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use cometphot::frame::profile::ProfileChoice;
+use cometphot::scan::{
+    files_to_scan, read_in_full, scan_files, to_dataframe, PixelReads, ScanOptions, ScanRow,
+};
 use cometphot::simulate::campaign::{builtin_campaign, campaign_toml, run as simulate_campaign};
-use cometphot::table::write_text_atomic;
+use cometphot::table::{write_table_or_stdout, write_text_atomic};
 
 use super::photometry::Shard;
-use super::{Cli, Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
+use super::{Cli, Command, Verbosity, EXIT_FAILURE, EXIT_OK, EXIT_SKIPPED};
 
 mod config;
 mod document;
@@ -102,6 +107,11 @@ pub struct RunArgs {
 
 /// Runs one cometphot command in-process; returns its exit status. `-v` prints the command.
 fn step(args: &[String], verbosity: Verbosity) -> anyhow::Result<i32> {
+    super::run(step_cli(args, verbosity)?)
+}
+
+/// The command line of a [`step`], parsed.
+fn step_cli(args: &[String], verbosity: Verbosity) -> anyhow::Result<Cli> {
     let mut argv = vec!["cometphot".to_string()];
     argv.extend(args.iter().cloned());
     match verbosity {
@@ -109,9 +119,45 @@ fn step(args: &[String], verbosity: Verbosity) -> anyhow::Result<i32> {
         Verbosity::Verbose => eprintln!("  $ {}", argv.join(" ")),
         Verbosity::Normal => {}
     }
-    let cli =
-        Cli::try_parse_from(&argv).with_context(|| format!("internal: {}", argv.join(" ")))?;
-    super::run(cli)
+    Cli::try_parse_from(&argv).with_context(|| format!("internal: {}", argv.join(" ")))
+}
+
+/// A `photometry` [`step`], also returning the night's scan rows
+/// ([`super::photometry::run_scanned`]).
+fn photometry_step(args: &[String], verbosity: Verbosity) -> anyhow::Result<(i32, Vec<ScanRow>)> {
+    let cli = step_cli(args, verbosity)?;
+    let verbosity = cli.verbosity();
+    match cli.command {
+        Command::Photometry(args) => super::photometry::run_scanned(args, verbosity),
+        _ => bail!("internal: not a photometry command: {}", args.join(" ")),
+    }
+}
+
+/// Writes the frames table of `raw` (what `scan RAW --out frames` writes) from `scanned`, a
+/// scan of its headers and pixel probes ([`PixelReads::Probe`]), and `checked`, the rows
+/// whose pixel checks the nights' photometry completed on its reads: only the frames no
+/// photometry read are read here, so that a frame is read once, not once for the table and
+/// once to be measured.
+fn write_frames_table(
+    mut scanned: Vec<ScanRow>,
+    checked: &[ScanRow],
+    options: &ScanOptions,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let done: HashMap<(&str, Option<u32>), &ScanRow> = checked
+        .iter()
+        .filter(|r| !r.pixels_pending)
+        .map(|r| ((r.path.as_str(), r.hdu), r))
+        .collect();
+    for row in scanned.iter_mut().filter(|r| r.pixels_pending) {
+        if let Some(complete) = done.get(&(row.path.as_str(), row.hdu)) {
+            *row = (*complete).clone();
+        }
+    }
+    read_in_full(&mut scanned, |_| true, options);
+    let mut df = to_dataframe(&scanned)?;
+    write_table_or_stdout(&mut df, Some(path))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn path_arg(p: &Path) -> String {
@@ -254,7 +300,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             shard.index + 1,
             shard.count
         ));
-        let outcomes = measure_nights(&config, &mine, &out, verbosity)?;
+        let (outcomes, _) = measure_nights(&config, &mine, &out, verbosity)?;
         shards::write_record(&out, shard, &outcomes)?;
         say(&format!(
             "shard {}/{} done in {:.0} s; once every shard has finished: cometphot run {} \
@@ -272,22 +318,23 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         return Ok(if all_used { EXIT_OK } else { EXIT_SKIPPED });
     }
     say(&format!("[1/{STEPS}] scan of {}", raw.display()));
-    step(
-        &[
-            "scan".into(),
-            path_arg(&raw),
-            "--out".into(),
-            path_arg(&out.join("frames.csv")),
-        ],
-        Verbosity::Quiet,
-    )?;
-    let outcomes = match args.merge_shards {
+    // Headers and pixel probes now; the frames' pixel checks where the photometry reads them.
+    let registry = super::profile_registry(None)?;
+    let noop = || {};
+    let scan_options = ScanOptions {
+        profiles: &registry,
+        choice: &ProfileChoice::Detect,
+        on_file: &noop,
+        pixels: PixelReads::Probe,
+    };
+    let scanned = scan_files(&files_to_scan(&raw).0, &scan_options);
+    let (outcomes, checked) = match args.merge_shards {
         Some(count) => {
             say(&format!(
                 "[2/{STEPS}] photometry of {} night(s) from {count} shard(s)",
                 nights.len()
             ));
-            shards::read_records(&out, &nights, count)?
+            (shards::read_records(&out, &nights, count)?, Vec::new())
         }
         None => {
             say(&format!(
@@ -297,6 +344,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
             measure_nights(&config, &nights, &out, verbosity)?
         }
     };
+    write_frames_table(scanned, &checked, &scan_options, &out.join("frames.csv"))?;
     let photometry = join_nights(&outcomes, &out)?;
     let n_rows = photometry.n_measurements;
     say(&format!(
@@ -560,13 +608,14 @@ const STANDARDS_SUFFIXES: [&str; 2] = ["extinction", "standards"];
 
 /// Runs `photometry` on each night (tables in `<out>/photometry/`, diagnostics in
 /// `<out>/diagnostics/<night>/`), with the night's standards (`standards`, else the night's
-/// `standards.csv`) when there are any.
+/// `standards.csv`) when there are any. Returns the outcomes and the scan rows of the nights
+/// measured ([`super::photometry::run_scanned`]).
 fn measure_nights(
     config: &RunConfig,
     nights: &[PathBuf],
     out: &Path,
     verbosity: Verbosity,
-) -> anyhow::Result<Vec<NightOutcome>> {
+) -> anyhow::Result<(Vec<NightOutcome>, Vec<ScanRow>)> {
     let photometry_dir = out.join("photometry");
     std::fs::create_dir_all(&photometry_dir)?;
     let bar = if verbosity == Verbosity::Quiet {
@@ -585,7 +634,7 @@ fn measure_nights(
     } else {
         Verbosity::Quiet
     };
-    let outcomes: Vec<NightOutcome> = nights
+    let measured: Vec<(NightOutcome, Vec<ScanRow>)> = nights
         .par_iter()
         .map(|night| {
             let name = night_name(night);
@@ -624,16 +673,21 @@ fn measure_nights(
             {
                 a.extend(["--standards".into(), path_arg(&s)]);
             }
-            let result = step(&a, quiet).map_err(|e| format!("{e:#}"));
-            if let (Err(reason), false) = (&result, verbosity == Verbosity::Quiet) {
+            let measured = photometry_step(&a, quiet).map_err(|e| format!("{e:#}"));
+            if let (Err(reason), false) = (&measured, verbosity == Verbosity::Quiet) {
                 bar.println(format!("      {name}: skipped: {reason}"));
             }
             bar.inc(1);
-            NightOutcome { name, result }
+            let (result, rows) = match measured {
+                Ok((code, rows)) => (Ok(code), rows),
+                Err(reason) => (Err(reason), Vec::new()),
+            };
+            (NightOutcome { name, result }, rows)
         })
         .collect();
     bar.finish_and_clear();
-    Ok(outcomes)
+    let (outcomes, rows): (Vec<NightOutcome>, Vec<Vec<ScanRow>>) = measured.into_iter().unzip();
+    Ok((outcomes, rows.into_iter().flatten().collect()))
 }
 
 /// Concatenates the nights' tables into `photometry.csv/.parquet`, `skipped.csv`,
