@@ -10,8 +10,8 @@ one used, with the range shown: on this 2-core VM single runs of the same comman
 measured 40 % apart. The guest hands memory that stays free for a few seconds back to the
 host (free page reporting, `page_reporting_order` on the kernel command line), and a
 process that faults such memory in again, as 2 MB transparent huge pages, waits ~4 ms per
-page: 0.5 s more system time for cometphot's ~270 MB, unless the run follows another within
-about a second and gets its pages back. The peer, ~40 s a run, runs `--peer-repeat` times
+page: 0.5 s more system time for cometphot's ~270 MB. A run started right after another
+often gets that memory back before it is handed over; one after a few seconds idle does not. The peer, ~40 s a run, runs `--peer-repeat` times
 (default 1), its median used the same way.
 """
 

@@ -729,6 +729,60 @@ fn photometry_refuses_a_catalogue_without_a_magnitude_column() {
     assert!(!table.exists());
 }
 
+/// `run`'s frames table stays the full scan, byte for byte, when first pixels are shared
+/// across nights: a second night made of copies of the first night's frames (one of them a
+/// symbolic link) is reduced and measured, and its frames are duplicate exposures of the
+/// first night's, which only the scan of the whole campaign can tell.
+#[test]
+fn run_frames_table_is_the_full_scan_across_nights() {
+    let corpus = Corpus::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let second = raw.join("20250802");
+    std::fs::create_dir_all(&second).unwrap();
+    std::os::unix::fs::symlink(&corpus.clean, raw.join("20250801")).unwrap();
+    for (k, frame) in corpus.good.iter().enumerate() {
+        let (from, to) = (
+            corpus.clean.join(frame),
+            second.join(format!("copy_{k}.fits")),
+        );
+        if k == 0 {
+            std::os::unix::fs::symlink(&from, &to).unwrap();
+        } else {
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    let out = dir.path().join("results");
+    let (code, _, stderr) = common::cometphot(&[
+        "run",
+        raw.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(code == 0 || code == 2, "{stderr}");
+    let scanned = dir.path().join("scan.csv");
+    let (_, _, stderr) = common::cometphot(&[
+        "scan",
+        raw.to_str().unwrap(),
+        "--out",
+        scanned.to_str().unwrap(),
+        "-q",
+    ]);
+    let frames = std::fs::read_to_string(out.join("frames.csv")).unwrap();
+    assert_eq!(
+        frames,
+        std::fs::read_to_string(&scanned).unwrap(),
+        "{stderr}"
+    );
+    let second_night: Vec<&str> = frames.lines().filter(|l| l.contains("20250802")).collect();
+    assert_eq!(second_night.len(), corpus.good.len(), "{frames}");
+    assert!(
+        second_night.iter().all(|l| l.contains("duplicate")),
+        "{frames}"
+    );
+}
+
 /// The frames photometry refuses before reducing them are never read by the reduction, which
 /// checks the pixels of the others: theirs are checked before the refusal, as when the scan
 /// read every pixel. A frame dated 1850 with some NaN pixels is refused for its date, with the

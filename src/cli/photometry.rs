@@ -532,10 +532,11 @@ pub fn run(args: PhotometryArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     run_scanned(args, verbosity).map(|(code, _)| code)
 }
 
-/// [`run`], also returning the scan rows of the files in DIR (or its shard): the rows of the
-/// frames the reduction read have their pixel checks completed on that read, as a full
-/// `scan` makes them; the others may still be pending ([`ScanRow::pixels_pending`]). `run`
-/// makes its frames table from them instead of reading every frame once more.
+/// [`run`], also returning the scan rows of the files in DIR: the rows of the frames the
+/// reduction read have their pixel checks completed on that read, as a full `scan` of DIR
+/// makes them (duplicates looked for within DIR only); the others (another shard's frames,
+/// frames never reduced) may still be pending ([`ScanRow::pixels_pending`]). `run` makes its
+/// frames table from them instead of reading every frame once more.
 pub fn run_scanned(
     args: PhotometryArgs,
     verbosity: Verbosity,

@@ -136,8 +136,13 @@ fn photometry_step(args: &[String], verbosity: Verbosity) -> anyhow::Result<(i32
 /// Writes the frames table of `raw` (what `scan RAW --out frames` writes) from `scanned`, a
 /// scan of its headers and pixel probes ([`PixelReads::Probe`]), and `checked`, the rows
 /// whose pixel checks the nights' photometry completed on its reads: only the frames no
-/// photometry read are read here, so that a frame is read once, not once for the table and
-/// once to be measured.
+/// photometry read are read here, so that the table and the measurement share one read of
+/// a frame.
+///
+/// A row the scan of `raw` left pending has first pixels that no other file of `raw` shares
+/// (those are read in full to find duplicate exposures), so no file of its night shares them
+/// either, and the night's row (checked on the reduction's read, or read in full there) is
+/// the row a full scan of `raw` gives it: no duplicate of another file.
 fn write_frames_table(
     mut scanned: Vec<ScanRow>,
     checked: &[ScanRow],
@@ -151,6 +156,7 @@ fn write_frames_table(
         .collect();
     for row in scanned.iter_mut().filter(|r| r.pixels_pending) {
         if let Some(complete) = done.get(&(row.path.as_str(), row.hdu)) {
+            debug_assert!(complete.duplicate_of.is_none(), "{}", complete.path);
             *row = (*complete).clone();
         }
     }
@@ -317,24 +323,34 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         let all_used = outcomes.iter().all(|o| o.result == Ok(EXIT_OK));
         return Ok(if all_used { EXIT_OK } else { EXIT_SKIPPED });
     }
+    // A merge is refused before anything is read if a shard has not finished.
+    let recorded = match args.merge_shards {
+        Some(count) => Some(shards::read_records(&out, &nights, count)?),
+        None => None,
+    };
     say(&format!("[1/{STEPS}] scan of {}", raw.display()));
-    // Headers and pixel probes now; the frames' pixel checks where the photometry reads them.
+    // Headers and pixel probes now, the pixel checks where the photometry reads the frames;
+    // every pixel now when merging (the shards' photometry has read them already).
     let registry = super::profile_registry(None)?;
     let noop = || {};
     let scan_options = ScanOptions {
         profiles: &registry,
         choice: &ProfileChoice::Detect,
         on_file: &noop,
-        pixels: PixelReads::Probe,
+        pixels: match recorded {
+            Some(_) => PixelReads::All,
+            None => PixelReads::Probe,
+        },
     };
     let scanned = scan_files(&files_to_scan(&raw).0, &scan_options);
-    let (outcomes, checked) = match args.merge_shards {
-        Some(count) => {
+    let (outcomes, checked) = match recorded {
+        Some(outcomes) => {
             say(&format!(
-                "[2/{STEPS}] photometry of {} night(s) from {count} shard(s)",
-                nights.len()
+                "[2/{STEPS}] photometry of {} night(s) from {} shard(s)",
+                nights.len(),
+                args.merge_shards.unwrap_or_default()
             ));
-            (shards::read_records(&out, &nights, count)?, Vec::new())
+            (outcomes, Vec::new())
         }
         None => {
             say(&format!(
