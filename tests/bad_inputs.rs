@@ -520,6 +520,26 @@ fn photometry_refuses_outputs_inside_its_input_directory() {
 /// reasons as `photometry`, a fit that cannot be made (one night, flagged points) reported as
 /// a step not done, the report and tables written, exit status 2; then a second run
 /// interrupted (SIGINT) at several moments leaves the first run's outputs readable.
+/// The frames table `run` wrote in `out` for `raw`, checked to be the full scan of `raw`
+/// (`scan RAW --out scanned`) byte for byte, although `run` reads the pixels of a frame once:
+/// the photometry's reads make its pixel checks.
+fn frames_table_of_run(raw: &Path, out: &Path, scanned: &Path) -> String {
+    let (_, _, stderr) = common::cometphot(&[
+        "scan",
+        raw.to_str().unwrap(),
+        "--out",
+        scanned.to_str().unwrap(),
+        "-q",
+    ]);
+    let frames = std::fs::read_to_string(out.join("frames.csv")).unwrap();
+    assert_eq!(
+        frames,
+        std::fs::read_to_string(scanned).unwrap(),
+        "{stderr}"
+    );
+    frames
+}
+
 #[test]
 fn run_reports_the_corpus_and_survives_interruption() {
     let corpus = Corpus::generate();
@@ -545,22 +565,7 @@ fn run_reports_the_corpus_and_survives_interruption() {
     let args = ["run", raw.to_str().unwrap(), "--out", out.to_str().unwrap()];
     let (code, _, stderr) = common::cometphot(&args);
     assert_eq!(code, 2, "{stderr}");
-    // The frames table is the full scan of the raw directory, byte for byte, although run
-    // reads the pixels of a frame once: the photometry's reads make its pixel checks.
-    let scanned = dir.path().join("scan.csv");
-    let (_, _, stderr) = common::cometphot(&[
-        "scan",
-        raw.to_str().unwrap(),
-        "--out",
-        scanned.to_str().unwrap(),
-        "-q",
-    ]);
-    let frames = std::fs::read_to_string(out.join("frames.csv")).unwrap();
-    assert_eq!(
-        frames,
-        std::fs::read_to_string(&scanned).unwrap(),
-        "{stderr}"
-    );
+    let frames = frames_table_of_run(&raw, &out, &dir.path().join("scan.csv"));
     assert!(
         frames.contains("loose.fits") && frames.contains("NaN or infinite"),
         "{frames}"
@@ -761,20 +766,7 @@ fn run_frames_table_is_the_full_scan_across_nights() {
         "-q",
     ]);
     assert!(code == 0 || code == 2, "{stderr}");
-    let scanned = dir.path().join("scan.csv");
-    let (_, _, stderr) = common::cometphot(&[
-        "scan",
-        raw.to_str().unwrap(),
-        "--out",
-        scanned.to_str().unwrap(),
-        "-q",
-    ]);
-    let frames = std::fs::read_to_string(out.join("frames.csv")).unwrap();
-    assert_eq!(
-        frames,
-        std::fs::read_to_string(&scanned).unwrap(),
-        "{stderr}"
-    );
+    let frames = frames_table_of_run(&raw, &out, &dir.path().join("scan.csv"));
     let second_night: Vec<&str> = frames.lines().filter(|l| l.contains("20250802")).collect();
     assert_eq!(second_night.len(), corpus.good.len(), "{frames}");
     assert!(
