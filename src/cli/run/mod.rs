@@ -325,7 +325,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     }
     // A merge is refused before anything is read if a shard has not finished.
     let recorded = match args.merge_shards {
-        Some(count) => Some(shards::read_records(&out, &nights, count)?),
+        Some(count) => Some((count, shards::read_records(&out, &nights, count)?)),
         None => None,
     };
     say(&format!("[1/{STEPS}] scan of {}", raw.display()));
@@ -344,11 +344,10 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     };
     let scanned = scan_files(&files_to_scan(&raw).0, &scan_options);
     let (outcomes, checked) = match recorded {
-        Some(outcomes) => {
+        Some((count, outcomes)) => {
             say(&format!(
-                "[2/{STEPS}] photometry of {} night(s) from {} shard(s)",
-                nights.len(),
-                args.merge_shards.unwrap_or_default()
+                "[2/{STEPS}] photometry of {} night(s) from {count} shard(s)",
+                nights.len()
             ));
             (outcomes, Vec::new())
         }
