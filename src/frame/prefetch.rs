@@ -17,19 +17,19 @@ const ADVICE_BYTES: u64 = 4 << 20;
 
 /// A thread that asks the kernel to read the files it is given, in order.
 pub struct Prefetcher {
-    sender: Option<Sender<PathBuf>>,
+    sender: Option<Sender<(PathBuf, Option<u64>)>>,
     worker: Option<JoinHandle<()>>,
 }
 
 impl Prefetcher {
     /// Starts the thread (none if it cannot be started: the files are then read when needed).
     pub fn start() -> Prefetcher {
-        let (sender, receiver) = channel::<PathBuf>();
+        let (sender, receiver) = channel::<(PathBuf, Option<u64>)>();
         let worker = std::thread::Builder::new()
             .name("prefetch".into())
             .spawn(move || {
-                for path in receiver {
-                    advise_will_need(&path);
+                for (path, head_bytes) in receiver {
+                    advise_will_need(&path, head_bytes);
                 }
             })
             .ok();
@@ -42,7 +42,14 @@ impl Prefetcher {
     /// Asks for `path` to be read ahead (returns at once).
     pub fn ask(&self, path: &Path) {
         if let Some(sender) = &self.sender {
-            let _ = sender.send(path.to_path_buf());
+            let _ = sender.send((path.to_path_buf(), None));
+        }
+    }
+
+    /// Asks for the first `bytes` of `path` to be read ahead (returns at once).
+    pub fn ask_head(&self, path: &Path, bytes: u64) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send((path.to_path_buf(), Some(bytes)));
         }
     }
 }
@@ -57,16 +64,18 @@ impl Drop for Prefetcher {
     }
 }
 
-/// `POSIX_FADV_WILLNEED` over the whole file, [`ADVICE_BYTES`] at a time.
-fn advise_will_need(path: &Path) {
+/// `POSIX_FADV_WILLNEED` over the whole file (over its first `head_bytes` when given),
+/// [`ADVICE_BYTES`] at a time.
+fn advise_will_need(path: &Path, head_bytes: Option<u64>) {
     #[cfg(target_os = "linux")]
     if let Ok(file) = std::fs::File::open(path) {
         use std::os::fd::AsRawFd;
         let size = file.metadata().map_or(0, |m| m.len());
+        let size = head_bytes.map_or(size, |head| head.min(size));
         for offset in (0..size).step_by(ADVICE_BYTES as usize) {
             let (Ok(offset), Ok(len)) = (
                 libc::off_t::try_from(offset),
-                libc::off_t::try_from(ADVICE_BYTES),
+                libc::off_t::try_from(ADVICE_BYTES.min(size - offset)),
             ) else {
                 return;
             };
@@ -78,7 +87,7 @@ fn advise_will_need(path: &Path) {
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = path;
+    let _ = (path, head_bytes);
 }
 
 #[cfg(test)]
