@@ -213,13 +213,25 @@ pub fn build_master_bias(
     let masks = (!folded).then_some(&masks[..]);
     let combined = combine_masked(&refs, masks, options, noise.as_deref())?;
     let (w, h) = (combined.image.width(), combined.image.height());
-    let mut mask = PixelMask::clear(w, h);
-    for (b, v) in mask.bits_mut().iter_mut().zip(combined.image.data()) {
-        if !v.is_finite() {
-            *b |= pixel_flag::BAD;
-        }
-    }
-    let stats = clipped_stats(&combined.image, None).ok_or_else(|| ReduceError::Master {
+    // The mask (rows in parallel) beside the statistics (one thread): the frame's other core
+    // would otherwise wait for both.
+    let (mask, stats) = rayon::join(
+        || {
+            let mut mask = PixelMask::clear(w, h);
+            let rows = mask.bits_mut().par_chunks_mut(w.max(1));
+            rows.zip(combined.image.data().par_chunks(w.max(1)))
+                .for_each(|(bits, values)| {
+                    for (b, v) in bits.iter_mut().zip(values) {
+                        if !v.is_finite() {
+                            *b |= pixel_flag::BAD;
+                        }
+                    }
+                });
+            mask
+        },
+        || clipped_stats(&combined.image, None),
+    );
+    let stats = stats.ok_or_else(|| ReduceError::Master {
         what: format!("master bias ({layout})"),
         message: "no finite pixel".into(),
     })?;
@@ -663,15 +675,25 @@ fn combine_flats(
             message: "the combined flat has no positive level".into(),
         })?;
     let inv = (1.0 / norm) as f32;
+    let w = image.width().max(1);
     let mut mask = PixelMask::clear(image.width(), image.height());
-    let mut n_bad = 0;
-    for (v, b) in image.data_mut().iter_mut().zip(mask.bits_mut()) {
-        *v *= inv;
-        if !v.is_finite() || *v < FLAT_BAD_LOW || *v > FLAT_BAD_HIGH {
-            *b |= pixel_flag::BAD;
-            n_bad += 1;
-        }
-    }
+    // Rows in parallel.
+    let n_bad: usize = image
+        .data_mut()
+        .par_chunks_mut(w)
+        .zip(mask.bits_mut().par_chunks_mut(w))
+        .map(|(values, bits)| {
+            let mut n_bad = 0;
+            for (v, b) in values.iter_mut().zip(bits) {
+                *v *= inv;
+                if !v.is_finite() || *v < FLAT_BAD_LOW || *v > FLAT_BAD_HIGH {
+                    *b |= pixel_flag::BAD;
+                    n_bad += 1;
+                }
+            }
+            n_bad
+        })
+        .sum();
     let history = vec![format!(
         "master flat '{}': {} of {} bias-subtracted flats each normalised by its level \
          (levels {} e-; {}); {} values rejected; normalised to 1 in {region}; {n_bad} pixels \

@@ -560,6 +560,8 @@ pub fn reduce_scanned(
             Err(reason) => report.skipped.push(Skipped { file: path, reason }),
         }
     }
+    // The summaries of the master flats still without their rms, and their flats' keys.
+    let mut rms_pending: Vec<(usize, (Layout, Option<String>))> = Vec::new();
     for ((layout, filter), frames) in groups {
         let label = filter_label(filter.as_deref());
         let Some(bias) = masters.biases.get(&layout) else {
@@ -600,9 +602,8 @@ pub fn reduce_scanned(
                 if let Err(reason) = &written {
                     report.walk_problems.push(reason.clone());
                 }
-                let region = super::master::central_region(m.image.width(), m.image.height());
-                let rms = super::master::clipped_stats(&m.image, Some(&region))
-                    .map_or(f64::NAN, |s| s.std);
+                // The flat's rms is measured beside the science frames (below).
+                rms_pending.push((report.masters.len(), (layout.clone(), filter.clone())));
                 report.masters.push(MasterSummary {
                     kind: MasterKind::Flat,
                     layout: layout.clone(),
@@ -615,7 +616,7 @@ pub fn reduce_scanned(
                     flat_level_e: Some(
                         m.levels_e.iter().sum::<f64>() / m.levels_e.len().max(1) as f64,
                     ),
-                    flat_rms: Some(rms),
+                    flat_rms: None,
                     n_bad: m.n_bad,
                 });
                 masters.flats.insert((layout, filter), m);
@@ -655,64 +656,87 @@ pub fn reduce_scanned(
         );
     }
 
-    // Science and standard frames.
+    // Science and standard frames, and beside them the rms of the master flats for the
+    // summaries (a statistic of one thread each, which the science frames need not wait for).
     let names = output_names(&science);
     let calibration_frames = biases.len() + flats.len();
-    let results: Vec<Result<ReducedFrame, Skipped>> = in_list_order(science.len(), |i| {
-        read_ahead.taking(calibration_frames + i);
-        let (path, name) = (&science[i], &names[i]);
-        let r = guarded(path, || {
-            let frame = pending.read(path, options)?;
-            let profile = choose_profile(
-                &frame.amplifiers[0].image.header,
-                &options.choice,
-                &options.profiles,
-            );
-            let mut calibrated =
-                calibrate_frame_owned(frame, &masters, &options.overscan, options.cosmic.as_ref())?;
-            let key = (
-                calibrated.layout.clone(),
-                calibrated.frame.meta.filter.clone(),
-            );
-            match illuminations.get(&key) {
-                Some(Ok(illumination)) => {
-                    illumination.apply(&mut calibrated.frame).map_err(|e| {
-                        ReduceError::Unusable {
-                            file: path.display().to_string(),
-                            message: e.to_string(),
-                        }
-                    })?
-                }
-                Some(Err(reason)) => calibrated
-                    .frame
-                    .history
-                    .push(format!("illumination correction NOT applied: {reason}")),
-                None if options.illumination.is_some() => calibrated.frame.history.push(format!(
-                    "illumination correction NOT applied: no science frame of filter \
+    let flat_rms = || -> Vec<f64> {
+        rms_pending
+            .iter()
+            .map(|(_, key)| {
+                masters.flats.get(key).map_or(f64::NAN, |m| {
+                    let region = super::master::central_region(m.image.width(), m.image.height());
+                    super::master::clipped_stats(&m.image, Some(&region))
+                        .map_or(f64::NAN, |s| s.std)
+                })
+            })
+            .collect()
+    };
+    let (flat_rms, results) = rayon::join(flat_rms, || {
+        in_list_order(science.len(), |i| {
+            read_ahead.taking(calibration_frames + i);
+            let (path, name) = (&science[i], &names[i]);
+            let r =
+                guarded(path, || {
+                    let frame = pending.read(path, options)?;
+                    let profile = choose_profile(
+                        &frame.amplifiers[0].image.header,
+                        &options.choice,
+                        &options.profiles,
+                    );
+                    let mut calibrated = calibrate_frame_owned(
+                        frame,
+                        &masters,
+                        &options.overscan,
+                        options.cosmic.as_ref(),
+                    )?;
+                    let key = (
+                        calibrated.layout.clone(),
+                        calibrated.frame.meta.filter.clone(),
+                    );
+                    match illuminations.get(&key) {
+                        Some(Ok(illumination)) => illumination
+                            .apply(&mut calibrated.frame)
+                            .map_err(|e| ReduceError::Unusable {
+                                file: path.display().to_string(),
+                                message: e.to_string(),
+                            })?,
+                        Some(Err(reason)) => calibrated
+                            .frame
+                            .history
+                            .push(format!("illumination correction NOT applied: {reason}")),
+                        None if options.illumination.is_some() => {
+                            calibrated.frame.history.push(format!(
+                                "illumination correction NOT applied: no science frame of filter \
                              '{}' ({}) to build it from",
-                    filter_label(key.1.as_deref()),
-                    key.0
-                )),
-                None => {}
-            }
-            let output = match out_dir {
-                Some(dir) => {
-                    let out = dir.join(name);
-                    write_calibrated(&calibrated, Some(profile), &out)?;
-                    Some(out)
-                }
-                None => None,
-            };
-            on_frame(&calibrated.frame);
-            Ok(summarise(&calibrated, output))
-        });
-        progress(Progress::FrameDone);
-        r.map_err(|reason| Skipped {
-            file: path.clone(),
-            reason,
+                                filter_label(key.1.as_deref()),
+                                key.0
+                            ))
+                        }
+                        None => {}
+                    }
+                    let output = match out_dir {
+                        Some(dir) => {
+                            let out = dir.join(name);
+                            write_calibrated(&calibrated, Some(profile), &out)?;
+                            Some(out)
+                        }
+                        None => None,
+                    };
+                    on_frame(&calibrated.frame);
+                    Ok(summarise(&calibrated, output))
+                });
+            progress(Progress::FrameDone);
+            r.map_err(|reason| Skipped {
+                file: path.clone(),
+                reason,
+            })
         })
     });
     drop(read_ahead);
+    for ((index, _), rms) in rms_pending.iter().zip(flat_rms) {
+        report.masters[*index].flat_rms = Some(rms);
+    }
     for r in results {
         match r {
             Ok(f) => report.reduced.push(f),
