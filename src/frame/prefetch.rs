@@ -94,8 +94,8 @@ fn advise_will_need(path: &Path, head_bytes: Option<u64>) {
 mod tests {
     use super::*;
 
-    /// Asking for files (one missing) neither blocks nor fails, and dropping the prefetcher
-    /// joins its thread.
+    /// Asking for files or their heads (one missing, one head longer than its file) neither
+    /// blocks nor fails, and dropping the prefetcher joins its thread.
     #[test]
     fn asks_and_finishes() {
         let dir = tempfile::tempdir().unwrap();
@@ -104,6 +104,9 @@ mod tests {
         let prefetcher = Prefetcher::start();
         prefetcher.ask(&file);
         prefetcher.ask(&dir.path().join("missing.fits"));
+        prefetcher.ask_head(&file, 5 << 20);
+        prefetcher.ask_head(&file, 64 << 20);
+        prefetcher.ask_head(&dir.path().join("missing.fits"), 1 << 20);
         drop(prefetcher);
         assert_eq!(std::fs::read(&file).unwrap().len(), 9 << 20);
     }
