@@ -756,15 +756,15 @@ pub fn reduce_scanned(
     report
 }
 
-/// The first pass of step 5 (module notes): the illumination correction of every layout and
-/// filter of the science frames `files`, or why it could not be built.
 /// The files a reduction reads, in the order it takes them up, each asked of a
 /// [`Prefetcher`] when the one `ahead` places before it is taken up (the first `ahead` at
-/// once). Asking for more at once makes the reads slower, not faster: with the 10
-/// calibration frames and 4 science frames of the bench asked for together from the disk,
-/// the 5 biases took 124–172 ms to read by 2 threads, against 36 ms unasked and about as
-/// long asked 1 or 2 ahead (`posix_fadvise` keeps the device's queue full of reads of
-/// every file asked, so the file a thread waits for comes in among them).
+/// once). Asking for more at once makes the reads slower, not faster (`bench/read_order.py`,
+/// from the disk): 2 threads read the 5 biases of the bench in 37–48 ms unasked, but in
+/// 171–199 ms with the 10 calibration frames and 4 science frames asked for together first
+/// (`posix_fadvise` fills the device's queue with reads of every file asked, and the file a
+/// thread waits for comes in among them). In that script's model of the reduction, the
+/// master bias is ready after 94–116 ms with each frame asked 2 ahead, 159–245 ms with the
+/// calibration frames asked all at once.
 struct ReadAhead {
     prefetcher: Prefetcher,
     files: Vec<PathBuf>,
@@ -809,6 +809,8 @@ fn in_list_order<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec
     results.into_iter().map(|(_, t)| t).collect()
 }
 
+/// The first pass of step 5 (module notes): the illumination correction of every layout and
+/// filter of the science frames `files`, or why it could not be built.
 fn build_illuminations(
     files: &[PathBuf],
     masters: &Masters,
