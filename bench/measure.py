@@ -167,15 +167,6 @@ def main():
     _, _, out = timed([args.read_floor, "--passes", "3", *files])
     floor = json.loads(out)
 
-    # The same from the disk: the files dropped from the page cache before each command.
-    print(f"== I/O floor from the disk (page cache dropped): {len(files)} science frames",
-          file=sys.stderr)
-    left = evict(files)
-    _, _, out = timed([args.read_floor, "--passes", "1", *files])
-    disk_floor = json.loads(out)
-    disk_floor["cached_mib_before"] = left
-    print(f"   {disk_floor['ms_per_frame']:.1f} ms/frame"
-          + ("" if left is None else f" ({left:.0f} MiB still cached before)"), file=sys.stderr)
     # Everything on again, each run after a pause (the frames in the page cache): the memory
     # the guest handed back to the host meanwhile is faulted in again (module notes), as in
     # a run a user starts after a while, where the runs above mostly follow one another.
@@ -185,15 +176,36 @@ def main():
                                                before=lambda: time.sleep(IDLE_S),
                                                stdout=subprocess.DEVNULL)
     print(f"   {idle_wall:.2f} s ({spread(idle_walls)})", file=sys.stderr)
-    cold, cold_walls = {}, {}
+    # From the disk: the files dropped from the page cache before each command. The read
+    # floor and the two scopes take turns, `--repeat` rounds, so that all three meet the disk
+    # in the same state (its speed was seen to vary twofold within an hour); the median of
+    # each is used.
     everything = all_files(os.path.join(args.frames, f"n{n_floor}"))
-    for scope, cmd in [("full", full_cmd(n_floor)), ("scoped", scoped_cmd(n_floor))]:
-        print(f"== cometphot photometry, {n_floor} frames, {scope}, from the disk",
-              file=sys.stderr)
-        wall, walls, rss, _ = timed_median(cmd, args.repeat, before=lambda: evict(everything),
-                                           stdout=subprocess.DEVNULL)
-        cold[scope], cold_walls[scope] = wall, walls
-        print(f"   {wall:.2f} s ({spread(walls)}), {rss:.0f} MiB", file=sys.stderr)
+    print(f"== from the disk (page cache dropped), {n_floor} frames: the read floor, "
+          "everything on and the peer's scope in turn", file=sys.stderr)
+    floor_runs, left = [], None
+    cold_walls = {"full": [], "scoped": []}
+    for _ in range(max(1, args.repeat)):
+        left = evict(everything)
+        _, _, out = timed([args.read_floor, "--passes", "1", *files])
+        floor_runs.append(json.loads(out))
+        for scope, cmd in [("full", full_cmd(n_floor)), ("scoped", scoped_cmd(n_floor))]:
+            evict(everything)
+            wall, _, _ = timed(cmd, stdout=subprocess.DEVNULL)
+            cold_walls[scope].append(wall)
+    # Per round, cometphot's time over the read floor's (same number of science frames).
+    round_ratios = {scope: [w / r["wall_s"] for w, r in zip(walls, floor_runs)]
+                    for scope, walls in cold_walls.items()}
+    floor_runs.sort(key=lambda r: r["wall_s"])
+    disk_floor = floor_runs[len(floor_runs) // 2]
+    disk_floor["cached_mib_before"] = left
+    disk_floor_walls = [r["wall_s"] for r in floor_runs]
+    cold = {scope: statistics.median(walls) for scope, walls in cold_walls.items()}
+    print(f"   read floor {disk_floor['ms_per_frame']:.1f} ms/frame ({spread(disk_floor_walls)} s)"
+          + ("" if left is None else f", {left:.0f} MiB still cached before")
+          + f"; everything on {cold['full']:.2f} s ({spread(cold_walls['full'])}); "
+          f"the peer's scope {cold['scoped']:.2f} s ({spread(cold_walls['scoped'])})",
+          file=sys.stderr)
 
     peer_csv = os.path.join(args.out, f"peer_n{args.peer_n}.csv")
     peer_json = os.path.join(args.out, f"peer_n{args.peer_n}.json")
@@ -280,7 +292,8 @@ def main():
         )
     lines.append(
         f"| read_frame only, from the disk (page cache dropped) | {disk_floor['frames']} "
-        f"| {disk_floor['wall_s']:.2f} | | {disk_floor['frames'] / disk_floor['wall_s']:.1f} "
+        f"| {disk_floor['wall_s']:.2f} | {spread(disk_floor_walls)} "
+        f"| {disk_floor['frames'] / disk_floor['wall_s']:.1f} "
         f"| {disk_floor['ms_per_frame']:.1f} | |"
     )
     lines.append("")
@@ -303,9 +316,12 @@ def main():
     lines.append(f"- from the disk: cometphot per frame / read per frame: {cold_ms['full']:.0f} "
                  f"ms / {disk_ms:.1f} ms = {cold_ms['full'] / disk_ms:.1f}x, the peer's scope "
                  f"{cold_ms['scoped']:.0f} ms = {cold_ms['scoped'] / disk_ms:.1f}x; the disk "
-                 f"read the files at {disk_mib / disk_floor['wall_s']:.0f} MiB/s"
+                 f"read the files at {disk_mib / disk_floor['wall_s']:.0f} MiB/s (median run"
                  + ("" if disk_floor["cached_mib_before"] is None
-                    else f" ({disk_floor['cached_mib_before']:.0f} MiB still cached before)"))
+                    else f"; {disk_floor['cached_mib_before']:.0f} MiB still cached before")
+                 + f"); round by round {min(round_ratios['full']):.1f}-"
+                 f"{max(round_ratios['full']):.1f}x, the peer's scope "
+                 f"{min(round_ratios['scoped']):.1f}-{max(round_ratios['scoped']):.1f}x")
     ns = sorted(results)
     if len(ns) >= 2:
         lo, hi = ns[0], ns[-1]
