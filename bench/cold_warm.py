@@ -28,18 +28,14 @@ import subprocess
 import sys
 import time
 
+from measure import run_child
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(cmd, env):
     """Runs `cmd` with `env` added; returns (wall s, user s, system s, peak RSS MiB)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 2):  # cometphot: 2 = some inputs skipped
-        sys.exit(f"{' '.join(cmd)}: exit status {code}")
+    wall, usage, _ = run_child(cmd, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
     return wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024.0
 
 

@@ -26,16 +26,24 @@ import sys
 import time
 
 
-def timed(cmd, stdout=None):
-    """Runs `cmd`; returns (wall seconds, peak RSS in MiB, captured stdout)."""
+def run_child(cmd, stdout=None, env=None, cwd=None):
+    """Runs `cmd` (with `env` added to the environment, in `cwd`); returns (wall seconds,
+    its `resource.struct_rusage` from wait4, captured stdout: "" unless `stdout` is None)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if stdout is None else stdout)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if stdout is None else stdout,
+                            env=None if env is None else {**os.environ, **env}, cwd=cwd)
     out = proc.stdout.read().decode() if stdout is None else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 2):  # cometphot: 2 = some inputs skipped
         sys.exit(f"{' '.join(cmd)}: exit status {code}")
+    return wall, usage, out
+
+
+def timed(cmd, stdout=None):
+    """Runs `cmd`; returns (wall seconds, peak RSS in MiB, captured stdout)."""
+    wall, usage, out = run_child(cmd, stdout=stdout)
     return wall, usage.ru_maxrss / 1024.0, out
 
 

@@ -41,15 +41,18 @@ impl Prefetcher {
 
     /// Asks for `path` to be read ahead (returns at once).
     pub fn ask(&self, path: &Path) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send((path.to_path_buf(), None));
-        }
+        self.send(path, None);
     }
 
     /// Asks for the first `bytes` of `path` to be read ahead (returns at once).
     pub fn ask_head(&self, path: &Path, bytes: u64) {
+        self.send(path, Some(bytes));
+    }
+
+    /// Hands `path` (its first `head_bytes`, or all of it) to the thread.
+    fn send(&self, path: &Path, head_bytes: Option<u64>) {
         if let Some(sender) = &self.sender {
-            let _ = sender.send((path.to_path_buf(), Some(bytes)));
+            let _ = sender.send((path.to_path_buf(), head_bytes));
         }
     }
 }
