@@ -296,9 +296,30 @@ fn median_by_network<const N: usize>(mut keys: [i32; N], network: &[(u8, u8)]) -
 #[inline]
 fn median_of_5(v: [f32; 5]) -> f32 {
     let [a, b, c, d, e] = v;
-    let f = a.min(b).max(c.min(d));
-    let g = a.max(b).min(c.max(d));
-    f.min(g).max(f.max(g).min(e))
+    let f = max2(min2(a, b), min2(c, d));
+    let g = min2(max2(a, b), max2(c, d));
+    max2(min2(f, g), min2(max2(f, g), e))
+}
+
+/// The smaller of two finite values (one instruction, where `f32::min`, which also orders
+/// NaNs, takes three).
+#[inline]
+fn min2(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The larger of two finite values ([`min2`]).
+#[inline]
+fn max2(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
 }
 
 /// Horizontal medians of 5 of row `y` (edges replicated) into `out`: away from the left
@@ -359,21 +380,20 @@ fn median5_lower_bound_rows(
     let mut out = vec![0f32; w];
     for y in rows {
         // Smallest of the five row medians, rows y − 2 ..= y + 2 (edge rows replicated),
-        // taken in that order.
-        out.fill(f32::INFINITY);
-        for dy in -2isize..=2 {
+        // taken in that order, in one pass.
+        let mut slots = [0usize; 5];
+        for (dy, slot) in (-2isize..=2).zip(slots.iter_mut()) {
             let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
-            let slot = &mut ring[(yy % 5) * w..(yy % 5 + 1) * w];
+            *slot = yy % 5;
             if held[yy % 5] != yy {
-                row_medians5(grid, yy, slot);
+                row_medians5(grid, yy, &mut ring[(yy % 5) * w..(yy % 5 + 1) * w]);
                 held[yy % 5] = yy;
             }
-            for (o, m) in out.iter_mut().zip(slot.iter()) {
-                *o = o.min(*m);
-            }
         }
-        for o in out.iter_mut() {
-            *o = finish(*o);
+        let row = |i: usize| &ring[slots[i] * w..(slots[i] + 1) * w];
+        let medians = row(0).iter().zip(row(1)).zip(row(2)).zip(row(3)).zip(row(4));
+        for (o, ((((a, b), c), d), e)) in out.iter_mut().zip(medians) {
+            *o = finish(min2(min2(min2(min2(*a, *b), *c), *d), *e));
         }
         visit(y, &out);
     }
@@ -386,7 +406,7 @@ fn median5_lower_bound_at(grid: &Grid, x: usize, y: usize) -> f32 {
     let mut m = f32::INFINITY;
     for dy in -2isize..=2 {
         let row = std::array::from_fn(|i| grid.at(xi + i as isize - 2, yi + dy));
-        m = m.min(median_of_5(row));
+        m = min2(m, median_of_5(row));
     }
     m
 }
