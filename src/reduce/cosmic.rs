@@ -233,6 +233,26 @@ fn from_order_key(k: i32) -> f32 {
 /// rather than indexed through a table in memory), returning the middle element. Both come
 /// from the one list, so the tests of the table hold for the function.
 macro_rules! selection_network {
+    ($(#[$doc:meta])* $table:ident, $median:ident, $lanes:ident, $n:literal, $len:literal,
+     [$(($i:literal, $j:literal)),* $(,)?]) => {
+        selection_network!($(#[$doc])* $table, $median, $n, $len, [$(($i, $j)),*]);
+
+        $(#[$doc])*
+        /// Lane by lane: `L` independent medians, one per lane, each the value `$median`
+        /// gives on that lane's keys (the same compare-exchanges, taken on all lanes at
+        /// once, which vectorises).
+        #[inline(always)]
+        fn $lanes<const L: usize>(mut keys: [[i32; L]; $n]) -> [i32; L] {
+            $(
+                for l in 0..L {
+                    let (a, b) = (keys[$i][l], keys[$j][l]);
+                    keys[$i][l] = a.min(b);
+                    keys[$j][l] = a.max(b);
+                }
+            )*
+            keys[$n / 2]
+        }
+    };
     ($(#[$doc:meta])* $table:ident, $median:ident, $n:literal, $len:literal,
      [$(($i:literal, $j:literal)),* $(,)?]) => {
         $(#[$doc])*
@@ -263,7 +283,7 @@ selection_network!(
 selection_network!(
     /// Selection network for the median of 25 (Devillard's `opt_med25`). Both networks
     /// are checked on every input of 0s and 1s in the tests (the 0-1 principle).
-    MEDIAN_OF_25, median_of_25_keys, 25, 99,
+    MEDIAN_OF_25, median_of_25_keys, median_of_25_key_lanes, 25, 99,
     [(0, 1), (3, 4), (2, 4), (2, 3), (6, 7), (5, 7), (5, 6), (9, 10), (8, 10), (8, 9),
     (12, 13), (11, 13), (11, 12), (15, 16), (14, 16), (14, 15), (18, 19), (17, 19),
     (17, 18), (21, 22), (20, 22), (20, 21), (23, 24), (2, 5), (3, 6), (0, 6), (0, 3),
@@ -391,7 +411,12 @@ fn median5_lower_bound_rows(
             }
         }
         let row = |i: usize| &ring[slots[i] * w..(slots[i] + 1) * w];
-        let medians = row(0).iter().zip(row(1)).zip(row(2)).zip(row(3)).zip(row(4));
+        let medians = row(0)
+            .iter()
+            .zip(row(1))
+            .zip(row(2))
+            .zip(row(3))
+            .zip(row(4));
         for (o, ((((a, b), c), d), e)) in out.iter_mut().zip(medians) {
             *o = finish(min2(min2(min2(min2(*a, *b), *c), *d), *e));
         }
@@ -543,15 +568,19 @@ fn replacement(
 struct Noise<'a> {
     image: Grid<'a>,
     rn2: f32,
-    /// N where computed, 0 elsewhere (N ≥ 10⁻³), in tiles of [`NOISE_TILE`] pixels along the
-    /// rows (pixel k in tile k / [`NOISE_TILE`]), each made when a pixel of it is first asked
-    /// for: N is needed around the candidates only, so most of the frame's tiles are never
-    /// made (a frame-sized cache would be zero-filled in full, 18 MB for a full ALFOSC frame).
-    tiles: Vec<Option<Box<[f32; NOISE_TILE]>>>,
+    /// Per tile of [`NOISE_TILE`] pixels along the rows (pixel k in tile k / [`NOISE_TILE`]),
+    /// its place in `made`, or [`NOT_MADE`]. A tile is made when a pixel of it is first asked
+    /// for: N is needed around the candidates only, so most of the frame's tiles never are
+    /// (a frame-sized cache of N would be zero-filled in full, 18 MB for a full ALFOSC frame).
+    tile_of: Vec<u32>,
+    made: Vec<[f32; NOISE_TILE]>,
 }
 
-/// Pixels per tile of [`Noise`]'s cache.
-const NOISE_TILE: usize = 64;
+/// Pixels per tile of [`Noise`]: one vector of AVX-512, whose medians are taken together.
+const NOISE_TILE: usize = 16;
+
+/// [`Noise::tile_of`] of a tile not made yet.
+const NOT_MADE: u32 = u32::MAX;
 
 impl<'a> Noise<'a> {
     fn new(image: Grid<'a>, rn2: f32) -> Self {
@@ -559,21 +588,50 @@ impl<'a> Noise<'a> {
         Noise {
             image,
             rn2,
-            tiles: vec![None; tiles],
+            tile_of: vec![NOT_MADE; tiles],
+            made: Vec::new(),
         }
     }
 
     fn at(&mut self, k: usize) -> f32 {
-        let tile = self.tiles[k / NOISE_TILE].get_or_insert_with(|| Box::new([0.0; NOISE_TILE]));
-        let c = tile[k % NOISE_TILE];
-        if c != 0.0 {
-            return c;
+        let t = k / NOISE_TILE;
+        let mut place = self.tile_of[t];
+        if place == NOT_MADE {
+            place = self.made.len() as u32;
+            self.made.push(self.tile(t));
+            self.tile_of[t] = place;
         }
-        let w = self.image.w;
-        let m = self.image.median5(k % w, k / w);
-        let n = (m.max(0.0) + self.rn2).sqrt().max(1e-3);
-        tile[k % NOISE_TILE] = n;
-        n
+        self.made[place as usize][k % NOISE_TILE]
+    }
+
+    /// N at the pixels of tile `t` (0 past the image's last pixel). A tile within one row and
+    /// at least 2 px from the image's edges (the 5 × 5 boxes inside the image) has its
+    /// medians taken lane by lane; any other, pixel by pixel: the same values.
+    fn tile(&self, t: usize) -> [f32; NOISE_TILE] {
+        let Grid { w, h, v } = self.image;
+        let first = t * NOISE_TILE;
+        let (x, y) = (first % w, first / w);
+        let medians: [f32; NOISE_TILE] = if x >= 2 && x + NOISE_TILE + 2 <= w && y >= 2 && y + 2 < h
+        {
+            let mut keys = [[0i32; NOISE_TILE]; 25];
+            for (i, lanes) in keys.iter_mut().enumerate() {
+                let start = (y + i / 5 - 2) * w + x + i % 5 - 2;
+                for (key, value) in lanes.iter_mut().zip(&v[start..start + NOISE_TILE]) {
+                    *key = order_key(*value);
+                }
+            }
+            median_of_25_key_lanes(keys).map(from_order_key)
+        } else {
+            std::array::from_fn(|l| {
+                let q = first + l;
+                if q < w * h {
+                    self.image.median5(q % w, q / w)
+                } else {
+                    0.0
+                }
+            })
+        };
+        medians.map(|m| (m.max(0.0) + self.rn2).sqrt().max(1e-3))
     }
 }
 
@@ -980,6 +1038,47 @@ mod tests {
                 median_by_network(k25, &MEDIAN_OF_25)
             );
         }
+    }
+
+    #[test]
+    fn lanes_of_the_25_network_equal_the_network_lane_by_lane() {
+        let mut seed = 5;
+        for round in 0..2_000 {
+            let mut key = || {
+                let g = gauss(&mut seed);
+                if round % 2 == 0 {
+                    (g * 2.0) as i32
+                } else {
+                    order_key(g * 1e3)
+                }
+            };
+            let lanes: [[i32; NOISE_TILE]; 25] =
+                std::array::from_fn(|_| std::array::from_fn(|_| key()));
+            let medians = median_of_25_key_lanes(lanes);
+            for (l, m) in medians.iter().enumerate() {
+                let keys: [i32; 25] = std::array::from_fn(|i| lanes[i][l]);
+                assert_eq!(*m, median_of_25_keys(keys));
+            }
+        }
+    }
+
+    #[test]
+    fn noise_tiles_equal_the_noise_pixel_by_pixel() {
+        // Tiles inside one row away from the edges (lane by lane), and tiles at the edges,
+        // across two rows and past the last pixel (pixel by pixel).
+        let mut seed = 11;
+        let (w, h) = (41, 9);
+        let v: Vec<f32> = (0..w * h)
+            .map(|_| 100.0 + gauss(&mut seed) * 30.0)
+            .collect();
+        let grid = Grid { w, h, v: &v };
+        let rn2 = 9.0;
+        let mut noise = Noise::new(Grid { w, h, v: &v }, rn2);
+        for k in (0..w * h).rev() {
+            let expected = (grid.median5(k % w, k / w).max(0.0) + rn2).sqrt().max(1e-3);
+            assert_eq!(noise.at(k).to_bits(), expected.to_bits(), "pixel {k}");
+        }
+        assert_eq!(noise.made.len(), (w * h).div_ceil(NOISE_TILE));
     }
 
     #[test]
