@@ -40,32 +40,37 @@ impl<'a, T: Copy> RowWriter<'a, T> {
 }
 
 /// A buffer of `len` values made by `fill(k, writer)` for its bands of `band_len` values
-/// (band k starts at value k · `band_len`; the last may be shorter), in parallel. Panics
-/// unless `fill` writes every band in full, or when `band_len` is 0 and `len` is not.
-pub fn written_in_bands<T, F>(len: usize, band_len: usize, fill: F) -> Vec<T>
+/// (band k starts at value k · `band_len`; the last may be shorter), in parallel, with what
+/// `fill` returns for each band, in band order. Panics unless `fill` writes every band in
+/// full, or when `band_len` is 0 and `len` is not.
+pub fn written_in_bands<T, R, F>(len: usize, band_len: usize, fill: F) -> (Vec<T>, Vec<R>)
 where
     T: Copy + Send,
-    F: Fn(usize, &mut RowWriter<T>) + Sync,
+    R: Send,
+    F: Fn(usize, &mut RowWriter<T>) -> R + Sync,
 {
     let mut out = Vec::with_capacity(len);
+    let mut results = Vec::new();
     if len > 0 {
         out.spare_capacity_mut()[..len]
             .par_chunks_mut(band_len)
             .enumerate()
-            .for_each(|(k, band)| {
+            .map(|(k, band)| {
                 let mut writer = RowWriter::new(band);
-                fill(k, &mut writer);
+                let result = fill(k, &mut writer);
                 assert!(
                     writer.is_full(),
                     "band {k} of a buffer was not written in full"
                 );
-            });
+                result
+            })
+            .collect_into_vec(&mut results);
     }
     // SAFETY: the bands cover the first `len` values of the capacity and every band was
-    // written in full (asserted above: a panic propagates out of `for_each` before this
-    // point).
+    // written in full (asserted above: a panic propagates out of `collect_into_vec` before
+    // this point).
     unsafe { out.set_len(len) };
-    out
+    (out, results)
 }
 
 #[cfg(test)]
@@ -76,19 +81,22 @@ mod tests {
     fn every_band_lands_where_it_belongs() {
         // 10 rows of 7 values in bands of 3 rows (the last of one row).
         let (w, h) = (7, 10);
-        let made = written_in_bands(w * h, 3 * w, |band, writer| {
+        let (made, first_rows) = written_in_bands(w * h, 3 * w, |band, writer| {
             let mut y = 3 * band;
             while !writer.is_full() {
                 let row: Vec<u32> = (0..w as u32).map(|x| 100 * y as u32 + x).collect();
                 writer.push(&row);
                 y += 1;
             }
+            3 * band
         });
         let expected: Vec<u32> = (0..h as u32)
             .flat_map(|y| (0..w as u32).map(move |x| 100 * y + x))
             .collect();
         assert_eq!(made, expected);
-        assert!(written_in_bands::<f32, _>(0, 4, |_, _| {}).is_empty());
+        assert_eq!(first_rows, [0, 3, 6, 9]);
+        let (nothing, no_results) = written_in_bands::<f32, (), _>(0, 4, |_, _| {});
+        assert!(nothing.is_empty() && no_results.is_empty());
     }
 
     #[test]

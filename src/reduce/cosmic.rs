@@ -42,9 +42,9 @@ use crate::image::{pixel_flag, Image, PixelMask};
 /// which reaches 1 px (3); the neighbour median 1.
 const DEPENDENCE_RADIUS: usize = 4;
 
-/// Rows per parallel task of the first pass over the frame (each computes the row medians
-/// of 4 rows more than it tests).
-const FLOOR_BAND_ROWS: usize = 64;
+/// Rows per parallel task of the first pass over the frame (each computes L⁺ of its rows,
+/// and the row medians of 4 rows more than it tests).
+const FIRST_PASS_BAND_ROWS: usize = 64;
 
 /// Pixels of a row tested together for candidates in the first pass (one vector of
 /// AVX-512).
@@ -436,6 +436,51 @@ fn median5_lower_bound_at(grid: &Grid, x: usize, y: usize) -> f32 {
     m
 }
 
+/// Pushes onto `found` the pixels k of row `y` (L⁺ `l_row`, the lower bound of N
+/// `floor_row`) that `candidate(k, L⁺, floor)` accepts. Blocks of pixels of which none has
+/// L⁺ > `l_limit` × floor (most of them: the same products and comparisons as the test of a
+/// candidate, a block at a time) are passed over, unless `test_each` (the plain definition:
+/// every pixel tested alone).
+fn row_candidates(
+    y: usize,
+    l_row: &[f32],
+    floor_row: &[f32],
+    l_limit: f32,
+    test_each: bool,
+    candidate: impl Fn(usize, f32, f32) -> bool,
+    found: &mut Vec<usize>,
+) {
+    let w = l_row.len();
+    let blocks = l_row.chunks(SCAN_BLOCK).zip(floor_row.chunks(SCAN_BLOCK));
+    for (b, (l_block, floor_block)) in blocks.enumerate() {
+        if !test_each && !any_above(l_block, floor_block, l_limit) {
+            continue;
+        }
+        let pixels = l_block.iter().zip(floor_block).enumerate();
+        for (i, (l, floor)) in pixels {
+            let k = y * w + b * SCAN_BLOCK + i;
+            if candidate(k, *l, *floor) {
+                found.push(k);
+            }
+        }
+    }
+}
+
+/// Whether `l[i] > limit × floor[i]` anywhere (`l` and `floor` of one length), without
+/// branches; a block of [`SCAN_BLOCK`] values at a time, whose length the compiler knows
+/// (a loop of unknown length is vectorised for 64 values and more only).
+#[inline]
+fn any_above(l: &[f32], floor: &[f32], limit: f32) -> bool {
+    let above = |any: bool, (l, floor): (&f32, &f32)| any | (*l > limit * *floor);
+    match (
+        <&[f32; SCAN_BLOCK]>::try_from(l),
+        <&[f32; SCAN_BLOCK]>::try_from(floor),
+    ) {
+        (Ok(l), Ok(floor)) => l.iter().zip(floor).fold(false, above),
+        _ => l.iter().zip(floor).fold(false, above),
+    }
+}
+
 /// L⁺ (see the module documentation) of a pixel v with neighbours l, r, d, u.
 #[inline]
 fn lplus(c: f32, l: f32, r: f32, d: f32, u: f32) -> f32 {
@@ -457,23 +502,6 @@ fn lplus_at(grid: &impl Pixels, x: usize, y: usize) -> f32 {
         grid.at(xi, yi - 1),
         grid.at(xi, yi + 1),
     )
-}
-
-/// Rows per band of [`laplacian_plus`].
-const LAPLACIAN_BAND_ROWS: usize = 64;
-
-/// L⁺ of a whole image, bands of rows in parallel, each row made in a scratch row that
-/// stays in cache and written once ([`crate::bands`]).
-fn laplacian_plus(w: usize, h: usize, v: &[f32]) -> Vec<f32> {
-    let grid = Grid { w, h, v };
-    crate::bands::written_in_bands(w * h, w * LAPLACIAN_BAND_ROWS, |band, writer| {
-        let mut row = vec![0f32; w];
-        let first = band * LAPLACIAN_BAND_ROWS;
-        for y in first..first + writer.len() / w {
-            lplus_row(&grid, y, &mut row);
-            writer.push(&row);
-        }
-    })
 }
 
 /// Row `y` of L⁺ into `row` (`w` values).
@@ -711,7 +739,38 @@ fn clean(
     let objlim = options.object_limit as f32;
     // L⁺ > 2 σ_clip N (S > σ_clip) with the lower bound of N, 2 σ_clip taken once.
     let l_limit = 2.0 * sigclip;
-    let mut lplus = laplacian_plus(w, h, &original);
+    let eligible = |k: usize, cosmic: &[bool]| !cosmic[k] && !protected(k);
+    // Candidates: S > σ_clip (ruled out cheaply with the lower bound of N first).
+    let candidate =
+        |k: usize, l: f32, floor: f32, cosmic: &[bool]| l > l_limit * floor && eligible(k, cosmic);
+    // The first pass: L⁺ of the whole image (kept: the tests read it around the candidates,
+    // and it is updated where pixels are replaced) and the candidates of the first iteration
+    // (the cheap test on every pixel, the others on what passes it), made together in bands
+    // of rows in parallel, the lower bound of N made as it goes: each row of L⁺ is tested
+    // while in cache, and the image's rows are read once.
+    let (mut lplus, first_candidates) =
+        crate::bands::written_in_bands(n, w * FIRST_PASS_BAND_ROWS, |band, writer| {
+            let first = band * FIRST_PASS_BAND_ROWS;
+            let rows = first..first + writer.len() / w;
+            let mut l_row = vec![0f32; w];
+            let mut found = Vec::new();
+            median5_lower_bound_rows(&original_grid, rows, floor_of, |y, floor_row| {
+                lplus_row(&original_grid, y, &mut l_row);
+                writer.push(&l_row);
+                let accept = |k, l, floor| candidate(k, l, floor, &cosmic);
+                row_candidates(
+                    y,
+                    &l_row,
+                    floor_row,
+                    l_limit,
+                    test_every_pixel,
+                    accept,
+                    &mut found,
+                );
+            });
+            found
+        });
+    let mut first_candidates: Vec<usize> = first_candidates.into_iter().flatten().collect();
     // The pixels found so far in this iteration (a few: no frame-sized map).
     let mut flagged: crate::image::PixelMap<()> = Default::default();
     // Every pixel flagged, in the order found.
@@ -744,43 +803,20 @@ fn clean(
             sp_cache.insert(k, v);
             v
         };
-        let eligible = |k: usize, cosmic: &[bool]| !cosmic[k] && !protected(k);
-        // Candidates: S > σ_clip (ruled out cheaply with the lower bound of N first).
-        let candidate = |k: usize, l: f32, floor: f32, cosmic: &[bool]| {
-            l > l_limit * floor && eligible(k, cosmic)
-        };
-        let passing: Vec<usize> = if iteration == 0 || test_every_pixel {
-            // The cheap test on every pixel (bands of rows in parallel, the lower bound of
-            // N made as it goes), the others on what passes it.
-            let n_bands = h.div_ceil(FLOOR_BAND_ROWS);
+        let passing: Vec<usize> = if iteration == 0 {
+            std::mem::take(&mut first_candidates)
+        } else if test_every_pixel {
+            // The plain definition: every pixel tested again, against L⁺ as updated.
+            let n_bands = h.div_ceil(FIRST_PASS_BAND_ROWS);
             (0..n_bands)
                 .into_par_iter()
                 .flat_map_iter(|b| {
-                    let rows = b * FLOOR_BAND_ROWS..((b + 1) * FLOOR_BAND_ROWS).min(h);
+                    let rows = b * FIRST_PASS_BAND_ROWS..((b + 1) * FIRST_PASS_BAND_ROWS).min(h);
                     let mut found = Vec::new();
                     median5_lower_bound_rows(&original_grid, rows, floor_of, |y, floor_row| {
-                        // Blocks of pixels of which none passes the test on L⁺ (most of
-                        // them: the same products and comparisons as `candidate`, taken
-                        // a block at a time, which vectorises) are passed over.
                         let l_row = &lplus[y * w..(y + 1) * w];
-                        let blocks = l_row.chunks(SCAN_BLOCK).zip(floor_row.chunks(SCAN_BLOCK));
-                        for (b, (l_block, floor_block)) in blocks.enumerate() {
-                            let any = l_block
-                                .iter()
-                                .zip(floor_block)
-                                .fold(false, |any, (l, floor)| any | (*l > l_limit * *floor));
-                            // (Every pixel tested alone in the plain definition.)
-                            if !any && !test_every_pixel {
-                                continue;
-                            }
-                            let pixels = l_block.iter().zip(floor_block).enumerate();
-                            for (i, (l, floor)) in pixels {
-                                let k = y * w + b * SCAN_BLOCK + i;
-                                if candidate(k, *l, *floor, &cosmic) {
-                                    found.push(k);
-                                }
-                            }
-                        }
+                        let accept = |k, l, floor| candidate(k, l, floor, &cosmic);
+                        row_candidates(y, l_row, floor_row, l_limit, true, accept, &mut found);
                     });
                     found
                 })
