@@ -965,12 +965,17 @@ fn is_local_peak(detection: &[f32], w: usize, h: usize, x: usize, y: usize) -> b
     let i = y * w + x;
     let centre = detection[i];
     if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
-        // Interior: all neighbours exist, no bounds to test.
+        // Interior: all neighbours exist, no bounds to test. All eight compared, with
+        // non-short-circuit `&`: no branch to mispredict (most pixels of a footprint fail at
+        // a different neighbour from the previous one).
         let above = &detection[i - w - 1..i - w + 2];
         let below = &detection[i + w - 1..i + w + 2];
-        return above.iter().chain(below).all(|&v| v < centre)
-            && detection[i - 1] < centre
-            && detection[i + 1] < centre;
+        let sides = [detection[i - 1], detection[i + 1]];
+        return above
+            .iter()
+            .chain(below)
+            .chain(&sides)
+            .fold(true, |all, &v| all & (v < centre));
     }
     (-1i64..=1).all(|dy| {
         (-1i64..=1).all(|dx| {
