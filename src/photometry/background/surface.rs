@@ -154,7 +154,7 @@ const STACK_NODES: usize = 128;
 
 /// A natural bicubic spline surface through a mesh of box values at the nodes
 /// `node_x` × `node_y` (box centres, px), over a `width` × `height` image, values below
-/// `floor` raised to it (module notes of [`super`], step 5).
+/// `floor` (not NaN) raised to it (module notes of [`super`], step 5).
 ///
 /// Per pixel, in single precision (4 pixels per SSE register when a whole row is made; the
 /// map is stored as f32, and a level of ~10³ e⁻ carries a rounding of ~10⁻⁴ e⁻ either way):
@@ -242,7 +242,7 @@ impl MeshSurface {
                 .zip(&self.wd0[range.clone()])
                 .zip(&self.wd1[range.clone()]);
             for (out, (((a, b), c), d)) in row[range.clone()].iter_mut().zip(weights) {
-                *out = (a * v0 + b * v1 + c * d0 + d * d1).max(floor);
+                *out = at_least(a * v0 + b * v1 + c * d0 + d * d1, floor);
             }
         }
     }
@@ -262,6 +262,17 @@ impl MeshSurface {
                 });
         }
         Image::new(w, h, data).expect("interpolated map has the image's size")
+    }
+}
+
+/// `value`, or `floor` where it is below or NaN: `f32::max` for a floor that is not NaN,
+/// in one instruction instead of three.
+#[inline]
+fn at_least(value: f32, floor: f32) -> f32 {
+    if value > floor {
+        value
+    } else {
+        floor
     }
 }
 
@@ -306,8 +317,10 @@ impl Surface for MeshSurface {
         let (v0, d0) = self.columns.entry(weights.as_ref(), k);
         let (v1, d1) = self.columns.entry(weights.as_ref(), k + 1);
         let (v0, v1, d0, d1) = (v0 as f32, v1 as f32, d0 as f32, d1 as f32);
-        (self.wv0[x] * v0 + self.wv1[x] * v1 + self.wd0[x] * d0 + self.wd1[x] * d1)
-            .max(self.floor as f32)
+        at_least(
+            self.wv0[x] * v0 + self.wv1[x] * v1 + self.wd0[x] * d0 + self.wd1[x] * d1,
+            self.floor as f32,
+        )
     }
 }
 
