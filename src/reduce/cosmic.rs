@@ -428,9 +428,16 @@ fn median5_lower_bound_rows(
 /// the same order).
 fn median5_lower_bound_at(grid: &Grid, x: usize, y: usize) -> f32 {
     let (xi, yi) = (x as isize, y as isize);
+    let interior = x >= 2 && x + 2 < grid.w && y >= 2 && y + 2 < grid.h;
     let mut m = f32::INFINITY;
     for dy in -2isize..=2 {
-        let row = std::array::from_fn(|i| grid.at(xi + i as isize - 2, yi + dy));
+        let row = if interior {
+            // The box's row straight from the slice (no position to clamp).
+            let start = (y as isize + dy) as usize * grid.w + x - 2;
+            std::array::from_fn(|i| grid.v[start + i])
+        } else {
+            std::array::from_fn(|i| grid.at(xi + i as isize - 2, yi + dy))
+        };
         m = min2(m, median_of_5(row));
     }
     m
