@@ -1059,20 +1059,24 @@ mod tests {
         check_network_on_zeros_and_ones::<25>(&MEDIAN_OF_25);
     }
 
+    /// A key for the tests of the networks: one of few distinct keys with `ties` (a few
+    /// units apart), else the order key of a value.
+    fn network_test_key(seed: &mut u64, ties: bool) -> i32 {
+        let g = gauss(seed);
+        if ties {
+            (g * 2.0) as i32
+        } else {
+            order_key(g * 1e3)
+        }
+    }
+
     /// The straight-line networks perform the compare-exchanges of their tables.
     #[test]
     fn unrolled_networks_equal_their_tables() {
         let mut seed = 31;
         for round in 0..20_000 {
-            // Few distinct keys in half the rounds (ties).
-            let mut key = || {
-                let g = gauss(&mut seed);
-                if round % 2 == 0 {
-                    (g * 2.0) as i32
-                } else {
-                    order_key(g * 1e3)
-                }
-            };
+            // Ties in half the rounds.
+            let mut key = || network_test_key(&mut seed, round % 2 == 0);
             let k9: [i32; 9] = std::array::from_fn(|_| key());
             let k25: [i32; 25] = std::array::from_fn(|_| key());
             assert_eq!(median_of_9_keys(k9), median_by_network(k9, &MEDIAN_OF_9));
@@ -1087,14 +1091,7 @@ mod tests {
     fn lanes_of_the_25_network_equal_the_network_lane_by_lane() {
         let mut seed = 5;
         for round in 0..2_000 {
-            let mut key = || {
-                let g = gauss(&mut seed);
-                if round % 2 == 0 {
-                    (g * 2.0) as i32
-                } else {
-                    order_key(g * 1e3)
-                }
-            };
+            let mut key = || network_test_key(&mut seed, round % 2 == 0);
             let lanes: [[i32; NOISE_TILE]; 25] =
                 std::array::from_fn(|_| std::array::from_fn(|_| key()));
             let medians = median_of_25_key_lanes(lanes);
