@@ -1,14 +1,14 @@
 //! Frame-sized buffers made band by band in parallel, each value written once: never
 //! zero-filled first (a pass of memory writes per buffer that the values then overwrite).
 //!
-//! [`RowWriter`] appends a band's rows to its share of a buffer's unused capacity;
-//! [`written_in_bands`] checks that every band was written in full before the buffer's
-//! length is set, so no unwritten value can ever be read.
+//! [`RowWriter`] appends a band's rows to its share of a buffer's unused capacity; its user
+//! checks that every band was written in full ([`RowWriter::is_full`]) before the buffer's
+//! length is set, so that no unwritten value can ever be read (the smoothing of
+//! [`crate::photometry::detect`]).
 
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-/// Appends rows to one band of a buffer being made ([`written_in_bands`]).
+/// Appends rows to one band of a buffer being made.
 pub struct RowWriter<'a, T> {
     band: &'a mut [MaybeUninit<T>],
     written: usize,
@@ -39,81 +39,28 @@ impl<'a, T: Copy> RowWriter<'a, T> {
     }
 }
 
-/// A buffer of `len` values made by `fill(k, writer)` for its bands of `band_len` values
-/// (band k starts at value k · `band_len`; the last may be shorter), in parallel, with what
-/// `fill` returns for each band, in band order. Panics unless `fill` writes every band in
-/// full, or when `band_len` is 0 and `len` is not.
-pub fn written_in_bands<T, R, F>(len: usize, band_len: usize, fill: F) -> (Vec<T>, Vec<R>)
-where
-    T: Copy + Send,
-    R: Send,
-    F: Fn(usize, &mut RowWriter<T>) -> R + Sync,
-{
-    let mut out = Vec::with_capacity(len);
-    let mut results = Vec::new();
-    if len > 0 {
-        out.spare_capacity_mut()[..len]
-            .par_chunks_mut(band_len)
-            .enumerate()
-            .map(|(k, band)| {
-                let mut writer = RowWriter::new(band);
-                let result = fill(k, &mut writer);
-                assert!(
-                    writer.is_full(),
-                    "band {k} of a buffer was not written in full"
-                );
-                result
-            })
-            .collect_into_vec(&mut results);
-    }
-    // SAFETY: the bands cover the first `len` values of the capacity and every band was
-    // written in full (asserted above: a panic propagates out of `collect_into_vec` before
-    // this point).
-    unsafe { out.set_len(len) };
-    (out, results)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn every_band_lands_where_it_belongs() {
-        // 10 rows of 7 values in bands of 3 rows (the last of one row).
-        let (w, h) = (7, 10);
-        let (made, first_rows) = written_in_bands(w * h, 3 * w, |band, writer| {
-            let mut y = 3 * band;
-            while !writer.is_full() {
-                let row: Vec<u32> = (0..w as u32).map(|x| 100 * y as u32 + x).collect();
-                writer.push(&row);
-                y += 1;
-            }
-            3 * band
-        });
-        let expected: Vec<u32> = (0..h as u32)
-            .flat_map(|y| (0..w as u32).map(move |x| 100 * y + x))
-            .collect();
-        assert_eq!(made, expected);
-        assert_eq!(first_rows, [0, 3, 6, 9]);
-        let (nothing, no_results) = written_in_bands::<f32, (), _>(0, 4, |_, _| {});
-        assert!(nothing.is_empty() && no_results.is_empty());
-    }
-
-    #[test]
-    #[should_panic(expected = "not written in full")]
-    fn a_band_left_short_panics() {
-        written_in_bands(12, 4, |band, writer: &mut RowWriter<f32>| {
-            if band != 1 {
-                writer.push(&[1.0; 4]);
-            }
-        });
+    fn rows_land_in_order_and_fill_the_band() {
+        let mut band = [MaybeUninit::<u32>::uninit(); 6];
+        let mut writer = RowWriter::new(&mut band);
+        assert_eq!(writer.len(), 6);
+        writer.push(&[1, 2, 3]);
+        assert!(!writer.is_full());
+        writer.push(&[4, 5, 6]);
+        assert!(writer.is_full());
+        // SAFETY: every value was written (`is_full`).
+        let values: Vec<u32> = band.iter().map(|v| unsafe { v.assume_init() }).collect();
+        assert_eq!(values, [1, 2, 3, 4, 5, 6]);
     }
 
     #[test]
     #[should_panic]
-    fn a_band_written_past_its_end_panics() {
-        written_in_bands(8, 4, |_, writer: &mut RowWriter<f32>| {
-            writer.push(&[1.0; 5])
-        });
+    fn a_row_past_the_band_s_end_panics() {
+        let mut band = [MaybeUninit::<f32>::uninit(); 4];
+        RowWriter::new(&mut band).push(&[1.0; 5]);
     }
 }

@@ -419,9 +419,9 @@ struct Smoothed<S, M> {
 
 /// The buffers of [`smooth`] (`len` values each), made by `fill(k, writers)` for their bands
 /// of `band_len` values (the last may be shorter) in parallel; panics unless `fill` writes
-/// every band in full. [`crate::bands::written_in_bands`] for three buffers at once: the
-/// smoothing writes each band's rows of all three together, so that none of them is
-/// zero-filled first (a memory pass over ~38 MB for a full ALFOSC frame).
+/// every band in full ([`crate::bands`]). The smoothing writes each band's rows of all three
+/// together, so that none of them is zero-filled first (a memory pass over ~38 MB for a full
+/// ALFOSC frame).
 fn bands_written<F>(len: usize, band_len: usize, fill: F) -> Smoothed<Vec<f32>, Vec<u8>>
 where
     F: Fn(usize, &mut Smoothed<RowWriter<f32>, RowWriter<u8>>) + Sync,

@@ -598,75 +598,152 @@ fn replacement(
     None
 }
 
+/// Pixels per tile of [`Tiles`]: one vector of AVX-512, whose values are made together.
+const TILE: usize = 16;
+
+/// [`Tiles::tile_of`] of a tile not made yet.
+const NOT_MADE: u32 = u32::MAX;
+
+/// Values of a quantity per pixel, made where they are asked for, a tile of [`TILE`]
+/// pixels along the rows at a time (pixel k in tile k / [`TILE`]). They are needed around the
+/// candidates only, so most of the frame's tiles are never made (a frame-sized map would be
+/// written in full, 18 MB for a full ALFOSC frame).
+struct Tiles {
+    /// Per tile, its place in `made`, or [`NOT_MADE`].
+    tile_of: Vec<u32>,
+    /// The tiles made, and which tile each is.
+    made: Vec<([f32; TILE], usize)>,
+}
+
+impl Tiles {
+    /// For an image of `n` pixels.
+    fn new(n: usize) -> Self {
+        Tiles {
+            tile_of: vec![NOT_MADE; n.div_ceil(TILE)],
+            made: Vec::new(),
+        }
+    }
+
+    /// The value at pixel `k`, its tile made by `make(tile)` if it is not yet.
+    #[inline]
+    fn at(&mut self, k: usize, make: impl FnOnce(usize) -> [f32; TILE]) -> f32 {
+        let t = k / TILE;
+        let mut place = self.tile_of[t];
+        if place == NOT_MADE {
+            place = self.made.len() as u32;
+            self.made.push((make(t), t));
+            self.tile_of[t] = place;
+        }
+        self.made[place as usize].0[k % TILE]
+    }
+
+    /// Forgets every tile made (to be made again when asked for).
+    fn forget(&mut self) {
+        for (_, t) in self.made.drain(..) {
+            self.tile_of[t] = NOT_MADE;
+        }
+    }
+}
+
+/// Whether the pixels of tile `t` lie in one row of a `w × h` image, at least `margin` px
+/// from its edges.
+fn tile_inside(t: usize, w: usize, h: usize, margin: usize) -> bool {
+    let first = t * TILE;
+    let (x, y) = (first % w, first / w);
+    x >= margin && x + TILE + margin <= w && y >= margin && y + margin < h
+}
+
+/// `value(q)` at the pixels q of tile `t`, 0 past the image's last pixel (`n` pixels).
+fn tile_pixel_by_pixel(t: usize, n: usize, value: impl Fn(usize) -> f32) -> [f32; TILE] {
+    std::array::from_fn(|l| {
+        let q = t * TILE + l;
+        if q < n {
+            value(q)
+        } else {
+            0.0
+        }
+    })
+}
+
 /// The noise N = √(max(med5(I), 0) + σ_read²) of the original image, computed only where
 /// it is needed (the 5 × 5 median is the expensive part of the algorithm).
 struct Noise<'a> {
     image: Grid<'a>,
     rn2: f32,
-    /// Per tile of [`NOISE_TILE`] pixels along the rows (pixel k in tile k / [`NOISE_TILE`]),
-    /// its place in `made`, or [`NOT_MADE`]. A tile is made when a pixel of it is first asked
-    /// for: N is needed around the candidates only, so most of the frame's tiles never are
-    /// (a frame-sized cache of N would be zero-filled in full, 18 MB for a full ALFOSC frame).
-    tile_of: Vec<u32>,
-    made: Vec<[f32; NOISE_TILE]>,
+    tiles: Tiles,
 }
-
-/// Pixels per tile of [`Noise`]: one vector of AVX-512, whose medians are taken together.
-const NOISE_TILE: usize = 16;
-
-/// [`Noise::tile_of`] of a tile not made yet.
-const NOT_MADE: u32 = u32::MAX;
 
 impl<'a> Noise<'a> {
     fn new(image: Grid<'a>, rn2: f32) -> Self {
-        let tiles = (image.w * image.h).div_ceil(NOISE_TILE);
-        Noise {
-            image,
-            rn2,
-            tile_of: vec![NOT_MADE; tiles],
-            made: Vec::new(),
-        }
+        let tiles = Tiles::new(image.w * image.h);
+        Noise { image, rn2, tiles }
     }
 
     fn at(&mut self, k: usize) -> f32 {
-        let t = k / NOISE_TILE;
-        let mut place = self.tile_of[t];
-        if place == NOT_MADE {
-            place = self.made.len() as u32;
-            self.made.push(self.tile(t));
-            self.tile_of[t] = place;
+        let Noise { image, rn2, tiles } = self;
+        tiles.at(k, |t| noise_tile(image, *rn2, t))
+    }
+}
+
+/// N at the pixels of tile `t` of `image`. A tile within one row and at least 2 px from the
+/// image's edges (the 5 × 5 boxes inside the image) has its medians taken lane by lane; any
+/// other, pixel by pixel: the same values.
+fn noise_tile(image: &Grid, rn2: f32, t: usize) -> [f32; TILE] {
+    let Grid { w, h, v } = *image;
+    let medians: [f32; TILE] = if tile_inside(t, w, h, 2) {
+        let first = t * TILE;
+        let (x, y) = (first % w, first / w);
+        let mut keys = [[0i32; TILE]; 25];
+        for (i, lanes) in keys.iter_mut().enumerate() {
+            let start = (y + i / 5 - 2) * w + x + i % 5 - 2;
+            for (key, value) in lanes.iter_mut().zip(&v[start..start + TILE]) {
+                *key = order_key(*value);
+            }
         }
-        self.made[place as usize][k % NOISE_TILE]
+        median_of_25_key_lanes(keys).map(from_order_key)
+    } else {
+        tile_pixel_by_pixel(t, w * h, |q| image.median5(q % w, q / w))
+    };
+    medians.map(|m| (m.max(0.0) + rn2).sqrt().max(1e-3))
+}
+
+/// L⁺ of the image being cleaned, made where it is asked for ([`Tiles`]); the tiles made
+/// are forgotten when pixels are replaced.
+struct Laplacian {
+    tiles: Tiles,
+}
+
+impl Laplacian {
+    fn forget(&mut self) {
+        self.tiles.forget();
     }
 
-    /// N at the pixels of tile `t` (0 past the image's last pixel). A tile within one row and
-    /// at least 2 px from the image's edges (the 5 × 5 boxes inside the image) has its
-    /// medians taken lane by lane; any other, pixel by pixel: the same values.
-    fn tile(&self, t: usize) -> [f32; NOISE_TILE] {
-        let Grid { w, h, v } = self.image;
-        let first = t * NOISE_TILE;
-        let (x, y) = (first % w, first / w);
-        let medians: [f32; NOISE_TILE] = if x >= 2 && x + NOISE_TILE + 2 <= w && y >= 2 && y + 2 < h
-        {
-            let mut keys = [[0i32; NOISE_TILE]; 25];
-            for (i, lanes) in keys.iter_mut().enumerate() {
-                let start = (y + i / 5 - 2) * w + x + i % 5 - 2;
-                for (key, value) in lanes.iter_mut().zip(&v[start..start + NOISE_TILE]) {
-                    *key = order_key(*value);
-                }
-            }
-            median_of_25_key_lanes(keys).map(from_order_key)
-        } else {
-            std::array::from_fn(|l| {
-                let q = first + l;
-                if q < w * h {
-                    self.image.median5(q % w, q / w)
-                } else {
-                    0.0
-                }
-            })
-        };
-        medians.map(|m| (m.max(0.0) + self.rn2).sqrt().max(1e-3))
+    fn at(&mut self, grid: &Patched, k: usize) -> f32 {
+        self.tiles.at(k, |t| laplacian_tile(grid, t))
+    }
+}
+
+/// L⁺ at the pixels of tile `t` of `grid`. Before any pixel is replaced (the image being
+/// cleaned is the original), a tile within one row and at least 1 px from the image's edges
+/// is made from the original's rows, lane by lane; any other, pixel by pixel: the same
+/// operations ([`lplus_row`], [`lplus_at`]).
+fn laplacian_tile(grid: &Patched, t: usize) -> [f32; TILE] {
+    let Grid { w, h, v } = grid.original;
+    if grid.replaced.is_empty() && tile_inside(t, w, h, 1) {
+        let first = t * TILE;
+        let row = |dy: usize| &v[first + dy * w - w - 1..first + dy * w - w + TILE + 1];
+        let (below, centre, above) = (row(0), row(1), row(2));
+        std::array::from_fn(|i| {
+            lplus(
+                centre[i + 1],
+                centre[i],
+                centre[i + 2],
+                below[i + 1],
+                above[i + 1],
+            )
+        })
+    } else {
+        tile_pixel_by_pixel(t, w * h, |q| lplus_at(grid, q % w, q / w))
     }
 }
 
@@ -750,20 +827,22 @@ fn clean(
     // Candidates: S > σ_clip (ruled out cheaply with the lower bound of N first).
     let candidate =
         |k: usize, l: f32, floor: f32, cosmic: &[bool]| l > l_limit * floor && eligible(k, cosmic);
-    // The first pass: L⁺ of the whole image (kept: the tests read it around the candidates,
-    // and it is updated where pixels are replaced) and the candidates of the first iteration
-    // (the cheap test on every pixel, the others on what passes it), made together in bands
-    // of rows in parallel, the lower bound of N made as it goes: each row of L⁺ is tested
-    // while in cache, and the image's rows are read once.
-    let (mut lplus, first_candidates) =
-        crate::bands::written_in_bands(n, w * FIRST_PASS_BAND_ROWS, |band, writer| {
-            let first = band * FIRST_PASS_BAND_ROWS;
-            let rows = first..first + writer.len() / w;
+    // L⁺ of the image being cleaned, where the tests read it (around the candidates).
+    let mut laplacian = Laplacian {
+        tiles: Tiles::new(n),
+    };
+    // The first pass: the candidates of the first iteration (the cheap test on every pixel,
+    // the others on what passes it), in bands of rows in parallel, L⁺ and the lower bound of
+    // N made row by row as it goes (no frame-sized map of either).
+    let n_bands = h.div_ceil(FIRST_PASS_BAND_ROWS);
+    let mut first_candidates: Vec<usize> = (0..n_bands)
+        .into_par_iter()
+        .flat_map_iter(|b| {
+            let rows = b * FIRST_PASS_BAND_ROWS..((b + 1) * FIRST_PASS_BAND_ROWS).min(h);
             let mut l_row = vec![0f32; w];
             let mut found = Vec::new();
             median5_lower_bound_rows(&original_grid, rows, floor_of, |y, floor_row| {
                 lplus_row(&original_grid, y, &mut l_row);
-                writer.push(&l_row);
                 let accept = |k, l, floor| candidate(k, l, floor, &cosmic);
                 row_candidates(
                     y,
@@ -776,8 +855,8 @@ fn clean(
                 );
             });
             found
-        });
-    let mut first_candidates: Vec<usize> = first_candidates.into_iter().flatten().collect();
+        })
+        .collect();
     // The pixels found so far in this iteration (a few: no frame-sized map).
     let mut flagged: crate::image::PixelMap<()> = Default::default();
     // Every pixel flagged, in the order found.
@@ -792,7 +871,7 @@ fn clean(
         };
         // S′ = S − med5(S) at pixel k, S = L⁺ / 2N (memoised for this iteration).
         let mut sp_cache: crate::image::PixelMap<f32> = Default::default();
-        let mut sprime = |k: usize, noise: &mut Noise| -> f32 {
+        let mut sprime = |k: usize, noise: &mut Noise, laplacian: &mut Laplacian| -> f32 {
             if let Some(v) = sp_cache.get(&k) {
                 return *v;
             }
@@ -802,7 +881,7 @@ fn clean(
                 let xx = (x + (i % 5) as isize - 2).clamp(0, w as isize - 1) as usize;
                 let yy = (y + (i / 5) as isize - 2).clamp(0, h as isize - 1) as usize;
                 let q = yy * w + xx;
-                *s = order_key(lplus[q] / (2.0 * noise.at(q)));
+                *s = order_key(laplacian.at(&w_grid, q) / (2.0 * noise.at(q)));
             }
             let s_k = from_order_key(s5[12]);
             let med = from_order_key(median_of_25_keys(s5));
@@ -813,17 +892,17 @@ fn clean(
         let passing: Vec<usize> = if iteration == 0 {
             std::mem::take(&mut first_candidates)
         } else if test_every_pixel {
-            // The plain definition: every pixel tested again, against L⁺ as updated.
-            let n_bands = h.div_ceil(FIRST_PASS_BAND_ROWS);
+            // The plain definition: every pixel tested again, against L⁺ of the image as
+            // cleaned so far.
             (0..n_bands)
                 .into_par_iter()
                 .flat_map_iter(|b| {
                     let rows = b * FIRST_PASS_BAND_ROWS..((b + 1) * FIRST_PASS_BAND_ROWS).min(h);
                     let mut found = Vec::new();
                     median5_lower_bound_rows(&original_grid, rows, floor_of, |y, floor_row| {
-                        let l_row = &lplus[y * w..(y + 1) * w];
+                        let l_row: Vec<f32> = (0..w).map(|x| lplus_at(&w_grid, x, y)).collect();
                         let accept = |k, l, floor| candidate(k, l, floor, &cosmic);
-                        row_candidates(y, l_row, floor_row, l_limit, true, accept, &mut found);
+                        row_candidates(y, &l_row, floor_row, l_limit, true, accept, &mut found);
                     });
                     found
                 })
@@ -845,17 +924,17 @@ fn clean(
             near.dedup();
             near.retain(|&k| {
                 let floor = floor_of(median5_lower_bound_at(&original_grid, k % w, k / w));
-                candidate(k, lplus[k], floor, &cosmic)
+                candidate(k, laplacian.at(&w_grid, k), floor, &cosmic)
             });
             near
         };
         let mut new: Vec<usize> = Vec::new();
         for k in passing {
             let nk = noise.at(k);
-            if lplus[k] / (2.0 * nk) <= sigclip {
+            if laplacian.at(&w_grid, k) / (2.0 * nk) <= sigclip {
                 continue;
             }
-            let sp = sprime(k, &mut noise);
+            let sp = sprime(k, &mut noise, &mut laplacian);
             if sp <= sigclip {
                 continue;
             }
@@ -882,7 +961,7 @@ fn clean(
                         let q = yy * w + xx;
                         if !flagged.contains_key(&q)
                             && eligible(q, w_grid.cosmic)
-                            && sprime(q, &mut noise) > limit
+                            && sprime(q, &mut noise, &mut laplacian) > limit
                             && w_grid.value(q) - neighbour_median(&w_grid, xx, yy)
                                 > limit * noise.at(q)
                         {
@@ -916,20 +995,8 @@ fn clean(
             replaced_values.insert(k, v);
             replaced.push(k);
         }
-        // L⁺ where it depends on a replaced pixel (its 3 × 3 box).
-        let w_grid = Patched {
-            original: Grid { w, h, v: &original },
-            cosmic: &cosmic,
-            replaced: &replaced_values,
-        };
-        for &k in &replaced {
-            let (x, y) = (k % w, k / w);
-            for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                    lplus[yy * w + xx] = lplus_at(&w_grid, xx, yy);
-                }
-            }
-        }
+        // L⁺ changes where it depends on a replaced pixel: made again where asked for.
+        laplacian.forget();
     }
     let cleaned = Patched {
         original: Grid { w, h, v: &original },
@@ -1092,8 +1159,7 @@ mod tests {
         let mut seed = 5;
         for round in 0..2_000 {
             let mut key = || network_test_key(&mut seed, round % 2 == 0);
-            let lanes: [[i32; NOISE_TILE]; 25] =
-                std::array::from_fn(|_| std::array::from_fn(|_| key()));
+            let lanes: [[i32; TILE]; 25] = std::array::from_fn(|_| std::array::from_fn(|_| key()));
             let medians = median_of_25_key_lanes(lanes);
             for (l, m) in medians.iter().enumerate() {
                 let keys: [i32; 25] = std::array::from_fn(|i| lanes[i][l]);
@@ -1102,15 +1168,21 @@ mod tests {
         }
     }
 
+    /// A 41 × 9 image of noise about 100 (tiles of [`TILE`] inside rows, at the edges,
+    /// across rows and past the last pixel).
+    fn tiles_test_image(mut seed: u64) -> (usize, usize, Vec<f32>) {
+        let (w, h) = (41, 9);
+        let v = (0..w * h)
+            .map(|_| 100.0 + gauss(&mut seed) * 30.0)
+            .collect();
+        (w, h, v)
+    }
+
     #[test]
     fn noise_tiles_equal_the_noise_pixel_by_pixel() {
         // Tiles inside one row away from the edges (lane by lane), and tiles at the edges,
         // across two rows and past the last pixel (pixel by pixel).
-        let mut seed = 11;
-        let (w, h) = (41, 9);
-        let v: Vec<f32> = (0..w * h)
-            .map(|_| 100.0 + gauss(&mut seed) * 30.0)
-            .collect();
+        let (w, h, v) = tiles_test_image(11);
         let grid = Grid { w, h, v: &v };
         let rn2 = 9.0;
         let mut noise = Noise::new(Grid { w, h, v: &v }, rn2);
@@ -1118,7 +1190,42 @@ mod tests {
             let expected = (grid.median5(k % w, k / w).max(0.0) + rn2).sqrt().max(1e-3);
             assert_eq!(noise.at(k).to_bits(), expected.to_bits(), "pixel {k}");
         }
-        assert_eq!(noise.made.len(), (w * h).div_ceil(NOISE_TILE));
+        assert_eq!(noise.tiles.made.len(), (w * h).div_ceil(TILE));
+    }
+
+    #[test]
+    fn laplacian_tiles_equal_the_laplacian_pixel_by_pixel() {
+        // Before any replacement (tiles inside one row and away from the edges lane by lane)
+        // and after one (pixel by pixel, the replaced value read), and after `forget`.
+        let (w, h, v) = tiles_test_image(13);
+        let mut cosmic = vec![false; w * h];
+        let mut replaced: crate::image::PixelMap<f32> = Default::default();
+        let mut laplacian = Laplacian {
+            tiles: Tiles::new(w * h),
+        };
+        for round in 0..2 {
+            let grid = Patched {
+                original: Grid { w, h, v: &v },
+                cosmic: &cosmic,
+                replaced: &replaced,
+            };
+            for k in (0..w * h).rev() {
+                let expected = lplus_at(&grid, k % w, k / w);
+                let found = laplacian.at(&grid, k);
+                assert_eq!(
+                    found.to_bits(),
+                    expected.to_bits(),
+                    "round {round} pixel {k}"
+                );
+            }
+            laplacian.forget();
+            assert!(laplacian.tiles.made.is_empty());
+            assert!(laplacian.tiles.tile_of.iter().all(|&p| p == NOT_MADE));
+            // A pixel inside a tile that was made lane by lane, replaced.
+            let k = 2 * w + 20;
+            cosmic[k] = true;
+            replaced.insert(k, 1e4);
+        }
     }
 
     #[test]
