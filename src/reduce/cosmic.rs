@@ -776,12 +776,15 @@ fn clean(
     let (bits, data) = (mask.bits(), image.data());
     let unusable = |q: usize| bits[q] & pixel_flag::UNUSABLE != 0 || !data[q].is_finite();
     // Within `protect_radius_px` of an unusable pixel (looked at only where a pixel is
-    // tested: no frame-sized mask).
+    // tested: no frame-sized mask). Every pixel of the box looked at, with non-short-circuit
+    // `|`: no branch per pixel (nearly every box holds none).
     let r = options.protect_radius_px;
     let protected = |k: usize| {
         let (x, y) = (k % w, k / w);
-        (y.saturating_sub(r)..(y + r + 1).min(h))
-            .any(|yy| (yy * w + x.saturating_sub(r)..yy * w + (x + r + 1).min(w)).any(unusable))
+        (y.saturating_sub(r)..(y + r + 1).min(h)).fold(false, |any, yy| {
+            let row = yy * w + x.saturating_sub(r)..yy * w + (x + r + 1).min(w);
+            row.fold(any, |any, q| any | unusable(q))
+        })
     };
     // The image before cleaning, with unusable non-finite pixels filled in: the image itself
     // when no pixel has to be (no copy of a full frame).
