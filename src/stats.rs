@@ -84,6 +84,29 @@ pub fn unkey_f32(k: u32) -> f32 {
     f32::from_bits(k ^ mask)
 }
 
+/// The smaller of `a` and `b` in one vector instruction, where `f32::min`, which also
+/// orders NaNs, takes three: the same value for values that are not NaN (`b` when `a` is
+/// NaN or both are zeros).
+#[inline]
+pub(crate) fn min2(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The larger of `a` and `b` ([`min2`]): `f32::max` for a `b` that is not NaN (`b` when `a`
+/// is NaN or both are zeros).
+#[inline]
+pub(crate) fn max2(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
 /// The keys of `values` in ascending order.
 fn radix_sorted_keys(values: &[f32]) -> Vec<u32> {
     let mut keys: Vec<u32> = values.iter().map(|v| key_f32(*v)).collect();

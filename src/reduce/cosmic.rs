@@ -36,6 +36,7 @@
 use rayon::prelude::*;
 
 use crate::image::{pixel_flag, Image, PixelMask};
+use crate::stats::{max2, min2};
 
 /// How far (px, square) the tests of a pixel reach into the image being cleaned: the
 /// fine structure takes the 7 × 7 median of 3 × 3 medians (4); S′ the 5 × 5 median of L⁺,
@@ -319,27 +320,6 @@ fn median_of_5(v: [f32; 5]) -> f32 {
     let f = max2(min2(a, b), min2(c, d));
     let g = min2(max2(a, b), max2(c, d));
     max2(min2(f, g), min2(max2(f, g), e))
-}
-
-/// The smaller of two finite values (one instruction, where `f32::min`, which also orders
-/// NaNs, takes three).
-#[inline]
-fn min2(a: f32, b: f32) -> f32 {
-    if a < b {
-        a
-    } else {
-        b
-    }
-}
-
-/// The larger of two finite values ([`min2`]).
-#[inline]
-fn max2(a: f32, b: f32) -> f32 {
-    if a > b {
-        a
-    } else {
-        b
-    }
 }
 
 /// Horizontal medians of 5 of row `y` (edges replicated) into `out`: away from the left

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::{SplineSystem, SplineWeights};
 use crate::image::Image;
+use crate::stats::max2;
 
 /// A map of one value per pixel, read by rows or pixels.
 pub trait Surface: Sync {
@@ -242,7 +243,7 @@ impl MeshSurface {
                 .zip(&self.wd0[range.clone()])
                 .zip(&self.wd1[range.clone()]);
             for (out, (((a, b), c), d)) in row[range.clone()].iter_mut().zip(weights) {
-                *out = at_least(a * v0 + b * v1 + c * d0 + d * d1, floor);
+                *out = max2(a * v0 + b * v1 + c * d0 + d * d1, floor);
             }
         }
     }
@@ -262,17 +263,6 @@ impl MeshSurface {
                 });
         }
         Image::new(w, h, data).expect("interpolated map has the image's size")
-    }
-}
-
-/// `value`, or `floor` where it is below or NaN: `f32::max` for a floor that is not NaN,
-/// in one instruction instead of three.
-#[inline]
-fn at_least(value: f32, floor: f32) -> f32 {
-    if value > floor {
-        value
-    } else {
-        floor
     }
 }
 
@@ -317,7 +307,7 @@ impl Surface for MeshSurface {
         let (v0, d0) = self.columns.entry(weights.as_ref(), k);
         let (v1, d1) = self.columns.entry(weights.as_ref(), k + 1);
         let (v0, v1, d0, d1) = (v0 as f32, v1 as f32, d0 as f32, d1 as f32);
-        at_least(
+        max2(
             self.wv0[x] * v0 + self.wv1[x] * v1 + self.wd0[x] * d0 + self.wd1[x] * d1,
             self.floor as f32,
         )
