@@ -43,6 +43,11 @@ pub struct LightcurveInput {
     /// Keep photometry rows flagged saturated, edge or star_in_aperture (left out by default).
     #[arg(long)]
     pub keep_flagged: bool,
+    /// Whether [`LightcurveInput::load`] names the rows it leaves out for their flags. Not a
+    /// command-line option: `run` turns it off for its `dust` step, which reads the table its
+    /// `fit` step has already reported on.
+    #[arg(skip = true)]
+    pub report_excluded: bool,
 }
 
 /// Validated points and the comet's elements when given.
@@ -82,7 +87,7 @@ impl LightcurveInput {
             }),
         };
         let read = read_lightcurve(&self.lightcurve, &read_options)?;
-        if !read.excluded.is_empty() && verbosity != Verbosity::Quiet {
+        if !read.excluded.is_empty() && self.report_excluded && verbosity != Verbosity::Quiet {
             eprintln!(
                 "{name}: {} row(s) left out for their flags ({}; keep them with --keep-flagged)",
                 read.excluded.len(),

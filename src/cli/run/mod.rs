@@ -393,57 +393,63 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
         "--points".into(),
         path_arg(&out.join("lightcurve.csv")),
     ];
-    let mut analysis = |name: &'static str, args: &[String], outputs: &[&str], v: Verbosity| {
-        if let Err(failed) = analysis_step(name, args, &out, outputs, v) {
+    let mut analysis = |name: &'static str, cli: anyhow::Result<Cli>, outputs: &[&str]| {
+        if let Err(failed) = analysis_step(name, cli, &out, outputs) {
             say(&format!("      {name} not done: {}", failed.reason));
             failed_steps.push(failed);
         }
     };
     analysis(
         "fit",
-        &fit_args,
+        step_cli(&fit_args, verbosity),
         &["fit.json", "lightcurve.csv", "lightcurve.parquet"],
-        verbosity,
     );
     let fit = read_json(&fit_json).unwrap_or_default();
 
     say(&format!("[4/{STEPS}] dust"));
+    // The rows left out for their flags are the same as fit's, and fit has named them.
+    let dust = step_cli(&dust_args(&config, &out, &fit), verbosity).map(|mut cli| {
+        if let Command::Dust(args) = &mut cli.command {
+            args.input.report_excluded = false;
+        }
+        cli
+    });
     analysis(
         "dust",
-        &dust_args(&config, &out, &fit),
+        dust,
         &["dust.csv", "dust.parquet", "dust_trend.json"],
-        verbosity,
     );
 
     say(&format!("[5/{STEPS}] grains"));
     let (first_mjd, last_mjd) = mjd_span(&photometry_csv);
     analysis(
         "grains",
-        &grain_args(&config, &out, first_mjd, last_mjd),
+        step_cli(&grain_args(&config, &out, first_mjd, last_mjd), verbosity),
         &["grains.csv", "grains.parquet"],
-        verbosity,
     );
 
     say(&format!("[6/{STEPS}] compare"));
     analysis(
         "compare",
-        &[
-            "compare".into(),
-            "--object".into(),
-            config.object.clone(),
-            "--reference".into(),
-            config.reference.clone(),
-            "--fit".into(),
-            path_arg(&fit_json),
-            "--dust".into(),
-            path_arg(&out.join("dust_trend.json")),
-            "--at-rh".into(),
-            config.at_rh_au.to_string(),
-            "--out".into(),
-            path_arg(&out.join("comparison.csv")),
-        ],
+        step_cli(
+            &[
+                "compare".into(),
+                "--object".into(),
+                config.object.clone(),
+                "--reference".into(),
+                config.reference.clone(),
+                "--fit".into(),
+                path_arg(&fit_json),
+                "--dust".into(),
+                path_arg(&out.join("dust_trend.json")),
+                "--at-rh".into(),
+                config.at_rh_au.to_string(),
+                "--out".into(),
+                path_arg(&out.join("comparison.csv")),
+            ],
+            Verbosity::Quiet,
+        ),
         &["comparison.csv", "comparison.parquet"],
-        Verbosity::Quiet,
     );
 
     let examples: Vec<&config::ApertureExample> = config
@@ -536,16 +542,15 @@ pub struct FailedStep {
     pub reason: String,
 }
 
-/// Runs one analysis step. When it fails, its `outputs` in `out` (left by an earlier run, and
+/// Runs one analysis step (its command line from [`step_cli`]). When it fails, its `outputs` in `out` (left by an earlier run, and
 /// now stale) are removed, so that the report and tables never mix two runs.
 fn analysis_step(
     name: &'static str,
-    args: &[String],
+    cli: anyhow::Result<Cli>,
     out: &Path,
     outputs: &[&str],
-    verbosity: Verbosity,
 ) -> Result<(), FailedStep> {
-    let reason = match step(args, verbosity) {
+    let reason = match cli.and_then(super::run) {
         Ok(code) if code != EXIT_FAILURE => return Ok(()),
         Ok(code) => format!("exit status {code}"),
         Err(e) => format!("{e:#}"),
