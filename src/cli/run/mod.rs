@@ -188,8 +188,12 @@ fn nights(raw: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// The sample campaign: the built-in campaign with one science frame and two biases and
 /// flats per night, the coma cut inside the sky annulus (so that the truth in the aperture
-/// is what a correct measurement returns). Generated once.
-fn sample_campaign(config: &RunConfig, out: &Path) -> anyhow::Result<PathBuf> {
+/// is what a correct measurement returns). Generated once, saying so unless `-q`.
+fn sample_campaign(
+    config: &RunConfig,
+    out: &Path,
+    verbosity: Verbosity,
+) -> anyhow::Result<PathBuf> {
     let mut campaign = builtin_campaign(&config.sample_campaign)?;
     campaign.n_bias = 2;
     campaign.n_flat = 2;
@@ -200,11 +204,13 @@ fn sample_campaign(config: &RunConfig, out: &Path) -> anyhow::Result<PathBuf> {
     let wanted = campaign_toml(&campaign)?;
     let current = std::fs::read_to_string(&marker).unwrap_or_default();
     if current != wanted {
-        eprintln!(
-            "generating the sample campaign {} into {} (once)…",
-            config.sample_campaign,
-            dir.display()
-        );
+        if verbosity != Verbosity::Quiet {
+            eprintln!(
+                "generating the sample campaign {} into {} (once)…",
+                config.sample_campaign,
+                dir.display()
+            );
+        }
         simulate_campaign(&campaign, &dir)?;
     }
     Ok(dir)
@@ -283,7 +289,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<i32> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let raw = match &config.raw_dir {
         Some(dir) => dir.clone(),
-        None => sample_campaign(&config, &out)?,
+        None => sample_campaign(&config, &out, verbosity)?,
     };
     write_text_atomic(&out.join("run.toml"), &toml::to_string(&config)?)?;
 
