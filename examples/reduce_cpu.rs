@@ -1,4 +1,4 @@
-//! CPU time of the reduction and measurement kernels on real frames: `scan_file`,
+//! CPU time of the reduction and measurement kernels on real frames: `read_frame`, `scan_file`,
 //! `prepare_frame`, `calibrate_prepared`, `calibrate_frame` (both in one pass), `build_master_bias`, `build_master_flat`, and on the
 //! calibrated science frame the stages of the comet's measurement (`bin_2x2`, `source_mask`,
 //! `estimate_background` with it, `detect_sources`, the cosmic-ray cleaning `cosmic`), each repeated, with
@@ -108,6 +108,9 @@ fn main() -> anyhow::Result<()> {
         on_file: &on_file,
         pixels: PixelReads::All,
     };
+    time(only, "read_frame", repeats, || {
+        read_frame(&science[0].path, &choice, &registry).ok()
+    });
     time(only, "scan_file", repeats, || {
         scan_file(&science[0].path, &options)
     });
