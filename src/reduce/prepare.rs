@@ -224,9 +224,6 @@ fn trim_and_flag(
             Ok(p) => &p[src..src + tw],
             Err(p) => &p[src..src + tw],
         };
-        if let Some(sample) = sample.as_mut() {
-            sample.add_row(raw, y);
-        }
         // Non-short-circuit `&` and flags made by multiplication: no branch, so the loop
         // vectorises.
         bits.extend(raw.iter().map(|&v| {
@@ -237,6 +234,11 @@ fn trim_and_flag(
             (pixel_flag::NONFINITE * u8::from(nonfinite))
                 | (pixel_flag::SATURATED * u8::from(saturated))
         }));
+        // After the flags, which bring the whole row into cache: the sample's strided reads
+        // would otherwise each wait for memory.
+        if let Some(sample) = sample.as_mut() {
+            sample.add_row(raw, y);
+        }
         let trimmed = match &mut owned {
             // The trimmed row ends before its raw row starts: written straight over the buffer.
             Ok(p) if at + tw <= src => {
