@@ -64,7 +64,7 @@ fn masters_and_science(
 }
 
 /// What is done with each frame after its read.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Stage {
     /// Nothing.
     Read,
