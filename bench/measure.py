@@ -47,6 +47,13 @@ def timed(cmd, stdout=None):
     return wall, usage.ru_maxrss / 1024.0, out
 
 
+def peak_rss_mib(cmd, threads, repeat):
+    """The largest peak RSS (MiB) of `repeat` runs of `cmd` on `threads` rayon threads."""
+    return max(run_child(cmd, stdout=subprocess.DEVNULL,
+                         env={"RAYON_NUM_THREADS": str(threads)})[1].ru_maxrss / 1024.0
+               for _ in range(max(1, repeat)))
+
+
 def timed_median(cmd, repeat, before=None, stdout=None):
     """Runs `cmd` `repeat` times (calling `before()` ahead of each run, if given); returns
     (median wall seconds, every wall time, largest peak RSS in MiB, the last run's stdout)."""
@@ -108,6 +115,9 @@ BIAS_FLAT = set()
 # which the guest hands free memory back to the host.
 IDLE_S = 8.0
 
+# Thread counts of the peak-memory row (more threads than cores only cost time).
+THREADS_FOR_MEMORY = (1, 2, 4)
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -164,6 +174,16 @@ def main():
         results[n] = {"wall_s": wall, "walls": walls, "rss_mib": rss, "measured": measured}
         print(f"   {wall:.2f} s ({spread(walls)}), {rss:.0f} MiB, {measured} rows",
               file=sys.stderr)
+
+    # Peak memory by number of threads (everything on, the fewest frames): what a batch
+    # task with that many cores needs (README, "Spreading a campaign over a batch system").
+    n_mem = min(results)
+    print(f"== cometphot photometry, {n_mem} frames, peak memory on {THREADS_FOR_MEMORY} "
+          "threads", file=sys.stderr)
+    rss_by_threads = {t: peak_rss_mib(full_cmd(n_mem), t, args.repeat)
+                      for t in THREADS_FOR_MEMORY}
+    print("   " + ", ".join(f"{t}: {m:.0f} MiB" for t, m in rss_by_threads.items()),
+          file=sys.stderr)
 
     # The same frames with the peer's scope.
     scoped_out = os.path.join(args.out, f"cometphot_scoped_n{args.peer_n}.csv")
@@ -371,6 +391,17 @@ def main():
                      f"(scan, masters, geometry) {fixed:.1f} s")
         lines.append(f"- peak memory {lo} vs {hi} frames: {results[lo]['rss_mib']:.0f} vs "
                      f"{results[hi]['rss_mib']:.0f} MiB")
+    # Least-squares line through (threads, peak RSS): memory per thread and the rest.
+    ts, ms = list(rss_by_threads), list(rss_by_threads.values())
+    t_mean, m_mean = statistics.fmean(ts), statistics.fmean(ms)
+    per_thread = (sum((t - t_mean) * (m - m_mean) for t, m in zip(ts, ms))
+                  / sum((t - t_mean) ** 2 for t in ts))
+    frame_mib = statistics.fmean(os.path.getsize(f) for f in files) / 2**20
+    lines.append(f"- peak memory by threads ({n_mem} frames): "
+                 + ", ".join(f"{t}: {m:.0f}" for t, m in rss_by_threads.items())
+                 + f" MiB; {per_thread:.0f} MiB per thread ({per_thread / frame_mib:.1f} "
+                 f"frame files of {frame_mib:.0f} MiB) over {m_mean - per_thread * t_mean:.0f} "
+                 "MiB shared (masters, allocator, program)")
     for what, d in [("", diffs), (" masked_pixels", flagged_diffs)]:
         if d:
             lines.append(f"- comet net flux, peer / cometphot - 1 over {len(d)}{what} frames: "
