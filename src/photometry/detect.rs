@@ -1123,18 +1123,18 @@ fn label_footprints<'a, B: BackgroundMaps + ?Sized>(
 
     // 8-connected labelling by flood fill, in scan order of each footprint's first pixel;
     // a pixel loses its ABOVE mark when it joins a footprint. The neighbourhoods read also
-    // tell whether the footprint touches an unusable pixel (the MASKED flag).
+    // tell whether the footprint touches an unusable pixel (the MASKED flag). The stack holds
+    // pixels as (x, y), so that none is divided back out of its index.
     let mut footprints: Vec<(Vec<(usize, usize)>, bool)> = Vec::new();
-    let mut stack = Vec::new();
+    let mut stack: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     while let Some(next) = next_marked(&above, start) {
         start = next;
         above[start] &= !mark::ABOVE;
-        stack.push(start);
+        stack.push((start % w, start / w));
         let mut pixels = Vec::new();
         let mut touches = false;
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
+        while let Some((x, y)) = stack.pop() {
             pixels.push((x, y));
             let (x0, x1) = (x.saturating_sub(1), (x + 1).min(w - 1));
             for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
@@ -1144,7 +1144,7 @@ fn label_footprints<'a, B: BackgroundMaps + ?Sized>(
                     touches |= m & mark::UNUSABLE != 0;
                     if m & mark::ABOVE != 0 {
                         above[j] = m & !mark::ABOVE;
-                        stack.push(j);
+                        stack.push((nx, ny));
                     }
                 }
             }
