@@ -1,13 +1,15 @@
-"""SEP (the C library behind SExtractor's Python port) on the same calibrated frame as
-cometphot's `reduce_cpu`: how long the lean C implementation of a background mesh and a source
-extraction takes, one thread, beside cometphot's own stages.
+"""The established C implementations of cometphot's per-frame algorithms on the same
+calibrated frame as cometphot's `reduce_cpu`, one thread: SEP (SExtractor's algorithms as a
+library) for the background mesh, the source extraction and the windowed centroids, and
+astroscrappy (L.A.Cosmic) for the cosmic rays; to set beside cometphot's own stages.
 
-    python3 bench/sep_kernels.py REDUCED.fits [--repeats 5]
+    python3 bench/reference_kernels.py REDUCED.fits [--repeats 5]
 
-REDUCED.fits: a frame written by `cometphot reduce` (primary HDU: the calibrated image in
-electrons, float32; HDU MASK: nonzero = unusable), e.g. `cometphot reduce bench/frames/n2
---out /tmp/red`. Needs `sep`, `numpy` and `astropy` (e.g. a venv: `pip install sep numpy
-astropy`; not part of cometphot, which never runs Python).
+REDUCED.fits: a frame written by `cometphot reduce --no-cosmic` (primary HDU: the calibrated
+image in electrons, float32; HDU MASK: nonzero = unusable; its cosmic rays still in it for
+astroscrappy to find), e.g. `cometphot reduce bench/frames/n2 --no-cosmic --out /tmp/red`.
+Needs `sep`, `astroscrappy`, `numpy` and `astropy` (e.g. a venv: `pip install sep astroscrappy
+numpy astropy`; not part of cometphot, which never runs Python).
 
 Stages timed (process CPU time, median of `--repeats`), with SEP's equivalents of cometphot's
 settings (src/photometry/background.rs, src/photometry/detect.rs):
@@ -19,19 +21,29 @@ settings (src/photometry/background.rs, src/photometry/detect.rs):
   the kernel's L2 norm: SEP's 'conv' filter), and beside it SEP's default 'matched' filter at
   5 σ;
 - windowed centroids: `sep.winpos` of every object, σ = the median FWHM / 2.355 of the
-  extraction's bright sources (SEP's flux_radius-based estimate).
+  extraction's bright sources (SEP's flux_radius-based estimate);
+- cosmic rays: `astroscrappy.detect_cosmics` with cometphot's settings (its defaults: σ_clip
+  4.5, σ_frac 0.3, objlim 5, 4 iterations; full 5 × 5 medians, `sepmed=False`; flagged pixels
+  replaced by the median of their unflagged 5 × 5 neighbours, `cleantype='medmask'`), the read
+  noise from the frame's RDNOISE; timed once (a call takes seconds).
 The same numbers for cometphot come from `reduce_cpu` on the raw frame's directory (its
-`estimate_background` and `detect_sources` lines).
+`estimate_background`, `detect_sources` and `cosmic` lines).
 """
 
-import argparse
-import statistics
-import sys
-import time
+import os
 
-import numpy as np
-import sep
-from astropy.io import fits
+# One thread for every library (astroscrappy can be built with OpenMP), before they load.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import astroscrappy  # noqa: E402
+import numpy as np  # noqa: E402
+import sep  # noqa: E402
+from astropy.io import fits  # noqa: E402
 
 
 def cpu_ms(fn, repeats):
@@ -61,6 +73,7 @@ def main():
     with fits.open(args.reduced) as hdus:
         data = np.ascontiguousarray(hdus[0].data, dtype=np.float32)
         mask = np.ascontiguousarray(hdus["MASK"].data != 0)
+        read_noise_e = float(hdus[0].header["RDNOISE"])
     h, w = data.shape
     print(f"{args.reduced}: {w} x {h} px, {mask.sum()} masked, sep {sep.__version__}",
           file=sys.stderr)
@@ -96,15 +109,23 @@ def main():
                           mask=mask)
 
     winpos_ms, _ = cpu_ms(winpos, args.repeats)
-    print("| SEP stage (1 thread) | CPU ms (median) |")
+
+    def cosmic():
+        flagged, _ = astroscrappy.detect_cosmics(
+            data, inmask=mask, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=1.0,
+            readnoise=read_noise_e, satlevel=np.inf, niter=4, sepmed=False, cleantype="medmask")
+        return flagged
+
+    cosmic_ms, flagged = cpu_ms(cosmic, 1)
+    print("| stage (1 thread) | CPU ms |")
     print("|---|---:|")
-    print(f"| background mesh, full background and RMS maps | {bkg_ms:.1f} |")
-    print(f"| extraction, 'conv' filter at 5 ||k||_2 as cometphot ({len(objects)} objects) "
+    print(f"| SEP background mesh, full background and RMS maps | {bkg_ms:.1f} |")
+    print(f"| SEP extraction, 'conv' filter at 5 ||k||_2 as cometphot ({len(objects)} objects) "
           f"| {extract_ms:.1f} |")
-    print(f"| (extraction, SEP's default 'matched' filter: {len(matched)} objects) "
+    print(f"| (SEP extraction, its default 'matched' filter: {len(matched)} objects) "
           f"| ({matched_ms:.1f}) |")
-    print(f"| windowed centroids (sigma {sigma:.2f} px) | {winpos_ms:.1f} |")
-    print(f"| total | {bkg_ms + extract_ms + winpos_ms:.1f} |")
+    print(f"| SEP windowed centroids (sigma {sigma:.2f} px) | {winpos_ms:.1f} |")
+    print(f"| astroscrappy L.A.Cosmic ({int(flagged.sum())} pixels flagged) | {cosmic_ms:.0f} |")
 
 
 if __name__ == "__main__":
