@@ -3,7 +3,7 @@ check of "memory independent of the number of frames" beyond the bench's 100.
 
     python3 bench/scale.py [--frames N] [--cometphot PATH] [--keep]
 
-Needs the bench's simulated night (bench/run.sh makes it in bench/frames/raw/20250701). Makes
+Needs the bench's simulated night (bench/run.sh makes it in bench/frames/raw). Makes
 N distinct science frames from its 100 (default 1000, 17 MiB each on the disk, so 17 GB for
 1000): copy r of a frame has its DATE-OBS r seconds later, so that the scan does not set it
 aside as a duplicate exposure of the first. Links the calibration frames beside them, then
@@ -14,6 +14,7 @@ quarter of the run. Deletes the copies afterwards unless `--keep`.
 """
 
 import argparse
+import csv
 import datetime
 import glob
 import os
@@ -23,9 +24,23 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NIGHT = os.path.join(ROOT, "bench", "frames", "raw", "20250701")
-CALIBRATION_FRAMES = 10  # ALIg010001-05 bias, 06-10 flat (bench/campaign.toml)
+RAW = os.path.join(ROOT, "bench", "frames", "raw")
 SAMPLE_S = 0.2
+
+
+def night_frames():
+    """The simulated night's directory, its calibration frames and its science frames (paths,
+    in the order of the simulation's truth table, as bench/run.sh takes them)."""
+    truth = sorted(glob.glob(os.path.join(RAW, "*", "truth_frames.csv")))
+    if not truth:
+        sys.exit(f"no simulated night in {RAW}: run bench/run.sh first")
+    night = os.path.dirname(truth[0])
+    calibration, science = [], []
+    with open(truth[0], newline="") as f:
+        for row in csv.DictReader(f):
+            path = os.path.join(night, row["file"])
+            (science if row["frame_type"] == "science" else calibration).append(path)
+    return night, calibration, science
 
 
 def shifted_date_obs(header_block, seconds):
@@ -43,12 +58,8 @@ def shifted_date_obs(header_block, seconds):
     return header_block[:start] + new.encode() + header_block[end:]
 
 
-def make_frames(work, n):
+def make_frames(work, n, calibration, science):
     """Fills `work` with the calibration frames (links) and `n` distinct science frames."""
-    raw = sorted(glob.glob(os.path.join(NIGHT, "ALIg*.fits")))
-    calibration, science = raw[:CALIBRATION_FRAMES], raw[CALIBRATION_FRAMES:]
-    if not science:
-        sys.exit(f"no simulated frames in {NIGHT}: run bench/run.sh first")
     os.makedirs(work, exist_ok=True)
     for path in calibration:
         link = os.path.join(work, os.path.basename(path))
@@ -129,9 +140,10 @@ def main():
     p.add_argument("--work", default=os.path.join(ROOT, "bench", "frames", "scale"))
     p.add_argument("--keep", action="store_true", help="keep the copies for another run")
     args = p.parse_args()
-    catalogue = os.path.join(NIGHT, "catalogue.csv")
+    night, calibration_paths, science = night_frames()
+    catalogue = os.path.join(night, "catalogue.csv")
     print(f"== {args.frames} distinct frames in {args.work}", file=sys.stderr)
-    calibration, names = make_frames(args.work, args.frames)
+    calibration, names = make_frames(args.work, args.frames, calibration_paths, science)
     lines = ["| science frames | wall (s) | frames/s | peak RSS (MiB) "
              "| RSS after 1/4, 1/2, 3/4 of the run (MiB) |", "|---:|---:|---:|---:|---|"]
     for n in sorted({min(20, args.frames), min(100, args.frames), args.frames}):
