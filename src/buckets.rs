@@ -54,6 +54,9 @@ impl Buckets {
     /// Buckets `keys` (a counting sort by bucket).
     pub(crate) fn fill(&mut self, keys: &[u32]) {
         let n = keys.len();
+        // The bucket bounds and counts are u32 (`start`): the SAFETY arguments below need
+        // every count and prefix sum exact.
+        assert!(u32::try_from(n).is_ok(), "more than u32::MAX keys");
         // The buffers only grow: a box's keys are `self.keys[..n]`.
         if self.keys.len() < n {
             self.keys.resize(n, 0);
@@ -394,6 +397,48 @@ mod tests {
                         assert_eq!(value(buckets.at(r)), sorted[r]);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn buckets_of_constant_extreme_and_special_keys_are_the_sorted_order() {
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            0.0,
+            f32::MAX,
+            f32::MIN,
+        ];
+        for n in [128usize, 129, 300] {
+            for case in 0..4 {
+                let values: Vec<f32> = (0..n)
+                    .map(|i| match case {
+                        0 => 1.0,
+                        1 => specials[i % specials.len()],
+                        2 => {
+                            if i % 2 == 0 {
+                                f32::MIN
+                            } else {
+                                f32::MAX
+                            }
+                        }
+                        _ => (n - i) as f32,
+                    })
+                    .collect();
+                let keys: Vec<u32> = values.iter().map(|v| key_f32(*v)).collect();
+                let mut sorted = keys.clone();
+                sorted.sort_unstable();
+                let mut b = Buckets::default();
+                b.fill(&keys);
+                for (r, &key) in sorted.iter().enumerate() {
+                    assert_eq!(b.at(r), key, "n {n}, case {case}, rank {r}");
+                }
+                // Refill with fewer keys: buffers only grow.
+                b.fill(&keys[..n / 2]);
+                assert_eq!(b.keys().len(), n / 2);
             }
         }
     }

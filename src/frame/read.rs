@@ -347,6 +347,7 @@ impl FitsSource {
     fn check_next_header(&mut self) -> Result<(), String> {
         let (mut head, mut data, mut end): (LONGLONG, LONGLONG, LONGLONG) = (0, 0, 0);
         let mut status: c_int = 0;
+        // SAFETY: the handle is used only below, while `self.file` is borrowed and open.
         let raw = unsafe { self.file.as_raw() };
         // SAFETY: the file is open on a parsed HDU; the call writes three integers.
         unsafe { sys::ffghadll(raw, &mut head, &mut data, &mut end, &mut status) };
@@ -459,6 +460,8 @@ impl FitsSource {
         let (w, h) = (image.width, image.height);
         move_to(&mut self.file, image.hdu)
             .map_err(|(_, e)| err(format!("cannot select HDU: {e}")))?;
+        // SAFETY: the handle is used only by `read` below, while `self.file` is borrowed and
+        // open.
         let raw = unsafe { self.file.as_raw() };
         let read = |first: usize, out: &mut [f32]| -> c_int {
             let mut status: c_int = 0;

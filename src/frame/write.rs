@@ -317,6 +317,7 @@ fn set_lossless_compression(
     data: &PixelData,
 ) -> Result<(), FrameError> {
     let mut status: c_int = 0;
+    // SAFETY: the handle is used only in this function, while `fits` is borrowed and open.
     let raw = unsafe { fits.as_raw() };
     // SAFETY: valid handle.
     unsafe {
@@ -391,6 +392,7 @@ const MAX_SHORT_STRING: usize = 68;
 
 /// Writes one card; returns whether it used the long-string convention.
 fn write_card(fits: &mut FitsFile, shown: &str, card: &Card) -> Result<bool, FrameError> {
+    // SAFETY: the handle is used only in this function, while `fits` is borrowed and open.
     let raw = unsafe { fits.as_raw() };
     let key = c_string(shown, &card.key)?;
     let comment = c_string(shown, &card.comment)?;

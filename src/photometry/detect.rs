@@ -1922,7 +1922,20 @@ mod tests {
     /// taps, pixel by pixel, within f32 rounding, at the image's edges and band joins.
     #[test]
     fn smoothing_equals_the_direct_convolution() {
-        for (w, h, fwhm) in [(37, 300, 3.0), (5, 3, 2.0), (64, 513, 4.5), (300, 40, 9.0)] {
+        // Shapes of one band and of several, kernels wider than the image, and empty images.
+        for (w, h, fwhm) in [
+            (37, 300, 3.0),
+            (5, 3, 2.0),
+            (64, 513, 4.5),
+            (300, 40, 9.0),
+            (1, 1, 2.0),
+            (2, 5, 9.0),
+            (1, 130, 2.0),
+            (3, 257, 2.5),
+            (0, 4, 2.0),
+            (4, 0, 2.0),
+            (0, 0, 2.0),
+        ] {
             // Some non-finite pixels, which count as zero signal.
             let sub: Vec<f32> = (0..w * h)
                 .map(|i| match i % 97 {
