@@ -150,8 +150,9 @@ def main():
         directory = subset(args.work, calibration, names, n)
         out = os.path.join(args.work, f"photometry_{n}.csv")
         print(f"== cometphot photometry, {n} frames", file=sys.stderr)
-        wall, peak, samples = sampled_run([args.cometphot, "photometry", directory, "--object", "3I",
-                                     "--catalog", catalogue, "--out", out, "-q"])
+        wall, peak, samples = sampled_run([args.cometphot, "photometry", directory,
+                                           "--object", "3I", "--catalog", catalogue,
+                                           "--out", out, "-q"])
         quarters = ", ".join(f"{rss_at(samples, wall * q / 4):.0f}" for q in (1, 2, 3))
         lines.append(f"| {n} | {wall:.1f} | {n / wall:.1f} | {peak:.0f} | {quarters} |")
     print("\n".join(lines))
